@@ -1,0 +1,3 @@
+from bbvars.main import entry
+
+entry()
