@@ -1,0 +1,70 @@
+"""`bbvars sync`: the command line surface of the engine."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from bbvars.errors import InputError
+from bbvars.redaction import Redactor
+from bbvars.settings import Settings, cli_label, from_cli, validate
+from bbvars.settings import add_arguments as add_setting_arguments
+
+OPTIONS = ("workspace", "repository", "environment", "files", "pairs", "secured", "prefix", "upper", "dry_run",
+           "prune", "concurrency", "timeout", "debug", "quiet")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_setting_arguments(parser, OPTIONS)
+    parser.epilog = ("Credentials come from the environment only: BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET "
+                     "(an OAuth consumer), or BITBUCKET_ACCESS_TOKEN.")
+
+
+def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
+    from bbvars.documents import read_limited
+
+    stdin = stdin if stdin is not None else sys.stdin
+    if not settings.files and not settings.pairs:
+        if stdin is None or stdin.isatty():
+            raise InputError("no variables given: pipe a document to standard input, or use --file or --var")
+        return [("standard input", read_limited(stdin.buffer if hasattr(stdin, "buffer") else stdin,
+                                                "standard input"))]
+    documents = []
+    for path in settings.files:
+        if path == "-":
+            documents.append(("standard input", read_limited(stdin.buffer if hasattr(stdin, "buffer") else stdin,
+                                                             "standard input")))
+            continue
+        try:
+            with open(path, "rb") as handle:
+                documents.append((f"file {path}", read_limited(handle, f"file {path}")))
+        except OSError as exc:
+            raise InputError(f"cannot read --file {path}: {exc.strerror}") from None
+    return documents
+
+
+def log_to_stderr(line: str) -> None:
+    print(f"bbvars: debug: {line}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from bbvars import report
+    from bbvars.documents import collect
+    from bbvars.engine import run_sync
+
+    settings = from_cli(args, os.environ)
+    redactor.add(settings.client_secret)
+    redactor.add(settings.access_token)
+    validate(settings, cli_label)
+    documents = read_documents(settings)
+    variables = collect(documents, settings.pairs, prefix=settings.prefix, upper=settings.upper,
+                        secured=settings.secured)
+    result = run_sync(settings, variables, redactor, log_to_stderr if settings.debug else None)
+    print(report.to_json(result))
+    if not settings.quiet:
+        for line in report.summary(result):
+            print(redactor(line), file=sys.stderr)
+    if result.error:
+        print(f"bbvars: error: {result.error}", file=sys.stderr)
+    return 0 if result.ok else 1

@@ -1,0 +1,28 @@
+"""`bbvars token`: mint a short-lived access token from the OAuth consumer, for other tools."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from bbvars.redaction import Redactor
+from bbvars.settings import add_arguments as add_setting_arguments
+from bbvars.settings import cli_label, from_cli, replace, validate
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_setting_arguments(parser, ("timeout", "debug"))
+    parser.epilog = "Needs BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET in the environment."
+
+
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from bbvars.engine import mint_token
+
+    settings = replace(from_cli(args, os.environ), command="token")
+    validate(settings, cli_label)
+    log = (lambda line: print(f"bbvars: debug: {line}", file=sys.stderr)) if settings.debug else None
+    token = mint_token(settings, redactor, log)
+    print(json.dumps(token.as_json()))
+    return 0

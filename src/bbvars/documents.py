@@ -1,0 +1,207 @@
+"""Parse input documents (flat JSON, YAML mapping, `terraform output -json`) into Variables."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import IO, Iterable
+
+from bbvars.errors import InputError
+from bbvars.models import Variable
+
+# Bitbucket sets no documented limit; 16 MiB is far above any real set of variables and keeps memory bounded.
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+TERRAFORM_OUTPUT_FIELDS = frozenset({"value", "type", "sensitive"})
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One key/value as the input gave it, before prefix/upper are applied."""
+
+    key: str
+    value: str
+    sensitive: bool
+    source: str
+
+    def __repr__(self) -> str:
+        return f"Entry(key={self.key!r}, sensitive={self.sensitive}, source={self.source!r})"
+
+
+def read_limited(stream: IO, source: str) -> str:
+    # Read at most one byte past the limit, so an endless stream cannot exhaust memory.
+    data = stream.read(MAX_INPUT_BYTES + 1)
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{source} is not UTF-8 text") from None
+    check_size(data, source)
+    return data
+
+
+def check_size(text: str, source: str) -> None:
+    if len(text) > MAX_INPUT_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
+        raise InputError(f"{source} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB: split the variables")
+
+
+def render_value(key: str, value: object, source: str) -> str:
+    """Values as Bitbucket stores them: text. Scalars as written, lists and maps as compact JSON."""
+    if value is None:
+        raise InputError(f"{source}: {key} is null; give it a value or leave it out")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{source}: {key} is {value}, not a finite number")
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()  # YAML turns 2024-01-01 into a date; give the text back
+    if isinstance(value, (list, dict)):
+        try:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_extra)
+        except ValueError as exc:
+            raise InputError(f"{source}: {key} cannot be written as JSON ({exc})") from None
+    raise InputError(f"{source}: {key} has a value of unsupported type {type(value).__name__}")
+
+
+def _json_extra(value: object) -> str:
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    raise ValueError(f"unsupported type {type(value).__name__}")
+
+
+def load_mapping(text: str, source: str) -> dict:
+    check_size(text, source)
+    if not text.strip():
+        raise InputError(f"{source} is empty: give a JSON object, a YAML mapping or `terraform output -json`")
+    try:
+        document = json.loads(text)
+    except ValueError as json_error:
+        document = _load_yaml(text, source, json_error)
+    if not isinstance(document, dict):
+        kind = "a list" if isinstance(document, list) else f"a {type(document).__name__}"
+        raise InputError(f"{source} must be a mapping of KEY: value, but its top level is {kind}")
+    return document
+
+
+def _load_yaml(text: str, source: str, json_error: ValueError) -> object:
+    import yaml  # only when the input is not JSON: keeps start-up light
+
+    class Loader(yaml.SafeLoader):
+        """Safe YAML, with duplicate keys refused (PyYAML silently keeps the last)."""
+
+    def construct_mapping(loader, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise InputError(f"{source}: key {key!r} appears twice")
+            seen.add(key)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    try:
+        return yaml.load(text, Loader=Loader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as yaml_error:
+        looks_json = text.lstrip()[:1] in ("{", "[")
+        detail = f"{json_error}" if looks_json else str(yaml_error).splitlines()[0]
+        raise InputError(f"{source} is neither valid JSON nor YAML: {detail}") from None
+    except RecursionError:
+        raise InputError(f"{source} is nested too deeply") from None
+
+
+def is_terraform_output(document: dict) -> bool:
+    return bool(document) and all(
+        isinstance(entry, dict) and TERRAFORM_OUTPUT_FIELDS <= entry.keys() and isinstance(entry["sensitive"], bool)
+        for entry in document.values()
+    )
+
+
+def looks_like_terraform(document: dict) -> bool:
+    """Terraform documents that are not `terraform output -json` (state, `show -json`, hand-edited)."""
+    if {"terraform_version", "format_version"} & document.keys():
+        return True
+    values = document.get("values")
+    if isinstance(values, dict) and {"outputs", "root_module"} & values.keys():
+        return True  # `terraform show -json`
+    outputs = document.get("outputs")
+    if isinstance(outputs, dict) and outputs and all(isinstance(o, dict) and "value" in o for o in outputs.values()):
+        return True  # a state file
+    return any(isinstance(entry, dict) and {"value", "sensitive"} <= entry.keys() for entry in document.values())
+
+
+def parse_document(text: str, source: str) -> list[Entry]:
+    document = load_mapping(text, source)
+    if is_terraform_output(document):
+        return [
+            Entry(str(key), render_value(str(key), out["value"], source), out["sensitive"], source)
+            for key, out in document.items()
+        ]
+    if looks_like_terraform(document):
+        raise InputError(
+            f"{source} looks like Terraform but is not `terraform output -json` "
+            "(every output needs value, type and sensitive): pipe `terraform output -json` instead"
+        )
+    return [Entry(str(key), render_value(str(key), value, source), False, source) for key, value in document.items()]
+
+
+def parse_pairs(pairs: Iterable[str], source: str = "--var") -> list[Entry]:
+    entries = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InputError(f"{source} {key[:40]!r} has no '=': write {source} KEY=VALUE")
+        entries.append(Entry(key.strip(), value, False, source))
+    return entries
+
+
+def final_key(key: str, prefix: str, upper: bool) -> str:
+    key = prefix + key
+    return key.replace("-", "_").upper() if upper else key
+
+
+def build_variables(
+    entries: Iterable[Entry], *, prefix: str = "", upper: bool = False, secured: Iterable[str] = ()
+) -> list[Variable]:
+    """Apply prefix/upper, check keys and collisions, decide what is secured."""
+    secured = set(secured)
+    secure_all = "*" in secured
+    by_key: dict[str, Entry] = {}
+    variables: list[Variable] = []
+    for entry in entries:
+        key = final_key(entry.key, prefix, upper)
+        if not KEY_PATTERN.match(key):
+            hint = " (use --upper to turn hyphens into underscores)" if "-" in key else ""
+            raise InputError(
+                f"{entry.source}: {key!r} is not a valid Bitbucket variable name: use ASCII letters, digits and "
+                f"underscores, not starting with a digit{hint}"
+            )
+        if key in by_key:
+            first = by_key[key]
+            raise InputError(
+                f"two inputs give the key {key}: {first.key!r} from {first.source} and {entry.key!r} from "
+                f"{entry.source}"
+            )
+        by_key[key] = entry
+        is_secured = secure_all or entry.sensitive or key in secured or entry.key in secured
+        variables.append(Variable(key, entry.value, is_secured))
+    unknown = sorted(secured - {"*"} - by_key.keys() - {e.key for e in by_key.values()})
+    if unknown:
+        raise InputError(f"the secured keys name {', '.join(unknown)}, which the input does not have: check the spelling")
+    return variables
+
+
+def collect(documents: Iterable[tuple[str, str]], pairs: Iterable[str], *, prefix: str, upper: bool,
+            secured: Iterable[str]) -> list[Variable]:
+    """All sources -> checked Variables. documents: (source name, text)."""
+    entries: list[Entry] = []
+    for source, text in documents:
+        entries.extend(parse_document(text, source))
+    entries.extend(parse_pairs(pairs))
+    return build_variables(entries, prefix=prefix, upper=upper, secured=secured)

@@ -1,0 +1,78 @@
+"""Entry point: builds the argparse tree, dispatches to one module per command, and is the one place where known
+failures become a single line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from typing import NoReturn, Sequence
+
+from bbvars import __version__
+from bbvars.errors import BbvarsError, InputError
+from bbvars.redaction import Redactor
+
+# Command modules are imported only when chosen: `bbvars --help` must not pay for httpx.
+COMMANDS = {
+    "sync": ("bbvars.commands.sync", "create/update Pipelines variables from key/values (Terraform outputs, JSON, YAML)"),
+    "token": ("bbvars.commands.token", "print a short-lived access token minted from the OAuth consumer"),
+    "terraform": ("bbvars.commands.terraform", "run as a Terraform `external` data source program"),
+    "pipe": ("bbvars.commands.pipe", "run as a Bitbucket Pipe (settings from pipe variables)"),
+    "action": ("bbvars.commands.action", "run as a GitHub Docker action (settings from INPUT_*)"),
+    "emulator": ("bbvars.commands.emulator", "serve a local in-memory Bitbucket API to try bbvars offline"),
+    "demo": ("bbvars.commands.demo", "sync a sample Terraform output into the embedded emulator, twice"),
+}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, exit 2, as for every other bad input.
+        raise InputError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> tuple[Parser, dict[str, Parser]]:
+    parser = Parser(prog="bbvars", description="Push key/values into Bitbucket Pipelines variables.")
+    parser.add_argument("--version", action="version", version=f"bbvars {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands = {name: sub.add_parser(name, help=text, description=text) for name, (_, text) in COMMANDS.items()}
+    return parser, commands
+
+
+def print_error(message: str) -> None:
+    print(f"bbvars: error: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    redactor = Redactor()
+    render_error = print_error
+    debug = "--debug" in argv
+    try:
+        parser, command_parsers = build_parser()
+        # Only the chosen command's module is imported, then it adds its own arguments.
+        name = next((a for a in argv if a in COMMANDS), None)
+        module = importlib.import_module(COMMANDS[name][0]) if name else None
+        if module is not None:
+            render_error = getattr(module, "render_error", print_error)
+            module.add_arguments(command_parsers[name])
+        args = parser.parse_args(argv)
+        if module is None:
+            parser.print_help(sys.stderr)
+            return 2
+        return module.run(args, redactor)
+    except BbvarsError as exc:
+        render_error(redactor(str(exc)))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        render_error("interrupted")
+        return 130
+    except Exception as exc:  # a bug: still one line, and the traceback only on request
+        if debug:
+            print(redactor(traceback.format_exc()), file=sys.stderr)
+        render_error(redactor(f"internal error ({type(exc).__name__}: {exc}); re-run with --debug and report it"))
+        return 1
+
+
+def entry() -> NoReturn:
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""A safety net: secrets known to the run are replaced before any text leaves the process.
+
+bbvars never puts a value, token or secret in a message on purpose; this catches what an error text from elsewhere
+(an exception, a server message) might carry."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Iterable
+
+MASK = "***"
+# Shorter strings (a secured "1" or "yes") would garble ordinary text if masked; they also carry no secret.
+MIN_LENGTH = 4
+
+
+class Redactor:
+    def __init__(self, secrets: Iterable[str | None] = ()):
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+        self.listeners: list[Callable[[str], None]] = []  # e.g. GitHub's ::add-mask::, told of every new secret
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        if not secret:
+            return
+        with self._lock:
+            new = secret not in self._secrets
+            self._secrets.add(secret)
+        if new:
+            for listener in self.listeners:
+                listener(secret)
+
+    @property
+    def secrets(self) -> list[str]:
+        with self._lock:
+            return sorted(self._secrets, key=len, reverse=True)  # longest first, so a part never unmasks a whole
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if len(secret) >= MIN_LENGTH:
+                text = text.replace(secret, MASK)
+        return text

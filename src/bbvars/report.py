@@ -1,0 +1,36 @@
+"""Rendering a SyncResult for people: the plan-like summary every surface shows in its own way."""
+
+from __future__ import annotations
+
+import json
+
+from bbvars.engine import SyncResult
+
+
+def to_json(result: SyncResult) -> str:
+    return json.dumps(result.as_json(), indent=2, ensure_ascii=False)
+
+
+def change_lines(result: SyncResult) -> list[str]:
+    lines = [f"+ {key}" for key in sorted(result.created)]
+    lines += [f"~ {key}" for key in sorted(result.updated)]
+    lines += [f"- {key}" for key in sorted(result.deleted)]
+    for failure in sorted(result.failed, key=lambda f: f["key"]):
+        # The cause that stopped the whole run is told once, not once per key.
+        shared = failure["error"] in (result.error, f"not attempted: {result.error}")
+        lines.append(f"! {failure['key']}" + ("" if shared else f": {failure['error']}"))
+    return lines
+
+
+def counts(result: SyncResult) -> str:
+    verbs = ("to create", "to update", "unchanged", "to delete") if result.dry_run else (
+        "created", "updated", "unchanged", "deleted")
+    numbers = (len(result.created), len(result.updated), len(result.unchanged), len(result.deleted))
+    text = ", ".join(f"{n} {verb}" for n, verb in zip(numbers, verbs))
+    if result.failed:
+        text += f", {len(result.failed)} failed"
+    return text + (" (dry run: nothing written)" if result.dry_run else "")
+
+
+def summary(result: SyncResult) -> list[str]:
+    return [f"{result.target.describe()}: {counts(result)}", *change_lines(result)]

@@ -1,0 +1,267 @@
+"""The one settings table. CLI flags, pipe variables, action inputs, Terraform query keys, validation and the
+README table all derive from SETTINGS; each surface only turns its raw input into a Settings."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field, fields, replace
+from typing import Callable, Mapping
+from urllib.parse import urlsplit
+
+from bbvars.errors import InputError
+
+DEFAULT_API_URL = "https://api.bitbucket.org/2.0"
+DEFAULT_TOKEN_URL = "https://bitbucket.org/site/oauth2/access_token"
+COMMANDS = ("sync", "token")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # the attribute of Settings
+    kind: str  # text | secret | url | bool | int | number | keys | document | choice | files | pairs
+    help: str
+    flags: tuple[str, ...] = ()  # CLI; secrets never get one
+    env: str | None = None  # pipe variable / `docker run -e`; the CLI reads only the BITBUCKET_* ones
+    env_fallback: str | None = None  # Bitbucket Pipelines' own variable used when `env` is unset
+    action_input: str | None = None
+    query_key: str | None = None  # Terraform external data source
+    default: object = None
+    choices: tuple[str, ...] = ()
+    bounds: tuple[float, float] | None = None
+
+    @property
+    def cli_reads_env(self) -> bool:
+        return bool(self.env and self.env.startswith("BITBUCKET_"))
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("client_id", "text", "OAuth consumer key", env="BITBUCKET_CLIENT_ID",
+            action_input="client_id", query_key="client_id"),
+    Setting("client_secret", "secret", "OAuth consumer secret", env="BITBUCKET_CLIENT_SECRET",
+            action_input="client_secret", query_key="client_secret"),
+    Setting("access_token", "secret", "repository/workspace access token, instead of an OAuth consumer",
+            env="BITBUCKET_ACCESS_TOKEN", action_input="access_token", query_key="access_token"),
+    Setting("api_url", "url", "Bitbucket API base URL", env="BITBUCKET_API_URL", default=DEFAULT_API_URL),
+    Setting("token_url", "url", "OAuth token URL", env="BITBUCKET_TOKEN_URL", default=DEFAULT_TOKEN_URL),
+    Setting("command", "choice", "what to do: sync or token", env="COMMAND", action_input="command",
+            query_key="command", default="sync", choices=COMMANDS),
+    Setting("workspace", "text", "workspace slug or {uuid}", flags=("--workspace", "-w"), env="WORKSPACE",
+            env_fallback="BITBUCKET_WORKSPACE", action_input="workspace", query_key="workspace"),
+    Setting("repository", "text", "repository slug (omit for workspace variables)",
+            flags=("--repository", "--repo", "-r"), env="REPOSITORY", env_fallback="BITBUCKET_REPO_SLUG",
+            action_input="repository", query_key="repository"),
+    Setting("environment", "text", "deployment environment: name, slug or uuid (needs a repository)",
+            flags=("--environment", "-e"), env="ENVIRONMENT", action_input="environment", query_key="environment"),
+    Setting("variables", "document", "the variables: JSON, YAML or `terraform output -json` text",
+            env="VARIABLES", action_input="variables", query_key="variables"),
+    Setting("files", "files", "read variables from a JSON/YAML/terraform-output file ('-' = stdin); repeatable",
+            flags=("--file", "-f"), default=()),
+    Setting("pairs", "pairs", "one variable KEY=VALUE; repeatable", flags=("--var",), default=()),
+    Setting("secured", "keys", "keys to store as secured ('*' = all); sensitive Terraform outputs always are",
+            flags=("--secured",), env="SECURED", action_input="secured", query_key="secured", default=()),
+    Setting("prefix", "text", "prefix added to every key", flags=("--prefix",), env="PREFIX",
+            action_input="prefix", query_key="prefix", default=""),
+    Setting("upper", "bool", "upper-case keys and turn hyphens into underscores (db-host -> DB_HOST)",
+            flags=("--upper",), env="UPPER", action_input="upper", query_key="upper", default=False),
+    Setting("dry_run", "bool", "send no write; report what would change", flags=("--dry-run",), env="DRY_RUN",
+            action_input="dry_run", query_key="dry_run", default=False),
+    Setting("prune", "bool", "also delete variables of the target that are not in the input",
+            flags=("--prune",), env="PRUNE", action_input="prune", query_key="prune", default=False),
+    Setting("concurrency", "int", "writes in flight at once", flags=("--concurrency",), env="CONCURRENCY",
+            action_input="concurrency", query_key="concurrency", default=8, bounds=(1, 32)),
+    Setting("timeout", "number", "seconds allowed for each request", flags=("--timeout",), env="TIMEOUT",
+            action_input="timeout", query_key="timeout", default=30.0, bounds=(1, 600)),
+    Setting("debug", "bool", "log every request (never a secret)", flags=("--debug",), env="DEBUG",
+            action_input="debug", default=False),
+    Setting("quiet", "bool", "no human summary on stderr", flags=("--quiet", "-q"), default=False),
+)
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    access_token: str | None = field(default=None, repr=False)
+    api_url: str = DEFAULT_API_URL
+    token_url: str = DEFAULT_TOKEN_URL
+    command: str = "sync"
+    workspace: str | None = None
+    repository: str | None = None
+    environment: str | None = None
+    variables: str | None = field(default=None, repr=False)
+    files: tuple[str, ...] = ()
+    pairs: tuple[str, ...] = field(default=(), repr=False)
+    secured: tuple[str, ...] = ()
+    prefix: str = ""
+    upper: bool = False
+    dry_run: bool = False
+    prune: bool = False
+    concurrency: int = 8
+    timeout: float = 30.0
+    debug: bool = False
+    quiet: bool = False
+
+    @property
+    def secrets(self) -> list[str]:
+        return [s for s in (self.client_secret, self.access_token) if s]
+
+
+assert [f.name for f in fields(Settings)] == [s.name for s in SETTINGS], "Settings and SETTINGS must agree"
+
+TRUE_WORDS = frozenset({"true", "yes", "1"})
+FALSE_WORDS = frozenset({"false", "no", "0"})
+
+
+def parse_bool(raw: str, label: str) -> bool:
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise InputError(f"{label} must be true or false (also yes/no, 1/0), got {raw.strip()[:40]!r}")
+
+
+def parse_number(raw: str, setting: Setting, label: str) -> float | int:
+    convert = int if setting.kind == "int" else float
+    try:
+        number = convert(raw.strip())
+    except ValueError:
+        kind = "a whole number" if setting.kind == "int" else "a number"
+        raise InputError(f"{label} must be {kind}, got {raw.strip()[:40]!r}") from None
+    low, high = setting.bounds or (float("-inf"), float("inf"))
+    if not low <= number <= high:
+        raise InputError(f"{label} must be between {low:g} and {high:g}, got {raw.strip()}")
+    return number
+
+
+def parse_keys(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.replace("\n", ",").split(",") if part.strip())
+
+
+def coerce(setting: Setting, raw: str, label: str) -> object:
+    """Turn one raw string (env var, action input, query value) into the setting's typed value."""
+    if setting.kind == "bool":
+        return parse_bool(raw, label)
+    if setting.kind in ("int", "number"):
+        return parse_number(raw, setting, label)
+    if setting.kind == "keys":
+        return parse_keys(raw)
+    if setting.kind == "choice":
+        value = raw.strip().lower()
+        if value not in setting.choices:
+            raise InputError(f"{label} must be one of {', '.join(setting.choices)}, got {raw.strip()[:40]!r}")
+        return value
+    if setting.kind in ("document", "secret"):
+        return raw
+    return raw.strip()
+
+
+def from_strings(raw: Mapping[str, str], label: Callable[[Setting], str]) -> Settings:
+    """Build Settings from {setting name: raw string}; empty strings mean unset (GitHub passes unset inputs so)."""
+    values: dict[str, object] = {}
+    for name, text in raw.items():
+        setting = BY_NAME[name]
+        if text is None or (text.strip() == "" and setting.kind != "document"):
+            continue
+        values[name] = coerce(setting, text, label(setting))
+    return Settings(**values)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, label: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+        return
+    if parts.scheme == "http" and parts.hostname:
+        raise InputError(f"{label} uses plain http:// to {parts.hostname}, which would expose credentials: use https://")
+    raise InputError(f"{label} must be an https:// URL, got {url[:80]!r}")
+
+
+def check_name(value: str | None, label: str) -> None:
+    if value is not None and (not value or any(c in value for c in "/?#\\") or value in (".", "..")):
+        raise InputError(f"{label} {value!r} is not a valid name: it must not be empty or contain / ? # \\")
+
+
+def validate(settings: Settings, labels: Callable[[Setting], str]) -> None:
+    """Everything that can be known wrong before a request is sent."""
+    check_url(settings.api_url, labels(BY_NAME["api_url"]))
+    check_url(settings.token_url, labels(BY_NAME["token_url"]))
+    has_consumer = bool(settings.client_id and settings.client_secret)
+    if settings.client_id and not settings.client_secret and not settings.access_token:
+        raise InputError(f"{labels(BY_NAME['client_secret'])} is not set: set it to the OAuth consumer's secret")
+    if settings.client_secret and not settings.client_id and not settings.access_token:
+        raise InputError(f"{labels(BY_NAME['client_id'])} is not set: set it to the OAuth consumer's key")
+    if settings.command == "token":
+        if not has_consumer:
+            raise InputError(
+                f"token needs an OAuth consumer: set {labels(BY_NAME['client_id'])} and "
+                f"{labels(BY_NAME['client_secret'])}"
+            )
+        return
+    if not has_consumer and not settings.access_token:
+        raise InputError(
+            f"no credentials: set {labels(BY_NAME['client_id'])} and {labels(BY_NAME['client_secret'])} "
+            f"(an OAuth consumer), or {labels(BY_NAME['access_token'])}"
+        )
+    if not settings.workspace:
+        raise InputError(f"no workspace: set {labels(BY_NAME['workspace'])}")
+    if settings.environment and not settings.repository:
+        raise InputError(
+            f"{labels(BY_NAME['environment'])} needs {labels(BY_NAME['repository'])}: "
+            "deployment environments belong to a repository"
+        )
+    for name in ("workspace", "repository", "environment"):
+        check_name(getattr(settings, name), labels(BY_NAME[name]))
+
+
+# -- the CLI surface's view of the table ---------------------------------------------------------------------------
+
+
+def cli_label(setting: Setting) -> str:
+    return setting.flags[0] if setting.flags else (setting.env if setting.cli_reads_env else setting.name)
+
+
+def add_arguments(parser, names: tuple[str, ...]) -> None:
+    """argparse options for the named settings, straight from the table."""
+    for name in names:
+        setting = BY_NAME[name]
+        options: dict = {"help": setting.help, "dest": name, "default": None}
+        if setting.kind == "bool":
+            options["action"] = "store_true"
+        elif setting.kind in ("keys", "files", "pairs"):
+            options["action"] = "append"
+            options["metavar"] = {"keys": "KEY", "files": "PATH", "pairs": "KEY=VALUE"}[setting.kind]
+        else:
+            options["type"] = lambda raw, s=setting: coerce(s, raw, s.flags[0])
+            options["metavar"] = name.upper()
+        if setting.default not in (None, (), "", False):
+            options["help"] += f" (default: {setting.default})"
+        parser.add_argument(*setting.flags, **options)
+
+
+def from_cli(args, environ: Mapping[str, str]) -> Settings:
+    """Flags given + the BITBUCKET_* environment; no other ambient variable may change what the CLI does."""
+    raw = {s.name: environ.get(s.env, "") for s in SETTINGS if s.cli_reads_env}
+    settings = from_strings(raw, cli_label)
+    values: dict[str, object] = {}
+    for setting in SETTINGS:
+        given = getattr(args, setting.name, None)
+        if given is None:
+            continue
+        if setting.kind == "keys":
+            given = tuple(key for item in given for key in parse_keys(item))
+        elif setting.kind in ("files", "pairs"):
+            given = tuple(given)
+        values[setting.name] = given
+    return replace(settings, **values)
