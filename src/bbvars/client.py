@@ -116,12 +116,12 @@ class BitbucketClient:
         auth: httpx.Auth | None,
         *,
         timeout: float = 30.0,
-        retry: RetryPolicy = DEFAULT_RETRY,
+        retry: RetryPolicy | None = None,
         max_connections: int = 10,
         log: Callable[[str], None] | None = None,
     ):
         self.api_url = api_url.rstrip("/")
-        self.retry = retry
+        self.retry = retry or DEFAULT_RETRY  # read at construction, so tests can shorten the module default
         self.log = log
         self.requests_sent = 0
         self.http = httpx.Client(

@@ -205,3 +205,14 @@ def collect(documents: Iterable[tuple[str, str]], pairs: Iterable[str], *, prefi
         entries.extend(parse_document(text, source))
     entries.extend(parse_pairs(pairs))
     return build_variables(entries, prefix=prefix, upper=upper, secured=secured)
+
+
+def variables_of(settings, label) -> list[Variable]:
+    """The variables of a surface that takes one document as a setting (pipe, action, Terraform)."""
+    from bbvars.settings import BY_NAME
+
+    setting = BY_NAME["variables"]
+    if settings.variables is None or not settings.variables.strip():
+        raise InputError(f"{label(setting)} is not set: give the variables as JSON, YAML or `terraform output -json`")
+    return collect([(label(setting), settings.variables)], (), prefix=settings.prefix, upper=settings.upper,
+                   secured=settings.secured)

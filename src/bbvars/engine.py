@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bbvars.auth import OAuthBearer, StaticBearer, Token, TokenSource
-from bbvars.client import DEFAULT_RETRY, BitbucketClient, RetryPolicy, collection_path
+from bbvars.client import BitbucketClient, RetryPolicy, collection_path
 from bbvars.errors import ApiError, BbvarsError, ConflictError, NotFoundError
 from bbvars.models import RemoteVariable, Target, Variable
 from bbvars.plan import Action, Operation, Plan, make_plan, needs_update
@@ -65,7 +65,7 @@ def open_client(
         settings.api_url,
         None,
         timeout=settings.timeout,
-        retry=retry or DEFAULT_RETRY,
+        retry=retry,
         max_connections=settings.concurrency + 2,
         log=(lambda line: log(redactor(line))) if log else None,
     )

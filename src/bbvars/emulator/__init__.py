@@ -1,0 +1,28 @@
+"""An in-memory Bitbucket Cloud API emulator (pipelines variables, environments, OAuth tokens) over real HTTP.
+
+Standard library only, so it starts fast and needs nothing the client code needs.
+"""
+
+from bbvars.emulator.emulator import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_ENVIRONMENTS,
+    DEMO_REPOSITORY,
+    DEMO_WORKSPACE,
+    Emulator,
+    RequestRecord,
+)
+from bbvars.emulator.faults import Fault
+from bbvars.emulator.serve import serve
+
+__all__ = [
+    "DEMO_CLIENT_ID",
+    "DEMO_CLIENT_SECRET",
+    "DEMO_ENVIRONMENTS",
+    "DEMO_REPOSITORY",
+    "DEMO_WORKSPACE",
+    "Emulator",
+    "Fault",
+    "RequestRecord",
+    "serve",
+]

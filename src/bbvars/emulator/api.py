@@ -1,0 +1,349 @@
+"""Bitbucket's HTTP surface over `State`: routing, auth, paging and bodies. No sockets here (see server.py)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+from bbvars.emulator.state import (
+    ENVIRONMENT_TYPE_RANKS,
+    ApiError,
+    BadRequest,
+    Environment,
+    Forbidden,
+    NotFound,
+    Scope,
+    State,
+    TokenError,
+    Variable,
+    grants,
+)
+
+TOKEN_PATH = "/site/oauth2/access_token"
+API_PREFIX = "/2.0"
+DEFAULT_PAGELEN = 10
+MAX_PAGELEN = 100
+READ_SCOPE = "pipeline"
+WRITE_SCOPE = "pipeline:variable"
+
+
+class Options(Protocol):
+    """The knobs tests turn at run time; the Emulator provides them and they are read on every request."""
+
+    token_ttl: float
+    scope_field: str
+    omit_next: bool
+    omit_size: bool
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # decoded
+    raw_path: str  # as sent, for building links that keep the client's encoding
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    base_url: str  # scheme://host[:port] the client used
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str | None = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, json.dumps(payload).encode(), "application/json", headers or {})
+
+
+def error_response(status: int, message: str, detail: str | dict | None = None, **headers: str) -> Response:
+    error: dict[str, Any] = {"message": message}
+    if detail is not None:
+        error["detail"] = detail
+    return json_response(status, {"type": "error", "error": error}, headers)
+
+
+def fault_response(status: int, body: str | bytes | None, content_type: str | None, headers: dict[str, str]) -> Response:
+    """An injected answer; the defaults copy what Bitbucket sends for that status."""
+    if status == 429 and body is None:
+        # Bitbucket's rate limit answer: plain text and, notably, no Retry-After header.
+        return Response(429, b"Rate limit for this resource has been exceeded", content_type or "text/plain", headers)
+    if body is None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        response = error_response(status, phrase)
+        response.headers.update(headers)
+        if content_type:
+            response.content_type = content_type
+        return response
+    data = body.encode() if isinstance(body, str) else body
+    default_type = "text/plain" if status == 429 else "application/json"
+    return Response(status, data, content_type or default_type, dict(headers))
+
+
+# A route is a path pattern under /2.0 ("{name}" segments capture, "{uuid:name}" ones must be braced uuids) and,
+# per method, the handler method of `Api` and whether it writes.
+ROUTES: list[tuple[str, dict[str, tuple[str, bool]]]] = [
+    (
+        "repositories/{workspace}/{repository}/pipelines_config/variables",
+        {"GET": ("list_variables", False), "POST": ("create_variable", True)},
+    ),
+    (
+        "repositories/{workspace}/{repository}/pipelines_config/variables/{uuid:variable}",
+        {"GET": ("get_variable", False), "PUT": ("update_variable", True), "DELETE": ("delete_variable", True)},
+    ),
+    (
+        "repositories/{workspace}/{repository}/deployments_config/environments/{uuid:environment}/variables",
+        {"GET": ("list_variables", False), "POST": ("create_variable", True)},
+    ),
+    (
+        "repositories/{workspace}/{repository}/deployments_config/environments/{uuid:environment}/variables/{uuid:variable}",
+        {"PUT": ("update_variable", True), "DELETE": ("delete_variable", True)},
+    ),
+    (
+        "workspaces/{workspace}/pipelines-config/variables",
+        {"GET": ("list_variables", False), "POST": ("create_variable", True)},
+    ),
+    (
+        "workspaces/{workspace}/pipelines-config/variables/{uuid:variable}",
+        {"GET": ("get_variable", False), "PUT": ("update_variable", True), "DELETE": ("delete_variable", True)},
+    ),
+    ("repositories/{workspace}/{repository}/environments", {"GET": ("list_environments", False)}),
+    ("repositories/{workspace}/{repository}/environments/{uuid:environment}", {"GET": ("get_environment", False)}),
+]
+
+
+def match_route(segments: list[str]) -> tuple[dict[str, str], dict[str, tuple[str, bool]]] | None:
+    """The captured segments and the method table of the route `segments` fit, or None."""
+    for pattern, methods in ROUTES:
+        parts = pattern.split("/")
+        if len(parts) != len(segments):
+            continue
+        captured: dict[str, str] = {}
+        for part, segment in zip(parts, segments):
+            if part.startswith("{"):
+                captured[part.strip("{}")] = segment
+            elif part != segment:
+                break
+        else:
+            return captured, methods
+    return None
+
+
+def is_braced_uuid(segment: str) -> bool:
+    return len(segment) > 2 and segment.startswith("{") and segment.endswith("}")
+
+
+def variable_json(variable: Variable, kind: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": kind, "uuid": variable.uuid, "key": variable.key}
+    if not variable.secured:  # Bitbucket never returns a secured value, not even in a create or update answer.
+        body["value"] = variable.value
+    body["secured"] = variable.secured
+    return body
+
+
+def environment_json(env: Environment) -> dict[str, Any]:
+    return {
+        "type": "deployment_environment",
+        "uuid": env.uuid,
+        "name": env.name,
+        "slug": env.slug,
+        "environment_type": {
+            "type": "deployment_environment_type",
+            "name": env.environment_type,
+            "rank": ENVIRONMENT_TYPE_RANKS[env.environment_type],
+        },
+    }
+
+
+def bearer_token(headers: dict[str, str]) -> str | None:
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip() or None
+
+
+def basic_credentials(headers: dict[str, str]) -> tuple[str | None, str | None]:
+    scheme, _, encoded = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    client_id, sep, secret = decoded.partition(":")
+    return (client_id, secret) if sep else (None, None)
+
+
+class Api:
+    def __init__(self, state: State, options: Options) -> None:
+        self.state = state
+        self.options = options
+
+    def handle(self, request: Request) -> Response:
+        try:
+            if request.path == TOKEN_PATH:
+                return self.token(request)
+            if request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"):
+                return self.api(request)
+            raise NotFound(f"No resource at {request.path}.")
+        except ApiError as error:
+            return error_response(error.status, error.message, error.detail)
+
+    def token(self, request: Request) -> Response:
+        if request.method != "POST":
+            return error_response(405, "Method not allowed.", Allow="POST")
+        client_id, secret = basic_credentials(request.headers)
+        form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+        try:
+            token, scopes = self.state.issue_token(client_id, secret, form.get("grant_type"), self.options.token_ttl)
+        except TokenError as refused:
+            return json_response(400, {"error": refused.error, "error_description": refused.description})
+        return json_response(
+            200,
+            {
+                "access_token": token,
+                self.options.scope_field: " ".join(scopes),
+                "expires_in": self.options.token_ttl,
+                "token_type": "bearer",
+                "state": "client_credentials",
+            },
+        )
+
+    def api(self, request: Request) -> Response:
+        # Split before decoding so an encoded "/" stays inside its segment. Trailing slashes are accepted, as
+        # Bitbucket does (its own examples end collection paths with one).
+        segments = [unquote(s) for s in request.raw_path.strip("/").split("/")[1:]]
+        found = match_route(segments)
+        if found is None:
+            raise NotFound(f"No resource at {request.path}.")
+        captured, methods = found
+        if request.method not in methods:
+            return error_response(405, "Method not allowed.", Allow=", ".join(methods))
+        handler_name, writes = methods[request.method]
+        granted = self.state.authenticate(bearer_token(request.headers))
+        required = WRITE_SCOPE if writes else READ_SCOPE
+        if not grants(granted, required):
+            raise Forbidden(
+                "Your credentials lack one or more required privilege scopes.",
+                {"granted": list(granted), "required": [required]},
+            )
+        params: dict[str, str] = {}
+        for name, value in captured.items():
+            if name.startswith("uuid:"):
+                name = name[len("uuid:") :]
+                if not is_braced_uuid(value):
+                    raise BadRequest(f"Invalid {name} UUID {value!r}: UUIDs must be enclosed in braces {{}}.")
+            params[name] = value
+        handler: Callable[[Request, dict[str, str]], Response] = getattr(self, handler_name)
+        return handler(request, params)
+
+    # --- variables ---
+
+    @staticmethod
+    def _scope(params: dict[str, str]) -> tuple[Scope, str]:
+        scope = Scope(params["workspace"], params.get("repository"), params.get("environment"))
+        return scope, "deployment_variable" if scope.environment else "pipeline_variable"
+
+    def list_variables(self, request: Request, params: dict[str, str]) -> Response:
+        scope, kind = self._scope(params)
+        values = [variable_json(v, kind) for v in self.state.list_variables(scope)]
+        return self._page(request, values)
+
+    def get_variable(self, request: Request, params: dict[str, str]) -> Response:
+        scope, kind = self._scope(params)
+        return json_response(200, variable_json(self.state.get_variable(scope, params["variable"]), kind))
+
+    def create_variable(self, request: Request, params: dict[str, str]) -> Response:
+        scope, kind = self._scope(params)
+        body = json_object(request.body)
+        key, value, secured = body.get("key"), body.get("value"), body.get("secured", False)
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise BadRequest("A variable needs a string 'key' and a string 'value'.")
+        if not isinstance(secured, bool):
+            raise BadRequest("'secured' must be true or false.")
+        variable = self.state.create_variable(scope, key, value, secured)
+        location = f"{request.base_url}{request.raw_path.rstrip('/')}/{quote(variable.uuid, safe='')}"
+        return json_response(201, variable_json(variable, kind), {"Location": location})
+
+    def update_variable(self, request: Request, params: dict[str, str]) -> Response:
+        scope, kind = self._scope(params)
+        body = json_object(request.body)
+        key, value, secured = body.get("key"), body.get("value"), body.get("secured")
+        if key is not None and not isinstance(key, str):
+            raise BadRequest("'key' must be a string.")
+        if value is not None and not isinstance(value, str):
+            raise BadRequest("'value' must be a string.")
+        if secured is not None and not isinstance(secured, bool):
+            raise BadRequest("'secured' must be true or false.")
+        variable = self.state.update_variable(scope, params["variable"], key, value, secured)
+        return json_response(200, variable_json(variable, kind))
+
+    def delete_variable(self, request: Request, params: dict[str, str]) -> Response:
+        scope, _ = self._scope(params)
+        self.state.delete_variable(scope, params["variable"])
+        return Response(204, b"", None)
+
+    # --- environments ---
+
+    def list_environments(self, request: Request, params: dict[str, str]) -> Response:
+        envs = self.state.environments(params["workspace"], params["repository"])
+        return self._page(request, [environment_json(e) for e in envs])
+
+    def get_environment(self, request: Request, params: dict[str, str]) -> Response:
+        env = self.state.environment(params["workspace"], params["repository"], params["environment"])
+        return json_response(200, environment_json(env))
+
+    # --- paging ---
+
+    def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
+        page = int_param(request.query, "page", 1)
+        if page < 1:
+            raise BadRequest("Invalid page: pages start at 1.")
+        pagelen = min(max(int_param(request.query, "pagelen", DEFAULT_PAGELEN), 1), MAX_PAGELEN)
+        start = (page - 1) * pagelen
+        body: dict[str, Any] = {"page": page, "pagelen": pagelen}
+        if not self.options.omit_size:
+            body["size"] = len(items)
+        body["values"] = items[start : start + pagelen]
+
+        def link(number: int) -> str:
+            query = {**request.query, "page": str(number), "pagelen": str(pagelen)}
+            return f"{request.base_url}{request.raw_path}?{urlencode(query)}"
+
+        if start + pagelen < len(items) and not self.options.omit_next:
+            body["next"] = link(page + 1)
+        if page > 1:
+            body["previous"] = link(page - 1)
+        return json_response(200, body)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return body
+
+
+def int_param(query: dict[str, str], name: str, default: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"Invalid {name}: {raw!r} is not a number.") from None

@@ -1,0 +1,230 @@
+"""The public `Emulator`: set-up helpers, test knobs, the request log, and the per-request policy (log, fault,
+latency, then the API) that the socket server calls."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+from typing import Any, NamedTuple
+
+from bbvars.emulator.api import Api, Request, Response, error_response, fault_response
+from bbvars.emulator.faults import Fault, FaultRules
+from bbvars.emulator.server import EmulatorServer
+from bbvars.emulator.state import DEFAULT_SCOPES, Scope, State
+
+DEMO_CLIENT_ID = "demo-client"
+DEMO_CLIENT_SECRET = "demo-secret"  # public demo data, safe to print
+DEMO_WORKSPACE = "acme"
+DEMO_REPOSITORY = "api"
+DEMO_ENVIRONMENTS = ("Test", "Staging", "Production")
+
+
+class RequestRecord(NamedTuple):
+    method: str
+    path: str  # decoded, without the query string
+    query: dict[str, str]
+    status: int  # 0 while unanswered, and for a request answered by a connection reset
+
+
+class Emulator:
+    """An in-memory Bitbucket Cloud API for tests and demos, served over real HTTP on a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> None:
+        self.host = host
+        self.port = port
+        self.latency = latency
+        self.token_ttl: float = 7200
+        self.scope_field = "scope"
+        self.omit_next = False
+        self.omit_size = False
+        self._state = State()
+        self._api = Api(self._state, self)
+        self._faults = FaultRules()
+        self._requests: list[RequestRecord] = []
+        self._requests_lock = threading.Lock()
+        self._requests_generation = 0
+        self._server: EmulatorServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- life cycle ---
+
+    def start(self) -> Emulator:
+        if self._server is None:
+            self._server = EmulatorServer(self.host, self.port, self._respond)
+            self.port = self._server.server_port
+            # A short poll interval keeps stop() quick: shutdown() waits for the serving loop to notice.
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, args=(0.05,), name="bbvars-emulator", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self.port == 0:
+            raise RuntimeError("the emulator picks its port when started: call start() first")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else "::1" if self.host == "::" else self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/2.0"
+
+    @property
+    def token_url(self) -> str:
+        return self.url + "/site/oauth2/access_token"
+
+    # --- set-up ---
+
+    def add_consumer(
+        self, client_id: str, client_secret: str, scopes: tuple[str, ...] = DEFAULT_SCOPES, private: bool = True
+    ) -> None:
+        self._state.add_consumer(client_id, client_secret, tuple(scopes), private)
+
+    def add_access_token(self, token: str, scopes: tuple[str, ...] = DEFAULT_SCOPES) -> None:
+        """A static repository/workspace access token: sent as Bearer, never expires (not even by expire_tokens)."""
+        self._state.add_access_token(token, tuple(scopes))
+
+    def add_workspace(self, workspace: str) -> None:
+        self._state.add_workspace(workspace)
+
+    def add_repository(self, workspace: str, repository: str) -> None:
+        self._state.add_repository(workspace, repository)
+
+    def add_environment(
+        self,
+        workspace: str,
+        repository: str,
+        name: str,
+        slug: str | None = None,
+        environment_type: str | None = None,
+    ) -> str:
+        """Add a deployment environment; returns its "{uuid}"."""
+        return self._state.add_environment(workspace, repository, name, slug, environment_type)
+
+    def seed_variable(
+        self,
+        workspace: str,
+        key: str,
+        value: str,
+        secured: bool = False,
+        repository: str | None = None,
+        environment: str | None = None,
+    ) -> str:
+        """Create a variable directly (no HTTP, no request record); `environment` is a uuid or a name."""
+        return self._state.create_variable(Scope(workspace, repository, environment), key, value, secured).uuid
+
+    def seed_demo(self, client_id: str = DEMO_CLIENT_ID, client_secret: str = DEMO_CLIENT_SECRET) -> Emulator:
+        self.add_repository(DEMO_WORKSPACE, DEMO_REPOSITORY)
+        for name in DEMO_ENVIRONMENTS:
+            self.add_environment(DEMO_WORKSPACE, DEMO_REPOSITORY, name)
+        self.add_consumer(client_id, client_secret)
+        return self
+
+    @classmethod
+    def demo(
+        cls, *, client_id: str = DEMO_CLIENT_ID, client_secret: str = DEMO_CLIENT_SECRET, **kwargs: Any
+    ) -> Emulator:
+        """An emulator (not yet started) seeded with the demo data; kwargs go to the constructor."""
+        return cls(**kwargs).seed_demo(client_id, client_secret)
+
+    # --- inspection and out-of-band changes ---
+
+    def variables(
+        self, workspace: str, repository: str | None = None, environment: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every variable of a scope in creation order, secured values included (for assertions only)."""
+        return [
+            {"uuid": v.uuid, "key": v.key, "value": v.value, "secured": v.secured}
+            for v in self._state.list_variables(Scope(workspace, repository, environment))
+        ]
+
+    def environments(self, workspace: str, repository: str) -> list[dict[str, str]]:
+        """The repository's environments in creation order: [{"uuid", "name", "slug", "environment_type"}]."""
+        return [
+            {"uuid": e.uuid, "name": e.name, "slug": e.slug, "environment_type": e.environment_type}
+            for e in self._state.environments(workspace, repository)
+        ]
+
+    def delete_variable(
+        self, workspace: str, key: str, repository: str | None = None, environment: str | None = None
+    ) -> None:
+        """Delete by key behind the client's back; KeyError when there is no such key."""
+        self._state.delete_variable_by_key(Scope(workspace, repository, environment), key)
+
+    def expire_tokens(self) -> None:
+        """Expire every token issued so far; the next API call with one answers 401 "Access token expired."."""
+        self._state.expire_tokens()
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._requests_lock:
+            return list(self._requests)
+
+    def reset_requests(self) -> None:
+        with self._requests_lock:
+            self._requests.clear()
+            self._requests_generation += 1
+
+    def inject(self, fault: Fault) -> Fault:
+        return self._faults.add(fault)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    # --- per request, called on the server's handler threads ---
+
+    def _respond(self, request: Request) -> Response | None:
+        # Recorded on arrival (so the log is in arrival order), completed with the status once answered.
+        with self._requests_lock:
+            index, generation = len(self._requests), self._requests_generation
+            self._requests.append(RequestRecord(request.method, request.path, request.query, 0))
+        response = self._answer(request)
+        with self._requests_lock:
+            if generation == self._requests_generation:  # else reset_requests() dropped the record meanwhile
+                self._requests[index] = self._requests[index]._replace(status=response.status if response else 0)
+        return response
+
+    def _answer(self, request: Request) -> Response | None:
+        fault = self._faults.take(request.method, request.path)
+        pause = self.latency + (fault.delay if fault else 0.0)
+        if pause > 0:
+            time.sleep(pause)
+        if fault is not None:
+            if fault.action is not None:
+                try:
+                    fault.action(self)
+                except Exception as error:  # surface a broken test action to the client, not as a hang
+                    return error_response(500, f"Fault action failed: {type(error).__name__}: {error}")
+            if fault.reset:
+                return None
+            if fault.status is not None:
+                return fault_response(fault.status, fault.body, fault.content_type, fault.headers)
+        try:
+            return self._api.handle(request)
+        except Exception as error:  # a bug in the emulator: answer it rather than drop the connection
+            return error_response(500, f"Emulator error: {type(error).__name__}: {error}")
+
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None else "not started"
+        return f"<Emulator {where}>"

@@ -1,0 +1,347 @@
+"""The emulator's data model and Bitbucket's rules for it, without any HTTP.
+
+Every public method of `State` takes the one lock and returns copies, so HTTP handler threads and test code can use
+it at the same time without seeing half-made changes.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+import uuid as uuidlib
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
+
+KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_SCOPES = ("pipeline", "pipeline:variable")
+# Bitbucket's scopes imply lesser ones: a consumer with pipeline:variable may also read pipelines.
+IMPLIED_SCOPES = {"pipeline:variable": ("pipeline:write", "pipeline"), "pipeline:write": ("pipeline",)}
+# The three deployment environment types Bitbucket knows, with the rank it reports for each.
+ENVIRONMENT_TYPE_RANKS = {"Test": 0, "Staging": 1, "Production": 2}
+
+
+class ApiError(Exception):
+    """A rule was broken; the HTTP layer answers `status` with Bitbucket's error body."""
+
+    status = 400
+
+    def __init__(self, message: str, detail: str | dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class TokenError(Exception):
+    """The token endpoint refuses: answered 400 with the OAuth `error` and `error_description`."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(error)
+        self.error = error
+        self.description = description
+
+
+def new_uuid() -> str:
+    return "{" + str(uuidlib.uuid4()) + "}"
+
+
+def default_slug(name: str) -> str:
+    return name.strip().lower().replace(" ", "-")
+
+
+def default_environment_type(name: str) -> str:
+    lowered = name.lower()
+    if "prod" in lowered:
+        return "Production"
+    if "stag" in lowered:
+        return "Staging"
+    return "Test"
+
+
+def grants(granted: tuple[str, ...], required: str) -> bool:
+    return any(s == required or required in IMPLIED_SCOPES.get(s, ()) for s in granted)
+
+
+@dataclass
+class Variable:
+    uuid: str
+    key: str
+    value: str
+    secured: bool
+
+
+class Variables:
+    """One scope's variables (a workspace, a repository or an environment), kept in creation order."""
+
+    def __init__(self) -> None:
+        self._by_uuid: dict[str, Variable] = {}
+
+    def all(self) -> list[Variable]:
+        return [replace(v) for v in self._by_uuid.values()]
+
+    def get(self, variable_uuid: str) -> Variable:
+        found = self._by_uuid.get(variable_uuid.lower())
+        if found is None:
+            raise NotFound(f"Variable {variable_uuid} not found.")
+        return found
+
+    def by_key(self, key: str) -> Variable | None:
+        return next((v for v in self._by_uuid.values() if v.key == key), None)
+
+    def create(self, key: str, value: str, secured: bool) -> Variable:
+        check_key(key)
+        if self.by_key(key) is not None:
+            raise Conflict("A variable with the key provided already exists.")
+        variable = Variable(new_uuid(), key, value, secured)
+        self._by_uuid[variable.uuid] = variable
+        return replace(variable)
+
+    def update(self, variable_uuid: str, key: str | None, value: str | None, secured: bool | None) -> Variable:
+        variable = self.get(variable_uuid)
+        if key is not None and key != variable.key:
+            check_key(key)
+            if self.by_key(key) is not None:
+                raise Conflict("A variable with the key provided already exists.")
+            variable.key = key
+        if value is not None:
+            variable.value = value
+        if secured is not None:
+            variable.secured = secured
+        return replace(variable)
+
+    def delete(self, variable_uuid: str) -> None:
+        del self._by_uuid[self.get(variable_uuid).uuid]
+
+
+def check_key(key: str) -> None:
+    if not KEY_PATTERN.match(key):
+        raise BadRequest(
+            "Invalid variable key.",
+            "Keys may contain only ASCII letters, digits and underscores and must not start with a digit.",
+        )
+
+
+@dataclass
+class Environment:
+    uuid: str
+    name: str
+    slug: str
+    environment_type: str
+    variables: Variables = field(default_factory=Variables)
+
+
+@dataclass
+class Repository:
+    slug: str
+    variables: Variables = field(default_factory=Variables)
+    environments: dict[str, Environment] = field(default_factory=dict)  # by lower-case uuid, creation order
+
+
+@dataclass
+class Workspace:
+    slug: str
+    variables: Variables = field(default_factory=Variables)
+    repositories: dict[str, Repository] = field(default_factory=dict)
+
+
+@dataclass
+class Consumer:
+    client_id: str
+    secret: str
+    scopes: tuple[str, ...]
+    private: bool
+
+
+@dataclass
+class Token:
+    scopes: tuple[str, ...]
+    expires_at: float | None  # time.monotonic() deadline; None never expires (static access tokens)
+
+
+class Scope(NamedTuple):
+    """Where variables live: a workspace, or a repository in it, or an environment of that repository."""
+
+    workspace: str
+    repository: str | None = None
+    environment: str | None = None  # uuid, or (from Python helpers only) name or slug
+
+
+class State:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._workspaces: dict[str, Workspace] = {}
+        self._consumers: dict[str, Consumer] = {}
+        self._tokens: dict[str, Token] = {}
+
+    # --- set-up, from Python ---
+
+    def add_workspace(self, workspace: str) -> None:
+        with self._lock:
+            self._workspaces.setdefault(workspace, Workspace(workspace))
+
+    def add_repository(self, workspace: str, repository: str) -> None:
+        with self._lock:
+            self.add_workspace(workspace)
+            repos = self._workspaces[workspace].repositories
+            repos.setdefault(repository, Repository(repository))
+
+    def add_environment(
+        self, workspace: str, repository: str, name: str, slug: str | None, environment_type: str | None
+    ) -> str:
+        env_type = environment_type or default_environment_type(name)
+        if env_type not in ENVIRONMENT_TYPE_RANKS:
+            raise ValueError(f"environment_type must be one of {', '.join(ENVIRONMENT_TYPE_RANKS)}")
+        with self._lock:
+            repo = self._repository(workspace, repository)
+            if any(e.name == name for e in repo.environments.values()):
+                raise ValueError(f"environment {name!r} already exists in {workspace}/{repository}")
+            env = Environment(new_uuid(), name, slug or default_slug(name), env_type)
+            repo.environments[env.uuid] = env
+            return env.uuid
+
+    def add_consumer(self, client_id: str, secret: str, scopes: tuple[str, ...], private: bool) -> None:
+        with self._lock:
+            self._consumers[client_id] = Consumer(client_id, secret, tuple(scopes), private)
+
+    def add_access_token(self, token: str, scopes: tuple[str, ...]) -> None:
+        with self._lock:
+            self._tokens[token] = Token(tuple(scopes), None)
+
+    # --- tokens ---
+
+    def issue_token(
+        self, client_id: str | None, secret: str | None, grant_type: str | None, ttl: float
+    ) -> tuple[str, tuple[str, ...]]:
+        with self._lock:
+            consumer = self._consumers.get(client_id or "")
+            # Compare in constant time: cheap, and the emulator should not model a timing leak as acceptable.
+            if consumer is None or secret is None or not secrets.compare_digest(consumer.secret, secret):
+                raise TokenError("unauthorized_client", "Invalid OAuth client credentials")
+            if grant_type != "client_credentials":
+                raise TokenError(
+                    "unsupported_grant_type",
+                    f"Unsupported grant type: {grant_type}" if grant_type else "Missing grant_type parameter",
+                )
+            if not consumer.private:
+                raise TokenError(
+                    "invalid_grant",
+                    'Cannot use client_credentials with a consumer marked as "public". '
+                    "Calls for auto generated consumers should use urn:bb:oauth2:auth-code instead.",
+                )
+            token = secrets.token_urlsafe(32)
+            self._tokens[token] = Token(consumer.scopes, time.monotonic() + ttl)
+            return token, consumer.scopes
+
+    def expire_tokens(self) -> None:
+        with self._lock:
+            for token in self._tokens.values():
+                if token.expires_at is not None:
+                    token.expires_at = float("-inf")
+
+    def authenticate(self, token: str | None) -> tuple[str, ...]:
+        """The scopes `token` grants; Unauthorized when it is missing, unknown or expired."""
+        if not token:
+            raise Unauthorized("Access denied: send a token as 'Authorization: Bearer <token>'.")
+        with self._lock:
+            found = self._tokens.get(token)
+            if found is None:
+                raise Unauthorized("Token is invalid or not supported for this endpoint.")
+            if found.expires_at is not None and time.monotonic() >= found.expires_at:
+                raise Unauthorized("Access token expired.")
+            return found.scopes
+
+    # --- environments ---
+
+    def environments(self, workspace: str, repository: str) -> list[Environment]:
+        with self._lock:
+            return [replace(e) for e in self._repository(workspace, repository).environments.values()]
+
+    def environment(self, workspace: str, repository: str, ref: str) -> Environment:
+        with self._lock:
+            return replace(self._environment(self._repository(workspace, repository), ref))
+
+    # --- variables ---
+
+    def list_variables(self, scope: Scope) -> list[Variable]:
+        with self._lock:
+            return self._variables(scope).all()
+
+    def get_variable(self, scope: Scope, variable_uuid: str) -> Variable:
+        with self._lock:
+            return replace(self._variables(scope).get(variable_uuid))
+
+    def create_variable(self, scope: Scope, key: str, value: str, secured: bool) -> Variable:
+        with self._lock:
+            return self._variables(scope).create(key, value, secured)
+
+    def update_variable(
+        self, scope: Scope, variable_uuid: str, key: str | None, value: str | None, secured: bool | None
+    ) -> Variable:
+        with self._lock:
+            return self._variables(scope).update(variable_uuid, key, value, secured)
+
+    def delete_variable(self, scope: Scope, variable_uuid: str) -> None:
+        with self._lock:
+            self._variables(scope).delete(variable_uuid)
+
+    def delete_variable_by_key(self, scope: Scope, key: str) -> None:
+        with self._lock:
+            variables = self._variables(scope)
+            found = variables.by_key(key)
+            if found is None:
+                raise KeyError(key)
+            variables.delete(found.uuid)
+
+    # --- lookups; callers hold the lock ---
+
+    def _workspace(self, workspace: str) -> Workspace:
+        found = self._workspaces.get(workspace)
+        if found is None:
+            raise NotFound(f"Workspace {workspace} not found.")
+        return found
+
+    def _repository(self, workspace: str, repository: str) -> Repository:
+        found = self._workspace(workspace).repositories.get(repository)
+        if found is None:
+            raise NotFound(f"Repository {workspace}/{repository} not found.")
+        return found
+
+    @staticmethod
+    def _environment(repo: Repository, ref: str) -> Environment:
+        found = repo.environments.get(ref.lower())
+        if found is None:  # Python helpers may name the environment instead of giving its uuid.
+            found = next((e for e in repo.environments.values() if ref in (e.name, e.slug)), None)
+        if found is None:
+            raise NotFound(f"Environment {ref} not found.")
+        return found
+
+    def _variables(self, scope: Scope) -> Variables:
+        if scope.repository is None:
+            if scope.environment is not None:
+                raise ValueError("an environment needs its repository")
+            return self._workspace(scope.workspace).variables
+        repo = self._repository(scope.workspace, scope.repository)
+        if scope.environment is None:
+            return repo.variables
+        return self._environment(repo, scope.environment).variables
