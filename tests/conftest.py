@@ -1,27 +1,12 @@
-"""Shared fixtures: a real emulator on loopback, the environment that points bbvars at it, and ways to run bbvars
-both in-process (main(argv)) and as a real subprocess."""
+"""Fixtures: a real emulator on loopback and fast retries. Helpers live in tests/support.py."""
 
 from __future__ import annotations
-
-import io
-import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from bbvars import client as client_module
-from bbvars.client import RetryPolicy
-from bbvars.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator
-
-ROOT = Path(__file__).resolve().parents[1]
-# Recognisable secrets: any test may assert they never show up anywhere.
-CLIENT_ID = "ci-client"
-CLIENT_SECRET = "s3cr3t-CLIENT-7f3a9c"
-FAST_RETRY = RetryPolicy(attempts=4, initial=0.01, max_wait=0.05, max_total=5.0)
+from bbvars.emulator import Emulator
+from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, env_for
 
 
 @pytest.fixture
@@ -34,22 +19,6 @@ def emulator():
         yield emu
 
 
-def env_for(emu: Emulator, **extra: str) -> dict[str, str]:
-    """A clean environment (no ambient BITBUCKET_*/pipe variables) pointing at the emulator."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BITBUCKET_", "INPUT_", "GITHUB_"))}
-    for name in ("WORKSPACE", "REPOSITORY", "ENVIRONMENT", "VARIABLES", "SECURED", "DEBUG", "COMMAND", "DRY_RUN",
-                 "PRUNE", "PREFIX", "UPPER", "CONCURRENCY", "TIMEOUT"):
-        base.pop(name, None)
-    base.update(
-        BITBUCKET_API_URL=emu.api_url,
-        BITBUCKET_TOKEN_URL=emu.token_url,
-        BITBUCKET_CLIENT_ID=CLIENT_ID,
-        BITBUCKET_CLIENT_SECRET=CLIENT_SECRET,
-    )
-    base.update(extra)
-    return base
-
-
 @pytest.fixture
 def bb_env(emulator):
     return env_for(emulator)
@@ -60,51 +29,3 @@ def fast_retry(monkeypatch):
     """Retries with millisecond backoff, for in-process runs against injected faults."""
     monkeypatch.setattr(client_module, "DEFAULT_RETRY", FAST_RETRY)
     return FAST_RETRY
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self):
-        return json.loads(self.stdout)
-
-
-def run_cli(args: list[str], *, env: dict[str, str], input: str | None = None, timeout: float = 60) -> Run:
-    """bbvars as a user runs it: a real process."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "bbvars", *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
-    return Run(proc.returncode, proc.stdout, proc.stderr)
-
-
-def run_main(args: list[str], *, env: dict[str, str], input: str = "", monkeypatch, capsys) -> Run:
-    """bbvars in-process (so monkeypatched retry timings apply), with its real argv/env/stdin handling."""
-    from bbvars.main import main
-
-    for key in list(os.environ):
-        if key.startswith(("BITBUCKET_", "INPUT_", "GITHUB_")):
-            monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-
-    class Stdin(io.TextIOWrapper):
-        def isatty(self) -> bool:
-            return False
-
-    monkeypatch.setattr(sys, "stdin", Stdin(io.BytesIO(input.encode())))
-    code = main(args)
-    out, err = capsys.readouterr()
-    return Run(code, out, err)
-
-
-__all__ = ["CLIENT_ID", "CLIENT_SECRET", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "FAST_RETRY", "ROOT", "Run",
-           "env_for", "run_cli", "run_main"]
