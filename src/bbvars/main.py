@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from typing import NoReturn, Sequence
@@ -67,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         render_error("interrupted")
         return 130
+    except BrokenPipeError:  # `bbvars ... | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:  # a bug: still one line, and the traceback only on request
         if debug:
             print(redactor(traceback.format_exc()), file=sys.stderr)

@@ -265,3 +265,28 @@ def from_cli(args, environ: Mapping[str, str]) -> Settings:
             given = tuple(given)
         values[setting.name] = given
     return replace(settings, **values)
+
+
+def markdown_table() -> str:
+    """README's settings table, so the documentation cannot drift from the code (a test compares them)."""
+
+    def code(text: str | None) -> str:
+        return f"`{text}`" if text else "-"
+
+    rows = ["| setting | CLI | pipe variable / `docker run -e` | action input | Terraform query key | default |",
+            "|---|---|---|---|---|---|"]
+    for s in SETTINGS:
+        if s.flags:
+            cli = ", ".join(f"`{flag}`" for flag in s.flags)
+        elif s.cli_reads_env:
+            cli = f"env `{s.env}`"
+        elif s.name == "command":
+            cli = "subcommand"
+        elif s.name == "variables":
+            cli = "stdin, `--file`, `--var`"
+        else:
+            cli = "-"
+        pipe = code(s.env) + (f" (else `${s.env_fallback}`)" if s.env_fallback else "")
+        default = "" if s.default in (None, (), "") else f"`{str(s.default).lower()}`"
+        rows.append(f"| {s.help} | {cli} | {pipe} | {code(s.action_input)} | {code(s.query_key)} | {default} |")
+    return "\n".join(rows)

@@ -1,0 +1,47 @@
+"""`bbvars emulator`: a local in-memory Bitbucket API, to try bbvars (or a pipeline script) offline."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from bbvars.errors import InputError
+from bbvars.redaction import Redactor
+
+
+def fault_spec(text: str) -> tuple[int, int]:
+    status, _, times = text.partition(":")
+    try:
+        code, count = int(status), int(times or "1")
+    except ValueError:
+        raise InputError(f"--fault takes STATUS[:TIMES], e.g. 429:3, got {text!r}") from None
+    if not 400 <= code <= 599 or count < 1:
+        raise InputError(f"--fault takes an HTTP error status (400-599) and a positive count, got {text!r}")
+    return code, count
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7990, help="port to listen on, 0 = any free (default: 7990)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer (default: 0)")
+    parser.add_argument("--fault", type=fault_spec, action="append", default=[], metavar="STATUS[:TIMES]",
+                        help="answer the next TIMES API requests with STATUS, e.g. 429:3 or 503; repeatable")
+    parser.add_argument("--token-ttl", type=float, default=7200, help="token lifetime in seconds (default: 7200)")
+    parser.epilog = ("The consumer it accepts is BITBUCKET_CLIENT_ID / BITBUCKET_CLIENT_SECRET when set, else the "
+                     "public demo pair demo-client / demo-secret.")
+
+
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from bbvars.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Fault, serve
+
+    client_id = os.environ.get("BITBUCKET_CLIENT_ID") or DEMO_CLIENT_ID
+    client_secret = os.environ.get("BITBUCKET_CLIENT_SECRET") or DEMO_CLIENT_SECRET
+    redactor.add(client_secret if client_secret != DEMO_CLIENT_SECRET else None)
+
+    def configure(emulator) -> None:
+        emulator.token_ttl = args.token_ttl
+        for status, times in args.fault:
+            emulator.inject(Fault(path="^/2.0/", status=status, times=times))
+
+    return serve(args.host, args.port, args.latency, client_id, client_secret, sys.stderr, configure=configure)
