@@ -1,0 +1,67 @@
+"""What the two CI surfaces (Bitbucket pipe, GitHub action) share: settings read from environment variables named
+by the SETTINGS table, every bad value reported at once, and the one-line outcome of a sync."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Callable, Iterable, Mapping
+
+from bbvars import report
+from bbvars.engine import SyncResult
+from bbvars.errors import InputError
+from bbvars.settings import SETTINGS, Setting, Settings, from_strings
+
+_output_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """One whole line on stdout, flushed at once. Request logs come from worker threads, and a CI log must show a
+    line (above all GitHub's ::add-mask::) before anything printed after it."""
+    with _output_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def raw_settings(environ: Mapping[str, str], names: Callable[[Setting], Iterable[str | None]]) -> dict[str, str]:
+    """{setting name: raw text} from the first non-empty variable among names(setting); settings it names none of
+    are left out. An empty variable counts as unset: a pipe variable set to an undefined `$VAR` arrives empty, and
+    GitHub passes every input a workflow leaves out as an empty string."""
+    raw: dict[str, str] = {}
+    for setting in SETTINGS:
+        for name in names(setting):
+            if name and environ.get(name, "") != "":
+                raw[setting.name] = environ[name]
+                break
+    return raw
+
+
+def read_settings(raw: Mapping[str, str], label: Callable[[Setting], str]) -> Settings:
+    """Settings from raw text, with every malformed value named in one error rather than only the first."""
+    problems = []
+    for name, text in raw.items():
+        try:
+            from_strings({name: text}, label)
+        except InputError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise InputError("; ".join(problems))
+    return from_strings(raw, label)
+
+
+def understood(settings: Settings, label: Callable[[Setting], str]) -> str:
+    """What the run understood, for DEBUG: every setting the surface reads, except secrets and the document."""
+    shown = [f"{label(s)}={getattr(settings, s.name)!r}" for s in SETTINGS
+             if (s.env or s.action_input) and s.kind not in ("secret", "document")]
+    return "settings: " + " ".join(shown)
+
+
+def outcome(result: SyncResult) -> str:
+    """The closing line's text: what happened, in counts."""
+    return f"{'Checked' if result.dry_run else 'Synced'}: {report.counts(result)}"
+
+
+def failure(result: SyncResult) -> str:
+    """One line saying why a sync did not fully succeed."""
+    reason = result.error or f"{len(result.failed)} variable(s) could not be written (marked ! above)"
+    return f"Sync failed ({report.counts(result)}): {reason}"

@@ -1,0 +1,154 @@
+"""`bbvars action`: the GitHub Docker action surface.
+
+Settings come from the action inputs (`INPUT_<ACTION_INPUT>`, as GitHub passes them to a Docker action), with the
+BITBUCKET_* variables the CLI reads as fallbacks. Every secret is masked with `::add-mask::` before anything else is
+printed: the consumer secret and access token at once, each secured value as soon as the document is parsed, and a
+minted token the moment it exists (a Redactor listener). Results go to $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY;
+failures are one `::error::` line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import uuid
+
+from bbvars.commands._environment import failure, outcome, raw_settings, read_settings, say, understood
+from bbvars.engine import SyncResult
+from bbvars.errors import BbvarsError
+from bbvars.redaction import Redactor
+from bbvars.settings import Setting, Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "Takes no options: every setting is an action input (INPUT_*), see action.yml."
+
+
+def label(setting: Setting) -> str:
+    return f"input {setting.action_input}" if setting.action_input else (setting.env or setting.name)
+
+
+def sources(setting: Setting) -> tuple[str | None, str | None]:
+    """The input first, then the BITBUCKET_* variable the CLI would read (credentials and URLs)."""
+    given = f"INPUT_{setting.action_input.upper()}" if setting.action_input else None
+    return given, setting.env if setting.cli_reads_env else None
+
+
+def escape_data(text: str) -> str:
+    """Workflow-command data escaping, as GitHub's toolkit does it (the runner undoes it)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def mask(secret: str) -> None:
+    """GitHub masks line by line, so a multi-line secret is registered one line at a time."""
+    for line in secret.splitlines():
+        if line.strip():
+            say(f"::add-mask::{escape_data(line)}")
+
+
+def render_error(message: str) -> None:
+    say(f"::error::{escape_data(message)}")
+
+
+def write_outputs(outputs: dict[str, str]) -> None:
+    """Step outputs in the multi-line-safe form: name<<delimiter, value, delimiter."""
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as handle:
+        for name, value in outputs.items():
+            delimiter = f"ghadelimiter_{uuid.uuid4()}"
+            while delimiter in value:  # cannot happen by chance; checked so a value can never end an output
+                delimiter = f"ghadelimiter_{uuid.uuid4()}"
+            handle.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+
+
+def sync_outputs(result: SyncResult) -> dict[str, str]:
+    from bbvars import report
+
+    lists = result.as_json()
+    outputs = {name: ",".join(lists[name]) for name in ("created", "updated", "unchanged", "deleted")}
+    outputs["failed"] = ",".join(failed["key"] for failed in lists["failed"])
+    outputs["changed"] = "true" if result.changed else "false"
+    outputs["result"] = report.to_json(result)
+    return outputs
+
+
+def summary_markdown(result: SyncResult) -> str:
+    """A table of keys and what happened to each: never a value."""
+    verbs = {"created": "to create", "updated": "to update", "deleted": "to delete"} if result.dry_run else {}
+    rows = [(key, verbs.get(change, change)) for change in ("created", "updated", "deleted")
+            for key in sorted(getattr(result, change))]
+    rows += [(failed["key"], "failed") for failed in sorted(result.failed, key=lambda f: f["key"])]
+    lines = [f"### bbvars: {result.target.describe()}", ""]
+    if rows:
+        lines += ["| key | change |", "|---|---|", *(f"| `{key}` | {change} |" for key, change in rows), ""]
+    else:
+        lines += ["No changes.", ""]
+    closing = outcome(result) if result.ok else failure(result)
+    return "\n".join(lines + [closing, ""]) + "\n"
+
+
+def write_summary(text: str) -> None:
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from bbvars.settings import validate
+
+    redactor.listeners.append(mask)
+    raw = raw_settings(os.environ, sources)
+    for secret in ("client_secret", "access_token"):
+        redactor.add(raw.get(secret))
+    settings = read_settings(raw, label)
+    validate(settings, label)
+    log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
+    if settings.command == "token":
+        return token_command(settings, redactor, log)
+    return sync_command(settings, redactor, log)
+
+
+def sync_command(settings: Settings, redactor: Redactor, log) -> int:
+    from bbvars import engine, report
+    from bbvars.documents import variables_of
+
+    variables = variables_of(settings, label)
+    for variable in variables:
+        if variable.secured:
+            redactor.add(variable.value)  # masked (by the listener) before anything about the run is printed
+    if settings.debug:
+        say(redactor(f"DEBUG: {understood(settings, label)}"))
+    verb = "Checking" if settings.dry_run else "Syncing"
+    say(redactor(f"{verb} {len(variables)} variable(s) into {engine.target_of(settings).describe()}"
+                 + (" (dry run: nothing is written)" if settings.dry_run else "") + "..."))
+    result = engine.run_sync(settings, variables, redactor, log)
+    lines = report.change_lines(result)
+    if lines:
+        say(f"::group::Changes ({len(lines)})")
+        for line in lines:
+            say(redactor(line))
+        say("::endgroup::")
+    write_outputs(sync_outputs(result))
+    write_summary(redactor(summary_markdown(result)))
+    if not result.ok:
+        raise BbvarsError(failure(result))
+    say(redactor(f"✔ {outcome(result)}"))
+    return 0
+
+
+def token_command(settings: Settings, redactor: Redactor, log) -> int:
+    from bbvars.engine import mint_token
+
+    token = mint_token(settings, redactor, log)  # the engine registers the token, so the listener masks it first
+    redactor.add(token.access_token)
+    write_outputs({
+        "access_token": token.access_token,
+        "token_type": token.token_type,
+        "expires_in": "" if token.expires_in is None else str(token.expires_in),
+        "scopes": token.scopes,
+    })
+    lifetime = f", expires in {token.expires_in} s" if token.expires_in is not None else ""
+    say(redactor(f"✔ Minted a {token.token_type} token (output access_token, masked){lifetime}"))
+    return 0

@@ -1,0 +1,256 @@
+"""`bbvars action` end to end: a real process given what a GitHub runner gives a Docker action (every input as
+INPUT_*, empty when the workflow leaves it out, the action.yml default when it has one; GITHUB_OUTPUT and
+GITHUB_STEP_SUMMARY files), against the emulator."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bbvars.commands.action import escape_data, mask
+from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, env_for, run_cli
+
+PASSWORD = "pw-Action-4f5e6d"  # a sensitive Terraform output
+CERTIFICATE = "-----BEGIN KEY-----\nline-One-8a7b\nline-Two-6c5d\n-----END KEY-----"  # secured, multi-line
+API_KEY = "key-Action-0e1f2a"  # secured through the `secured` input
+TERRAFORM = {
+    "db_host": {"sensitive": False, "type": "string", "value": "db.internal"},
+    "db_password": {"sensitive": True, "type": "string", "value": PASSWORD},
+    "tls_key": {"sensitive": True, "type": "string", "value": CERTIFICATE},
+    "api_key": {"sensitive": False, "type": "string", "value": API_KEY},
+}
+SECRETS = (CLIENT_SECRET, PASSWORD, API_KEY, *CERTIFICATE.splitlines()[1:3])
+DELIMITER = re.compile(r"ghadelimiter_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
+@pytest.fixture
+def github(tmp_path):
+    """The runner's files for one step."""
+    output, summary = tmp_path / "output", tmp_path / "summary"
+    output.touch()
+    summary.touch()
+    return {"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
+
+
+def action_env(emu, github, *, consumer_in_env: bool = False, **given: str) -> dict[str, str]:
+    """What the runner sets: every input of action.yml, with its default or empty unless the workflow gave it."""
+    inputs = yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]
+    env = env_for(emu, **github)
+    if not consumer_in_env:  # the credentials come as inputs, as in the usual `with: client_secret: ${{ secrets.X }}`
+        del env["BITBUCKET_CLIENT_ID"], env["BITBUCKET_CLIENT_SECRET"]
+        given = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, **given}
+    for name, spec in inputs.items():
+        env[f"INPUT_{name.upper()}"] = str(given.pop(name, spec.get("default", "")))
+    assert not given, f"not inputs of action.yml: {sorted(given)}"
+    return env
+
+
+def run_action(env):
+    return run_cli(["action"], env=env)
+
+
+def outputs(github) -> dict[str, str]:
+    """GITHUB_OUTPUT parsed strictly: only `name<<delimiter` blocks, each delimiter random and used once."""
+    lines = Path(github["GITHUB_OUTPUT"]).read_text().split("\n")
+    assert lines[-1] == "", "the file must end with a newline"
+    lines.pop()
+    found: dict[str, str] = {}
+    delimiters = set()
+    while lines:
+        name, sep, delimiter = lines.pop(0).partition("<<")
+        assert sep and re.fullmatch(r"[a-z_]+", name), f"not a heredoc header: {name + sep + delimiter!r}"
+        assert DELIMITER.match(delimiter) and delimiter not in delimiters, delimiter
+        delimiters.add(delimiter)
+        assert delimiter in lines, f"{name}: unterminated"
+        end = lines.index(delimiter)
+        assert name not in found, f"{name} written twice"
+        found[name] = "\n".join(lines[:end])
+        del lines[: end + 1]
+    return found
+
+
+def masks_first(stdout: str) -> tuple[list[str], list[str]]:
+    """(the values masked before any other line, the other lines but later masks)."""
+    lines = stdout.splitlines()
+    leading = 0
+    while leading < len(lines) and lines[leading].startswith("::add-mask::"):
+        leading += 1
+    return ([line.removeprefix("::add-mask::") for line in lines[:leading]],
+            [line for line in lines[leading:] if not line.startswith("::add-mask::")])
+
+
+def later_masks(stdout: str) -> list[str]:
+    """Masks after the first other line: only a token minted during the run may be one."""
+    masked, _ = masks_first(stdout)
+    return [line.removeprefix("::add-mask::") for line in stdout.splitlines()
+            if line.startswith("::add-mask::")][len(masked):]
+
+
+def assert_no_secret(run, github, *extra: str) -> None:
+    summary = Path(github["GITHUB_STEP_SUMMARY"]).read_text()
+    output = Path(github["GITHUB_OUTPUT"]).read_text()
+    _, rest = masks_first(run.stdout)
+    for secret in (*SECRETS, *extra):
+        for where, text in (("stdout", "\n".join(rest)), ("stderr", run.stderr), ("summary", summary),
+                            ("GITHUB_OUTPUT", output)):
+            assert secret not in text, f"{secret!r} in {where}"
+
+
+def test_syncs_and_writes_every_output(emulator, github):
+    env = action_env(emulator, github, workspace="acme", repository="api", environment="Production",
+                     variables=json.dumps(TERRAFORM), secured="api_key", upper="true")
+    run = run_action(env)
+    assert run.code == 0, run.stdout + run.stderr
+    keys = ["API_KEY", "DB_HOST", "DB_PASSWORD", "TLS_KEY"]
+    result = outputs(github)
+    assert set(result) == {"created", "updated", "unchanged", "deleted", "failed", "changed", "result"}
+    assert result["created"] == ",".join(keys)
+    assert (result["updated"], result["unchanged"], result["deleted"], result["failed"]) == ("", "", "", "")
+    assert result["changed"] == "true"
+    document = json.loads(result["result"])
+    assert document["created"] == keys and document["failed"] == []
+    assert document["target"] == {"workspace": "acme", "repository": "api", "environment": "Production"}
+
+    held = {v["key"]: v for v in emulator.variables("acme", repository="api", environment="Production")}
+    assert held["TLS_KEY"]["value"] == CERTIFICATE and held["TLS_KEY"]["secured"]
+    assert held["API_KEY"]["secured"] and held["DB_PASSWORD"]["secured"] and not held["DB_HOST"]["secured"]
+    assert_no_secret(run, github)
+    assert run.stderr == ""
+
+
+def test_every_secret_is_masked_before_anything_else(emulator, github):
+    env = action_env(emulator, github, workspace="acme", repository="api", variables=json.dumps(TERRAFORM),
+                     secured="api_key")
+    run = run_action(env)
+    assert run.code == 0, run.stdout
+    masked, rest = masks_first(run.stdout)
+    # The consumer secret, each secured value, and the multi-line one line by line, before any other line.
+    assert set(SECRETS) | {"-----BEGIN KEY-----", "-----END KEY-----"} <= set(masked)
+    assert not any("\n" in value for value in masked)
+    # The only later mask is the token minted during the run, registered the moment it existed: it shows nowhere.
+    later = later_masks(run.stdout)
+    assert len(later) == 1 and later[0] not in masked
+    assert_no_secret(run, github, later[0])
+
+
+def test_the_change_list_is_grouped_and_the_summary_is_a_table(emulator, github):
+    emulator.seed_variable("acme", "OLD", "x", repository="api")
+    emulator.seed_variable("acme", "B", "old", repository="api")
+    env = action_env(emulator, github, workspace="acme", repository="api",
+                     variables='{"A": "1", "B": "new"}', prune="true")
+    run = run_action(env)
+    assert run.code == 0, run.stdout
+    _, rest = masks_first(run.stdout)
+    assert rest == ["Syncing 2 variable(s) into repository acme/api...", "::group::Changes (3)", "+ A", "~ B",
+                    "- OLD", "::endgroup::", "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
+    assert Path(github["GITHUB_STEP_SUMMARY"]).read_text() == (
+        "### bbvars: repository acme/api\n\n| key | change |\n|---|---|\n| `A` | created |\n| `B` | updated |\n"
+        "| `OLD` | deleted |\n\nSynced: 1 created, 1 updated, 0 unchanged, 1 deleted\n\n")
+    assert outputs(github)["deleted"] == "OLD"
+
+
+def test_a_second_run_reports_no_change(emulator, github):
+    env = action_env(emulator, github, workspace="acme", repository="api", variables="A: 1\nB: two\n")
+    assert run_action(env).code == 0
+    Path(github["GITHUB_OUTPUT"]).write_text("")
+    run = run_action(env)
+    assert run.code == 0
+    result = outputs(github)
+    assert (result["changed"], result["unchanged"], result["created"]) == ("false", "A,B", "")
+    assert "No changes." in Path(github["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+def test_dry_run_writes_nothing(emulator, github):
+    env = action_env(emulator, github, workspace="acme", repository="api", variables='{"A": "1"}', dry_run="true")
+    run = run_action(env)
+    assert run.code == 0, run.stdout
+    assert emulator.variables("acme", repository="api") == []
+    result = outputs(github)
+    assert (result["created"], result["changed"], json.loads(result["result"])["dry_run"]) == ("A", "true", True)
+    assert "| `A` | to create |" in Path(github["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+def test_credentials_fall_back_to_the_bitbucket_environment(emulator, github):
+    env = action_env(emulator, github, consumer_in_env=True, workspace="acme", repository="api",
+                     variables='{"A": "1"}')
+    assert env["INPUT_CLIENT_SECRET"] == "" and env["BITBUCKET_CLIENT_SECRET"] == CLIENT_SECRET
+    run = run_action(env)
+    assert run.code == 0, run.stdout
+    assert masks_first(run.stdout)[0][0] == CLIENT_SECRET
+
+
+def test_a_bad_input_is_an_error_line_before_any_request(emulator, github):
+    env = action_env(emulator, github, workspace="acme", variables='{"A": "1"}', dry_run="maybe", timeout="0")
+    run = run_action(env)
+    assert run.code == 2
+    masked, rest = masks_first(run.stdout)
+    assert masked == [CLIENT_SECRET]
+    assert rest == ["::error::input dry_run must be true or false (also yes/no, 1/0), got 'maybe'; "
+                    "input timeout must be between 1 and 600, got 0"]
+    assert emulator.requests == []
+    assert outputs(github) == {}
+
+
+def test_a_failure_is_an_error_line_with_outputs_still_written(emulator, github):
+    env = action_env(emulator, github, workspace="acme", repository="api", environment="Nowhere",
+                     variables=json.dumps(TERRAFORM))
+    run = run_action(env)
+    assert run.code == 1
+    _, rest = masks_first(run.stdout)
+    assert rest[-1].startswith("::error::Sync failed (0 created, 0 updated, 0 unchanged, 0 deleted, 4 failed): ")
+    assert "Nowhere" in rest[-1]
+    result = outputs(github)
+    assert (result["failed"], result["changed"]) == ("api_key,db_host,db_password,tls_key", "false")
+    assert "| `db_host` | failed |" in Path(github["GITHUB_STEP_SUMMARY"]).read_text()
+    assert_no_secret(run, github)
+
+
+def test_debug_logs_requests_but_never_a_secret(emulator, github):
+    env = action_env(emulator, github, workspace="acme", repository="api", variables=json.dumps(TERRAFORM),
+                     debug="true")
+    run = run_action(env)
+    assert run.code == 0, run.stdout
+    debug = [line for line in run.stdout.splitlines() if line.startswith("DEBUG: ")]
+    assert any("input workspace='acme'" in line for line in debug)
+    assert sum(" -> 201 " in line for line in debug) == 4
+    assert "Bearer" not in run.stdout
+    assert_no_secret(run, github)
+
+
+def test_the_token_command_masks_the_token_and_outputs_it(emulator, github):
+    env = action_env(emulator, github, command="token")
+    run = run_action(env)
+    assert run.code == 0, run.stdout
+    result = outputs(github)
+    assert set(result) == {"access_token", "token_type", "expires_in", "scopes"}
+    token = result["access_token"]
+    assert len(token) >= 20
+    assert (result["token_type"], result["expires_in"], result["scopes"]) == (
+        "bearer", "7200", "pipeline pipeline:variable")
+    masked, rest = masks_first(run.stdout)
+    assert masked == [CLIENT_SECRET, token]
+    assert rest == ["✔ Minted a bearer token (output access_token, masked), expires in 7200 s"]
+    assert token not in run.stderr
+    # GITHUB_OUTPUT holds the token only as the access_token output.
+    text = Path(github["GITHUB_OUTPUT"]).read_text()
+    assert text.count(token) == 1 and CLIENT_SECRET not in text
+
+
+def test_the_token_command_needs_a_consumer(emulator, github):
+    env = action_env(emulator, github, command="token", client_id="", client_secret="", access_token="tok-Static-77aa")
+    run = run_action(env)
+    assert run.code == 2
+    masked, rest = masks_first(run.stdout)
+    assert masked == ["tok-Static-77aa"]
+    assert rest == ["::error::token needs an OAuth consumer: set input client_id and input client_secret"]
+    assert emulator.requests == []
+
+
+def test_workflow_command_data_is_escaped(capsys):
+    mask("a%b\r\n\n  \nsecond%0Aline")
+    assert capsys.readouterr().out == "::add-mask::a%25b\n::add-mask::second%250Aline\n"
+    assert escape_data("50%\r\nnext") == "50%25%0D%0Anext"

@@ -1,0 +1,198 @@
+"""`bbvars pipe` end to end: a real process, configured only by pipe variables, against the emulator."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support import CLIENT_SECRET, env_for, run_cli
+
+PASSWORD = "pw-Pipe-9d8c7b"  # a sensitive Terraform output: must never be printed
+API_KEY = "key-Pipe-1a2b3c"  # secured through SECURED
+TERRAFORM = {
+    "db_host": {"sensitive": False, "type": "string", "value": "db.internal"},
+    "db_password": {"sensitive": True, "type": "string", "value": PASSWORD},
+    "replicas": {"sensitive": False, "type": "number", "value": 3},
+}
+
+
+def run_pipe(env):
+    return run_cli(["pipe"], env=env)
+
+
+def stored(emu, **where) -> dict[str, dict]:
+    return {v["key"]: v for v in emu.variables("acme", **where)}
+
+
+def writes(emu) -> list:
+    return [r for r in emu.requests if r.method in ("POST", "PUT", "DELETE") and r.path.startswith("/2.0/")]
+
+
+def assert_no_secret(run, *secrets: str) -> None:
+    for secret in (CLIENT_SECRET, *secrets):
+        assert secret not in run.stdout and secret not in run.stderr, f"{secret!r} was printed"
+
+
+def test_syncs_terraform_outputs_into_an_environment(emulator):
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", ENVIRONMENT="Production",
+                   VARIABLES=json.dumps(TERRAFORM), UPPER="true")
+    run = run_pipe(env)
+    assert run.code == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "INFO: Syncing 3 variable(s) into environment Production of acme/api..."
+    assert lines[1:] == ["+ DB_HOST", "+ DB_PASSWORD", "+ REPLICAS",
+                         "✔ Synced: 3 created, 0 updated, 0 unchanged, 0 deleted"]
+    assert run.stderr == ""
+    held = stored(emulator, repository="api", environment="Production")
+    assert {k: (v["value"], v["secured"]) for k, v in held.items()} == {
+        "DB_HOST": ("db.internal", False), "DB_PASSWORD": (PASSWORD, True), "REPLICAS": ("3", False)}
+    assert_no_secret(run, PASSWORD)
+
+
+def test_workspace_and_repository_default_to_the_pipelines_own(emulator):
+    env = env_for(emulator, BITBUCKET_WORKSPACE="acme", BITBUCKET_REPO_SLUG="api",
+                   VARIABLES="API_URL: https://x.example\nAPI_KEY: " + API_KEY, SECURED="API_KEY")
+    run = run_pipe(env)
+    assert run.code == 0, run.stdout
+    assert "into repository acme/api" in run.stdout
+    held = stored(emulator, repository="api")
+    assert held["API_URL"]["value"] == "https://x.example" and not held["API_URL"]["secured"]
+    assert held["API_KEY"]["value"] == API_KEY and held["API_KEY"]["secured"]
+    assert_no_secret(run, API_KEY)
+
+
+def test_a_pipe_variable_wins_over_the_pipelines_own(emulator):
+    emulator.add_repository("acme", "web")
+    env = env_for(emulator, BITBUCKET_WORKSPACE="acme", BITBUCKET_REPO_SLUG="api", REPOSITORY="web",
+                   VARIABLES='{"A": "1"}')
+    run = run_pipe(env)
+    assert run.code == 0, run.stdout
+    assert "A" in stored(emulator, repository="web") and stored(emulator, repository="api") == {}
+
+
+def test_a_second_run_changes_nothing(emulator):
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1", "B": "two"}')
+    assert run_pipe(env).code == 0
+    emulator.reset_requests()
+    run = run_pipe(env)
+    assert run.code == 0
+    assert run.stdout.splitlines()[-1] == "✔ Synced: 0 created, 0 updated, 2 unchanged, 0 deleted"
+    assert not [line for line in run.stdout.splitlines() if line[:2] in ("+ ", "~ ", "- ")]
+    assert writes(emulator) == []
+
+
+def test_updates_and_prunes_show_in_the_change_list(emulator):
+    emulator.seed_variable("acme", "A", "old", repository="api")
+    emulator.seed_variable("acme", "GONE", "x", repository="api")
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "new", "B": "b"}', PRUNE="yes")
+    run = run_pipe(env)
+    assert run.code == 0, run.stdout
+    assert "(prune: keys not in VARIABLES are deleted)" in run.stdout.splitlines()[0]
+    assert run.stdout.splitlines()[1:] == [
+        "+ B", "~ A", "- GONE", "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
+    assert set(stored(emulator, repository="api")) == {"A", "B"}
+
+
+def test_dry_run_writes_nothing(emulator):
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}', DRY_RUN="TRUE")
+    run = run_pipe(env)
+    assert run.code == 0, run.stdout
+    assert run.stdout.splitlines()[-2:] == [
+        "+ A", "✔ Checked: 1 to create, 0 to update, 0 unchanged, 0 to delete (dry run: nothing written)"]
+    assert writes(emulator) == [] and stored(emulator, repository="api") == {}
+
+
+def test_a_bad_boolean_fails_before_any_request(emulator):
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}', DRY_RUN="maybe")
+    run = run_pipe(env)
+    assert run.code == 2
+    assert run.stdout.splitlines() == ["✖ DRY_RUN must be true or false (also yes/no, 1/0), got 'maybe'"]
+    assert emulator.requests == []
+
+
+def test_every_bad_value_is_reported_at_once(emulator):
+    env = env_for(emulator, WORKSPACE="acme", VARIABLES='{"A": "1"}', UPPER="sure", CONCURRENCY="0",
+                   TIMEOUT="soon", COMMAND="deploy")
+    run = run_pipe(env)
+    assert run.code == 2
+    [line] = run.stdout.splitlines()
+    assert line.startswith("✖ ")
+    for name in ("UPPER", "CONCURRENCY", "TIMEOUT", "COMMAND"):
+        assert name in line
+    assert emulator.requests == []
+
+
+def test_missing_variables_and_workspace_are_input_errors(emulator):
+    run = run_pipe(env_for(emulator, WORKSPACE="acme", REPOSITORY="api"))
+    assert (run.code, run.stdout.splitlines()[0][:24]) == (2, "✖ VARIABLES is not set: ")
+    run = run_pipe(env_for(emulator, VARIABLES='{"A": "1"}'))
+    assert (run.code, run.stdout.strip()) == (2, "✖ no workspace: set WORKSPACE")
+    assert emulator.requests == []
+
+
+def test_the_token_command_is_refused_in_a_pipe(emulator):
+    run = run_pipe(env_for(emulator, COMMAND="token"))
+    assert run.code == 2
+    assert run.stdout.startswith("✖ COMMAND=token is not available in a pipe") and "bbvars token" in run.stdout
+    assert emulator.requests == []
+
+
+def test_a_failure_is_one_cross_line_and_exit_1(emulator):
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", ENVIRONMENT="Nowhere", VARIABLES='{"A": "1"}')
+    run = run_pipe(env)
+    assert run.code == 1
+    last = run.stdout.splitlines()[-1]
+    assert last.startswith("✖ Sync failed (0 created, 0 updated, 0 unchanged, 0 deleted, 1 failed): ")
+    assert "'Nowhere' not found" in last
+    assert "! A" in run.stdout.splitlines()
+
+
+def test_wrong_credentials_fail_without_printing_them(emulator):
+    wrong = "wrong-Secret-5e6f7a"
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}',
+                   BITBUCKET_CLIENT_SECRET=wrong, DEBUG="true")
+    run = run_pipe(env)
+    assert run.code == 1
+    assert run.stdout.splitlines()[-1].startswith("✖ Sync failed")
+    assert_no_secret(run, wrong)
+
+
+def test_debug_logs_requests_but_never_a_secret(emulator):
+    document = dict(TERRAFORM, api_key={"sensitive": False, "type": "string", "value": API_KEY})
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", ENVIRONMENT="Staging",
+                   VARIABLES=json.dumps(document), SECURED="api_key", DEBUG="true")
+    run = run_pipe(env)
+    assert run.code == 0, run.stdout
+    debug = [line for line in run.stdout.splitlines() if line.startswith("DEBUG: ")]
+    assert any(line.startswith("DEBUG: settings: ") and "WORKSPACE='acme'" in line for line in debug)
+    assert any("POST" in line and "/site/oauth2/access_token -> 200" in line for line in debug)
+    assert any(line.startswith("DEBUG: GET ") and "/environments -> 200" in line for line in debug)
+    assert sum(" -> 201 " in line for line in debug) == 4
+    assert_no_secret(run, PASSWORD, API_KEY)
+    assert "Bearer" not in run.stdout
+
+
+def test_the_result_is_kept_in_the_pipe_storage_directory(emulator, tmp_path):
+    storage = tmp_path / "pipes" / "bbvars"  # created when missing
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES=json.dumps(TERRAFORM),
+                   BITBUCKET_PIPE_STORAGE_DIR=str(storage))
+    assert run_pipe(env).code == 0
+    text = (storage / "result.json").read_text()
+    result = json.loads(text)
+    assert result["created"] == ["db_host", "db_password", "replicas"]
+    assert result["target"] == {"workspace": "acme", "repository": "api", "environment": None}
+    assert PASSWORD not in text and "db.internal" not in text
+
+    failing = dict(env, ENVIRONMENT="Nowhere")
+    assert run_pipe(failing).code == 1
+    assert json.loads((storage / "result.json").read_text())["failed"][0]["key"] == "db_host"
+
+
+def test_an_unwritable_storage_directory_only_warns(emulator, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}',
+                   BITBUCKET_PIPE_STORAGE_DIR=str(blocker))
+    run = run_pipe(env)
+    assert run.code == 0
+    assert any(line.startswith("WARNING: could not write ") for line in run.stdout.splitlines())
+    assert run.stdout.splitlines()[-1].startswith("✔ Synced: 1 created")
