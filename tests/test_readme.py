@@ -90,3 +90,11 @@ def test_output_matches_the_schema(emulator):
     assert run.code == 1
     jsonschema.validate(run.json, SCHEMA)
     assert run.json["failed"][0]["key"] == "B"
+
+
+def test_pipelines_example_is_the_validated_file():
+    # tests/test_metadata.py validates examples/bitbucket-pipelines.yml against Bitbucket's schema.
+    block = re.search(r"<!-- pipelines-example:start -->\n```yaml\n(.*?)```\n<!-- pipelines-example:end -->", README,
+                      re.S)
+    assert block, "README lost its pipelines-example markers"
+    assert block.group(1) == (ROOT / "examples" / "bitbucket-pipelines.yml").read_text()
