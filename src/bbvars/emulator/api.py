@@ -65,28 +65,26 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     return Response(status, json.dumps(payload).encode(), "application/json", headers or {})
 
 
-def error_response(status: int, message: str, detail: str | dict | None = None, **headers: str) -> Response:
+def error_response(status: int, message: str, detail: str | dict[str, Any] | None = None, **headers: str) -> Response:
     error: dict[str, Any] = {"message": message}
     if detail is not None:
         error["detail"] = detail
     return json_response(status, {"type": "error", "error": error}, headers)
 
 
-def fault_response(status: int, body: str | bytes | None, content_type: str | None, headers: dict[str, str]) -> Response:
+def fault_response(
+    status: int, body: str | bytes | None, content_type: str | None, headers: dict[str, str]
+) -> Response:
     """An injected answer; the defaults copy what Bitbucket sends for that status."""
-    if status == 429 and body is None:
-        # Bitbucket's rate limit answer: plain text and, notably, no Retry-After header.
-        return Response(429, b"Rate limit for this resource has been exceeded", content_type or "text/plain", headers)
     if body is None:
-        try:
-            phrase = HTTPStatus(status).phrase
-        except ValueError:
-            phrase = "Error"
-        response = error_response(status, phrase)
-        response.headers.update(headers)
-        if content_type:
-            response.content_type = content_type
-        return response
+        if status == 429:  # Bitbucket's rate limit answer: plain text and, notably, no Retry-After header
+            body = "Rate limit for this resource has been exceeded"
+        else:
+            try:
+                phrase = HTTPStatus(status).phrase
+            except ValueError:
+                phrase = "Error"
+            body = json.dumps({"type": "error", "error": {"message": phrase}})
     data = body.encode() if isinstance(body, str) else body
     default_type = "text/plain" if status == 429 else "application/json"
     return Response(status, data, content_type or default_type, dict(headers))
@@ -131,7 +129,7 @@ def match_route(segments: list[str]) -> tuple[dict[str, str], dict[str, tuple[st
         if len(parts) != len(segments):
             continue
         captured: dict[str, str] = {}
-        for part, segment in zip(parts, segments):
+        for part, segment in zip(parts, segments, strict=True):
             if part.startswith("{"):
                 captured[part.strip("{}")] = segment
             elif part != segment:
@@ -210,12 +208,13 @@ class Api:
             token, scopes = self.state.issue_token(client_id, secret, form.get("grant_type"), self.options.token_ttl)
         except TokenError as refused:
             return json_response(400, {"error": refused.error, "error_description": refused.description})
+        ttl = self.options.token_ttl
         return json_response(
             200,
             {
                 "access_token": token,
                 self.options.scope_field: " ".join(scopes),
-                "expires_in": self.options.token_ttl,
+                "expires_in": int(ttl) if float(ttl).is_integer() else ttl,  # Bitbucket sends whole seconds
                 "token_type": "bearer",
                 "state": "client_credentials",
             },
@@ -319,7 +318,8 @@ class Api:
         body["values"] = items[start : start + pagelen]
 
         def link(number: int) -> str:
-            query = {**request.query, "page": str(number), "pagelen": str(pagelen)}
+            kept = {k: v for k, v in request.query.items() if k not in ("page", "pagelen")}
+            query = {**kept, "page": str(number), "pagelen": str(pagelen)}
             return f"{request.base_url}{request.raw_path}?{urlencode(query)}"
 
         if start + pagelen < len(items) and not self.options.omit_next:

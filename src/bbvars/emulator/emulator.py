@@ -53,10 +53,7 @@ class Emulator:
         if self._server is None:
             self._server = EmulatorServer(self.host, self.port, self._respond)
             self.port = self._server.server_port
-            # A short poll interval keeps stop() quick: shutdown() waits for the serving loop to notice.
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, args=(0.05,), name="bbvars-emulator", daemon=True
-            )
+            self._thread = threading.Thread(target=self._server.serve, name="bbvars-emulator", daemon=True)
             self._thread.start()
         return self
 
@@ -64,12 +61,12 @@ class Emulator:
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
+        server.wake()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        server.server_close()
+        server.close_connections()
 
     def __enter__(self) -> Emulator:
         return self.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import signal
 import threading
+from collections.abc import Callable
 from typing import TextIO
 
 from bbvars.emulator.emulator import (
@@ -25,39 +26,39 @@ def serve(
     out: TextIO,
     *,
     stop: threading.Event | None = None,
+    configure: Callable[[Emulator], None] | None = None,
 ) -> int:
     """Serve the demo data with the given consumer until Ctrl-C, SIGTERM or `stop` is set; returns 0.
 
-    Prints where it listens and what to export, but never a secret the user chose: only the public demo default.
+    `configure` gets the seeded emulator before it starts (to set token_ttl, inject faults, ...). Prints where it
+    listens and what to export, but never a secret the user chose: only the public demo default.
     """
-    stop = stop or threading.Event()
+    emulator = Emulator.demo(host=host, port=port, latency=latency, client_id=client_id, client_secret=client_secret)
+    if configure is not None:
+        configure(emulator)
+    stopped = stop if stop is not None else threading.Event()
     previous = None
     if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    emulator = Emulator.demo(host=host, port=port, latency=latency, client_id=client_id, client_secret=client_secret)
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     try:
         with emulator.start():
-            secret = (
-                f"BITBUCKET_CLIENT_SECRET={DEMO_CLIENT_SECRET}"
-                if client_secret == DEMO_CLIENT_SECRET
-                else "BITBUCKET_CLIENT_SECRET=<the secret given with --client-secret>"
-            )
+            exports = f"BITBUCKET_API_URL={emulator.api_url} BITBUCKET_TOKEN_URL={emulator.token_url} "
+            exports += f"BITBUCKET_CLIENT_ID={shlex.quote(client_id)}"
             print(f"bbvars emulator: API {emulator.api_url}  token {emulator.token_url}", file=out)
-            print(
-                f"export BITBUCKET_API_URL={emulator.api_url} BITBUCKET_TOKEN_URL={emulator.token_url} "
-                f"BITBUCKET_CLIENT_ID={shlex.quote(client_id)} {secret}",
-                file=out,
-            )
+            if client_secret == DEMO_CLIENT_SECRET:  # the public demo default; a chosen secret is never printed
+                print(f"export {exports} BITBUCKET_CLIENT_SECRET={DEMO_CLIENT_SECRET}", file=out)
+            else:
+                print(f"export {exports}", file=out)
+                print("BITBUCKET_CLIENT_SECRET: the secret the emulator was started with (not printed)", file=out)
             print(
                 f"seeded: workspace {DEMO_WORKSPACE}, repository {DEMO_REPOSITORY}, "
                 f"environments {', '.join(DEMO_ENVIRONMENTS)}; Ctrl-C to stop",
                 file=out,
             )
             out.flush()
-            try:
-                stop.wait()
-            except KeyboardInterrupt:
-                pass
+            stopped.wait()
+    except KeyboardInterrupt:  # anywhere above: Ctrl-C can come as soon as the lines are out
+        pass
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

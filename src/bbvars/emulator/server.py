@@ -3,6 +3,8 @@ writes back the `Response` it returns, or resets the connection when it returns 
 
 from __future__ import annotations
 
+import contextlib
+import selectors
 import socket
 import socketserver
 import struct
@@ -29,7 +31,28 @@ class EmulatorServer(ThreadingHTTPServer):
         self.respond = respond
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        # stop() writes to this pair to end serve() at once; serve_forever() would only notice on its next poll.
+        self._wake_reader, self._wake_writer = socket.socketpair()
         super().__init__((host, port), _Handler)
+
+    def serve(self) -> None:
+        """Accept connections until wake() is called; each connection is handled on its own daemon thread."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while True:
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self._wake_reader in ready:
+                    return
+                self._handle_request_noblock()  # type: ignore[attr-defined]  # what serve_forever() calls
+
+    def wake(self) -> None:
+        self._wake_writer.send(b"x")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host's FQDN, which can stall on DNS; the emulator must start fast.
@@ -50,10 +73,8 @@ class EmulatorServer(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -72,10 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def finish(self) -> None:
         self.server.track(self.connection, False)
-        try:
+        with contextlib.suppress(OSError):  # the client may be gone already
             super().finish()
-        except OSError:
-            pass
 
     def do_GET(self) -> None:
         self._serve()
@@ -122,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
         return body
 
     def _read_chunked(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             line = self.rfile.readline(65537)
             try:

@@ -27,7 +27,7 @@ class ApiError(Exception):
 
     status = 400
 
-    def __init__(self, message: str, detail: str | dict | None = None) -> None:
+    def __init__(self, message: str, detail: str | dict[str, list[str]] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
