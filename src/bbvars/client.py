@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import random
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -32,6 +33,14 @@ class RetryPolicy:
 DEFAULT_RETRY = RetryPolicy()
 
 
+# Set on a response when an earlier attempt of the same request may have reached Bitbucket and been applied.
+MAYBE_APPLIED = "bbvars.maybe_applied"
+
+
+class RetriedConflict(ConflictError):
+    """409 on a create sent again after an attempt that may have been applied: likely our own first attempt."""
+
+
 class RetryableStatus(Exception):
     def __init__(self, response: httpx.Response):
         super().__init__(f"HTTP {response.status_code}")
@@ -56,23 +65,42 @@ class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
 
     def __init__(self, policy: RetryPolicy):
         self.policy = policy
-        self.backoff = tenacity.wait_exponential_jitter(initial=policy.initial, max=policy.max_wait,
-                                                        jitter=policy.initial)
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         outcome = retry_state.outcome
         hinted = retry_after(outcome.exception() if outcome is not None else None)
         if hinted is not None:
             return min(hinted, self.policy.max_wait)
-        return self.backoff(retry_state)
+        return self.backoff(retry_state.attempt_number)
+
+    def backoff(self, attempt: int) -> float:
+        # tenacity's wait_exponential_jitter, computed here: its `initial` is deprecated and `multiplier` is not in
+        # every tenacity this package allows.
+        initial = self.policy.initial
+        try:
+            base = initial * 2 ** (attempt - 1)
+        except OverflowError:
+            base = self.policy.max_wait
+        return min(base + random.uniform(0, initial), self.policy.max_wait)
 
 
 def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, (httpx.TransportError, RetryableStatus))
 
 
+def may_have_been_applied(exc: BaseException | None) -> bool:
+    """Whether a failed attempt may still have been carried out: not when refused before it reached Bitbucket."""
+    if isinstance(exc, RetryableStatus):
+        return exc.response.status_code != 429
+    return not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
 def error_message(response: httpx.Response) -> str:
-    """Bitbucket's own words, from either error shape; never the request, which may hold a value."""
+    """Bitbucket's own words, from either error shape, on one line; never the request, which may hold a value."""
+    return " ".join(_error_text(response).split())
+
+
+def _error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
@@ -155,8 +183,12 @@ class BitbucketClient:
     def send(self, method: str, url: str, *, what: str, **kwargs) -> httpx.Response:
         """One logical request: retried on transport errors, 429 and 5xx; other answers returned as they are."""
 
+        maybe_applied = False
+
         def before_sleep(state: tenacity.RetryCallState) -> None:
+            nonlocal maybe_applied
             exc = state.outcome.exception() if state.outcome else None
+            maybe_applied = maybe_applied or may_have_been_applied(exc)
             cause = f"HTTP {exc.response.status_code}" if isinstance(exc, RetryableStatus) else type(exc).__name__
             wait = state.next_action.sleep if state.next_action else 0
             self._debug(f"retry {method} {self._show(url)} after {cause} (attempt {state.attempt_number} of "
@@ -179,6 +211,7 @@ class BitbucketClient:
                                 f"({(time.monotonic() - began) * 1000:.0f} ms)")
                     if response.status_code in RETRY_STATUSES:
                         raise RetryableStatus(response)
+                    response.extensions[MAYBE_APPLIED] = maybe_applied
                     return response
         except RetryableStatus as exc:
             raise self._exhausted(exc.response.status_code, what, retrying, started) from None
@@ -193,6 +226,12 @@ class BitbucketClient:
             raise ApiError(
                 f"cannot reach Bitbucket at {host} ({type(exc).__name__}: {exc}): check the network and the API URL "
                 "(BITBUCKET_API_URL / BITBUCKET_TOKEN_URL)",
+                fatal=True,
+            ) from None
+        except httpx.HTTPError as exc:  # e.g. a body that does not decode as its Content-Encoding says
+            raise ApiError(
+                f"Bitbucket's answer {what} could not be read ({type(exc).__name__}: {exc}): check the network and "
+                "the API URL (BITBUCKET_API_URL / BITBUCKET_TOKEN_URL)",
                 fatal=True,
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -273,7 +312,16 @@ class BitbucketClient:
         url, params, page = path, {"pagelen": PAGELEN}, 1
         api = urlsplit(self.api_url)
         for _ in range(MAX_PAGES):
-            data = self.check(self.send("GET", url, what=what, params=params), what, not_found).json()
+            response = self.check(self.send("GET", url, what=what, params=params), what, not_found)
+            try:
+                data = response.json()
+            except ValueError:
+                raise ApiError(
+                    f"{self._show(url)} answered {what} with something that is not JSON "
+                    f"({response.headers.get('Content-Type', 'no content type')}): check BITBUCKET_API_URL",
+                    response.status_code,
+                    fatal=True,
+                ) from None
             values = data.get("values") if isinstance(data, dict) else None
             values = values if isinstance(values, list) else []
             items.extend(v for v in values if isinstance(v, dict))
@@ -285,7 +333,11 @@ class BitbucketClient:
                 url, params, page = link, None, page + 1  # follow `next` as given, but never to another host
                 continue
             size = data.get("size")
-            more = len(items) < size if isinstance(size, int) else len(values) >= PAGELEN
+            # A full page is evidence of more: full by our page length, or by the server's if it gave a shorter one.
+            pagelen = data.get("pagelen")
+            full = PAGELEN if not isinstance(pagelen, int) or pagelen <= 0 else min(pagelen, PAGELEN)
+            # `size`, when given, is the total: trust it, or a collection of exactly 100 costs an extra request.
+            more = len(items) < size if isinstance(size, int) else len(values) >= full
             if not more:
                 break
             url, params, page = path, {"pagelen": PAGELEN, "page": page + 1}, page + 1
@@ -309,8 +361,11 @@ class BitbucketClient:
     def create_variable(self, path: str, variable: Variable, target: Target) -> RemoteVariable:
         what = f"creating {variable.key}"
         body = {"key": variable.key, "value": variable.value, "secured": variable.secured}
-        response = self.check(self.send("POST", path, what=what, json=body), what, not_found_text(target))
-        return RemoteVariable.from_api(response.json())
+        response = self.send("POST", path, what=what, json=body)
+        if response.status_code == 409 and response.extensions.get(MAYBE_APPLIED):
+            raise RetriedConflict(f"conflict {what} (409: {error_message(response)})", 409)
+        response = self.check(response, what, not_found_text(target))
+        return RemoteVariable.from_api(json_object(response))
 
     def update_variable(self, path: str, uuid: str, variable: Variable, target: Target) -> RemoteVariable:
         what = f"updating {variable.key}"
@@ -320,7 +375,7 @@ class BitbucketClient:
             what,
             f"variable {variable.key} no longer exists in {target.describe()}",
         )
-        return RemoteVariable.from_api(response.json())
+        return RemoteVariable.from_api(json_object(response))
 
     def delete_variable(self, path: str, uuid: str, key: str, target: Target) -> None:
         what = f"deleting {key}"
@@ -329,6 +384,15 @@ class BitbucketClient:
             what,
             f"variable {key} no longer exists in {target.describe()}",
         )
+
+
+def json_object(response: httpx.Response) -> dict:
+    """A write's answer body; the write succeeded whatever it holds, so an unreadable body is no error."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def not_found_text(target: Target) -> str:
@@ -362,8 +426,8 @@ def parse_token_answer(response: httpx.Response) -> Token:
     description = str(body.get("error_description", "")) if isinstance(body, dict) else ""
     if error == "unauthorized_client" or error == "invalid_client" or response.status_code == 401:
         raise ApiError(
-            "Bitbucket rejected the OAuth client id or secret (unauthorized_client): check BITBUCKET_CLIENT_ID and "
-            "BITBUCKET_CLIENT_SECRET (the consumer's Key and Secret)",
+            "Bitbucket rejected the OAuth client id or secret (unauthorized_client): check the consumer's Key and "
+            "Secret (BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET, or the client_id/client_secret inputs)",
             response.status_code,
             fatal=True,
         )

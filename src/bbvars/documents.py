@@ -31,10 +31,16 @@ class Entry:
         return f"Entry(key={self.key!r}, sensitive={self.sensitive}, source={self.source!r})"
 
 
+def shown(text: str, limit: int = 60) -> str:
+    """Text from the input, safe inside a one-line message: as it is when printable, else quoted with escapes."""
+    return text[:limit] if text.isprintable() else repr(text[:limit])
+
+
 def read_limited(stream: IO, source: str) -> str:
     # Read at most one byte past the limit, so an endless stream cannot exhaust memory.
     data = stream.read(MAX_INPUT_BYTES + 1)
     if isinstance(data, bytes):
+        check_size(data, source)  # before decoding: a character cut at the limit is not the problem to report
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -43,31 +49,67 @@ def read_limited(stream: IO, source: str) -> str:
     return data
 
 
-def check_size(text: str, source: str) -> None:
-    if len(text) > MAX_INPUT_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
+def check_size(text: str | bytes, source: str) -> None:
+    if len(text) > MAX_INPUT_BYTES or (
+        isinstance(text, str) and len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES
+    ):
         raise InputError(f"{source} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB: split the variables")
 
 
 def render_value(key: str, value: object, source: str) -> str:
     """Values as Bitbucket stores them: text. Scalars as written, lists and maps as compact JSON."""
     if value is None:
-        raise InputError(f"{source}: {key} is null; give it a value or leave it out")
+        raise InputError(f"{source}: {shown(key)} is null; give it a value or leave it out")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return value
     if isinstance(value, float) and not math.isfinite(value):
-        raise InputError(f"{source}: {key} is {value}, not a finite number")
+        raise InputError(f"{source}: {shown(key)} is {value}, not a finite number")
     if isinstance(value, (int, float)):
         return json.dumps(value)
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()  # YAML turns 2024-01-01 into a date; give the text back
     if isinstance(value, (list, dict)):
-        try:
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_extra)
-        except ValueError as exc:
-            raise InputError(f"{source}: {key} cannot be written as JSON ({exc})") from None
-    raise InputError(f"{source}: {key} has a value of unsupported type {type(value).__name__}")
+        return _compact_json(key, value, source)
+    raise InputError(f"{source}: {shown(key)} has a value of unsupported type {type(value).__name__}")
+
+
+def _compact_json(key: str, value: list | dict, source: str) -> str:
+    too_large = InputError(
+        f"{source}: {shown(key)} would be larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB as JSON (YAML aliases "
+        "expand): write the value out"
+    )
+    try:
+        # Measured before encoding: YAML aliases can make a small document stand for an enormous value.
+        if _json_size_floor(value, {}) > MAX_INPUT_BYTES:
+            raise too_large
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_extra)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{source}: {shown(key)} cannot be written as JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{source}: {shown(key)} is nested too deeply") from None
+    if len(text) > MAX_INPUT_BYTES:
+        raise too_large
+    return text
+
+
+def _json_size_floor(value: object, sizes: dict[int, int]) -> int:
+    """The least number of characters `value` takes as JSON, counting every repeat of a shared (aliased) part, in
+    time linear in the distinct parts."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if not isinstance(value, (list, dict)):
+        return 1
+    if id(value) in sizes:
+        return sizes[id(value)]
+    sizes[id(value)] = 0  # a cycle: json.dumps refuses it
+    if isinstance(value, dict):
+        size = 1 + sum(len(str(k)) + 4 + _json_size_floor(v, sizes) for k, v in value.items())
+    else:
+        size = 1 + sum(1 + _json_size_floor(v, sizes) for v in value)
+    sizes[id(value)] = size
+    return size
 
 
 def _json_extra(value: object) -> str:
@@ -81,12 +123,24 @@ def load_mapping(text: str, source: str) -> dict:
     if not text.strip():
         raise InputError(f"{source} is empty: give a JSON object, a YAML mapping or `terraform output -json`")
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=lambda pairs: _unique_keys(pairs, source))
     except ValueError as json_error:
         document = _load_yaml(text, source, json_error)
+    except RecursionError:
+        raise InputError(f"{source} is nested too deeply") from None
     if not isinstance(document, dict):
         kind = "a list" if isinstance(document, list) else f"a {type(document).__name__}"
         raise InputError(f"{source} must be a mapping of KEY: value, but its top level is {kind}")
+    return document
+
+
+def _unique_keys(pairs: list[tuple[str, object]], source: str) -> dict:
+    """A JSON object, refusing a key given twice (json.loads silently keeps the last), as YAML input does."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise InputError(f"{source}: key {twice!r} appears twice")
     return document
 
 
@@ -99,10 +153,15 @@ def _load_yaml(text: str, source: str, json_error: ValueError) -> object:
     def construct_mapping(loader, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base`: SafeLoader merges it below, and the mapping's own keys may override
             key = loader.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise InputError(f"{source}: key {key!r} appears twice")
-            seen.add(key)
+            try:
+                if key in seen:
+                    raise InputError(f"{source}: key {key!r} appears twice")
+                seen.add(key)
+            except TypeError:
+                pass  # an unhashable key: SafeLoader refuses it below with a YAMLError
         return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
@@ -138,6 +197,12 @@ def looks_like_terraform(document: dict) -> bool:
 
 def parse_document(text: str, source: str) -> list[Entry]:
     document = load_mapping(text, source)
+    for key in document:
+        if not isinstance(key, str):
+            # YAML reads `on:`, `yes:`, `null:`, `1:` or a date as non-text; str() would invent "True" or "None".
+            raise InputError(
+                f"{source}: the key {str(key)[:40]!r} is read as {type(key).__name__}, not text: quote it"
+            )
     if is_terraform_output(document):
         return [
             Entry(str(key), render_value(str(key), out["value"], source), out["sensitive"], source)
@@ -193,7 +258,9 @@ def build_variables(
         variables.append(Variable(key, entry.value, is_secured))
     unknown = sorted(secured - {"*"} - by_key.keys() - {e.key for e in by_key.values()})
     if unknown:
-        raise InputError(f"the secured keys name {', '.join(unknown)}, which the input does not have: check the spelling")
+        raise InputError(
+            f"the secured keys name {', '.join(map(shown, unknown))}, which the input does not have: check the spelling"
+        )
     return variables
 
 

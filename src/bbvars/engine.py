@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from bbvars.auth import OAuthBearer, StaticBearer, Token, TokenSource
-from bbvars.client import BitbucketClient, RetryPolicy, collection_path
-from bbvars.errors import ApiError, BbvarsError, ConflictError, NotFoundError
+from bbvars.client import BitbucketClient, RetriedConflict, RetryPolicy, collection_path
+from bbvars.errors import ApiError, BbvarsError, ConflictError, InputError, NotFoundError
 from bbvars.models import RemoteVariable, Target, Variable
 from bbvars.plan import Action, Operation, Plan, make_plan, needs_update
 from bbvars.redaction import Redactor
@@ -155,9 +155,9 @@ class Applier:
                 self.client.update_variable(self.path, op.remote.uuid, op.variable, self.target)
                 return "updated"
             except NotFoundError:
-                # Deleted by someone else since we listed: what the input wants is for it to exist.
-                self.client.create_variable(self.path, op.variable, self.target)
-                return "created"
+                # Deleted by someone else since we listed: what the input wants is for it to exist (and if it was
+                # re-created meanwhile, the create's 409 handling makes it what the input says).
+                return self._create(op.variable)
         try:
             self.client.delete_variable(self.path, op.remote.uuid, op.key, self.target)
         except NotFoundError:
@@ -169,15 +169,18 @@ class Applier:
         try:
             self.client.create_variable(self.path, variable, self.target)
             return "created"
-        except ConflictError:
-            # Created by someone else since we listed: find it and make it what the input says.
+        except ConflictError as conflict:
+            # Created by someone else since we listed: find it and make it what the input says. After a retry, the
+            # someone is most likely our own first attempt, which reached Bitbucket though its answer did not: the
+            # key did not exist when listed and does now, so this run created it.
+            ours = isinstance(conflict, RetriedConflict)
             remote = self._find(variable.key, generation)
             if remote is None:
                 raise ApiError(f"Bitbucket says {variable.key} exists (409) but does not list it: re-run") from None
             if not needs_update(variable, remote):
-                return "unchanged"
+                return "created" if ours else "unchanged"
             self.client.update_variable(self.path, remote.uuid, variable, self.target)
-            return "updated"
+            return "created" if ours else "updated"
 
     def _find(self, key: str, seen_generation: int) -> RemoteVariable | None:
         with self._relist_lock:
@@ -235,6 +238,12 @@ def run_sync(
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
 ) -> SyncResult:
+    if settings.prune and not variables:
+        # `terraform output -json` without a state prints {}: with prune that would empty the target.
+        raise InputError(
+            f"the input has no variables, and with prune that would delete every variable of "
+            f"{target_of(settings).describe()}: give at least one variable, or leave prune out"
+        )
     client, _ = open_client(settings, redactor, log, retry)
     with client:
         return sync(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 import traceback
 from typing import NoReturn, Sequence
@@ -28,8 +29,22 @@ COMMANDS = {
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        # One line, exit 2, as for every other bad input.
+        # One line, exit 2, as for every other bad input. A wrong command word is not echoed: in
+        # `bbvars --client-secret x sync` it is the secret.
+        message = re.sub(r"invalid choice: .*? \(choose from", "invalid choice (choose from", message, flags=re.S)
         raise InputError(f"{message} (see `{self.prog} --help`)")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            # argparse would echo every unknown argument, and the one after `--client-secret` is a secret: name only
+            # the unknown options, never a value (`--client-secret=x` is shown as --client-secret).
+            names = [arg.split("=", 1)[0] for arg in extras if arg.startswith("-")]
+            values = len(extras) - len(names) + sum("=" in arg for arg in extras if arg.startswith("-"))
+            hidden = f"{values} value{'s' if values > 1 else ''}, not shown" if values else ""
+            shown = " ".join(names) + (f" ({hidden})" if names and hidden else hidden)
+            self.error(f"unrecognized arguments: {shown}")
+        return parsed
 
 
 def build_parser() -> tuple[Parser, dict[str, Parser]]:

@@ -178,7 +178,11 @@ def is_loopback(host: str) -> bool:
 
 
 def check_url(url: str, label: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+    except ValueError as exc:
+        raise InputError(f"{label} is not a valid URL ({exc}): {url[:80]!r}") from None
     if parts.scheme == "https" and parts.hostname:
         return
     if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):

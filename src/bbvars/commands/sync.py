@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
-    from bbvars.documents import read_limited
+    from bbvars.documents import read_limited, shown
 
     stdin = stdin if stdin is not None else sys.stdin
     if not settings.files and not settings.pairs:
@@ -38,9 +38,9 @@ def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
             continue
         try:
             with open(path, "rb") as handle:
-                documents.append((f"file {path}", read_limited(handle, f"file {path}")))
+                documents.append((f"file {shown(path, 200)}", read_limited(handle, f"file {shown(path, 200)}")))
         except OSError as exc:
-            raise InputError(f"cannot read --file {path}: {exc.strerror}") from None
+            raise InputError(f"cannot read --file {shown(path, 200)}: {exc.strerror}") from None
     return documents
 
 

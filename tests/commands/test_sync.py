@@ -1,0 +1,209 @@
+"""`bbvars sync` (and `token`) as a user runs them: a real process against the emulator. The main examples."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from tests.support import CLIENT_SECRET, ROOT, env_for, run_cli
+
+SYNC = ["sync", "-w", "acme", "-r", "api"]
+SCHEMA = json.loads((ROOT / "schema" / "result.schema.json").read_text())
+
+TERRAFORM_OUTPUT = {
+    "db_host": {"sensitive": False, "type": "string", "value": "db.internal"},
+    "db_port": {"sensitive": False, "type": "number", "value": 5432},
+    "ratio": {"sensitive": False, "type": "number", "value": 0.25},
+    "enabled": {"sensitive": False, "type": "bool", "value": True},
+    "zones": {"sensitive": False, "type": ["list", "string"], "value": ["a", "b"]},
+    "tags": {"sensitive": False, "type": ["map", "string"], "value": {"team": "core", "tier": "1"}},
+    "db_password": {"sensitive": True, "type": "string", "value": "pa55-w0rd-terraform"},
+}
+
+
+def stored(emu, **where):
+    where = where or {"repository": "api"}
+    return {v["key"]: (v["value"], v["secured"]) for v in emu.variables("acme", **where)}
+
+
+def api_writes(emu):
+    return [r for r in emu.requests if r.path.startswith("/2.0/") and r.method in ("POST", "PUT", "DELETE")]
+
+
+def test_terraform_outputs_first_run_then_nothing_to_do(emulator, bb_env):
+    first = run_cli(SYNC, env=bb_env, input=json.dumps(TERRAFORM_OUTPUT))
+
+    assert first.code == 0, first.stderr
+    jsonschema.validate(first.json, SCHEMA)
+    assert first.json == {
+        "target": {"workspace": "acme", "repository": "api", "environment": None},
+        "dry_run": False,
+        "created": ["db_host", "db_password", "db_port", "enabled", "ratio", "tags", "zones"],
+        "updated": [], "unchanged": [], "deleted": [], "failed": [],
+    }
+    assert stored(emulator) == {
+        "db_host": ("db.internal", False),
+        "db_port": ("5432", False),
+        "ratio": ("0.25", False),
+        "enabled": ("true", False),
+        "zones": ('["a","b"]', False),
+        "tags": ('{"team":"core","tier":"1"}', False),
+        "db_password": ("pa55-w0rd-terraform", True),  # sensitive outputs are secured
+    }
+    assert first.stderr.splitlines() == [
+        "repository acme/api: 7 created, 0 updated, 0 unchanged, 0 deleted",
+        "+ db_host", "+ db_password", "+ db_port", "+ enabled", "+ ratio", "+ tags", "+ zones"]
+
+    emulator.reset_requests()
+    second = run_cli(SYNC, env=bb_env, input=json.dumps(TERRAFORM_OUTPUT))
+    assert second.code == 0
+    # A secured value can never be read back, so it is always written; everything else is left alone.
+    assert second.json["updated"] == ["db_password"] and len(second.json["unchanged"]) == 6
+    assert second.stderr.splitlines() == ["repository acme/api: 0 created, 1 updated, 6 unchanged, 0 deleted",
+                                          "~ db_password"]
+    assert [r.method for r in api_writes(emulator)] == ["PUT"]
+
+
+def test_update_and_prune_lines(emulator, bb_env):
+    for key, value in {"KEEP": "k", "CHANGE": "old", "EXTRA": "e"}.items():
+        emulator.seed_variable("acme", key, value, repository="api")
+
+    run = run_cli([*SYNC, "--prune"], env=bb_env, input='{"KEEP": "k", "CHANGE": "new", "ADD": "a"}')
+
+    assert run.code == 0
+    assert run.stderr.splitlines() == ["repository acme/api: 1 created, 1 updated, 1 unchanged, 1 deleted",
+                                       "+ ADD", "~ CHANGE", "- EXTRA"]
+    assert (run.json["created"], run.json["updated"], run.json["unchanged"], run.json["deleted"]) == (
+        ["ADD"], ["CHANGE"], ["KEEP"], ["EXTRA"])
+    assert stored(emulator) == {"KEEP": ("k", False), "CHANGE": ("new", False), "ADD": ("a", False)}
+
+
+def test_dry_run_writes_nothing_and_says_what_it_would_do(emulator, bb_env):
+    emulator.seed_variable("acme", "CHANGE", "old", repository="api")
+    emulator.seed_variable("acme", "EXTRA", "e", repository="api")
+
+    run = run_cli([*SYNC, "--dry-run", "--prune"], env=bb_env, input='{"CHANGE": "new", "ADD": "a"}')
+
+    assert run.code == 0 and run.json["dry_run"] is True
+    assert (run.json["created"], run.json["updated"], run.json["deleted"]) == (["ADD"], ["CHANGE"], ["EXTRA"])
+    assert run.stderr.splitlines()[0] == ("repository acme/api: 1 to create, 1 to update, 0 unchanged, 1 to delete "
+                                          "(dry run: nothing written)")
+    assert api_writes(emulator) == [] and stored(emulator) == {"CHANGE": ("old", False), "EXTRA": ("e", False)}
+
+
+def test_prefix_upper_var_file_and_yaml(emulator, bb_env, tmp_path):
+    (tmp_path / "a.yaml").write_text("db-host: db.internal\nreplicas: 3\nstarted: 2024-01-01\n")
+    (tmp_path / "b.json").write_text('{"api-url": "https://api"}')
+
+    run = run_cli([*SYNC, "--prefix", "app-", "--upper", "-f", str(tmp_path / "a.yaml"), "--file",
+                   str(tmp_path / "b.json"), "--var", "extra=x=y", "--var", "empty="], env=bb_env)
+
+    assert run.code == 0, run.stderr
+    assert stored(emulator) == {"APP_DB_HOST": ("db.internal", False), "APP_REPLICAS": ("3", False),
+                                "APP_STARTED": ("2024-01-01", False), "APP_API_URL": ("https://api", False),
+                                "APP_EXTRA": ("x=y", False), "APP_EMPTY": ("", False)}
+
+
+def test_stdin_as_a_file_together_with_vars_and_secured(emulator, bb_env):
+    run = run_cli([*SYNC, "-f", "-", "--var", "TOKEN=t0k3n-value-123", "--secured", "TOKEN,PASSWORD"], env=bb_env,
+                  input="PASSWORD: hunter22\nUSER: admin\n")
+    assert run.code == 0, run.stderr
+    assert stored(emulator) == {"PASSWORD": ("hunter22", True), "USER": ("admin", False),
+                                "TOKEN": ("t0k3n-value-123", True)}
+    assert "hunter22" not in run.stdout + run.stderr and "t0k3n-value-123" not in run.stdout + run.stderr
+
+
+def test_secured_star_secures_everything(emulator, bb_env):
+    run = run_cli([*SYNC, "--secured", "*"], env=bb_env, input='{"A": "1", "B": "2"}')
+    assert run.code == 0 and stored(emulator) == {"A": ("1", True), "B": ("2", True)}
+
+
+def test_a_null_value_is_an_input_error_naming_the_key(emulator, bb_env):
+    run = run_cli(SYNC, env=bb_env, input='{"db_host": "x", "db_password": null}')
+    assert run.code == 2 and run.stdout == ""
+    assert run.stderr.strip() == ("bbvars: error: standard input: db_password is null; give it a value or leave it "
+                                  "out")
+    assert emulator.requests == []
+
+
+def test_a_failure_exits_1_with_the_report_and_one_error_line(emulator, bb_env):
+    run = run_cli(["sync", "-w", "acme", "-r", "nope"], env=bb_env, input='{"A": "1", "B": "2"}')
+
+    assert run.code == 1
+    jsonschema.validate(run.json, SCHEMA)
+    assert [f["key"] for f in run.json["failed"]] == ["A", "B"]
+    assert all("repository acme/nope not found" in f["error"] for f in run.json["failed"])
+    lines = run.stderr.splitlines()
+    assert lines[0] == "repository acme/nope: 0 created, 0 updated, 0 unchanged, 0 deleted, 2 failed"
+    assert lines[1:3] == ["! A", "! B"]  # the shared cause is told once, below
+    assert len(lines) == 4 and lines[3].startswith("bbvars: error: repository acme/nope not found")
+
+
+def test_quiet_prints_no_summary(emulator, bb_env):
+    run = run_cli([*SYNC, "--quiet"], env=bb_env, input='{"A": "1"}')
+    assert run.code == 0 and run.stderr == "" and run.json["created"] == ["A"]
+    failed = run_cli(["sync", "-q", "-w", "acme", "-r", "nope"], env=bb_env, input='{"A": "1"}')
+    assert failed.code == 1 and failed.stderr.startswith("bbvars: error: repository acme/nope not found")
+
+
+def test_debug_shows_request_lines_but_no_secret(emulator, bb_env):
+    run = run_cli([*SYNC, "--debug"], env=bb_env,
+                  input=json.dumps({"PASSWORD": {"value": "very-secret-value", "type": "string", "sensitive": True},
+                                    "HOST": {"value": "h", "type": "string", "sensitive": False}}))
+    assert run.code == 0
+    debug = [line for line in run.stderr.splitlines() if line.startswith("bbvars: debug: ")]
+    assert any(line.startswith(f"bbvars: debug: POST {emulator.token_url} -> 200") for line in debug)
+    assert any(f"GET {emulator.api_url}/repositories/acme/api/pipelines_config/variables -> 200" in line
+               for line in debug)
+    assert sum(" POST " in f" {line[15:]}" and "pipelines_config" in line for line in debug) == 2
+    output = run.stdout + run.stderr
+    assert "very-secret-value" not in output and CLIENT_SECRET not in output
+    assert "Bearer" not in output and "Authorization" not in output
+
+
+def test_environment_variables_by_name(emulator, bb_env):
+    uuid = next(e["uuid"] for e in emulator.environments("acme", "api") if e["name"] == "Production")
+    run = run_cli([*SYNC, "-e", "production"], env=bb_env, input='{"URL": "https://prod"}')
+    assert run.code == 0
+    assert run.json["target"] == {"workspace": "acme", "repository": "api", "environment": "production"}
+    assert run.stderr.splitlines()[0].startswith("environment production of acme/api: 1 created")
+    assert stored(emulator, repository="api", environment=uuid) == {"URL": ("https://prod", False)}
+
+
+def test_workspace_variables_have_a_null_repository(emulator, bb_env):
+    run = run_cli(["sync", "-w", "acme"], env=bb_env, input='{"W": "1"}')
+    assert run.code == 0
+    assert run.json["target"] == {"workspace": "acme", "repository": None, "environment": None}
+    assert stored(emulator, repository=None) == {"W": ("1", False)}
+
+
+def test_an_access_token_instead_of_a_consumer(emulator):
+    emulator.add_access_token("repo-access-token-5678")
+    env = env_for(emulator, BITBUCKET_ACCESS_TOKEN="repo-access-token-5678")
+    del env["BITBUCKET_CLIENT_ID"], env["BITBUCKET_CLIENT_SECRET"]
+
+    run = run_cli([*SYNC, "--debug"], env=env, input='{"A": "1"}')
+
+    assert run.code == 0 and run.json["created"] == ["A"]
+    assert [r for r in emulator.requests if "oauth2" in r.path] == []
+    assert "repo-access-token-5678" not in run.stdout + run.stderr
+
+
+def test_bad_credentials_exit_1_with_the_cause(emulator, bb_env):
+    run = run_cli(SYNC, env={**bb_env, "BITBUCKET_CLIENT_SECRET": "wrong-secret-123"}, input='{"A": "1"}')
+    assert run.code == 1 and "rejected the OAuth client id or secret" in run.stderr
+    assert "wrong-secret-123" not in run.stdout + run.stderr
+    assert api_writes(emulator) == []
+
+
+@pytest.mark.parametrize("field", ["scope", "scopes"])
+def test_token_prints_the_token_and_its_scopes(emulator, bb_env, field):
+    emulator.scope_field = field
+    run = run_cli(["token"], env=bb_env)
+    assert run.code == 0 and run.stderr == ""
+    token = json.loads(run.stdout)
+    assert set(token) == {"access_token", "token_type", "expires_in", "scopes"}
+    assert token["scopes"] == "pipeline pipeline:variable" and token["expires_in"] == 7200
+    assert CLIENT_SECRET not in run.stdout

@@ -1,0 +1,194 @@
+"""Parsing input documents into Variables: formats, value rendering, Terraform detection, keys, limits."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from bbvars.documents import (
+    MAX_INPUT_BYTES,
+    build_variables,
+    collect,
+    final_key,
+    parse_document,
+    parse_pairs,
+    read_limited,
+    render_value,
+    variables_of,
+)
+from bbvars.errors import InputError
+from bbvars.models import Variable
+from bbvars.settings import Settings, cli_label
+
+
+def values(text: str) -> dict[str, str]:
+    return {e.key: e.value for e in parse_document(text, "input")}
+
+
+@pytest.mark.parametrize("value, text", [
+    ("plain", "plain"), ("", ""), (5432, "5432"), (-1, "-1"), (0.25, "0.25"), (1e100, "1e+100"), (10**30, str(10**30)),
+    (True, "true"), (False, "false"), ([1, "a", None, True], '[1,"a",null,true]'),
+    ({"b": {"c": [1]}, "a": "é"}, '{"b":{"c":[1]},"a":"é"}'), ([], "[]"), ({}, "{}"),
+])
+def test_values_are_rendered_as_bitbucket_stores_them(value, text):
+    assert render_value("K", value, "input") == text
+
+
+@pytest.mark.parametrize("value, words", [
+    (None, "K is null"), (float("nan"), "not a finite number"), (float("inf"), "not a finite number"),
+    ([float("nan")], "cannot be written as JSON"), (b"bytes", "unsupported type bytes"),
+    ({1, 2}, "unsupported type set"),
+])
+def test_values_that_cannot_be_stored_name_the_key(value, words):
+    with pytest.raises(InputError, match=words):
+        render_value("K", value, "input")
+
+
+def test_flat_json():
+    assert values('{"A": "1", "B": 2, "C": false, "D": [1, 2]}') == {"A": "1", "B": "2", "C": "false", "D": "[1,2]"}
+
+
+def test_yaml_mapping_with_dates_and_nesting():
+    text = "A: 1\nB: yes\nC: 2024-01-02\nD:\n  e: [1, 2]\n  when: 2024-01-02T03:04:05Z\nE: '007'\n"
+    assert values(text) == {"A": "1", "B": "true", "C": "2024-01-02",
+                            "D": '{"e":[1,2],"when":"2024-01-02T03:04:05+00:00"}', "E": "007"}
+
+
+def test_yaml_merge_keys_are_merged_and_may_be_overridden():
+    text = "base: &base {x: 1, z: 0}\nchild:\n  <<: *base\n  y: 2\n  x: 3\n"
+    assert values(text) == {"base": '{"x":1,"z":0}', "child": '{"x":3,"z":0,"y":2}'}
+
+
+@pytest.mark.parametrize("text", ['{"A": 1, "A": 2}', '{"A": {"b": 1, "b": 2}}', "A: 1\nA: 2\n"])
+def test_a_key_given_twice_is_refused_in_json_as_in_yaml(text):
+    with pytest.raises(InputError, match="appears twice"):
+        parse_document(text, "input")
+
+
+def test_terraform_output_json_marks_sensitive_outputs():
+    text = json.dumps({
+        "host": {"sensitive": False, "type": "string", "value": "h"},
+        "password": {"sensitive": True, "type": "string", "value": "p"},
+        "ports": {"sensitive": False, "type": ["list", "number"], "value": [1, 2]},
+    })
+    entries = parse_document(text, "input")
+    assert [(e.key, e.value, e.sensitive) for e in entries] == [
+        ("host", "h", False), ("password", "p", True), ("ports", "[1,2]", False)]
+    assert [v.secured for v in build_variables(entries)] == [False, True, False]
+
+
+def test_a_flat_document_whose_values_are_maps_is_not_mistaken_for_terraform():
+    assert values('{"A": {"value": 1}, "B": {"type": "x"}}') == {"A": '{"value":1}', "B": '{"type":"x"}'}
+
+
+@pytest.mark.parametrize("document", [
+    {"version": 4, "terraform_version": "1.9.0", "outputs": {}},
+    {"format_version": "1.0", "values": {"outputs": {}, "root_module": {}}},
+    {"values": {"root_module": {}}},
+    {"outputs": {"a": {"value": 1, "type": "number"}}},
+    {"a": {"value": 1, "sensitive": False}},
+    {"a": {"value": 1, "type": "number", "sensitive": "no"}},
+])
+def test_terraform_documents_that_are_not_output_json_are_refused(document):
+    with pytest.raises(InputError, match="not `terraform output -json`"):
+        parse_document(json.dumps(document), "input")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("", "is empty"), ("  \n", "is empty"), ("[1]", "top level is a list"), ("3", "top level is a int"),
+    ('{"a": 1', "neither valid JSON nor YAML"), ("a: [", "neither valid JSON nor YAML"),
+    ("a: 1\na: 2", "'a' appears twice"), ("[" * 100_000, "nested too deeply"), ("? [1]\n: 2\n", "neither valid"),
+    ("on: 1", "not text"), ("~: 1", "not text"), ("1: x", "not text"), ("2024-01-01: x", "not text"),
+    ("a: !!python/object:os.system ls", "neither valid"),
+])
+def test_documents_that_are_refused(text, words):
+    with pytest.raises(InputError, match=words):
+        parse_document(text, "input")
+
+
+def test_yaml_aliases_cannot_blow_a_small_document_up():
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [{', '.join(['*' + prev] * 10)}]")
+    with pytest.raises(InputError, match="larger than 16 MiB"):
+        parse_document("\n".join(lines), "input")
+
+
+def test_a_self_referencing_yaml_value_is_refused():
+    with pytest.raises(InputError, match="cannot be written as JSON"):
+        parse_document("a: &a [*a]", "input")
+
+
+def test_messages_stay_on_one_line():
+    with pytest.raises(InputError) as caught:
+        parse_document('{"a\\nb": null}', "input")
+    assert "\n" not in str(caught.value) and "'a\\nb'" in str(caught.value)
+
+
+@pytest.mark.parametrize("key, prefix, upper, final", [
+    ("db-host", "", True, "DB_HOST"), ("host", "app_", False, "app_host"), ("host", "app-", True, "APP_HOST"),
+    ("MixedCase", "", False, "MixedCase"),
+])
+def test_final_key(key, prefix, upper, final):
+    assert final_key(key, prefix, upper) == final
+
+
+@pytest.mark.parametrize("key", ["1abc", "db-host", "a b", "", "clé", "a.b", "_ok-not"])
+def test_invalid_keys_are_refused(key):
+    with pytest.raises(InputError, match="not a valid Bitbucket variable name"):
+        collect([("input", json.dumps({key: "v"}))], (), prefix="", upper=False, secured=())
+
+
+def test_a_hyphen_hints_at_upper():
+    with pytest.raises(InputError, match="use --upper"):
+        collect([("input", '{"db-host": 1}')], (), prefix="", upper=False, secured=())
+
+
+def test_keys_colliding_after_upper_or_across_sources():
+    with pytest.raises(InputError, match="two inputs give the key DB_HOST: 'db-host' from input and 'DB_HOST'"):
+        collect([("input", '{"db-host": 1, "DB_HOST": 2}')], (), prefix="", upper=True, secured=())
+    with pytest.raises(InputError, match="two inputs give the key A: 'A' from file a and 'A' from --var"):
+        collect([("file a", '{"A": 1}')], ["A=2"], prefix="", upper=False, secured=())
+
+
+def test_secured_by_final_or_original_key_or_star():
+    entries = parse_pairs(["db-password=x", "user=u", "token=t"])
+    variables = build_variables(entries, prefix="app-", upper=True, secured=["APP_DB_PASSWORD", "token"])
+    assert {v.key: v.secured for v in variables} == {"APP_DB_PASSWORD": True, "APP_USER": False, "APP_TOKEN": True}
+    assert all(v.secured for v in build_variables(entries, upper=True, secured=["*"]))
+
+
+def test_secured_naming_a_missing_key_is_refused():
+    with pytest.raises(InputError, match="the secured keys name NOPE, which the input does not have"):
+        build_variables(parse_pairs(["A=1"]), secured=["NOPE", "A"])
+
+
+def test_pairs():
+    assert [(e.key, e.value) for e in parse_pairs(["A=1", " B =x=y", "C="])] == [("A", "1"), ("B", "x=y"), ("C", "")]
+    with pytest.raises(InputError, match="has no '='"):
+        parse_pairs(["A"])
+
+
+def test_read_limited_refuses_over_the_limit_and_non_utf8():
+    assert read_limited(io.BytesIO(b"x" * MAX_INPUT_BYTES), "input") == "x" * MAX_INPUT_BYTES
+    with pytest.raises(InputError, match="larger than 16 MiB"):
+        read_limited(io.BytesIO(b"x" * (MAX_INPUT_BYTES + 1)), "input")
+    with pytest.raises(InputError, match="larger than 16 MiB"):  # not "not UTF-8": a character cut at the limit
+        read_limited(io.BytesIO("é".encode() * (MAX_INPUT_BYTES // 2 + 1)), "input")
+    with pytest.raises(InputError, match="input is not UTF-8 text"):
+        read_limited(io.BytesIO(b"\xff\xfe{}"), "input")
+    assert read_limited(io.StringIO("{}"), "input") == "{}"
+
+
+def test_entries_and_variables_never_show_a_value():
+    entry = parse_pairs(["A=hunter22"])[0]
+    assert "hunter22" not in repr(entry) and "hunter22" not in repr(Variable("A", "hunter22", True))
+
+
+def test_variables_of_a_single_document_setting():
+    settings = Settings(variables='{"a-b": 1}', upper=True, prefix="x_", secured=("*",))
+    assert variables_of(settings, cli_label) == [Variable("X_A_B", "1", True)]
+    with pytest.raises(InputError, match="variables is not set"):
+        variables_of(Settings(variables="  "), cli_label)

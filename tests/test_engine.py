@@ -1,0 +1,316 @@
+"""The engine against the emulator over real HTTP on loopback: paging, races, secured values, dry runs, pruning,
+tokens, retries, environments, scopes."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from bbvars.emulator import Emulator, Fault
+from bbvars.engine import SyncResult, mint_token, open_client, resolve_environment, run_sync, target_of
+from bbvars.errors import NotFoundError
+from bbvars.models import Target, Variable
+from bbvars.redaction import Redactor
+from bbvars.settings import Settings
+from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY
+
+pytestmark = pytest.mark.usefixtures("fast_retry")
+
+VARIABLES = "/2.0/repositories/acme/api/pipelines_config/variables"
+
+
+def settings_for(emu: Emulator, **values) -> Settings:
+    base = dict(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_url=emu.api_url, token_url=emu.token_url,
+                workspace="acme", repository="api")
+    return Settings(**{**base, **values})
+
+
+def run(emu: Emulator, variables: dict[str, str] | list[Variable], log=None, **values) -> SyncResult:
+    if isinstance(variables, dict):
+        variables = [Variable(k, v) for k, v in variables.items()]
+    return run_sync(settings_for(emu, **values), variables, Redactor(), log)
+
+
+def writes(emu: Emulator) -> list:
+    return [r for r in emu.requests if r.path.startswith("/2.0/") and r.method in ("POST", "PUT", "DELETE")]
+
+
+def tokens(emu: Emulator) -> list:
+    return [r for r in emu.requests if r.path == "/site/oauth2/access_token"]
+
+
+def seed(emu: Emulator, values: dict[str, str], secured: bool = False, **where) -> None:
+    where = where or {"repository": "api"}
+    for key, value in values.items():
+        emu.seed_variable("acme", key, value, secured=secured, **where)
+
+
+def stored(emu: Emulator, **where) -> dict[str, tuple[str, bool]]:
+    where = where or {"repository": "api"}
+    found = emu.variables("acme", **where)
+    assert len({v["key"] for v in found}) == len(found), "a duplicate"
+    return {v["key"]: (v["value"], v["secured"]) for v in found}
+
+
+# -- paging ---------------------------------------------------------------------------------------------------------
+
+
+def test_paging_over_250_variables_asks_100_a_page_and_follows_next(emulator):
+    existing = {f"V{i:03d}": str(i) for i in range(250)}
+    seed(emulator, existing)
+
+    result = run(emulator, {**existing, "NEW": "n"})
+
+    assert result.ok and result.unchanged == sorted(existing) and result.created == ["NEW"]
+    gets = [r for r in emulator.requests if r.method == "GET"]
+    assert [(r.query.get("page", "1"), r.query["pagelen"]) for r in gets] == [("1", "100"), ("2", "100"), ("3", "100")]
+    assert [r.status for r in writes(emulator)] == [201]  # no 409: nothing was missed
+
+
+@pytest.mark.parametrize("omit_size", [False, True])
+def test_paging_without_next_links_still_gets_everything(emulator, omit_size):
+    existing = {f"V{i:03d}": str(i) for i in range(250)}
+    seed(emulator, existing)
+    emulator.omit_next, emulator.omit_size = True, omit_size
+
+    result = run(emulator, existing)
+
+    assert result.ok and result.unchanged == sorted(existing) and writes(emulator) == []
+    assert len([r for r in emulator.requests if r.method == "GET"]) == 3
+
+
+@pytest.mark.parametrize("count, pages", [(0, 1), (100, 2), (10, 1)])
+def test_paging_always_stops_on_an_empty_or_short_page(emulator, count, pages):
+    seed(emulator, {f"V{i:03d}": "v" for i in range(count)})
+    emulator.omit_next, emulator.omit_size = True, True
+    result = run(emulator, {"V000": "v"})
+    assert result.ok
+    assert len([r for r in emulator.requests if r.method == "GET"]) == pages
+
+
+# -- races ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("theirs, outcome", [("mine", "unchanged"), ("other", "updated")])
+def test_a_409_race_ends_updated_or_unchanged_without_a_duplicate(emulator, theirs, outcome):
+    emulator.inject(Fault(method="POST", path="variables$", action=lambda emu: seed(emu, {"RACE": theirs})))
+
+    result = run(emulator, {"RACE": "mine", "OTHER": "o"}, concurrency=1)
+
+    assert result.ok and getattr(result, outcome) == ["RACE"] and result.created == ["OTHER"]
+    assert stored(emulator) == {"RACE": ("mine", False), "OTHER": ("o", False)}
+    assert [r.status for r in writes(emulator)][0] == 409
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_many_409s_each_end_unchanged(emulator, concurrency):
+    keys = {f"K{i}": "v" for i in range(8)}
+    # Listed empty, then all eight created by someone else before the first create.
+    emulator.inject(Fault(method="POST", path="variables$", action=lambda emu: seed(emu, keys)))
+
+    result = run(emulator, keys, concurrency=concurrency)
+
+    assert result.ok and result.unchanged == sorted(keys)
+    assert [r.status for r in writes(emulator)] == [409] * 8
+    # A relisting serves every conflict that arose before it was taken; never more than one per conflict.
+    assert 2 <= len([r for r in emulator.requests if r.method == "GET"]) <= 9
+    assert stored(emulator) == {k: ("v", False) for k in keys}
+
+
+# -- secured values -------------------------------------------------------------------------------------------------
+
+
+def test_a_secured_variable_in_the_input_is_always_updated(emulator):
+    seed(emulator, {"PASSWORD": "same"}, secured=True)
+    seed(emulator, {"PLAIN_NOW_SECURED": "same"})
+
+    result = run(emulator, [Variable("PASSWORD", "same", True), Variable("PLAIN_NOW_SECURED", "same", True)])
+
+    assert result.updated == ["PASSWORD", "PLAIN_NOW_SECURED"] and result.unchanged == []
+    assert stored(emulator) == {"PASSWORD": ("same", True), "PLAIN_NOW_SECURED": ("same", True)}
+
+
+def test_a_remote_secured_variable_cannot_be_compared_so_it_is_overwritten(emulator):
+    seed(emulator, {"TOKEN": "same"}, secured=True)
+    result = run(emulator, {"TOKEN": "same"})
+    assert result.updated == ["TOKEN"] and stored(emulator) == {"TOKEN": ("same", False)}
+
+
+def test_secured_values_are_absent_on_read(emulator):
+    seed(emulator, {"PASSWORD": "hunter22"}, secured=True)
+    seed(emulator, {"PLAIN": "visible"})
+    settings = settings_for(emulator)
+    client, _ = open_client(settings, Redactor())
+    with client:
+        listed = {v.key: v for v in client.list_variables(
+            "repositories/acme/api/pipelines_config/variables", target_of(settings))}
+    assert listed["PASSWORD"].value is None and listed["PASSWORD"].secured
+    assert listed["PLAIN"].value == "visible"
+    assert "hunter22" not in repr(listed)
+
+
+# -- dry run and prune ----------------------------------------------------------------------------------------------
+
+
+def test_dry_run_makes_zero_writes_and_reports_what_would_happen(emulator):
+    seed(emulator, {"UPD": "old", "SAME": "s", "GONE": "g"})
+    before = stored(emulator)
+
+    result = run(emulator, {"NEW": "n", "UPD": "new", "SAME": "s"}, dry_run=True, prune=True)
+
+    assert result.dry_run and result.ok
+    assert (result.created, result.updated, result.unchanged, result.deleted) == (["NEW"], ["UPD"], ["SAME"], ["GONE"])
+    assert writes(emulator) == [] and stored(emulator) == before
+    assert {r.method for r in emulator.requests if r.path.startswith("/2.0/")} == {"GET"}
+
+
+def test_dry_run_with_an_access_token_sends_only_reads(emulator):
+    emulator.add_access_token("repo-access-token-1234")
+    run(emulator, {"A": "1"}, dry_run=True, client_id=None, client_secret=None,
+        access_token="repo-access-token-1234")
+    assert {r.method for r in emulator.requests} == {"GET"}
+
+
+def test_prune_deletes_only_with_the_flag(emulator):
+    seed(emulator, {"KEEP": "k", "EXTRA": "e"})
+
+    without = run(emulator, {"KEEP": "k"})
+    assert without.deleted == [] and set(stored(emulator)) == {"KEEP", "EXTRA"}
+
+    pruned = run(emulator, {"KEEP": "k"}, prune=True)
+    assert pruned.deleted == ["EXTRA"] and pruned.unchanged == ["KEEP"] and set(stored(emulator)) == {"KEEP"}
+
+
+def test_prune_of_a_variable_already_deleted_by_someone_else(emulator):
+    seed(emulator, {"GONE": "g"})
+    emulator.inject(Fault(method="DELETE", action=lambda emu: emu.delete_variable("acme", "GONE", repository="api")))
+    result = run(emulator, {"KEEP": "k"}, prune=True)
+    assert result.ok and result.deleted == ["GONE"] and stored(emulator) == {"KEEP": ("k", False)}
+
+
+# -- tokens ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_token_expiring_mid_run_means_exactly_one_new_token_request(emulator):
+    count = []
+    lock = threading.Lock()
+
+    def expire_at_the_fifth(emu):
+        with lock:
+            count.append(1)
+            if len(count) == 5:
+                emu.expire_tokens()
+
+    emulator.inject(Fault(method="POST", path="variables$", times=-1, action=expire_at_the_fifth))
+    wanted = {f"K{i:02d}": "v" for i in range(20)}
+
+    result = run(emulator, wanted, concurrency=8)
+
+    assert result.ok and result.created == sorted(wanted)
+    assert len(tokens(emulator)) == 2
+    assert any(r.status == 401 for r in writes(emulator))
+
+
+def test_an_access_token_is_used_without_any_token_request(emulator):
+    emulator.add_access_token("repo-access-token-1234")
+    result = run(emulator, {"A": "1"}, client_id=None, client_secret=None, access_token="repo-access-token-1234")
+    assert result.ok and result.created == ["A"] and tokens(emulator) == []
+
+
+@pytest.mark.parametrize("field", ["scope", "scopes"])
+def test_the_token_answer_may_name_its_scopes_scope_or_scopes(emulator, field):
+    emulator.scope_field = field
+    token = mint_token(settings_for(emulator, command="token"), Redactor())
+    assert token.scopes == "pipeline pipeline:variable"
+    assert token.token_type == "bearer" and token.expires_in == 7200 and token.access_token
+
+
+# -- retries --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_retries_on_429_and_5xx(emulator, status):
+    emulator.inject(Fault(method="GET", path="variables$", status=status, times=2))
+    emulator.inject(Fault(method="POST", path="variables$", status=status, times=1))
+    result = run(emulator, {"A": "1"})
+    assert result.ok and result.created == ["A"]
+    assert [r.status for r in emulator.requests if r.path == VARIABLES] == [status, status, 200, status, 201]
+
+
+def test_retries_stop_after_the_policy_attempts(emulator):
+    emulator.inject(Fault(method="GET", path="variables$", status=503, times=-1))
+    result = run(emulator, {"A": "1"})
+    assert not result.ok and result.failed[0]["key"] == "A"
+    assert f"after {FAST_RETRY.attempts} attempts" in result.error
+    assert len([r for r in emulator.requests if r.path == VARIABLES]) == FAST_RETRY.attempts
+
+
+# -- environments and scopes ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given", ["Staging", "staging", "STAGING", "{uuid}", "uuid", "{UUID}"])
+def test_the_environment_is_resolved_by_name_slug_or_uuid(emulator, given):
+    uuid = next(e["uuid"] for e in emulator.environments("acme", "api") if e["name"] == "Staging")
+    given = given.replace("{uuid}", uuid).replace("{UUID}", uuid.upper()).replace("uuid", uuid.strip("{}"))
+
+    result = run(emulator, {"URL": "https://staging"}, environment=given)
+
+    assert result.ok and result.created == ["URL"]
+    assert stored(emulator, repository="api", environment=uuid) == {"URL": ("https://staging", False)}
+    assert stored(emulator) == {}
+
+
+def test_an_environment_slug_differing_from_its_name(emulator):
+    uuid = emulator.add_environment("acme", "api", "Prod EU", slug="prod-eu")
+    for given in ("Prod EU", "prod-eu", "prod eu"):
+        assert run(emulator, {"A": "1"}, environment=given).ok
+    assert stored(emulator, repository="api", environment=uuid) == {"A": ("1", False)}
+
+
+def test_an_unknown_environment_names_the_ones_there_are(emulator):
+    result = run(emulator, {"A": "1"}, environment="Nope")
+    assert "deployment environment 'Nope' not found in acme/api (it has: Production, Staging, Test)" in result.error
+    assert writes(emulator) == []
+
+
+def test_workspace_variables(emulator):
+    seed(emulator, {"W": "old"}, repository=None)
+    result = run(emulator, {"W": "new"}, repository=None)
+    assert result.updated == ["W"] and stored(emulator, repository=None) == {"W": ("new", False)}
+    assert any(r.path == "/2.0/workspaces/acme/pipelines-config/variables" for r in emulator.requests)
+
+
+def test_a_repository_that_does_not_exist(emulator):
+    result = run(emulator, {"A": "1"}, repository="nope")
+    assert not result.ok and "repository acme/nope not found" in result.error and writes(emulator) == []
+
+
+def test_resolve_environment_raises_not_found(emulator):
+    client, _ = open_client(settings_for(emulator), Redactor())
+    with client, pytest.raises(NotFoundError):
+        resolve_environment(client, Target("acme", "api", "{00000000-0000-0000-0000-000000000000}"))
+
+
+# -- nothing secret leaves ------------------------------------------------------------------------------------------
+
+
+def test_no_secret_in_the_debug_log_or_the_result(emulator):
+    lines: list[str] = []
+    seed(emulator, {"DB_PASSWORD": "old"}, secured=True)
+    emulator.inject(Fault(method="PUT", status=400, body='{"type": "error", "error": {"message": '
+                                                        '"failed to store correct-horse-battery"}}', times=-1))
+    redactor = Redactor()
+    result = run_sync(settings_for(emulator), [Variable("DB_PASSWORD", "correct-horse-battery", True)], redactor,
+                      lines.append)
+    text = "\n".join(lines) + repr(result.as_json()) + (result.error or "")
+    assert lines and "correct-horse-battery" not in text and CLIENT_SECRET not in text
+    assert "***" in text  # the server's echo of the value was masked
+    assert not any(secret in text for secret in redactor.secrets if len(secret) >= 4)
+
+
+def test_the_json_shape(emulator):
+    result = run(emulator, {"A": "1"})
+    assert result.as_json() == {"target": {"workspace": "acme", "repository": "api", "environment": None},
+                                "dry_run": False, "created": ["A"], "updated": [], "unchanged": [], "deleted": [],
+                                "failed": []}

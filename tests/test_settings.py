@@ -1,0 +1,144 @@
+"""The settings table: coercion, validation, the CLI's view of it."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+import pytest
+
+from bbvars.errors import InputError
+from bbvars.settings import (
+    BY_NAME,
+    DEFAULT_API_URL,
+    SETTINGS,
+    Settings,
+    add_arguments,
+    check_url,
+    cli_label,
+    coerce,
+    from_cli,
+    from_strings,
+    markdown_table,
+    parse_bool,
+    parse_keys,
+    validate,
+)
+
+CONSUMER = dict(client_id="id", client_secret="secret", workspace="acme")
+
+
+def test_the_table_and_settings_agree_and_secrets_have_no_flag():
+    assert [f.name for f in fields(Settings)] == [s.name for s in SETTINGS]
+    for setting in SETTINGS:
+        assert getattr(Settings(), setting.name) == (setting.default if setting.default is not None else None)
+        if setting.kind == "secret":
+            assert not setting.flags
+    shown = repr(Settings(client_secret="secret-x", access_token="tok-x", pairs=("A=value-x",), variables="{}"))
+    assert "secret-x" not in shown and "tok-x" not in shown and "value-x" not in shown
+
+
+@pytest.mark.parametrize("raw, value", [("true", True), (" YES ", True), ("1", True), ("False", False), ("no", False),
+                                        ("0", False)])
+def test_booleans(raw, value):
+    assert parse_bool(raw, "DRY_RUN") is value
+
+
+@pytest.mark.parametrize("raw", ["maybe", "", "2", "on", "tru"])
+def test_a_boolean_that_is_not_one(raw):
+    with pytest.raises(InputError, match="DRY_RUN must be true or false"):
+        parse_bool(raw, "DRY_RUN")
+
+
+@pytest.mark.parametrize("name, raw, value", [("concurrency", " 4 ", 4), ("timeout", "2.5", 2.5),
+                                              ("timeout", "600", 600.0), ("concurrency", "32", 32),
+                                              ("concurrency", "1", 1)])
+def test_numbers(name, raw, value):
+    assert coerce(BY_NAME[name], raw, name) == value
+
+
+@pytest.mark.parametrize("name, raw, words", [
+    ("concurrency", "abc", "must be a whole number"), ("concurrency", "2.5", "must be a whole number"),
+    ("concurrency", "0", "between 1 and 32"), ("concurrency", "33", "between 1 and 32"),
+    ("timeout", "0.5", "between 1 and 600"), ("timeout", "nan", "between 1 and 600"), ("timeout", "inf", "between"),
+    ("timeout", "x", "must be a number"), ("concurrency", "9" * 5000, "must be a whole number"),
+    ("command", "deploy", "must be one of sync, token"),
+])
+def test_bad_numbers_and_choices(name, raw, words):
+    with pytest.raises(InputError, match=words):
+        coerce(BY_NAME[name], raw, name)
+
+
+def test_keys_split_on_commas_and_lines():
+    assert parse_keys(" A, B\nC,, ") == ("A", "B", "C")
+
+
+def test_from_strings_treats_empty_as_unset_except_documents():
+    built = from_strings({"workspace": " acme ", "repository": "", "dry_run": "yes", "variables": "",
+                          "secured": "A,B", "command": "TOKEN", "client_secret": " s "}, cli_label)
+    assert built.workspace == "acme" and built.repository is None and built.dry_run is True
+    assert built.variables == "" and built.secured == ("A", "B") and built.command == "token"
+    assert built.client_secret == " s "  # secrets are taken as given
+
+
+def test_validate_accepts_a_consumer_or_an_access_token():
+    validate(Settings(**CONSUMER), cli_label)
+    validate(Settings(access_token="tok", workspace="acme", repository="api", environment="Test"), cli_label)
+    validate(Settings(client_id="id", access_token="tok", workspace="acme"), cli_label)
+
+
+@pytest.mark.parametrize("values, words", [
+    (dict(workspace="acme"), "no credentials"),
+    (dict(client_id="id", workspace="acme"), "BITBUCKET_CLIENT_SECRET is not set"),
+    (dict(client_secret="s", workspace="acme"), "BITBUCKET_CLIENT_ID is not set"),
+    (dict(CONSUMER, workspace=None), "no workspace"),
+    (dict(CONSUMER, environment="Test"), "--environment needs --repository"),
+    (dict(CONSUMER, repository="a/b"), "--repository 'a/b' is not a valid name"),
+    (dict(CONSUMER, workspace=".."), "--workspace '..' is not a valid name"),
+    (dict(CONSUMER, repository="x?y"), "not a valid name"),
+    (dict(CONSUMER, api_url="http://api.example.com/2.0"), "plain http:// to api.example.com"),
+    (dict(CONSUMER, token_url="http://10.1.2.3/token"), "BITBUCKET_TOKEN_URL uses plain http://"),
+    (dict(CONSUMER, api_url="ftp://x/"), "must be an https:// URL"),
+    (dict(CONSUMER, api_url="api.bitbucket.org"), "must be an https:// URL"),
+    (dict(CONSUMER, api_url="http://[::1"), "not a valid URL"),
+    (dict(CONSUMER, api_url="https://x:70000/"), "not a valid URL"),
+    (dict(access_token="tok", command="token", workspace="acme"), "token needs an OAuth consumer"),
+])
+def test_validate_refuses(values, words):
+    with pytest.raises(InputError, match=words.replace("?", r"\?")):
+        validate(Settings(**values), cli_label)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/2.0", "http://localhost/x", "http://[::1]:9/", "https://x/",
+                                 "http://127.9.9.9/"])
+def test_loopback_may_be_plain_http(url):
+    check_url(url, "URL")
+
+
+def test_the_cli_reads_only_bitbucket_variables_from_the_environment():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, ("workspace", "repository", "secured", "files", "pairs", "dry_run", "timeout"))
+    args = parser.parse_args(["-w", "acme", "--secured", "A,B", "--secured", "C", "--var", "X=1", "-f", "a",
+                              "--dry-run", "--timeout", "5"])
+    environ = {"BITBUCKET_CLIENT_ID": "id", "BITBUCKET_CLIENT_SECRET": "s", "BITBUCKET_API_URL": "https://x/2.0",
+               "WORKSPACE": "ambient", "REPOSITORY": "ambient", "DRY_RUN": "false", "BITBUCKET_WORKSPACE": "ambient"}
+    built = from_cli(args, environ)
+    assert (built.workspace, built.repository) == ("acme", None)
+    assert built.secured == ("A", "B", "C") and built.pairs == ("X=1",) and built.files == ("a",)
+    assert built.dry_run is True and built.timeout == 5.0 and built.api_url == "https://x/2.0"
+    assert built.client_id == "id" and built.client_secret == "s"
+    assert from_cli(parser.parse_args([]), {}).api_url == DEFAULT_API_URL
+
+
+def test_a_bad_flag_value_is_an_input_error():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, ("concurrency",))
+    with pytest.raises(InputError, match="--concurrency must be a whole number"):
+        parser.parse_args(["--concurrency", "abc"])
+
+
+def test_the_markdown_table_lists_every_setting():
+    table = markdown_table().splitlines()
+    assert len(table) == 2 + len(SETTINGS)
+    for setting, row in zip(SETTINGS, table[2:], strict=True):
+        assert row.startswith(f"| {setting.help} |")
