@@ -95,22 +95,24 @@ def may_have_been_applied(exc: BaseException | None) -> bool:
     return not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
 
-def error_message(response: httpx.Response) -> str:
-    """Bitbucket's own words, from either error shape, on one line; never the request, which may hold a value."""
-    return " ".join(_error_text(response).split())
+def error_message(response: httpx.Response, redact: Callable[[str], str] | None = None) -> str:
+    """Bitbucket's own words, from either error shape, on one line; never the request, which may hold a value.
+    Known secrets are masked (`redact`) before the text is cut short, so a cut never leaves part of one."""
+    text = _error_text(response)
+    return " ".join((redact(text) if redact else text).split())[:300]
 
 
 def _error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason_phrase
+        return response.text.strip().splitlines()[0] if response.text.strip() else response.reason_phrase
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):
-            return str(error.get("message", ""))[:300]
+            return str(error.get("message", ""))
         if isinstance(error, str):
-            return f"{error}: {body.get('error_description', '')}".strip(": ")[:300]
+            return f"{error}: {body.get('error_description', '')}".strip(": ")
     return response.reason_phrase
 
 
@@ -147,8 +149,10 @@ class BitbucketClient:
         retry: RetryPolicy | None = None,
         max_connections: int = 10,
         log: Callable[[str], None] | None = None,
+        redact: Callable[[str], str] | None = None,
     ):
         self.api_url = api_url.rstrip("/")
+        self.redact = redact  # masks known secrets in Bitbucket's error texts before they are cut short
         self.retry = retry or DEFAULT_RETRY  # read at construction, so tests can shorten the module default
         self.log = log
         self.requests_sent = 0
@@ -262,7 +266,7 @@ class BitbucketClient:
         status = response.status_code
         if status < 400:
             return response
-        message = error_message(response)
+        message = error_message(response, self.redact)
         if status == 401:
             raise ApiError(
                 f"Bitbucket refused the credentials {what} (401: {message}): check BITBUCKET_ACCESS_TOKEN, or the "
@@ -302,7 +306,7 @@ class BitbucketClient:
             data={"grant_type": "client_credentials"},
             auth=httpx.BasicAuth(client_id, client_secret),
         )
-        return parse_token_answer(response)
+        return parse_token_answer(response, self.redact)
 
     # -- listing -------------------------------------------------------------------------------------------------
 
@@ -363,7 +367,7 @@ class BitbucketClient:
         body = {"key": variable.key, "value": variable.value, "secured": variable.secured}
         response = self.send("POST", path, what=what, json=body)
         if response.status_code == 409 and response.extensions.get(MAYBE_APPLIED):
-            raise RetriedConflict(f"conflict {what} (409: {error_message(response)})", 409)
+            raise RetriedConflict(f"conflict {what} (409: {error_message(response, self.redact)})", 409)
         response = self.check(response, what, not_found_text(target))
         return RemoteVariable.from_api(json_object(response))
 
@@ -403,7 +407,7 @@ def not_found_text(target: Target) -> str:
             "and that the consumer's account can see it")
 
 
-def parse_token_answer(response: httpx.Response) -> Token:
+def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | None = None) -> Token:
     if response.status_code == 200:
         try:
             body = response.json()
@@ -440,6 +444,7 @@ def parse_token_answer(response: httpx.Response) -> Token:
         )
     if response.status_code == 404:
         raise ApiError("the token URL answered 404: check BITBUCKET_TOKEN_URL", 404, fatal=True)
-    detail = f"{error}: {description}" if error else error_message(response)
+    detail = f"{error}: {description}" if error else error_message(response, redact)
+    detail = redact(detail) if redact else detail  # before it is cut short
     raise ApiError(f"getting a token failed (HTTP {response.status_code}: {detail[:200]}): check the OAuth consumer",
                    response.status_code, fatal=True)

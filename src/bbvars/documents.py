@@ -218,10 +218,12 @@ def parse_document(text: str, source: str) -> list[Entry]:
 
 def parse_pairs(pairs: Iterable[str], source: str = "--var") -> list[Entry]:
     entries = []
-    for pair in pairs:
+    for number, pair in enumerate(pairs, start=1):
         key, sep, value = pair.partition("=")
         if not sep:
-            raise InputError(f"{source} {key[:40]!r} has no '=': write {source} KEY=VALUE")
+            # Nothing of the argument is shown: without '=' there is no telling key from value, and
+            # `--var $SECRET` or `--var KEY:secret` would put a secret in the message.
+            raise InputError(f"{source} number {number} has no '=' (its text is not shown): write {source} KEY=VALUE")
         entries.append(Entry(key.strip(), value, False, source))
     return entries
 

@@ -68,6 +68,7 @@ def open_client(
         retry=retry,
         max_connections=settings.concurrency + 2,
         log=(lambda line: log(redactor(line))) if log else None,
+        redact=redactor,
     )
     if settings.client_id and settings.client_secret:
         def fetch() -> Token:

@@ -16,6 +16,7 @@ MIN_LENGTH = 4
 class Redactor:
     def __init__(self, secrets: Iterable[str | None] = ()):
         self._secrets: set[str] = set()
+        self._variants: set[str] = set()  # what is masked: each secret and the forms it takes in one-line messages
         self._lock = threading.Lock()
         self.listeners: list[Callable[[str], None]] = []  # e.g. GitHub's ::add-mask::, told of every new secret
         for secret in secrets:
@@ -27,6 +28,7 @@ class Redactor:
         with self._lock:
             new = secret not in self._secrets
             self._secrets.add(secret)
+            self._variants.update(variants(secret))
         if new:
             for listener in self.listeners:
                 listener(secret)
@@ -37,7 +39,17 @@ class Redactor:
             return sorted(self._secrets, key=len, reverse=True)  # longest first, so a part never unmasks a whole
 
     def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            if len(secret) >= MIN_LENGTH:
-                text = text.replace(secret, MASK)
+        with self._lock:
+            masked = sorted(self._variants, key=len, reverse=True)  # longest first, so a part never unmasks a whole
+        for secret in masked:
+            text = text.replace(secret, MASK)
         return text
+
+
+def variants(secret: str) -> set[str]:
+    """A secret as it may show in a message: as it is, with its whitespace collapsed (error texts are put on one
+    line), and, when it has several lines, each line (GitHub masks so too; and a cut message may hold only some)."""
+    found = {secret, " ".join(secret.split())}
+    if len(secret.splitlines()) > 1:
+        found.update(line.strip() for line in secret.splitlines())
+    return {variant for variant in found if len(variant) >= MIN_LENGTH}

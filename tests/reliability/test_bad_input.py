@@ -46,7 +46,7 @@ CASES = {
     "keys colliding after --prefix and --upper": (["--prefix", "app_", "--upper"], '{"x": 1, "X": 2}',
                                                    ["two inputs give the key APP_X"]),
     "a --var colliding with the document": (["--var", "A=2", "-f", "-"], '{"A": 1}', ["two inputs give the key A"]),
-    "a --var without =": (["--var", "NOEQUALS"], "", ["'NOEQUALS' has no '='"]),
+    "a --var without =": (["--var", "A=1", "--var", "NOEQUALS"], "", ["--var number 2 has no '='"]),
     "an unknown option": (["--nope"], "{}", ["unrecognized arguments: --nope"]),
     "a concurrency that is not a number": (["--concurrency", "abc"], "{}", ["--concurrency must be a whole number"]),
     "a concurrency out of bounds": (["--concurrency", "99"], "{}", ["--concurrency must be between 1 and 32"]),

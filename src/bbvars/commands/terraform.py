@@ -113,8 +113,10 @@ def parse_query(text: str) -> dict[str, str]:
         )
     for key, value in query.items():
         if not isinstance(value, str):
+            # A secret's value is never shown, not even a number or boolean one.
+            kind = kind_of(value).partition(" (")[0] if BY_QUERY_KEY[key].kind == "secret" else kind_of(value)
             raise InputError(
-                f"query key {key} must be a string, but it is {kind_of(value)}: the query is a map of strings "
+                f"query key {key} must be a string, but it is {kind}: the query is a map of strings "
                 "(write \"true\", \"8\", or jsonencode(...) for structured values)"
             )
     return query

@@ -1,0 +1,575 @@
+"""No secret ever leaks, from any surface, in any mode.
+
+Every command of every surface (CLI sync and token, Terraform sync and token, pipe sync, action sync and token) runs
+as a real process against the emulator, in a fresh working directory and HOME, in each mode: normal, debug, with an
+access token, with a token expiring mid-run, and failing in several ways (wrong consumer secret, a missing scope, a
+fatal 503 after retries, bad input, and Bitbucket error texts that echo every secret: a 400 on one write, a fatal 403,
+a 401 echoing the access token, token endpoint errors, and echoes long enough to be cut short inside a secret). The
+run is given recognisable secrets: the consumer secret, a static access token, secured values (a sensitive Terraform
+output, a multi-line one, a long one, a key named as secured, a secured --var), and the tokens the emulator mints
+during the run are read back from its state. None of them may appear, in any encoding, on stdout,
+stderr, in GITHUB_OUTPUT, the step summary, the pipe's result.json or any other file the run leaves behind. The
+exceptions are the product itself (the access_token of a token command, exactly once, where it is the answer) and
+GitHub's `::add-mask::` lines, which the runner consumes; those must come before anything else is printed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import quote, quote_plus
+
+import pytest
+import yaml
+
+from bbvars.emulator import Emulator, Fault
+from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, env_for
+
+# -- the recognisable secrets ---------------------------------------------------------------------------------------
+
+ACCESS_TOKEN = "atok-RECOGNISABLE-5b1e7c0d9a"  # a repository access token (BITBUCKET_ACCESS_TOKEN)
+PASSWORD = "pw-Sensitive-Output-3c9d1e"  # a sensitive Terraform output
+CERTIFICATE = "-----BEGIN TEST KEY-----\nline-One-Cert-8a7b\nline-Two-Cert-6c5d\n-----END TEST KEY-----"  # multi-line
+API_KEY = "key-Secured%Input-8e2f4a"  # secured by naming its key (a % too: GitHub's workflow commands escape it)
+VAR_SECRET = "var-Secured-Pair-6d0b2f"  # the CLI's secured --var
+LONG_SECRET = "eyJhbGciOiJSUzI1NiJ9.RECOGNISABLE-long-Sensitive-Output." + "0123456789abcdef" * 4  # a JWT-like one
+WRONG_CLIENT_ID = "other-client"  # a consumer whose real secret is not CLIENT_SECRET
+READER_CLIENT_ID = "reader-client"  # a consumer with CLIENT_SECRET but only the scope `pipeline`
+
+DOCUMENT = {  # `terraform output -json`
+    "db_host": {"sensitive": False, "type": "string", "value": "db.internal"},
+    "db_password": {"sensitive": True, "type": "string", "value": PASSWORD},
+    "tls_key": {"sensitive": True, "type": "string", "value": CERTIFICATE},
+    "api_key": {"sensitive": False, "type": "string", "value": API_KEY},
+    "signing_jwt": {"sensitive": True, "type": "string", "value": LONG_SECRET},
+}
+# The same, with a key Bitbucket refuses (found after the secured values were read, before they are known secured).
+BAD_DOCUMENT = {**DOCUMENT, "db-user": {"sensitive": False, "type": "string", "value": "admin"}}
+SECURED_VALUES = {"sensitive output": PASSWORD, "multi-line sensitive output": CERTIFICATE,
+                  "secured key": API_KEY, "long sensitive output": LONG_SECRET}
+
+TOKEN_PATH = r"^/site/oauth2/access_token$"
+LIST_OR_CREATE = r"/pipelines_config/variables/?$"
+
+
+def error_body(message: str) -> str:
+    return json.dumps({"type": "error", "error": {"message": message}})
+
+
+def minted(emu: Emulator) -> list[str]:
+    """Every token the emulator issued, in order (static access tokens never expire, minted ones do)."""
+    tokens = emu._state._tokens  # noqa: SLF001 - the emulator's record of issued tokens is the only source
+    return [token for token, record in tokens.items() if record.expires_at is not None]
+
+
+# -- the modes ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    commands: tuple[str, ...]  # sync, token
+    debug: bool = False
+    credentials: str = "consumer"  # consumer | wrong-secret | reader | access-token
+    faults: Callable[[Emulator, str], list[Fault]] | None = None  # (emulator, surface-command) -> faults
+    bad_input: str | None = None  # input (sync: a refused key; token: timeout 0) | var-typo | secret-query
+    surfaces: tuple[str, ...] = ("cli", "terraform", "pipe", "action")
+    exit: dict[str, int] = field(default_factory=lambda: {"sync": 0, "token": 0})
+
+
+def echo_every_secret(emu: Emulator, case: str, status: int = 400) -> list[Fault]:
+    """An error (400) on one create whose message echoes every secret the run holds, the minted token included (read
+    when the request arrives): only the redaction safety net stands between it and the output."""
+    fault = Fault(method="POST", path=LIST_OR_CREATE, status=status, times=1)
+    pair = VAR_SECRET if case == "cli-sync" else ""
+
+    def fill(emulator: Emulator) -> None:
+        held = " ".join(minted(emulator))
+        fault.body = error_body(f"bad value {PASSWORD} {CERTIFICATE} {API_KEY} {pair} {CLIENT_SECRET} {held}")
+
+    fault.action = fill
+    return [fault]
+
+
+def fatal_403_echoing_every_secret(emu: Emulator, case: str) -> list[Fault]:
+    """The same echo in a 403 without scope detail: fatal, so it stops the run and becomes its error."""
+    return echo_every_secret(emu, case, status=403)
+
+
+def echo_cut_short(emu: Emulator, case: str) -> list[Fault]:
+    """Long messages are cut short: here the cut falls inside the echoed secured value (at 300 characters)."""
+    message = "v" * 270 + " " + LONG_SECRET + " and more"
+    return [Fault(method="POST", path=LIST_OR_CREATE, status=400, times=1, body=error_body(message))]
+
+
+def token_error_cut_short(emu: Emulator, case: str) -> list[Fault]:
+    """The token endpoint's error_description is cut at 200 characters: here inside the echoed secret."""
+    description = "d" * 168 + " " + CLIENT_SECRET + " and more"
+    body = json.dumps({"error": "invalid_request", "error_description": description})
+    return [Fault(method="POST", path=TOKEN_PATH, status=400, times=1, body=body)]
+
+
+def token_error_echoing_the_secret(emu: Emulator, case: str) -> list[Fault]:
+    body = json.dumps({"error": "invalid_request", "error_description": f"malformed client secret {CLIENT_SECRET}"})
+    return [Fault(method="POST", path=TOKEN_PATH, status=400, times=1, body=body)]
+
+
+def fatal_503(emu: Emulator, case: str) -> list[Fault]:
+    """Every attempt at the list (sync) or the token (token) answered 503, Retry-After: 0 keeping the six attempts
+    fast; the body echoes secrets too."""
+    body = error_body(f"unavailable {CLIENT_SECRET} {PASSWORD}")
+    method, path = ("POST", TOKEN_PATH) if case.endswith("-token") else ("GET", LIST_OR_CREATE)
+    return [Fault(method=method, path=path, status=503, times=-1, body=body, headers={"Retry-After": "0"})]
+
+
+def one_503_each(emu: Emulator, case: str) -> list[Fault]:
+    """For debug: one retried 503 on the token and on the list, so the retry log lines are written too."""
+    return [Fault(method="POST", path=TOKEN_PATH, status=503, times=1, headers={"Retry-After": "0"}),
+            Fault(method="GET", path=LIST_OR_CREATE, status=503, times=1, headers={"Retry-After": "0"})]
+
+
+def expire_mid_run(emu: Emulator, case: str) -> list[Fault]:
+    return [Fault(method="POST", path=LIST_OR_CREATE, times=1, action=lambda e: e.expire_tokens())]
+
+
+def access_token_rejected(emu: Emulator, case: str) -> list[Fault]:
+    return [Fault(method="GET", path=LIST_OR_CREATE, status=401, times=1,
+                  body=error_body(f"Token {ACCESS_TOKEN} is invalid or not supported for this endpoint."))]
+
+
+BOTH = ("sync", "token")
+MODES = [
+    Mode("normal", BOTH),
+    Mode("debug", BOTH, debug=True, faults=one_503_each, surfaces=("cli", "pipe", "action")),
+    # An access token is for syncing; the token command refuses it (exit 2) without echoing it.
+    Mode("access-token", BOTH, credentials="access-token", exit={"sync": 0, "token": 2}),
+    Mode("access-token-debug", BOTH, debug=True, credentials="access-token", exit={"sync": 0, "token": 2},
+         surfaces=("cli", "pipe", "action")),
+    Mode("fail-wrong-secret", BOTH, credentials="wrong-secret", exit={"sync": 1, "token": 1}),
+    Mode("fail-400-echoing-secrets", ("sync",), faults=echo_every_secret, exit={"sync": 1}),
+    Mode("fail-403-echoing-secrets", ("sync",), faults=fatal_403_echoing_every_secret, exit={"sync": 1}),
+    Mode("fail-400-echo-cut-short", ("sync",), faults=echo_cut_short, exit={"sync": 1}),
+    Mode("fail-token-endpoint-echo-cut-short", BOTH, faults=token_error_cut_short, exit={"sync": 1, "token": 1}),
+    Mode("fail-token-endpoint-echoing-secret", BOTH, faults=token_error_echoing_the_secret,
+         exit={"sync": 1, "token": 1}),
+    Mode("fail-scope-403", ("sync",), credentials="reader", exit={"sync": 1}),
+    Mode("fail-503-fatal", BOTH, faults=fatal_503, exit={"sync": 1, "token": 1}),
+    Mode("token-expires-mid-run", ("sync",), faults=expire_mid_run),  # renewed: the run succeeds
+    Mode("fail-401-echoing-access-token", ("sync",), credentials="access-token", faults=access_token_rejected,
+         exit={"sync": 1}),
+    Mode("fail-bad-input", BOTH, bad_input="input", exit={"sync": 2, "token": 2}),
+    # The typo `--var KEY:value` (meant KEY=value, named by --secured): the value must not be echoed.
+    Mode("fail-var-typo", ("sync",), bad_input="var-typo", surfaces=("cli",), exit={"sync": 2}),
+    # A query giving client_secret as a number: Terraform's type error must not echo it.
+    Mode("fail-secret-not-a-string", BOTH, bad_input="secret-query", surfaces=("terraform",),
+         exit={"sync": 2, "token": 2}),
+]
+NUMERIC_SECRET = 86753091122334455  # the client secret of fail-secret-not-a-string, given as a JSON number
+
+SURFACE_COMMANDS = [("cli", "sync"), ("cli", "token"), ("terraform", "sync"), ("terraform", "token"),
+                    ("pipe", "sync"), ("action", "sync"), ("action", "token")]
+
+
+@dataclass(frozen=True)
+class Case:
+    surface: str
+    command: str
+    mode: Mode
+
+    @property
+    def id(self) -> str:
+        return f"{self.surface}-{self.command}-{self.mode.name}"
+
+
+CASES = [Case(surface, command, mode) for mode in MODES for surface, command in SURFACE_COMMANDS
+         if surface in mode.surfaces and command in mode.commands]
+
+
+# -- running a surface --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Ran:
+    code: int
+    stdout: str
+    stderr: str
+    files: dict[str, str]  # every file left under the run's directory (cwd, HOME, TMPDIR, CI files), by path
+
+
+@dataclass
+class Given:
+    """What the run was given: the environment and stdin, and the secrets among it, by name."""
+
+    env: dict[str, str]
+    args: list[str]
+    stdin: str
+    secrets: dict[str, str]
+    consumer: tuple[str, str] | None  # (client id, secret) the run authenticates with, for the Basic header's form
+
+
+def credentials_for(mode: Mode) -> tuple[dict[str, str], dict[str, str], tuple[str, str] | None]:
+    """(settings, secrets) for the mode's credentials; settings by name: client_id, client_secret, access_token."""
+    if mode.credentials == "access-token":
+        return {"access_token": ACCESS_TOKEN}, {"access token": ACCESS_TOKEN}, None
+    client_id = {"consumer": CLIENT_ID, "wrong-secret": WRONG_CLIENT_ID, "reader": READER_CLIENT_ID}[mode.credentials]
+    return ({"client_id": client_id, "client_secret": CLIENT_SECRET}, {"client secret": CLIENT_SECRET},
+            (client_id, CLIENT_SECRET))
+
+
+def prepare(case: Case, emu: Emulator, workdir: Path) -> Given:
+    mode = case.mode
+    emu.add_access_token(ACCESS_TOKEN)
+    emu.add_consumer(WRONG_CLIENT_ID, "s3cr3t-the-REAL-one-0000")
+    emu.add_consumer(READER_CLIENT_ID, CLIENT_SECRET, scopes=("pipeline",))
+    for fault in (mode.faults(emu, f"{case.surface}-{case.command}") if mode.faults else []):
+        emu.inject(fault)
+    credentials, secrets, consumer = credentials_for(mode)
+    syncing = case.command == "sync"
+    if syncing:
+        secrets.update(SECURED_VALUES)
+    document = json.dumps(BAD_DOCUMENT if mode.bad_input == "input" else DOCUMENT)
+    # The plain settings, by setting name; each surface spells them its own way below.
+    plain = {"workspace": "acme", "repository": "api", "secured": "api_key", "timeout": "5"} if syncing else {
+        "timeout": "5"}
+    if mode.bad_input == "input" and not syncing:
+        plain["timeout"] = "0"
+
+    for name in ("home", "tmp", "cwd", "ci"):
+        (workdir / name).mkdir()
+    env = env_for(emu, HOME=str(workdir / "home"), TMPDIR=str(workdir / "tmp"), PYTHONDONTWRITEBYTECODE="1")
+    del env["BITBUCKET_CLIENT_ID"], env["BITBUCKET_CLIENT_SECRET"]
+    args: list[str] = []
+    stdin = ""
+
+    if case.surface == "cli":
+        env.update({f"BITBUCKET_{name.upper()}": value for name, value in credentials.items()})
+        args = [case.command, "--timeout", plain["timeout"]] + (["--debug"] if mode.debug else [])
+        if syncing:
+            stdin = document
+            pair = f"CLI_TOKEN{':' if mode.bad_input == 'var-typo' else '='}{VAR_SECRET}"
+            args += ["-f", "-", "-w", "acme", "-r", "api", "--secured", "api_key", "--secured", "CLI_TOKEN",
+                     "--var", pair]
+            secrets["secured --var"] = VAR_SECRET
+    elif case.surface == "terraform":
+        env.update({f"BITBUCKET_{name.upper()}": value for name, value in credentials.items()})
+        query = dict(plain, command=case.command)
+        if syncing:
+            query["variables"] = document
+        args = ["terraform"]
+        stdin = json.dumps(query)
+        if mode.bad_input == "secret-query":
+            query.update(client_id=CLIENT_ID, client_secret=NUMERIC_SECRET)  # type: ignore[arg-type]
+            stdin = json.dumps(query)
+            secrets["client secret given as a number"] = str(NUMERIC_SECRET)
+    elif case.surface == "pipe":
+        env.update({f"BITBUCKET_{name.upper()}": value for name, value in credentials.items()})
+        env.update({name.upper(): value for name, value in plain.items()}, VARIABLES=document,
+                   BITBUCKET_PIPE_STORAGE_DIR=str(workdir / "ci" / "pipe-storage"))
+        if mode.debug:
+            env["DEBUG"] = "true"
+        args = ["pipe"]
+    else:  # action: every input of action.yml, as the runner passes them to a Docker action
+        inputs = yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]
+        given = {**plain, **credentials, "command": case.command, "debug": "true" if mode.debug else "false"}
+        if syncing:
+            given["variables"] = document
+        for name, spec in inputs.items():
+            env[f"INPUT_{name.upper()}"] = str(given.pop(name, spec.get("default", "")))
+        assert not given, given
+        for name in ("output", "summary"):
+            (workdir / "ci" / name).touch()
+        env.update(GITHUB_OUTPUT=str(workdir / "ci" / "output"), GITHUB_STEP_SUMMARY=str(workdir / "ci" / "summary"))
+        args = ["action"]
+    return Given(env, args, stdin, secrets, consumer)
+
+
+def run(given: Given, workdir: Path) -> Ran:
+    proc = subprocess.run([sys.executable, "-m", "bbvars", *given.args], input=given.stdin, capture_output=True,
+                          text=True, env=given.env, cwd=workdir / "cwd", timeout=60)
+    files = {str(path.relative_to(workdir)): path.read_text(errors="replace")
+             for path in sorted(workdir.rglob("*")) if path.is_file()}
+    return Ran(proc.returncode, proc.stdout, proc.stderr, files)
+
+
+# -- finding a secret -----------------------------------------------------------------------------------------------
+
+
+def unescape_data(text: str) -> str:
+    return text.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def forms(secret: str, consumer: tuple[str, str] | None = None) -> set[str]:
+    """The secret as it could show up: raw, JSON/URL/workflow-command escaped, whitespace-collapsed, each line of a
+    multi-line one, its first 12 characters (what a message cut short would leave); for the consumer secret also the
+    Basic authorization header."""
+    found = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1],
+             quote(secret, safe=""), quote_plus(secret), escape_data(secret), " ".join(secret.split()),
+             base64.b64encode(secret.encode()).decode()}
+    if "\n" in secret:
+        found |= {line.strip() for line in secret.splitlines() if len(line.strip()) >= 8}
+    if len(secret) >= 16:
+        found.add(secret[:12])
+    if consumer and consumer[1] == secret:
+        found.add(base64.b64encode(f"{consumer[0]}:{secret}".encode()).decode())
+    return {form for form in found if form}
+
+
+def leaks(text: str, secrets: dict[str, str], consumer) -> list[str]:
+    """Each place a secret shows in `text`, as `name: ...context...` with the secret replaced by <name>."""
+    found = []
+    for name, secret in secrets.items():
+        for form in sorted(forms(secret, consumer), key=len, reverse=True):
+            at = text.find(form)
+            if at >= 0:
+                context = text[max(0, at - 80): at + len(form) + 80].replace(form, f"<{name}>")
+                found.append(f"{name} as {form[:12]!r}...: {context!r}")
+                break
+    return found
+
+
+def parse_heredocs(text: str) -> tuple[dict[str, str], list[str]]:
+    """GITHUB_OUTPUT's `name<<delimiter` blocks, and any line outside one (there should be none)."""
+    lines, found, stray = text.split("\n"), {}, []
+    while lines:
+        line = lines.pop(0)
+        name, sep, delimiter = line.partition("<<")
+        if not sep or delimiter not in lines:
+            stray.append(line)
+            continue
+        end = lines.index(delimiter)
+        found[name] = "\n".join(lines[:end])
+        del lines[: end + 1]
+    return found, [line for line in stray if line]
+
+
+# -- the checks ---------------------------------------------------------------------------------------------------
+
+
+ALLOWED_FILES = {
+    "cli": set(),
+    "terraform": set(),
+    "pipe": {"ci/pipe-storage/result.json"},
+    "action": {"ci/output", "ci/summary"},
+}
+
+
+def assert_no_leak(case: Case, given: Given, ran: Ran, emu: Emulator) -> None:
+    tokens = minted(emu)
+    secrets = dict(given.secrets)
+    secrets.update({f"minted token #{i + 1}": token for i, token in enumerate(tokens)})
+    places: dict[str, str] = {"stderr": ran.stderr}
+    stdout = ran.stdout
+    files = dict(ran.files)
+
+    if case.command == "token" and ran.code == 0:
+        # The token is the product: allowed exactly once, where the command answers it, and nowhere else.
+        assert len(tokens) == 1, tokens
+        if case.surface in ("cli", "terraform"):
+            answer = json.loads(stdout)
+            assert answer["access_token"] == tokens[0] and stdout.count(tokens[0]) == 1
+            stdout = stdout.replace(tokens[0], "<the answer>")
+        else:
+            outputs, stray = parse_heredocs(files["ci/output"])
+            assert outputs["access_token"] == tokens[0] and files["ci/output"].count(tokens[0]) == 1, outputs
+            assert not stray, stray
+            files["ci/output"] = files["ci/output"].replace(tokens[0], "<the answer>")
+
+    if case.surface == "action":
+        stdout = check_masks(case, given, ran, tokens, secrets)
+    places["stdout"] = stdout
+    places.update({f"file {path}": text for path, text in files.items()})
+
+    found = [f"{where}: {leak}" for where, text in places.items() for leak in leaks(text, secrets, given.consumer)]
+    assert not found, "secret leaked:\n" + "\n".join(found)
+    unexpected = set(ran.files) - ALLOWED_FILES[case.surface]
+    assert not unexpected, f"the run left files behind: {sorted(unexpected)}"
+
+
+def check_masks(case: Case, given: Given, ran: Ran, tokens: list[str], secrets: dict[str, str]) -> str:
+    """GitHub's `::add-mask::` lines are the one place a secret may be printed: each masks a line of a secret the run
+    holds, each secret known at the start (and each secured value, once the document is read) is masked before any
+    other line, and each minted token before the result is printed. Returns stdout without the mask lines."""
+    lines = ran.stdout.splitlines()
+    is_mask = [line.startswith("::add-mask::") for line in lines]
+    masked = [unescape_data(line.removeprefix("::add-mask::")) for line, mask in zip(lines, is_mask) if mask]
+    leading = next((i for i, mask in enumerate(is_mask) if not mask), len(lines))
+    first_masks = {unescape_data(line.removeprefix("::add-mask::")) for line in lines[:leading]}
+
+    held_lines = {line for secret in secrets.values() for line in secret.splitlines() if line.strip()}
+    assert set(masked) <= held_lines, f"masks of something not a secret: {set(masked) - held_lines}"
+    assert len(masked) == len(set(masked)), f"a secret masked twice: {masked}"
+
+    known_at_start = [given.secrets[name] for name in ("client secret", "access token") if name in given.secrets]
+    read = case.command == "sync" and case.mode.bad_input is None  # the document was read, its secrets known
+    if read:
+        known_at_start += list(SECURED_VALUES.values())
+    for secret in known_at_start:
+        for line in secret.splitlines():
+            assert line in first_masks, f"{line!r} is not masked before the first other line:\n{ran.stdout}"
+
+    results = [i for i, line in enumerate(lines)
+               if line.startswith(("::group::", "::error::", "✔")) or line.startswith("DEBUG: GET ")]
+    for token in tokens:
+        assert token in masked, f"a minted token is not masked:\n{ran.stdout}"
+        at = lines.index(f"::add-mask::{token}")
+        if token == tokens[0]:
+            # The first token is minted before any request to the API: masked before any is logged or reported.
+            assert all(i > at for i in results), f"the first token is masked too late:\n{ran.stdout}"
+        else:
+            # A renewed one: masked before the result.
+            assert all(i > at for i in results if not lines[i].startswith("DEBUG")), ran.stdout
+    return "\n".join(line for line, mask in zip(lines, is_mask) if not mask)
+
+
+# -- the tests ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_no_secret_leaks(case: Case, emulator: Emulator, tmp_path: Path) -> None:
+    given = prepare(case, emulator, tmp_path)
+    ran = run(given, tmp_path)
+    expected = case.mode.exit[case.command]
+    assert ran.code == expected, f"exit {ran.code}, expected {expected}\nstdout: {ran.stdout}\nstderr: {ran.stderr}"
+    assert "Traceback" not in ran.stderr + ran.stdout and "internal error" not in ran.stderr + ran.stdout
+
+    # The mode did what it is for.
+    statuses = [(r.method, r.status) for r in emulator.requests]
+    if case.mode.bad_input or expected == 2:
+        assert statuses == [], statuses
+    if case.mode.faults in (echo_every_secret, echo_cut_short):
+        assert ("POST", 400) in statuses
+    if case.mode.faults is fatal_403_echoing_every_secret:
+        assert ("POST", 403) in statuses
+    if case.mode.faults is expire_mid_run:
+        assert len(minted(emulator)) == 2, "the token was not renewed"
+    if case.mode.name == "fail-scope-403":
+        assert ("POST", 403) in statuses
+    if case.mode.faults is fatal_503:
+        assert statuses.count(("POST", 503) if case.command == "token" else ("GET", 503)) == 6, statuses
+    if case.mode.debug and expected != 2:
+        debug = ran.stdout if case.surface in ("pipe", "action") else ran.stderr
+        assert "debug" in debug.lower() and "-> 200" in debug, debug
+        if case.mode.faults is one_503_each:
+            assert "retry " in debug, debug
+
+    assert_no_leak(case, given, ran, emulator)
+
+
+def test_the_cases_cover_every_surface_command_and_mode():
+    covered = {(case.surface, case.command) for case in CASES}
+    assert covered == set(SURFACE_COMMANDS)
+    for surface, command in SURFACE_COMMANDS:
+        names = {case.mode.name for case in CASES if (case.surface, case.command) == (surface, command)}
+        assert {"normal", "fail-wrong-secret", "fail-503-fatal", "fail-bad-input"} <= names
+        assert ("debug" in names) == (surface != "terraform")
+
+
+# -- secrets are never arguments ------------------------------------------------------------------------------------
+
+ARGUMENT_SECRET = "argv-Secret-VALUE-4d3c2b"
+
+
+@pytest.mark.parametrize("argv", [
+    ["sync", "-w", "acme", "--client-secret", ARGUMENT_SECRET],
+    ["sync", "-w", "acme", f"--client-secret={ARGUMENT_SECRET}"],
+    ["sync", "--access-token", ARGUMENT_SECRET, "-w", "acme"],
+    ["token", "--client-secret", ARGUMENT_SECRET],
+    ["token", f"--access-token={ARGUMENT_SECRET}"],
+    ["--client-secret", ARGUMENT_SECRET, "sync"],
+    ["sync", "-w", "acme", ARGUMENT_SECRET],
+], ids=["sync-client-secret", "sync-client-secret=", "sync-access-token", "token-client-secret",
+        "token-access-token=", "before-the-command", "a-stray-value"])
+def test_the_cli_takes_no_secret_as_an_argument(emulator, tmp_path, argv):
+    env = env_for(emulator, HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "bbvars", *argv], input="{}", capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bbvars: error: "), proc.stderr
+    assert ARGUMENT_SECRET not in proc.stderr
+    assert leaks(proc.stderr, {"argument": ARGUMENT_SECRET, "client secret": CLIENT_SECRET}, None) == []
+    assert emulator.requests == []
+
+
+# -- demo and emulator ----------------------------------------------------------------------------------------------
+
+
+def test_demo_never_prints_its_sensitive_value(tmp_path):
+    from bbvars.commands.demo import SAMPLE_OUTPUTS
+
+    sensitive = SAMPLE_OUTPUTS["db_password"]["value"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BITBUCKET_", "INPUT_", "GITHUB_"))}
+    proc = subprocess.run([sys.executable, "-m", "bbvars", "demo"], capture_output=True, text=True,
+                          env=dict(env, HOME=str(tmp_path), TMPDIR=str(tmp_path)), cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert leaks(proc.stdout + proc.stderr, {"demo sensitive value": sensitive}, None) == []
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_the_emulator_command_never_prints_its_secret_or_the_tokens_it_mints(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BITBUCKET_", "INPUT_", "GITHUB_"))}
+    env.update(HOME=str(tmp_path), TMPDIR=str(tmp_path), BITBUCKET_CLIENT_ID=CLIENT_ID,
+               BITBUCKET_CLIENT_SECRET=CLIENT_SECRET, PYTHONUNBUFFERED="1")
+    server = subprocess.Popen([sys.executable, "-m", "bbvars", "emulator", "--port", "0"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        first = server.stderr.readline()
+        match = re.search(r"API (\S+)  token (\S+)", first)
+        assert match, first
+        client_env = dict(env, BITBUCKET_API_URL=match[1], BITBUCKET_TOKEN_URL=match[2])
+        token = subprocess.run([sys.executable, "-m", "bbvars", "token"], capture_output=True, text=True,
+                               env=client_env, cwd=tmp_path, timeout=30)
+        assert token.returncode == 0, token.stderr
+        minted_token = json.loads(token.stdout)["access_token"]
+        synced = subprocess.run(
+            [sys.executable, "-m", "bbvars", "sync", "-w", "acme", "-r", "api", "--debug", "--secured", "api_key"],
+            input=json.dumps(DOCUMENT), capture_output=True, text=True, env=client_env, cwd=tmp_path, timeout=30)
+        assert synced.returncode == 0, synced.stderr
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=10)
+    assert server.returncode == 0, err
+    secrets = {"client secret": CLIENT_SECRET, "minted token": minted_token, **SECURED_VALUES}
+    assert leaks(first + out + err, secrets, (CLIENT_ID, CLIENT_SECRET)) == []
+    assert leaks(synced.stdout + synced.stderr, {k: v for k, v in secrets.items() if k != "minted token"},
+                 (CLIENT_ID, CLIENT_SECRET)) == []
+    assert list(tmp_path.rglob("*")) == []
+
+
+# -- the safety net itself ------------------------------------------------------------------------------------------
+
+
+def test_the_redactor_masks_a_multi_line_secret_put_on_one_line():
+    from bbvars.redaction import MASK, Redactor
+
+    redact = Redactor([CERTIFICATE])
+    assert redact(f"said: {' '.join(CERTIFICATE.split())}.") == f"said: {MASK}."
+    assert redact("cut: -----BEGIN TEST KEY----- line-One-Cert-8a7b line-Tw") == f"cut: {MASK} {MASK} line-Tw"
+
+
+def test_an_error_text_is_redacted_before_it_is_cut_short():
+    import httpx
+
+    from bbvars.client import error_message, parse_token_answer
+    from bbvars.errors import ApiError
+    from bbvars.redaction import Redactor
+
+    redact = Redactor([LONG_SECRET, CLIENT_SECRET])
+    response = httpx.Response(400, json={"type": "error", "error": {"message": "v" * 280 + " " + LONG_SECRET}})
+    assert leaks(error_message(response, redact), {"long secret": LONG_SECRET}, None) == []
+    token = httpx.Response(400, json={"error": "invalid_request", "error_description": "d" * 170 + CLIENT_SECRET})
+    with pytest.raises(ApiError) as caught:
+        parse_token_answer(token, redact)
+    assert leaks(str(caught.value), {"client secret": CLIENT_SECRET}, None) == []
