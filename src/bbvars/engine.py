@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -126,9 +125,28 @@ class Applier:
 
     def run(self, plan: Plan, result: SyncResult) -> None:
         outcomes: dict[str, tuple[str, str | None]] = {}
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="bbvars") as pool:
-            for op, outcome in zip(plan.writes, pool.map(self._run_one, plan.writes)):
-                outcomes[op.key] = outcome
+        pending = iter(plan.writes)
+        take = threading.Lock()
+
+        def worker() -> None:
+            # Workers pull one write at a time, so memory stays flat however many writes there are (a pool's map
+            # would queue a future for every one up front).
+            while True:
+                with take:
+                    op = next(pending, None)
+                if op is None:
+                    return
+                try:
+                    outcomes[op.key] = self._run_one(op)
+                except Exception as exc:  # a bug must still leave this key reported, as failed
+                    outcomes[op.key] = ("failed", f"internal error ({type(exc).__name__}: {exc})")
+
+        workers = [threading.Thread(target=worker, name=f"bbvars-{n}", daemon=True)
+                   for n in range(min(self.concurrency, len(plan.writes)))]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join()
         for op in plan.operations:
             action, error = outcomes.get(op.key, ("unchanged", None))
             if error is not None:

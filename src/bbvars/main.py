@@ -8,7 +8,6 @@ import importlib
 import os
 import re
 import sys
-import traceback
 from typing import NoReturn, Sequence
 
 from bbvars import __version__
@@ -88,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as exc:  # a bug: still one line, and the traceback only on request
         if debug:
+            import traceback  # only here: start-up stays light
+
             print(redactor(traceback.format_exc()), file=sys.stderr)
         render_error(redactor(f"internal error ({type(exc).__name__}: {exc}); re-run with --debug and report it"))
         return 1

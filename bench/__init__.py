@@ -1,0 +1,1 @@
+"""bbvars benchmarks: `python bench/run.py` (see BENCHMARKS.md)."""

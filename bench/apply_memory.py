@@ -1,0 +1,96 @@
+"""Experiment behind BENCHMARKS.md's memory note: Python heap peak (tracemalloc) of a real sync that creates N
+variables, with the engine's Applier as it is and with a variant that hands the writes to `concurrency` worker threads
+through one iterator instead of submitting a future per write (ThreadPoolExecutor.map submits them all at once).
+
+    python bench/apply_memory.py [--sizes 1000,10000]
+
+The variant is patched in here only, to measure it; it is a proposal, not the engine's code. The emulator runs in a
+child process, so its memory is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import bbvars.engine as engine  # noqa: E402
+from bbvars.redaction import Redactor  # noqa: E402
+
+from bench.emulator_process import start_emulator  # noqa: E402
+from bench.run import make_variables, prepare_namespace, settings_for, target_for  # noqa: E402
+
+
+def run_with_workers(self, plan, result) -> None:
+    """Applier.run with at most `concurrency` writes held at a time: no future or work item per write."""
+    outcomes: dict = {}
+    writes = iter(plan.writes)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                op = next(writes, None)
+            if op is None:
+                return
+            outcomes[op.key] = self._run_one(op)
+
+    threads = [threading.Thread(target=worker, name="bbvars") for _ in range(min(self.concurrency,
+                                                                                  len(plan.writes)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for op in plan.operations:
+        action, error = outcomes.get(op.key, ("unchanged", None))
+        if error is not None:
+            result.failed.append({"key": op.key, "error": error})
+        else:
+            getattr(result, action).append(op.key)
+    if self._stop is not None:
+        result.error = str(self._stop)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    original = engine.Applier.run
+    print("| Applier | N | created | Python heap peak during the sync | per variable | wall time (no latency) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    with start_emulator("process", 0.0) as emulator:
+        for label, run in (("as it is (ThreadPoolExecutor.map)", original), ("worker threads over an iterator",
+                                                                              run_with_workers)):
+            engine.Applier.run = run
+            try:
+                for n in sizes:
+                    workspace = f"applymem{n}-{run.__name__}"
+                    prepare_namespace(emulator, workspace)
+                    settings = settings_for(emulator, target_for("repository", workspace), args.concurrency)
+                    variables = make_variables(n)
+                    gc.collect()
+                    tracemalloc.start()
+                    started = time.perf_counter()
+                    result = engine.run_sync(settings, variables, Redactor())
+                    seconds = time.perf_counter() - started
+                    _, peak = tracemalloc.get_traced_memory()
+                    tracemalloc.stop()
+                    print(f"| {label} | {n:,} | {len(result.created):,} | {peak / 2**20:.1f} MiB | "
+                          f"{peak / n:,.0f} B | {seconds:.1f} s |", flush=True)
+            finally:
+                engine.Applier.run = original
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
