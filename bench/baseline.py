@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import httpx
 
+from bbvars.client import collection_path
+from bbvars.client import segment as _segment
 from bbvars.models import Target, Variable
 
 DEFAULT_PAGELEN = 10  # what Bitbucket answers when no pagelen is asked for
@@ -29,18 +30,8 @@ class BaselineResult:
     unchanged: int = 0
 
 
-def _segment(value: str) -> str:
-    return quote(value, safe="")
-
-
-def collection_url(target: Target, environment_uuid: str | None) -> str:
-    ws = _segment(target.workspace)
-    if target.scope == "workspace":
-        return f"workspaces/{ws}/pipelines-config/variables"
-    repo = f"repositories/{ws}/{_segment(target.repository or '')}"
-    if target.scope == "repository":
-        return f"{repo}/pipelines_config/variables"
-    return f"{repo}/deployments_config/environments/{_segment(environment_uuid or '')}/variables"
+# The paths are facts of the API, not of bbvars' strategy: the baseline shares them.
+collection_url = collection_path
 
 
 class Baseline:

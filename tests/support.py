@@ -79,3 +79,16 @@ def run_main(args: list[str], *, env: dict[str, str], input: str = "", monkeypat
     code = main(args)
     out, err = capsys.readouterr()
     return Run(code, out, err)
+
+
+def stored(emu: Emulator, repository: str | None = "api", environment: str | None = None,
+           workspace: str = "acme") -> dict[str, tuple[str, bool]]:
+    """What the emulator holds in one target, {key: (value, secured)}; a duplicate key fails the test."""
+    found = emu.variables(workspace, repository, environment)
+    assert len({v["key"] for v in found}) == len(found), f"a duplicate key in {found}"
+    return {v["key"]: (v["value"], v["secured"]) for v in found}
+
+
+def api_writes(emu: Emulator) -> list:
+    """The writes (POST/PUT/DELETE) bbvars sent to the API, token requests left out."""
+    return [r for r in emu.requests if r.path.startswith("/2.0/") and r.method in ("POST", "PUT", "DELETE")]

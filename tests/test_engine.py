@@ -13,7 +13,7 @@ from bbvars.errors import NotFoundError
 from bbvars.models import Target, Variable
 from bbvars.redaction import Redactor
 from bbvars.settings import Settings
-from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY
+from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, stored
 
 pytestmark = pytest.mark.usefixtures("fast_retry")
 
@@ -45,12 +45,6 @@ def seed(emu: Emulator, values: dict[str, str], secured: bool = False, **where) 
     for key, value in values.items():
         emu.seed_variable("acme", key, value, secured=secured, **where)
 
-
-def stored(emu: Emulator, **where) -> dict[str, tuple[str, bool]]:
-    where = where or {"repository": "api"}
-    found = emu.variables("acme", **where)
-    assert len({v["key"] for v in found}) == len(found), "a duplicate"
-    return {v["key"]: (v["value"], v["secured"]) for v in found}
 
 
 # -- paging ---------------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 
-from tests.support import CLIENT_SECRET, ROOT, env_for, run_cli
+from tests.support import CLIENT_SECRET, ROOT, api_writes, env_for, run_cli, stored
 
 SYNC = ["sync", "-w", "acme", "-r", "api"]
 SCHEMA = json.loads((ROOT / "schema" / "result.schema.json").read_text())
@@ -23,13 +23,6 @@ TERRAFORM_OUTPUT = {
 }
 
 
-def stored(emu, **where):
-    where = where or {"repository": "api"}
-    return {v["key"]: (v["value"], v["secured"]) for v in emu.variables("acme", **where)}
-
-
-def api_writes(emu):
-    return [r for r in emu.requests if r.path.startswith("/2.0/") and r.method in ("POST", "PUT", "DELETE")]
 
 
 def test_terraform_outputs_first_run_then_nothing_to_do(emulator, bb_env):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from bbvars.emulator import Fault
-from tests.support import CLIENT_ID, CLIENT_SECRET, env_for
+from tests.support import CLIENT_ID, CLIENT_SECRET, api_writes, env_for, stored
 
 SYNC_ANSWER_KEYS = {"created", "updated", "unchanged", "deleted", "failed", "changed", "dry_run"}
 
@@ -79,12 +79,6 @@ def answered(query: dict, env: dict[str, str]) -> dict[str, str]:
     return answer
 
 
-def stored(emulator, repository="api", environment=None) -> dict[str, tuple[str, bool]]:
-    return {v["key"]: (v["value"], v["secured"]) for v in emulator.variables("acme", repository, environment)}
-
-
-def writes(emulator) -> list:
-    return [r for r in emulator.requests if r.method != "GET" and "/oauth2/" not in r.path]
 
 
 def query(**extra: str) -> dict[str, str]:
@@ -158,7 +152,7 @@ def test_dry_run_reports_and_writes_nothing(emulator):
                       env_for(emulator))
     assert answer == {"created": "ADD", "updated": "KEEP", "unchanged": "", "deleted": "STALE", "failed": "",
                       "changed": "true", "dry_run": "true"}
-    assert writes(emulator) == []
+    assert api_writes(emulator) == []
     assert stored(emulator) == {"KEEP": ("old", False), "STALE": ("x", False)}
 
 
@@ -369,7 +363,7 @@ def test_an_unknown_environment_fails_every_key_with_one_cause(emulator):
     result = external(query(variables=json.dumps({"A": "1", "B": "2"}), environment="Nowhere"), env_for(emulator))
     assert result.code == 1
     assert "A, B failed: deployment environment 'Nowhere' not found" in result.error
-    assert writes(emulator) == []
+    assert api_writes(emulator) == []
 
 
 def test_help_mentions_the_query_keys():

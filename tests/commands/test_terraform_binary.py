@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import CLIENT_SECRET, ROOT, env_for
+from tests.support import CLIENT_SECRET, ROOT, env_for, stored
 
 EXAMPLES = ROOT / "examples" / "terraform"
 DB_PASSWORD = "db-pa55word-9c1e"
@@ -82,9 +82,6 @@ def tf(terraform: str, args: list[str], *, cwd: Path, env: dict[str, str]) -> su
     assert CLIENT_SECRET not in proc.stdout + proc.stderr
     return proc
 
-
-def stored(emulator, environment=None) -> dict[str, tuple[str, bool]]:
-    return {v["key"]: (v["value"], v["secured"]) for v in emulator.variables("acme", "api", environment)}
 
 
 OUTPUTS_CONFIG = """
@@ -162,7 +159,7 @@ def test_terraform_output_json_piped_into_sync(terraform, tf_env, emulator, tmp_
                              "--upper"], cwd=work, env=env, capture_output=True, text=True, timeout=60)
     assert script.returncode == 0, script.stderr
     assert DB_PASSWORD not in script.stdout + script.stderr
-    staged = stored(emulator, "Staging")
+    staged = stored(emulator, environment="Staging")
     assert staged["DB_PASSWORD"] == (DB_PASSWORD, True)
     assert staged["API_URL"] == ("https://api.example.com", False)
     assert set(staged) == {"API_URL", "DB_PASSWORD", "LIMITS", "RATIO", "READY", "REPLICAS", "ZONES"}
