@@ -29,20 +29,10 @@ from bench.emulator_process import start_emulator  # noqa: E402
 from bench.run import make_variables, prepare_namespace, settings_for, target_for  # noqa: E402
 
 
-def run_with_pool_map(self, plan, result) -> None:
-    """Applier.run as it was: ThreadPoolExecutor.map, which queues a future and a work item for every write up front."""
-    outcomes: dict = {}
+def execute_with_pool_map(self, writes) -> dict:
+    """Applier.execute as it was: ThreadPoolExecutor.map, which queues a future and a work item per write up front."""
     with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="bbvars") as pool:
-        for op, outcome in zip(plan.writes, pool.map(self._run_one, plan.writes)):
-            outcomes[op.key] = outcome
-    for op in plan.operations:
-        action, error = outcomes.get(op.key, ("unchanged", None))
-        if error is not None:
-            result.failed.append({"key": op.key, "error": error})
-        else:
-            getattr(result, action).append(op.key)
-    if self._stop is not None:
-        result.error = str(self._stop)
+        return {op.key: outcome for op, outcome in zip(writes, pool.map(self._run_one, writes))}
 
 
 def main() -> int:
@@ -51,13 +41,13 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    original = engine.Applier.run
+    original = engine.Applier.execute
     print("| Applier | N | created | Python heap peak during the sync | per variable | wall time (no latency) |")
     print("|---|---:|---:|---:|---:|---:|")
     with start_emulator("process", 0.0) as emulator:
-        for label, run in (("before: ThreadPoolExecutor.map", run_with_pool_map),
+        for label, run in (("before: ThreadPoolExecutor.map", execute_with_pool_map),
                            ("now: worker threads over an iterator", original)):
-            engine.Applier.run = run
+            engine.Applier.execute = run
             try:
                 for n in sizes:
                     workspace = f"applymem{n}-{run.__name__}"
@@ -74,7 +64,7 @@ def main() -> int:
                     print(f"| {label} | {n:,} | {len(result.created):,} | {peak / 2**20:.1f} MiB | "
                           f"{peak / n:,.0f} B | {seconds:.1f} s |", flush=True)
             finally:
-                engine.Applier.run = original
+                engine.Applier.execute = original
     return 0
 
 

@@ -124,8 +124,20 @@ class Applier:
         self._relist_generation = 0
 
     def run(self, plan: Plan, result: SyncResult) -> None:
+        outcomes = self.execute(plan.writes)
+        for op in plan.operations:
+            action, error = outcomes.get(op.key, ("unchanged", None))
+            if error is not None:
+                result.failed.append({"key": op.key, "error": error})
+            else:
+                getattr(result, action).append(op.key)
+        if self._stop is not None:
+            result.error = str(self._stop)
+
+    def execute(self, writes: list[Operation]) -> dict[str, tuple[str, str | None]]:
+        """{key: (what happened, error or None)} for every write."""
         outcomes: dict[str, tuple[str, str | None]] = {}
-        pending = iter(plan.writes)
+        pending = iter(writes)
         take = threading.Lock()
 
         def worker() -> None:
@@ -142,19 +154,12 @@ class Applier:
                     outcomes[op.key] = ("failed", f"internal error ({type(exc).__name__}: {exc})")
 
         workers = [threading.Thread(target=worker, name=f"bbvars-{n}", daemon=True)
-                   for n in range(min(self.concurrency, len(plan.writes)))]
+                   for n in range(min(self.concurrency, len(writes)))]
         for thread in workers:
             thread.start()
         for thread in workers:
             thread.join()
-        for op in plan.operations:
-            action, error = outcomes.get(op.key, ("unchanged", None))
-            if error is not None:
-                result.failed.append({"key": op.key, "error": error})
-            else:
-                getattr(result, action).append(op.key)
-        if self._stop is not None:
-            result.error = str(self._stop)
+        return outcomes
 
     def _run_one(self, op: Operation) -> tuple[str, str | None]:
         if self._stop is not None:
