@@ -257,8 +257,13 @@ class Api:
 
     def list_variables(self, request: Request, params: dict[str, str]) -> Response:
         scope, kind = self._scope(params)
-        values = [variable_json(v, kind) for v in self.state.list_variables(scope)]
-        return self._page(request, values)
+
+        def window(start: int, stop: int) -> tuple[int, list[dict[str, Any]]]:
+            # Only the page is copied and rendered: listing stays O(page) however many variables a scope holds.
+            total, variables = self.state.variables_window(scope, start, stop)
+            return total, [variable_json(v, kind) for v in variables]
+
+        return self._page(request, window)
 
     def get_variable(self, request: Request, params: dict[str, str]) -> Response:
         scope, kind = self._scope(params)
@@ -298,7 +303,8 @@ class Api:
 
     def list_environments(self, request: Request, params: dict[str, str]) -> Response:
         envs = self.state.environments(params["workspace"], params["repository"])
-        return self._page(request, [environment_json(e) for e in envs])
+        rendered = [environment_json(e) for e in envs]
+        return self._page(request, lambda start, stop: (len(rendered), rendered[start:stop]))
 
     def get_environment(self, request: Request, params: dict[str, str]) -> Response:
         env = self.state.environment(params["workspace"], params["repository"], params["environment"])
@@ -306,23 +312,25 @@ class Api:
 
     # --- paging ---
 
-    def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
+    def _page(self, request: Request, window: Callable[[int, int], tuple[int, list[dict[str, Any]]]]) -> Response:
+        """One page of a collection; window(start, stop) answers (total count, the items in [start, stop))."""
         page = int_param(request.query, "page", 1)
         if page < 1:
             raise BadRequest("Invalid page: pages start at 1.")
         pagelen = min(max(int_param(request.query, "pagelen", DEFAULT_PAGELEN), 1), MAX_PAGELEN)
         start = (page - 1) * pagelen
+        total, values = window(start, start + pagelen)
         body: dict[str, Any] = {"page": page, "pagelen": pagelen}
         if not self.options.omit_size:
-            body["size"] = len(items)
-        body["values"] = items[start : start + pagelen]
+            body["size"] = total
+        body["values"] = values
 
         def link(number: int) -> str:
             kept = {k: v for k, v in request.query.items() if k not in ("page", "pagelen")}
             query = {**kept, "page": str(number), "pagelen": str(pagelen)}
             return f"{request.base_url}{request.raw_path}?{urlencode(query)}"
 
-        if start + pagelen < len(items) and not self.options.omit_next:
+        if start + pagelen < total and not self.options.omit_next:
             body["next"] = link(page + 1)
         if page > 1:
             body["previous"] = link(page - 1)

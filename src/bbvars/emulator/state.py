@@ -96,9 +96,14 @@ class Variables:
 
     def __init__(self) -> None:
         self._by_uuid: dict[str, Variable] = {}
+        self._uuid_by_key: dict[str, str] = {}  # so a create checks for a duplicate in O(1), not O(n)
 
     def all(self) -> list[Variable]:
         return [replace(v) for v in self._by_uuid.values()]
+
+    def window(self, start: int, stop: int) -> tuple[int, list[Variable]]:
+        """The total count and copies of the variables in [start, stop): a page, without copying the rest."""
+        return len(self._by_uuid), [replace(v) for v in list(self._by_uuid.values())[start:stop]]
 
     def get(self, variable_uuid: str) -> Variable:
         found = self._by_uuid.get(variable_uuid.lower())
@@ -107,7 +112,8 @@ class Variables:
         return found
 
     def by_key(self, key: str) -> Variable | None:
-        return next((v for v in self._by_uuid.values() if v.key == key), None)
+        found = self._uuid_by_key.get(key)
+        return self._by_uuid[found] if found is not None else None
 
     def create(self, key: str, value: str, secured: bool) -> Variable:
         check_key(key)
@@ -115,6 +121,7 @@ class Variables:
             raise Conflict("A variable with the key provided already exists.")
         variable = Variable(new_uuid(), key, value, secured)
         self._by_uuid[variable.uuid] = variable
+        self._uuid_by_key[key] = variable.uuid
         return replace(variable)
 
     def update(self, variable_uuid: str, key: str | None, value: str | None, secured: bool | None) -> Variable:
@@ -123,6 +130,8 @@ class Variables:
             check_key(key)
             if self.by_key(key) is not None:
                 raise Conflict("A variable with the key provided already exists.")
+            del self._uuid_by_key[variable.key]
+            self._uuid_by_key[key] = variable.uuid
             variable.key = key
         if value is not None:
             variable.value = value
@@ -131,7 +140,9 @@ class Variables:
         return replace(variable)
 
     def delete(self, variable_uuid: str) -> None:
-        del self._by_uuid[self.get(variable_uuid).uuid]
+        variable = self.get(variable_uuid)
+        del self._by_uuid[variable.uuid]
+        del self._uuid_by_key[variable.key]
 
 
 def check_key(key: str) -> None:
@@ -286,6 +297,10 @@ class State:
     def list_variables(self, scope: Scope) -> list[Variable]:
         with self._lock:
             return self._variables(scope).all()
+
+    def variables_window(self, scope: Scope, start: int, stop: int) -> tuple[int, list[Variable]]:
+        with self._lock:
+            return self._variables(scope).window(start, stop)
 
     def get_variable(self, scope: Scope, variable_uuid: str) -> Variable:
         with self._lock:
