@@ -53,7 +53,26 @@ def test_flat_json():
 def test_yaml_mapping_with_dates_and_nesting():
     text = "A: 1\nB: yes\nC: 2024-01-02\nD:\n  e: [1, 2]\n  when: 2024-01-02T03:04:05Z\nE: '007'\n"
     assert values(text) == {"A": "1", "B": "true", "C": "2024-01-02",
-                            "D": '{"e":[1,2],"when":"2024-01-02T03:04:05+00:00"}', "E": "007"}
+                            "D": '{"e":[1,2],"when":"2024-01-02T03:04:05Z"}', "E": "007"}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("VERSION: 1.10\nMODE: 0755\nHEX: 0x1F\nBIG: 1_000\nAT: 2024-01-01 10:00:00\n",
+     {"VERSION": "1.10", "MODE": "0755", "HEX": "0x1F", "BIG": "1_000", "AT": "2024-01-01 10:00:00"}),
+    ('{"VERSION": 1.10, "E": 1e2, "L": [1.10, 2, 0.5]}', {"VERSION": "1.10", "E": "1e2", "L": "[1.1,2,0.5]"}),
+    ("PORTS: [80, 0x1BB]\n", {"PORTS": "[80,443]"}),
+])
+def test_numbers_and_dates_keep_the_text_written(text, expected):
+    # Alone, a value is stored as written (YAML 1.1 would make 1.10 into 1.1 and 0755 into 493); inside a list or
+    # map it is the number it stands for.
+    assert values(text) == expected
+
+
+@pytest.mark.parametrize("text", ["A: !!int hunter2-secret", "A: !!float hunter2-secret"])
+def test_a_value_that_does_not_fit_its_yaml_tag_is_refused_without_echo(text):
+    with pytest.raises(InputError, match="does not fit its YAML tag") as caught:
+        parse_document(text, "input")
+    assert "hunter2" not in str(caught.value)
 
 
 def test_yaml_merge_keys_are_merged_and_may_be_overridden():
@@ -97,10 +116,10 @@ def test_terraform_documents_that_are_not_output_json_are_refused(document):
 
 
 @pytest.mark.parametrize("text, words", [
-    ("", "is empty"), ("  \n", "is empty"), ("[1]", "top level is a list"), ("3", "top level is a int"),
+    ("", "is empty"), ("  \n", "is empty"), ("[1]", "top level is a list"), ("3", "top level is a number"),
     ('{"a": 1', "neither valid JSON nor YAML"), ("a: [", "neither valid JSON nor YAML"),
     ("a: 1\na: 2", "'a' appears twice"), ("[" * 100_000, "nested too deeply"), ("? [1]\n: 2\n", "neither valid"),
-    ("on: 1", "not text"), ("~: 1", "not text"), ("1: x", "not text"), ("2024-01-01: x", "not text"),
+    ("on: 1", "not text"), ("~: 1", "not text"),
     ("a: !!python/object:os.system ls", "neither valid"),
 ])
 def test_documents_that_are_refused(text, words):
@@ -117,8 +136,13 @@ def test_yaml_aliases_cannot_blow_a_small_document_up():
 
 
 def test_a_self_referencing_yaml_value_is_refused():
-    with pytest.raises(InputError, match="cannot be written as JSON"):
+    with pytest.raises(InputError, match="cannot be written as JSON .it contains itself"):
         parse_document("a: &a [*a]", "input")
+
+
+def test_number_and_date_keys_are_taken_as_written():
+    # YAML reads `1:` and `2024-01-01:` as a number and a date; bbvars keeps the text, as for values.
+    assert [e.key for e in parse_document("1: x\n2024-01-01: y\n", "input")] == ["1", "2024-01-01"]
 
 
 def test_messages_stay_on_one_line():
