@@ -192,7 +192,7 @@ def test_exhausted_retries_are_fatal_and_bounded(httpx_mock, client, status, wor
 
 @pytest.mark.parametrize("exception, words", [
     (httpx.ReadTimeout("slow"),
-     "did not answer listing the variables .* within the timeout after 4 attempts.*--timeout"),
+     "did not answer listing the variables .* within the timeout after 4 attempts.*the timeout setting"),
     (httpx.ConnectError("refused"), "cannot reach Bitbucket at api.example.test"),
 ])
 def test_exhausted_transport_errors_are_fatal(httpx_mock, client, exception, words):

@@ -56,8 +56,12 @@ def retry_after(exc: BaseException | None) -> float | None:
     try:
         return max(0.0, float(header))
     except ValueError:
-        when = email.utils.parsedate_to_datetime(header) if header else None
-        return max(0.0, when.timestamp() - time.time()) if when else None
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(header)
+    except (ValueError, TypeError):
+        return None  # unreadable: back off as if it were absent
+    return max(0.0, when.timestamp() - time.time())
 
 
 class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
@@ -85,7 +89,8 @@ class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
 
 
 def is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, (httpx.TransportError, RetryableStatus))
+    # A LocalProtocolError is our own request being malformed (a credential with a newline): no retry can help.
+    return isinstance(exc, (httpx.TransportError, RetryableStatus)) and not isinstance(exc, httpx.LocalProtocolError)
 
 
 def may_have_been_applied(exc: BaseException | None) -> bool:
@@ -219,10 +224,16 @@ class BitbucketClient:
                     return response
         except RetryableStatus as exc:
             raise self._exhausted(exc.response.status_code, what, retrying, started) from None
+        except httpx.LocalProtocolError as exc:
+            raise ApiError(
+                f"the request {what} could not be sent ({type(exc).__name__}): a credential or setting holds a "
+                "character HTTP headers cannot carry, such as a line break: check the credentials as pasted",
+                fatal=True,
+            ) from None
         except httpx.TimeoutException as exc:
             raise ApiError(
                 f"Bitbucket did not answer {what} within the timeout after {retrying.statistics.get('attempt_number')} "
-                f"attempts ({type(exc).__name__}): re-run, or allow more time with --timeout",
+                f"attempts ({type(exc).__name__}): re-run, or allow more time with the timeout setting",
                 fatal=True,
             ) from None
         except httpx.TransportError as exc:
@@ -264,13 +275,21 @@ class BitbucketClient:
 
     def check(self, response: httpx.Response, what: str, not_found: str) -> httpx.Response:
         status = response.status_code
-        if status < 400:
+        if status < 300:
             return response
+        if status < 400:
+            # Redirects are never followed (they could carry the token elsewhere): a 3xx is not a success.
+            raise ApiError(
+                f"Bitbucket answered a redirect (HTTP {status}) {what}, which bbvars does not follow: check the API "
+                "URL (BITBUCKET_API_URL)",
+                status,
+                fatal=True,
+            )
         message = error_message(response, self.redact)
         if status == 401:
             raise ApiError(
-                f"Bitbucket refused the credentials {what} (401: {message}): check BITBUCKET_ACCESS_TOKEN, or the "
-                "OAuth consumer's key and secret",
+                f"Bitbucket refused the credentials {what} (401: {message}): check the access token, or the OAuth "
+                "consumer's key and secret",
                 401,
                 fatal=True,
             )
@@ -294,7 +313,8 @@ class BitbucketClient:
             raise NotFoundError(f"{not_found} (404: {message})", 404)
         if status == 409:
             raise ConflictError(f"conflict {what} (409: {message})", 409)
-        raise ApiError(f"Bitbucket answered HTTP {status} {what}: {message}", status)
+        raise ApiError(f"Bitbucket answered HTTP {status} {what}: {message}: check the key and value; --debug "
+                       "(DEBUG) logs the requests", status)
 
     # -- token ---------------------------------------------------------------------------------------------------
 

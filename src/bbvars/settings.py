@@ -4,6 +4,7 @@ README table all derive from SETTINGS; each surface only turns its raw input int
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
@@ -152,9 +153,9 @@ def coerce(setting: Setting, raw: str, label: str) -> object:
         if value not in setting.choices:
             raise InputError(f"{label} must be one of {', '.join(setting.choices)}, got {raw.strip()[:40]!r}")
         return value
-    if setting.kind in ("document", "secret"):
+    if setting.kind == "document":
         return raw
-    return raw.strip()
+    return raw.strip()  # secrets too: a pasted secret often ends in a newline, which no header can carry
 
 
 def from_strings(raw: Mapping[str, str], label: Callable[[Setting], str]) -> Settings:
@@ -192,9 +193,19 @@ def check_url(url: str, label: str) -> None:
     raise InputError(f"{label} must be an https:// URL, got {url[:80]!r}")
 
 
+SLUG_PATTERN = re.compile(r"(\{[0-9A-Fa-f-]+\}|[A-Za-z0-9_.-]+)\Z")
+
+
+def check_slug(value: str | None, label: str) -> None:
+    """Workspace and repository go into URL paths: a slug (letters, digits, - _ .) or a {uuid}."""
+    if value is not None and (not SLUG_PATTERN.match(value) or value in (".", "..")):
+        raise InputError(f"{label} {value[:60]!r} is not a slug: use letters, digits, '-', '_' and '.', or a {{uuid}} "
+                         "(the slug is in the workspace's or repository's URL)")
+
+
 def check_name(value: str | None, label: str) -> None:
-    if value is not None and (not value or any(c in value for c in "/?#\\") or value in (".", "..")):
-        raise InputError(f"{label} {value!r} is not a valid name: it must not be empty or contain / ? # \\")
+    if value is not None and not value.strip():
+        raise InputError(f"{label} is empty: give the environment's name, slug or uuid")
 
 
 def validate(settings: Settings, labels: Callable[[Setting], str]) -> None:
@@ -225,8 +236,9 @@ def validate(settings: Settings, labels: Callable[[Setting], str]) -> None:
             f"{labels(BY_NAME['environment'])} needs {labels(BY_NAME['repository'])}: "
             "deployment environments belong to a repository"
         )
-    for name in ("workspace", "repository", "environment"):
-        check_name(getattr(settings, name), labels(BY_NAME[name]))
+    check_slug(settings.workspace, labels(BY_NAME["workspace"]))
+    check_slug(settings.repository, labels(BY_NAME["repository"]))
+    check_name(settings.environment, labels(BY_NAME["environment"]))
 
 
 # -- the CLI surface's view of the table ---------------------------------------------------------------------------

@@ -316,7 +316,7 @@ def test_a_query_that_is_not_an_object_of_strings_is_an_input_error(emulator, ra
     ("concurrency", "100", "query key concurrency must be between 1 and 32"),
     ("timeout", "soon", "query key timeout must be a number"),
     ("command", "apply", "query key command must be one of sync, token"),
-    ("repository", "a/b", "query key repository 'a/b' is not a valid name"),
+    ("repository", "a/b", "query key repository 'a/b' is not a slug"),
 ])
 def test_bad_setting_values_are_input_errors(emulator, key, value, expected):
     result = external(query(variables=json.dumps({"A": "1"}), **{key: value}), env_for(emulator))

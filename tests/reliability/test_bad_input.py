@@ -56,7 +56,7 @@ CASES = {
     "empty stdin": ([], "", ["standard input is empty"]),
     "blank stdin": ([], "  \n\t\n", ["standard input is empty"]),
     "a missing --file": (["-f", "/nonexistent/vars.json"], "", ["cannot read --file /nonexistent/vars.json"]),
-    "a workspace with a slash": (["-w", "acme/evil"], '{"A": 1}', ["--workspace 'acme/evil' is not a valid name"]),
+    "a workspace with a slash": (["-w", "acme/evil"], '{"A": 1}', ["--workspace 'acme/evil' is not a slug"]),
     "no workspace": (["-w", ""], '{"A": 1}', ["no workspace"]),
 }
 

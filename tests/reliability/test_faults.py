@@ -173,7 +173,7 @@ def test_a_request_that_always_times_out_fails_with_its_cause(emulator, monkeypa
     assert time.monotonic() - started < 4
     report = check(emulator, result)
     assert result.run.code == 1
-    assert all("did not answer" in f["error"] and "--timeout" in f["error"] for f in report["failed"])
+    assert all("did not answer" in f["error"] and "timeout setting" in f["error"] for f in report["failed"])
     assert "bbvars: error: Bitbucket did not answer" in result.run.stderr
     assert writes(emulator) == []
     settle(emulator)
