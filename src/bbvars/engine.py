@@ -15,6 +15,9 @@ from bbvars.redaction import Redactor
 from bbvars.settings import Settings
 
 
+NOT_ATTEMPTED = "not attempted: "  # the error of a write skipped because an earlier one stopped the run
+
+
 @dataclass
 class SyncResult:
     target: Target
@@ -30,6 +33,12 @@ class SyncResult:
     @property
     def ok(self) -> bool:
         return not self.failed and self.error is None
+
+    def cause(self, failure: dict[str, str]) -> str:
+        """A failure's cause, with the one that stopped the whole run given as itself (told once, not per key)."""
+        if self.error and failure["error"] in (self.error, NOT_ATTEMPTED + self.error):
+            return self.error
+        return failure["error"]
 
     @property
     def changed(self) -> bool:
@@ -126,7 +135,8 @@ class Applier:
     def run(self, plan: Plan, result: SyncResult) -> None:
         outcomes = self.execute(plan.writes)
         for op in plan.operations:
-            action, error = outcomes.get(op.key, ("unchanged", None))
+            action, error = outcomes.get(op.key, ("unchanged", None) if op.action is Action.UNCHANGED
+                                         else ("failed", "no outcome was recorded for this write"))
             if error is not None:
                 result.failed.append({"key": op.key, "error": error})
             else:
@@ -163,7 +173,7 @@ class Applier:
 
     def _run_one(self, op: Operation) -> tuple[str, str | None]:
         if self._stop is not None:
-            return "failed", f"not attempted: {self._stop}"
+            return "failed", f"{NOT_ATTEMPTED}{self._stop}"
         try:
             return self._execute(op), None
         except ApiError as exc:
@@ -268,6 +278,8 @@ def run_sync(
             f"the input has no variables, and with prune that would delete every variable of "
             f"{target_of(settings).describe()}: give at least one variable, or leave prune out"
         )
+    if not variables:
+        return SyncResult(target_of(settings), settings.dry_run)  # nothing to write: no request either
     client, _ = open_client(settings, redactor, log, retry)
     with client:
         return sync(

@@ -16,10 +16,24 @@ def change_lines(result: SyncResult) -> list[str]:
     lines += [f"~ {key}" for key in sorted(result.updated)]
     lines += [f"- {key}" for key in sorted(result.deleted)]
     for failure in sorted(result.failed, key=lambda f: f["key"]):
-        # The cause that stopped the whole run is told once, not once per key.
-        shared = failure["error"] in (result.error, f"not attempted: {result.error}")
+        # The cause that stopped the whole run is told once (in the error line), not once per key.
+        shared = result.cause(failure) == result.error
         lines.append(f"! {failure['key']}" + ("" if shared else f": {failure['error']}"))
     return lines
+
+
+def failure_line(result: SyncResult) -> str:
+    """One line naming every failed key with its cause (a cause shared by several keys told once), then what was
+    written all the same: what every surface says when a sync did not fully succeed."""
+    causes: dict[str, list[str]] = {}
+    for failure in sorted(result.failed, key=lambda f: f["key"]):
+        causes.setdefault(result.cause(failure), []).append(failure["key"])
+    if result.error and result.error not in causes:
+        causes[result.error] = []
+    parts = [f"{', '.join(keys)} failed: {cause}" if keys else cause for cause, keys in causes.items()]
+    done = [f"{len(keys)} {verb}" for keys, verb in ((result.created, "created"), (result.updated, "updated"),
+                                                      (result.deleted, "deleted")) if keys]
+    return f"{result.target.describe()}: {'; '.join(parts)}" + (f" (still done: {', '.join(done)})" if done else "")
 
 
 def counts(result: SyncResult) -> str:

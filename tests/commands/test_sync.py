@@ -7,6 +7,8 @@ import json
 import jsonschema
 import pytest
 
+from bbvars.emulator import Fault
+
 from tests.support import CLIENT_SECRET, ROOT, api_writes, env_for, run_cli, stored
 
 SYNC = ["sync", "-w", "acme", "-r", "api"]
@@ -200,3 +202,26 @@ def test_token_prints_the_token_and_its_scopes(emulator, bb_env, field):
     assert set(token) == {"access_token", "token_type", "expires_in", "scopes"}
     assert token["scopes"] == "pipeline pipeline:variable" and token["expires_in"] == 7200
     assert CLIENT_SECRET not in run.stdout
+
+
+def test_quiet_still_gives_one_error_line_naming_the_failed_key(emulator):
+    emulator.inject(Fault(method="POST", path="variables", status=400, times=1))
+    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--quiet"], env=env_for(emulator))
+    assert run.code == 1
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("bbvars: error: repository acme/api: A failed: "), \
+        run.stderr
+    assert "check the key and value" in run.stderr
+
+
+def test_an_empty_document_sends_no_request(emulator):
+    run = run_cli(["sync", "-w", "acme", "-r", "api"], env=env_for(emulator), input="{}")
+    assert run.code == 0, run.stderr
+    assert run.json["created"] == [] and emulator.requests == []
+
+
+def test_a_redirect_is_not_taken_for_success(emulator):
+    emulator.inject(Fault(method="POST", path="variables", status=302, headers={"Location": "https://example.com/"}))
+    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--quiet"], env=env_for(emulator))
+    assert run.code == 1 and run.json["failed"][0]["key"] == "A"
+    assert "redirect (HTTP 302)" in run.stderr
+    assert stored(emulator) == {}

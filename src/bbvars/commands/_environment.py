@@ -62,6 +62,5 @@ def outcome(result: SyncResult) -> str:
 
 
 def failure(result: SyncResult) -> str:
-    """One line saying why a sync did not fully succeed."""
-    reason = result.error or f"{len(result.failed)} variable(s) could not be written (marked ! above)"
-    return f"Sync failed ({report.counts(result)}): {reason}"
+    """One line saying why a sync did not fully succeed: the counts, then each failed key with its cause."""
+    return f"Sync failed ({report.counts(result)}): {report.failure_line(result)}"

@@ -150,31 +150,15 @@ def joined(keys: list[str]) -> str:
     return ",".join(sorted(keys))
 
 
-def failure_line(result) -> str:
-    """One line naming every failed key and its cause (a cause shared by several keys told once), then what was
-    written all the same, since Terraform shows no answer of a failed program."""
-    causes: dict[str, list[str]] = {}
-    for failure in sorted(result.failed, key=lambda f: f["key"]):
-        cause = failure["error"]
-        if result.error and cause in (result.error, f"not attempted: {result.error}"):
-            cause = result.error
-        causes.setdefault(cause, []).append(failure["key"])
-    if result.error and result.error not in causes:
-        causes[result.error] = []
-    parts = [f"{', '.join(keys)} failed: {cause}" if keys else cause for cause, keys in causes.items()]
-    done = [f"{len(keys)} {verb}" for keys, verb in ((result.created, "created"), (result.updated, "updated"),
-                                                      (result.deleted, "deleted")) if keys]
-    return f"{result.target.describe()}: {'; '.join(parts)}" + (f" (still done: {', '.join(done)})" if done else "")
-
-
 def sync_answer(settings: Settings, label: Callable[[Setting], str], redactor: Redactor) -> dict[str, str]:
+    from bbvars import report
     from bbvars.documents import variables_of
     from bbvars.engine import run_sync
 
     variables = variables_of(settings, label)
     result = run_sync(settings, variables, redactor, None)
     if not result.ok:
-        raise BbvarsError(failure_line(result))
+        raise BbvarsError(report.failure_line(result))
     return {
         "created": joined(result.created),
         "updated": joined(result.updated),
