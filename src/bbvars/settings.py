@@ -13,7 +13,7 @@ from bbvars.errors import InputError
 
 DEFAULT_API_URL = "https://api.bitbucket.org/2.0"
 DEFAULT_TOKEN_URL = "https://bitbucket.org/site/oauth2/access_token"
-COMMANDS = ("sync", "token")
+ENGINE_COMMANDS = ("sync", "token")  # what `command` may say (the CLI's subcommands are in main.py)
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("api_url", "url", "Bitbucket API base URL", env="BITBUCKET_API_URL", default=DEFAULT_API_URL),
     Setting("token_url", "url", "OAuth token URL", env="BITBUCKET_TOKEN_URL", default=DEFAULT_TOKEN_URL),
     Setting("command", "choice", "what to do: sync or token", env="COMMAND", action_input="command",
-            query_key="command", default="sync", choices=COMMANDS),
+            query_key="command", default="sync", choices=ENGINE_COMMANDS),
     Setting("workspace", "text", "workspace slug or {uuid}", flags=("--workspace", "-w"), env="WORKSPACE",
             env_fallback="BITBUCKET_WORKSPACE", action_input="workspace", query_key="workspace"),
     Setting("repository", "text", "repository slug (omit for workspace variables)",
@@ -103,9 +103,6 @@ class Settings:
     debug: bool = False
     quiet: bool = False
 
-    @property
-    def secrets(self) -> list[str]:
-        return [s for s in (self.client_secret, self.access_token) if s]
 
 
 assert [f.name for f in fields(Settings)] == [s.name for s in SETTINGS], "Settings and SETTINGS must agree"

@@ -254,3 +254,14 @@ def test_workflow_command_data_is_escaped(capsys):
     mask("a%b\r\n\n  \nsecond%0Aline")
     assert capsys.readouterr().out == "::add-mask::a%25b\n::add-mask::second%250Aline\n"
     assert escape_data("50%\r\nnext") == "50%25%0D%0Anext"
+
+
+def test_an_unwritable_github_output_is_a_known_failure(emulator, tmp_path):
+    unwritable = tmp_path / "no-such-dir" / "output"
+    env = env_for(emulator, INPUT_WORKSPACE="acme", INPUT_REPOSITORY="api", INPUT_VARIABLES='{"A": "1"}',
+                  GITHUB_OUTPUT=str(unwritable))
+    run = run_cli(["action"], env=env)
+    assert run.code == 1
+    errors = [line for line in run.stdout.splitlines() if line.startswith("::error::")]
+    assert len(errors) == 1 and "cannot write $GITHUB_OUTPUT" in errors[0], run.stdout
+    assert "internal error" not in run.stdout + run.stderr

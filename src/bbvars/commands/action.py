@@ -12,7 +12,7 @@ import argparse
 import os
 import uuid
 
-from bbvars.commands._environment import failure, outcome, raw_settings, read_settings, say, understood
+from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, say, understood
 from bbvars.engine import SyncResult
 from bbvars.errors import BbvarsError
 from bbvars.redaction import Redactor
@@ -49,17 +49,28 @@ def render_error(message: str) -> None:
     say(f"::error::{escape_data(message)}")
 
 
-def write_outputs(outputs: dict[str, str]) -> None:
-    """Step outputs in the multi-line-safe form: name<<delimiter, value, delimiter."""
-    path = os.environ.get("GITHUB_OUTPUT")
+def append_to(variable: str, text: str) -> None:
+    """Append to the file GitHub names in `variable`; a file we cannot write is a known failure, not a crash."""
+    path = os.environ.get(variable)
     if not path:
         return
-    with open(path, "a", encoding="utf-8") as handle:
-        for name, value in outputs.items():
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise BbvarsError(f"cannot write ${variable} ({path}): {exc.strerror}; the container runs as uid "
+                          f"{os.getuid()}, which the runner's file must allow") from None
+
+
+def write_outputs(outputs: dict[str, str]) -> None:
+    """Step outputs in the multi-line-safe form: name<<delimiter, value, delimiter."""
+    blocks = []
+    for name, value in outputs.items():
+        delimiter = f"ghadelimiter_{uuid.uuid4()}"
+        while delimiter in value:  # cannot happen by chance; checked so a value can never end an output
             delimiter = f"ghadelimiter_{uuid.uuid4()}"
-            while delimiter in value:  # cannot happen by chance; checked so a value can never end an output
-                delimiter = f"ghadelimiter_{uuid.uuid4()}"
-            handle.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+        blocks.append(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+    append_to("GITHUB_OUTPUT", "".join(blocks))
 
 
 def sync_outputs(result: SyncResult) -> dict[str, str]:
@@ -89,10 +100,7 @@ def summary_markdown(result: SyncResult) -> str:
 
 
 def write_summary(text: str) -> None:
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if path:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(text)
+    append_to("GITHUB_STEP_SUMMARY", text)
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:

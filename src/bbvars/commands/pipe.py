@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from bbvars.commands._environment import failure, outcome, raw_settings, read_settings, say, understood
+from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, say, understood
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
 from bbvars.settings import Setting

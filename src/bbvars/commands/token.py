@@ -6,10 +6,11 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 
 from bbvars.redaction import Redactor
 from bbvars.settings import add_arguments as add_setting_arguments
-from bbvars.settings import cli_label, from_cli, replace, validate
+from bbvars.settings import cli_label, from_cli, validate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
