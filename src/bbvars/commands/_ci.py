@@ -3,24 +3,17 @@ by the SETTINGS table, every bad value reported at once, and the one-line outcom
 
 from __future__ import annotations
 
-import sys
-import threading
 from typing import Callable, Iterable, Mapping
 
 from bbvars import report
+from bbvars.console import write_line
 from bbvars.engine import SyncResult
 from bbvars.errors import InputError
 from bbvars.settings import SETTINGS, Setting, Settings, from_strings
 
-_output_lock = threading.Lock()
-
-
 def say(line: str) -> None:
-    """One whole line on stdout, flushed at once. Request logs come from worker threads, and a CI log must show a
-    line (above all GitHub's ::add-mask::) before anything printed after it."""
-    with _output_lock:
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+    """One whole line on stdout (the CI surfaces print everything there)."""
+    write_line(line)
 
 
 def raw_settings(environ: Mapping[str, str], names: Callable[[Setting], Iterable[str | None]]) -> dict[str, str]:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from bbvars.console import debug_to_stderr
 from bbvars.errors import InputError
 from bbvars.redaction import Redactor
 from bbvars.settings import Settings, cli_label, from_cli, validate
@@ -44,10 +45,6 @@ def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
     return documents
 
 
-def log_to_stderr(line: str) -> None:
-    print(f"bbvars: debug: {line}", file=sys.stderr)
-
-
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars import report
     from bbvars.documents import collect
@@ -60,7 +57,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     documents = read_documents(settings)
     variables = collect(documents, settings.pairs, prefix=settings.prefix, upper=settings.upper,
                         secured=settings.secured)
-    result = run_sync(settings, variables, redactor, log_to_stderr if settings.debug else None)
+    result = run_sync(settings, variables, redactor, debug_to_stderr if settings.debug else None)
     print(report.to_json(result))
     if not settings.quiet:
         for line in report.summary(result):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from dataclasses import replace
 
+from bbvars.console import debug_to_stderr
 from bbvars.redaction import Redactor
 from bbvars.settings import add_arguments as add_setting_arguments
 from bbvars.settings import cli_label, from_cli, validate
@@ -23,7 +23,6 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
 
     settings = replace(from_cli(args, os.environ), command="token")
     validate(settings, cli_label)
-    log = (lambda line: print(f"bbvars: debug: {line}", file=sys.stderr)) if settings.debug else None
-    token = mint_token(settings, redactor, log)
+    token = mint_token(settings, redactor, debug_to_stderr if settings.debug else None)
     print(json.dumps(token.as_json()))
     return 0

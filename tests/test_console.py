@@ -1,0 +1,37 @@
+"""Lines from worker threads never merge: each is one write, under one lock."""
+
+from __future__ import annotations
+
+import threading
+
+from bbvars.console import write_line
+
+
+class Recorder:
+    def __init__(self):
+        self.writes: list[str] = []
+        self.inside = 0
+        self.overlapped = False
+
+    def write(self, text: str) -> None:
+        self.inside += 1
+        self.overlapped |= self.inside > 1
+        self.writes.append(text)
+        threading.Event().wait(0.0001)  # give another thread the chance to interleave, were there no lock
+        self.inside -= 1
+
+    def flush(self) -> None:
+        pass
+
+
+def test_lines_from_many_threads_stay_whole():
+    stream = Recorder()
+    threads = [threading.Thread(target=lambda n=n: [write_line(f"thread {n} line {i}", stream) for i in range(50)])
+               for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not stream.overlapped
+    assert len(stream.writes) == 400
+    assert all(text.endswith("\n") and text.count("\n") == 1 for text in stream.writes)
