@@ -7,10 +7,11 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import IO, Iterable
+from typing import IO, Callable, Iterable
 
 from bbvars.errors import InputError
 from bbvars.models import Variable
+from bbvars.settings import BY_NAME, Setting, Settings
 
 # Bitbucket sets no documented limit; 16 MiB is far above any real set of variables and keeps memory bounded.
 MAX_INPUT_BYTES = 16 * 1024 * 1024
@@ -326,10 +327,8 @@ def collect(documents: Iterable[tuple[str, str]], pairs: Iterable[str], *, prefi
     return build_variables(entries, prefix=prefix, upper=upper, secured=secured)
 
 
-def variables_of(settings, label) -> list[Variable]:
+def variables_of(settings: Settings, label: Callable[[Setting], str]) -> list[Variable]:
     """The variables of a surface that takes one document as a setting (pipe, action, Terraform)."""
-    from bbvars.settings import BY_NAME
-
     setting = BY_NAME["variables"]
     if settings.variables is None or not settings.variables.strip():
         raise InputError(f"{label(setting)} is not set: give the variables as JSON, YAML or `terraform output -json`")
