@@ -21,20 +21,49 @@ CLIENT_SECRET = "s3cr3t-CLIENT-7f3a9c"
 FAST_RETRY = RetryPolicy(attempts=4, initial=0.01, max_wait=0.05, max_total=5.0)
 
 
-def env_for(emu: Emulator, **extra: str) -> dict[str, str]:
-    """A clean environment (no ambient BITBUCKET_*/pipe variables) pointing at the emulator."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BITBUCKET_", "INPUT_", "GITHUB_"))}
-    for name in ("WORKSPACE", "REPOSITORY", "ENVIRONMENT", "VARIABLES", "SECURED", "DEBUG", "COMMAND", "DRY_RUN",
-                 "PRUNE", "PREFIX", "UPPER", "CONCURRENCY", "TIMEOUT"):
-        base.pop(name, None)
-    base.update(
-        BITBUCKET_API_URL=emu.api_url,
-        BITBUCKET_TOKEN_URL=emu.token_url,
-        BITBUCKET_CLIENT_ID=CLIENT_ID,
-        BITBUCKET_CLIENT_SECRET=CLIENT_SECRET,
-    )
+AMBIENT_PREFIXES = ("BITBUCKET_", "INPUT_", "GITHUB_")  # what a CI runner (or a developer's shell) may have set
+PIPE_VARIABLES = ("WORKSPACE", "REPOSITORY", "ENVIRONMENT", "VARIABLES", "SECURED", "DEBUG", "COMMAND", "DRY_RUN",
+                  "PRUNE", "PREFIX", "UPPER", "CONCURRENCY", "TIMEOUT")  # the pipe's own variables
+
+
+def ambient(name: str) -> bool:
+    """Whether a variable of the test process's own environment could configure bbvars."""
+    return name.startswith(AMBIENT_PREFIXES) or name in PIPE_VARIABLES
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without anything that could configure bbvars (BITBUCKET_*, INPUT_*, GITHUB_*, the
+    pipe's variables), plus `extra`: for a subprocess that must see only what the test gives it."""
+    base = {k: v for k, v in os.environ.items() if not ambient(k)}
     base.update(extra)
     return base
+
+
+def env_for(emu: Emulator, **extra: str) -> dict[str, str]:
+    """A clean environment (see clean_env) pointing at the emulator with the recognisable consumer."""
+    pointing = dict(BITBUCKET_API_URL=emu.api_url, BITBUCKET_TOKEN_URL=emu.token_url, BITBUCKET_CLIENT_ID=CLIENT_ID,
+                    BITBUCKET_CLIENT_SECRET=CLIENT_SECRET)
+    return clean_env(**{**pointing, **extra})
+
+
+def use_env(monkeypatch, env: dict[str, str]) -> None:
+    """Make this process's environment `env` for an in-process run: ambient variables removed, `env` set."""
+    for key in [k for k in os.environ if ambient(k)]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
+class FakeStdin(io.TextIOWrapper):
+    """Standard input for in-process runs: `data` behind a real text wrapper (so .buffer works), a pipe by default,
+    a terminal with tty=True."""
+
+    def __init__(self, data: str | bytes = b"", tty: bool = False) -> None:
+        super().__init__(io.BytesIO(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data))
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
 
 
 @dataclass
@@ -65,17 +94,8 @@ def run_main(args: list[str], *, env: dict[str, str], input: str = "", monkeypat
     """bbvars in-process (so monkeypatched retry timings apply), with its real argv/env/stdin handling."""
     from bbvars.main import main
 
-    for key in list(os.environ):
-        if key.startswith(("BITBUCKET_", "INPUT_", "GITHUB_")):
-            monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-
-    class Stdin(io.TextIOWrapper):
-        def isatty(self) -> bool:
-            return False
-
-    monkeypatch.setattr(sys, "stdin", Stdin(io.BytesIO(input.encode())))
+    use_env(monkeypatch, env)
+    monkeypatch.setattr(sys, "stdin", FakeStdin(input))
     code = main(args)
     out, err = capsys.readouterr()
     return Run(code, out, err)
@@ -89,6 +109,20 @@ def stored(emu: Emulator, repository: str | None = "api", environment: str | Non
     return {v["key"]: (v["value"], v["secured"]) for v in found}
 
 
-def api_writes(emu: Emulator) -> list:
-    """The writes (POST/PUT/DELETE) bbvars sent to the API, token requests left out."""
-    return [r for r in emu.requests if r.path.startswith("/2.0/") and r.method in ("POST", "PUT", "DELETE")]
+def api_writes(emu: Emulator, method: str | None = None) -> list:
+    """The writes (POST/PUT/DELETE, or only `method`) bbvars sent to the API, token requests left out."""
+    return [r for r in emu.requests if r.path.startswith("/2.0/") and r.method in ("POST", "PUT", "DELETE")
+            and (method is None or r.method == method)]
+
+
+def token_requests(emu: Emulator) -> list:
+    """The requests to the token endpoint (first tokens and renewals)."""
+    return [r for r in emu.requests if r.path == "/site/oauth2/access_token"]
+
+
+def seed(emu: Emulator, values: dict[str, str], secured: bool = False, workspace: str = "acme", **where) -> None:
+    """Create variables directly in the emulator (no request); by default in repository acme/api, else where
+    `where` (repository=..., environment=...) says."""
+    where = where or {"repository": "api"}
+    for key, value in values.items():
+        emu.seed_variable(workspace, key, value, secured=secured, **where)

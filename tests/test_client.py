@@ -123,9 +123,19 @@ def test_a_next_link_to_another_host_is_not_followed(httpx_mock, client):
 
 def test_paging_is_bounded(httpx_mock, client, monkeypatch):
     monkeypatch.setattr(client_module, "MAX_PAGES", 5)
-    httpx_mock.add_callback(lambda request: httpx.Response(200, json={
-        "values": variables(0, 1), "next": f"{URL}?page=2"}), is_reusable=True)
+    served = []
+
+    def endless(request):
+        # A server that never stops paging. Past a generous margin it does stop (an empty page), so that an unbounded
+        # client fails this test instead of hanging it.
+        served.append(request)
+        if len(served) > 50:
+            return httpx.Response(200, json={"values": []})
+        return httpx.Response(200, json={"values": variables(0, 1), "next": f"{URL}?page={len(served) + 1}"})
+
+    httpx_mock.add_callback(endless, is_reusable=True)
     assert len(client.list_variables(PATH, TARGET)) == 5
+    assert len(served) == 5
 
 
 def test_a_listing_that_is_not_json_is_a_fatal_error(httpx_mock, client):

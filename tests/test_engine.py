@@ -13,7 +13,7 @@ from bbvars.errors import NotFoundError
 from bbvars.models import Target, Variable
 from bbvars.redaction import Redactor
 from bbvars.settings import Settings
-from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, stored
+from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, api_writes, seed, stored, token_requests
 
 pytestmark = pytest.mark.usefixtures("fast_retry")
 
@@ -32,21 +32,6 @@ def run(emu: Emulator, variables: dict[str, str] | list[Variable], log=None, **v
     return run_sync(settings_for(emu, **values), variables, Redactor(), log)
 
 
-def writes(emu: Emulator) -> list:
-    return [r for r in emu.requests if r.path.startswith("/2.0/") and r.method in ("POST", "PUT", "DELETE")]
-
-
-def tokens(emu: Emulator) -> list:
-    return [r for r in emu.requests if r.path == "/site/oauth2/access_token"]
-
-
-def seed(emu: Emulator, values: dict[str, str], secured: bool = False, **where) -> None:
-    where = where or {"repository": "api"}
-    for key, value in values.items():
-        emu.seed_variable("acme", key, value, secured=secured, **where)
-
-
-
 # -- paging ---------------------------------------------------------------------------------------------------------
 
 
@@ -59,7 +44,7 @@ def test_paging_over_250_variables_asks_100_a_page_and_follows_next(emulator):
     assert result.ok and result.unchanged == sorted(existing) and result.created == ["NEW"]
     gets = [r for r in emulator.requests if r.method == "GET"]
     assert [(r.query.get("page", "1"), r.query["pagelen"]) for r in gets] == [("1", "100"), ("2", "100"), ("3", "100")]
-    assert [r.status for r in writes(emulator)] == [201]  # no 409: nothing was missed
+    assert [r.status for r in api_writes(emulator)] == [201]  # no 409: nothing was missed
 
 
 @pytest.mark.parametrize("omit_size", [False, True])
@@ -70,7 +55,7 @@ def test_paging_without_next_links_still_gets_everything(emulator, omit_size):
 
     result = run(emulator, existing)
 
-    assert result.ok and result.unchanged == sorted(existing) and writes(emulator) == []
+    assert result.ok and result.unchanged == sorted(existing) and api_writes(emulator) == []
     assert len([r for r in emulator.requests if r.method == "GET"]) == 3
 
 
@@ -94,22 +79,83 @@ def test_a_409_race_ends_updated_or_unchanged_without_a_duplicate(emulator, thei
 
     assert result.ok and getattr(result, outcome) == ["RACE"] and result.created == ["OTHER"]
     assert stored(emulator) == {"RACE": ("mine", False), "OTHER": ("o", False)}
-    assert [r.status for r in writes(emulator)][0] == 409
+    assert [r.status for r in api_writes(emulator)][0] == 409
 
 
-@pytest.mark.parametrize("concurrency", [1, 8])
-def test_many_409s_each_end_unchanged(emulator, concurrency):
+@pytest.mark.parametrize("concurrency, lists", [(1, 1 + 8), (8, 1 + 1)])
+def test_many_409s_each_end_unchanged(emulator, concurrency, lists):
     keys = {f"K{i}": "v" for i in range(8)}
-    # Listed empty, then all eight created by someone else before the first create.
-    emulator.inject(Fault(method="POST", path="variables$", action=lambda emu: seed(emu, keys)))
+    # Listed empty, then all eight created by someone else before the first create is handled. Every create is held
+    # until `concurrency` of them are in flight, so with 8 all eight 409s arise before any relisting is taken.
+    seeded = threading.Lock()
+    held = threading.Barrier(concurrency, timeout=5)
+
+    def race_then_hold(emu):
+        with seeded:
+            if not emu.variables("acme", "api"):
+                seed(emu, keys)
+        held.wait()
+
+    emulator.inject(Fault(method="POST", path="variables$", times=-1, action=race_then_hold))
 
     result = run(emulator, keys, concurrency=concurrency)
 
     assert result.ok and result.unchanged == sorted(keys)
-    assert [r.status for r in writes(emulator)] == [409] * 8
-    # A relisting serves every conflict that arose before it was taken; never more than one per conflict.
-    assert 2 <= len([r for r in emulator.requests if r.method == "GET"]) <= 9
+    assert [r.status for r in api_writes(emulator)] == [409] * 8
+    # The first listing, then one relisting per conflict that arose after the last one was taken: one after each
+    # create when they run one at a time, and a single one serving all eight when they all met their 409 first.
+    assert len([r for r in emulator.requests if r.method == "GET"]) == lists
     assert stored(emulator) == {k: ("v", False) for k in keys}
+
+
+# -- concurrency ----------------------------------------------------------------------------------------------------
+
+
+def test_writes_run_concurrency_at_a_time(emulator):
+    concurrency = 4
+    # Each create waits until `concurrency` creates are in flight together: the run can only finish if the writes
+    # really overlap, `concurrency` at a time (a broken barrier is recorded, and fails the test below).
+    together = threading.Barrier(concurrency, timeout=5)
+    broken = []
+
+    def meet(emu):
+        try:
+            together.wait()
+        except threading.BrokenBarrierError:
+            broken.append(1)
+
+    emulator.inject(Fault(method="POST", path="variables$", times=-1, action=meet))
+    wanted = {f"K{i:02d}": "v" for i in range(2 * concurrency)}
+
+    result = run(emulator, wanted, concurrency=concurrency)
+
+    assert broken == [], "the writes did not overlap concurrency at a time"
+    assert result.ok and result.created == sorted(wanted)
+    assert [r.status for r in api_writes(emulator)] == [201] * len(wanted)
+
+
+def test_never_more_writes_in_flight_than_the_concurrency(emulator):
+    concurrency = 4
+    # One more than the concurrency can never meet: every create's wait times out (the first ones after a second,
+    # the rest at once, the barrier being broken), and none ever passes it.
+    one_too_many = threading.Barrier(concurrency + 1, timeout=1)
+    passed, broken = [], []
+
+    def meet(emu):
+        try:
+            one_too_many.wait()
+            passed.append(1)
+        except threading.BrokenBarrierError:
+            broken.append(1)
+
+    emulator.inject(Fault(method="POST", path="variables$", times=-1, action=meet))
+    wanted = {f"K{i:02d}": "v" for i in range(3 * concurrency)}
+
+    result = run(emulator, wanted, concurrency=concurrency)
+
+    assert passed == [], f"{concurrency + 1} writes were in flight together with concurrency {concurrency}"
+    assert len(broken) == len(wanted)
+    assert result.ok and result.created == sorted(wanted)
 
 
 # -- secured values -------------------------------------------------------------------------------------------------
@@ -155,7 +201,7 @@ def test_dry_run_makes_zero_writes_and_reports_what_would_happen(emulator):
 
     assert result.dry_run and result.ok
     assert (result.created, result.updated, result.unchanged, result.deleted) == (["NEW"], ["UPD"], ["SAME"], ["GONE"])
-    assert writes(emulator) == [] and stored(emulator) == before
+    assert api_writes(emulator) == [] and stored(emulator) == before
     assert {r.method for r in emulator.requests if r.path.startswith("/2.0/")} == {"GET"}
 
 
@@ -202,14 +248,14 @@ def test_a_token_expiring_mid_run_means_exactly_one_new_token_request(emulator):
     result = run(emulator, wanted, concurrency=8)
 
     assert result.ok and result.created == sorted(wanted)
-    assert len(tokens(emulator)) == 2
-    assert any(r.status == 401 for r in writes(emulator))
+    assert len(token_requests(emulator)) == 2
+    assert any(r.status == 401 for r in api_writes(emulator))
 
 
 def test_an_access_token_is_used_without_any_token_request(emulator):
     emulator.add_access_token("repo-access-token-1234")
     result = run(emulator, {"A": "1"}, client_id=None, client_secret=None, access_token="repo-access-token-1234")
-    assert result.ok and result.created == ["A"] and tokens(emulator) == []
+    assert result.ok and result.created == ["A"] and token_requests(emulator) == []
 
 
 @pytest.mark.parametrize("field", ["scope", "scopes"])
@@ -265,7 +311,7 @@ def test_an_environment_slug_differing_from_its_name(emulator):
 def test_an_unknown_environment_names_the_ones_there_are(emulator):
     result = run(emulator, {"A": "1"}, environment="Nope")
     assert "deployment environment 'Nope' not found in acme/api (it has: Production, Staging, Test)" in result.error
-    assert writes(emulator) == []
+    assert api_writes(emulator) == []
 
 
 def test_workspace_variables(emulator):
@@ -277,7 +323,7 @@ def test_workspace_variables(emulator):
 
 def test_a_repository_that_does_not_exist(emulator):
     result = run(emulator, {"A": "1"}, repository="nope")
-    assert not result.ok and "repository acme/nope not found" in result.error and writes(emulator) == []
+    assert not result.ok and "repository acme/nope not found" in result.error and api_writes(emulator) == []
 
 
 def test_resolve_environment_raises_not_found(emulator):

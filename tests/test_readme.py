@@ -16,7 +16,7 @@ import pytest
 
 from bbvars.emulator import Fault
 from bbvars.settings import markdown_table
-from tests.support import ROOT, env_for, run_cli
+from tests.support import ROOT, clean_env, env_for, run_cli
 
 README = (ROOT / "README.md").read_text()
 SCHEMA = json.loads((ROOT / "schema" / "result.schema.json").read_text())
@@ -74,7 +74,7 @@ def json_documents(text: str):
 
 
 def test_demo_runs_and_shows_idempotence(tmp_path):
-    run = run_cli(["demo"], env={k: v for k, v in os.environ.items() if not k.startswith("BITBUCKET_")})
+    run = run_cli(["demo"], env=clean_env())
     assert run.code == 0, run.stderr
     assert "5 created, 0 updated, 0 unchanged" in run.stdout
     assert "0 created, 1 updated, 4 unchanged" in run.stdout

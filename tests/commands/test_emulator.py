@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -10,14 +9,14 @@ import sys
 
 import pytest
 
-from tests.support import run_cli
+from tests.support import clean_env, run_cli
 
 
 @pytest.fixture
 def served(request):
     """Start `bbvars emulator --port 0 ARGS...` and yield its API and token URLs; stop it with SIGTERM."""
     args = getattr(request, "param", [])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BITBUCKET_")}
+    env = clean_env()
     proc = subprocess.Popen([sys.executable, "-m", "bbvars", "emulator", "--port", "0", *args], env=env,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -53,6 +52,40 @@ def test_injected_fault_is_retried(served):
 
 
 def test_bad_fault_spec_is_an_input_error():
-    run = run_cli(["emulator", "--fault", "abc"], env=dict(os.environ))
+    run = run_cli(["emulator", "--fault", "abc"], env=clean_env())
     assert run.code == 2
     assert run.stderr.count("\n") == 1 and "--fault takes STATUS[:TIMES]" in run.stderr
+
+
+def debug_lines(run) -> list[str]:
+    return [line for line in run.stderr.splitlines() if line.startswith("bbvars: debug: ")]
+
+
+@pytest.mark.parametrize("served", [["--latency", "0.3"]], indirect=True)
+def test_latency_delays_every_answer(served):
+    api, token, env = served
+    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--debug"], env=sync_env(api, token, env))
+    assert run.code == 0, run.stderr
+    assert run.json["created"] == ["A"]
+    # The token, the listing and the create, each answered no sooner than the latency after it was sent.
+    took = [int(ms) for ms in re.findall(r" -> \d{3} \((\d+) ms\)$", run.stderr, flags=re.M)]
+    assert len(took) == 3 and all(ms >= 300 for ms in took), debug_lines(run)
+
+
+# Tokens live one second; the first two listings are answered 503, so the retry waits (at least 0.5 s, then at least
+# 1 s) outlast the first token: the third listing meets "Access token expired." and the token is renewed.
+@pytest.mark.parametrize("served", [["--token-ttl", "1", "--fault", "503:2"]], indirect=True)
+def test_token_ttl_expires_tokens_and_a_sync_renews_once(served):
+    api, token, env = served
+    minted = run_cli(["token"], env=sync_env(api, token, env))
+    assert minted.code == 0, minted.stderr
+    assert minted.json["expires_in"] == 1
+
+    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--debug"], env=sync_env(api, token, env))
+
+    assert run.code == 0, run.stderr
+    assert run.json["created"] == ["A"]
+    debug = debug_lines(run)
+    assert sum(f"POST {token} -> 200" in line for line in debug) == 2, debug  # the first token and one renewal
+    assert sum("-> 503" in line for line in debug) == 2, debug
+    assert any(f"GET {api}/repositories/acme/api/pipelines_config/variables -> 200" in line for line in debug)

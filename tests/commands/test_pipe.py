@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.support import CLIENT_SECRET, env_for, run_cli
+from tests.support import CLIENT_SECRET, api_writes, env_for, run_cli, stored
 
 PASSWORD = "pw-Pipe-9d8c7b"  # a sensitive Terraform output: must never be printed
 API_KEY = "key-Pipe-1a2b3c"  # secured through SECURED
@@ -17,14 +17,6 @@ TERRAFORM = {
 
 def run_pipe(env):
     return run_cli(["pipe"], env=env)
-
-
-def stored(emu, **where) -> dict[str, dict]:
-    return {v["key"]: v for v in emu.variables("acme", **where)}
-
-
-def writes(emu) -> list:
-    return [r for r in emu.requests if r.method in ("POST", "PUT", "DELETE") and r.path.startswith("/2.0/")]
 
 
 def assert_no_secret(run, *secrets: str) -> None:
@@ -42,8 +34,7 @@ def test_syncs_terraform_outputs_into_an_environment(emulator):
     assert lines[1:] == ["+ DB_HOST", "+ DB_PASSWORD", "+ REPLICAS",
                          "✔ Synced: 3 created, 0 updated, 0 unchanged, 0 deleted"]
     assert run.stderr == ""
-    held = stored(emulator, repository="api", environment="Production")
-    assert {k: (v["value"], v["secured"]) for k, v in held.items()} == {
+    assert stored(emulator, repository="api", environment="Production") == {
         "DB_HOST": ("db.internal", False), "DB_PASSWORD": (PASSWORD, True), "REPLICAS": ("3", False)}
     assert_no_secret(run, PASSWORD)
 
@@ -54,9 +45,7 @@ def test_workspace_and_repository_default_to_the_pipelines_own(emulator):
     run = run_pipe(env)
     assert run.code == 0, run.stdout
     assert "into repository acme/api" in run.stdout
-    held = stored(emulator, repository="api")
-    assert held["API_URL"]["value"] == "https://x.example" and not held["API_URL"]["secured"]
-    assert held["API_KEY"]["value"] == API_KEY and held["API_KEY"]["secured"]
+    assert stored(emulator, repository="api") == {"API_URL": ("https://x.example", False), "API_KEY": (API_KEY, True)}
     assert_no_secret(run, API_KEY)
 
 
@@ -77,7 +66,7 @@ def test_a_second_run_changes_nothing(emulator):
     assert run.code == 0
     assert run.stdout.splitlines()[-1] == "✔ Synced: 0 created, 0 updated, 2 unchanged, 0 deleted"
     assert not [line for line in run.stdout.splitlines() if line[:2] in ("+ ", "~ ", "- ")]
-    assert writes(emulator) == []
+    assert api_writes(emulator) == []
 
 
 def test_updates_and_prunes_show_in_the_change_list(emulator):
@@ -98,7 +87,7 @@ def test_dry_run_writes_nothing(emulator):
     assert run.code == 0, run.stdout
     assert run.stdout.splitlines()[-2:] == [
         "+ A", "✔ Checked: 1 to create, 0 to update, 0 unchanged, 0 to delete (dry run: nothing written)"]
-    assert writes(emulator) == [] and stored(emulator, repository="api") == {}
+    assert api_writes(emulator) == [] and stored(emulator, repository="api") == {}
 
 
 def test_a_bad_boolean_fails_before_any_request(emulator):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import jsonschema
 import pytest
@@ -165,6 +166,22 @@ def test_environment_variables_by_name(emulator, bb_env):
     assert run.json["target"] == {"workspace": "acme", "repository": "api", "environment": "production"}
     assert run.stderr.splitlines()[0].startswith("environment production of acme/api: 1 created")
     assert stored(emulator, repository="api", environment=uuid) == {"URL": ("https://prod", False)}
+
+
+@pytest.mark.parametrize("option", [["--repository", "api"], ["--repo", "api"], ["--repo=api"], ["-r", "api"]])
+def test_the_repository_by_each_of_its_spellings(emulator, bb_env, option):
+    run = run_cli(["sync", "-w", "acme", *option], env=bb_env, input='{"R": "1"}')
+    assert run.code == 0, run.stderr
+    assert run.json["target"] == {"workspace": "acme", "repository": "api", "environment": None}
+    assert stored(emulator) == {"R": ("1", False)} and stored(emulator, repository=None) == {}
+
+
+def test_the_help_names_the_repo_alias(emulator, bb_env):
+    # argparse would also take --repo as an abbreviation of --repository: the help shows it is a real alias.
+    run = run_cli(["sync", "--help"], env=bb_env)
+    assert run.code == 0
+    # (Python 3.13 shows the metavar once: "--repository, --repo, -r REPOSITORY".)
+    assert re.search(r"--repository( REPOSITORY)?, --repo( REPOSITORY)?, -r REPOSITORY", run.stdout), run.stdout
 
 
 def test_workspace_variables_have_a_null_repository(emulator, bb_env):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -10,7 +11,7 @@ from contextlib import closing
 import httpx
 import pytest
 
-from bbvars.emulator import Emulator, RequestRecord
+from bbvars.emulator import Emulator, Fault, RequestRecord
 
 from .helpers import REPO_VARS, bearer, client, fetch_token
 
@@ -59,11 +60,21 @@ def test_latency_delays_every_answer_and_requests_overlap(emu: Emulator, api: ht
     assert api.get(REPO_VARS).status_code == 200
     assert time.monotonic() - started >= 0.3
 
-    started = time.monotonic()
+    # Each request is held (after its latency) until all six are in flight: they can only all be answered if the
+    # server handles them side by side. One after another, the barrier would break and they would be answered 500.
+    side_by_side = threading.Barrier(6, timeout=5)
+    emu.inject(Fault(method="GET", times=6, action=lambda _: side_by_side.wait()))
+
+    def timed_get(_: int) -> tuple[int, float]:
+        started = time.monotonic()
+        code = api.get(REPO_VARS).status_code
+        return code, time.monotonic() - started
+
     with ThreadPoolExecutor(6) as pool:
-        codes = list(pool.map(lambda _: api.get(REPO_VARS).status_code, range(6)))
-    assert codes == [200] * 6
-    assert time.monotonic() - started < 0.3 * 4  # side by side; one after another would take 0.3 * 6
+        answers = list(pool.map(timed_get, range(6)))
+    assert [code for code, _ in answers] == [200] * 6
+    assert all(took >= 0.3 for _, took in answers)  # the latency applies to each of them too
+    assert not side_by_side.broken
 
 
 def test_constructor_latency() -> None:

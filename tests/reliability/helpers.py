@@ -23,24 +23,14 @@ def state(emu: Emulator, repository: str | None = REPOSITORY, environment: str |
     return found
 
 
-def writes(emu: Emulator, method: str | None = None) -> list:
-    """Requests that change variables (the token POST is not one)."""
-    return [r for r in emu.requests if r.path.startswith("/2.0/") and r.method in ("POST", "PUT", "DELETE")
-            and (method is None or r.method == method)]
-
-
-def token_requests(emu: Emulator) -> list:
-    return [r for r in emu.requests if r.path == "/site/oauth2/access_token"]
-
-
-def settle(emu: Emulator, timeout: float = 5.0) -> None:
-    """Wait until the emulator has answered every request it received: a delayed one may land after the client gave
-    up on it. (A request the emulator reset stays at status 0, so do not use this together with resets.)"""
+def settle(emu: Emulator, timeout: float = 10.0) -> None:
+    """Wait until the emulator has answered every request it received: a held or delayed one may land after the
+    client gave up on it. Fails the test if one is still unanswered after `timeout`. (A request the emulator reset
+    stays at status 0, so do not use this together with resets.)"""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(r.status for r in emu.requests[-50:]):
-            return
-        time.sleep(0.05)
+    while unanswered := [r for r in emu.requests if not r.status]:
+        assert time.monotonic() < deadline, f"still unanswered after {timeout} s: {unanswered}"
+        time.sleep(0.02)
 
 
 @dataclass

@@ -5,6 +5,7 @@ the report says, with no duplicate."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import types
@@ -15,29 +16,14 @@ import tenacity
 from bbvars import client as client_module
 from bbvars.client import DEFAULT_RETRY, RetryPolicy
 from bbvars.emulator import Emulator, Fault
-from tests.reliability.helpers import (
-    REPOSITORY,
-    VARIABLES,
-    WORKSPACE,
-    check,
-    settle,
-    state,
-    sync,
-    token_requests,
-    writes,
-)
-from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, env_for
+from tests.reliability.helpers import REPOSITORY, VARIABLES, WORKSPACE, check, settle, state, sync
+from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, api_writes, env_for, seed, token_requests
 
 pytestmark = pytest.mark.usefixtures("fast_retry")
 
 COLLECTION = r"pipelines_config/variables$"  # list (GET) and create (POST)
 ONE = r"pipelines_config/variables/"  # update (PUT) and delete (DELETE)
 EXPIRED = json.dumps({"type": "error", "error": {"message": "Access token expired."}})
-
-
-def seed(emu: Emulator, values: dict[str, str], secured: bool = False) -> None:
-    for key, value in values.items():
-        emu.seed_variable(WORKSPACE, key, value, secured=secured, repository=REPOSITORY)
 
 
 def statuses(emu: Emulator, method: str, path: str = "/variables") -> list[int]:
@@ -135,12 +121,28 @@ def test_a_reset_token_request_is_retried(emulator, monkeypatch, capsys):
 # -- responses slower than the timeout ------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def gate():
+    """Holds the requests a fault's action stops at (`gate.wait`) until the test opens it, so a response is slower
+    than any timeout by construction rather than by a delay racing it; opened at the end whatever happens."""
+    opened = threading.Event()
+    yield opened
+    opened.set()
+
+
+def held(gate: threading.Event):
+    def hold(emu: Emulator) -> None:
+        assert gate.wait(timeout=30), "the test never opened the gate"
+    return hold
+
+
 @pytest.mark.parametrize("method, path", [("GET", COLLECTION), ("POST", COLLECTION), ("PUT", ONE)])
-def test_a_response_slower_than_the_timeout_is_retried(emulator, monkeypatch, capsys, method, path):
+def test_a_response_slower_than_the_timeout_is_retried(emulator, monkeypatch, capsys, gate, method, path):
     wanted = mixed(emulator)
-    emulator.inject(Fault(method=method, path=path, delay=1.4))
+    emulator.inject(Fault(method=method, path=path, action=held(gate)))  # the first one only; its retry goes through
 
     result = sync(emulator, monkeypatch, capsys, wanted, "--timeout", "1")
+    gate.set()
     settle(emulator)  # the stalled request is carried out after bbvars gave up on it
 
     report = check(emulator, result)
@@ -149,10 +151,19 @@ def test_a_response_slower_than_the_timeout_is_retried(emulator, monkeypatch, ca
     assert len(statuses(emulator, method, path.rstrip("$"))) == 2
 
 
-def test_a_create_that_timed_out_but_landed_before_its_retry(emulator, monkeypatch, capsys):
+def test_a_create_that_timed_out_but_landed_before_its_retry(emulator, monkeypatch, capsys, gate):
     seed(emulator, {"SAME": "same"})
-    emulator.inject(Fault(method="POST", path=COLLECTION, delay=1.2))  # carried out after bbvars gave up on it
-    emulator.inject(Fault(method="POST", path=COLLECTION, delay=0.5))  # the retry arrives after that
+
+    def first_lands_then_retry(emu: Emulator) -> None:
+        # The retry arrives: let the stalled first attempt be carried out, and wait until it has been.
+        gate.set()
+        deadline = time.monotonic() + 10
+        while statuses(emu, "POST", VARIABLES)[0] == 0:
+            assert time.monotonic() < deadline, "the first attempt was never carried out"
+            time.sleep(0.01)
+
+    emulator.inject(Fault(method="POST", path=COLLECTION, action=held(gate)))  # given up on by bbvars
+    emulator.inject(Fault(method="POST", path=COLLECTION, action=first_lands_then_retry))
 
     result = sync(emulator, monkeypatch, capsys, {"NEW": "new", "SAME": "same"}, "--timeout", "1")
     settle(emulator)
@@ -162,21 +173,22 @@ def test_a_create_that_timed_out_but_landed_before_its_retry(emulator, monkeypat
     assert statuses(emulator, "POST", VARIABLES) == [201, 409]
 
 
-def test_a_request_that_always_times_out_fails_with_its_cause(emulator, monkeypatch, capsys):
+def test_a_request_that_always_times_out_fails_with_its_cause(emulator, monkeypatch, capsys, gate):
     monkeypatch.setattr(client_module, "DEFAULT_RETRY", RetryPolicy(attempts=2, initial=0.01, max_wait=0.01))
     seed(emulator, {"A": "old"})
-    emulator.inject(Fault(method="GET", path=COLLECTION, delay=1.3, times=-1))
+    emulator.inject(Fault(method="GET", path=COLLECTION, times=-1, action=held(gate)))
 
-    started = time.monotonic()
     result = sync(emulator, monkeypatch, capsys, {"A": "new", "B": "b"}, "--timeout", "1")
+    gate.set()
+    settle(emulator)
 
-    assert time.monotonic() - started < 4
     report = check(emulator, result)
     assert result.run.code == 1
+    assert len(statuses(emulator, "GET", VARIABLES)) == 2  # the policy's two attempts, then it gave up
+    assert [f["key"] for f in report["failed"]] == ["A", "B"]
     assert all("did not answer" in f["error"] and "timeout setting" in f["error"] for f in report["failed"])
     assert "bbvars: error: Bitbucket did not answer" in result.run.stderr
-    assert writes(emulator) == []
-    settle(emulator)
+    assert api_writes(emulator) == []
 
 
 # -- tokens -----------------------------------------------------------------------------------------------------------
@@ -243,7 +255,7 @@ def test_fresh_tokens_called_expired_do_not_loop(emulator, monkeypatch, capsys):
     report = check(emulator, result)
     assert result.run.code == 1
     assert len(token_requests(emulator)) <= 2
-    assert len(writes(emulator)) == 2  # the first write, once renewed; then the run stops
+    assert len(api_writes(emulator)) == 2  # the first write, once renewed; then the run stops
     assert sum("not attempted" in f["error"] for f in report["failed"]) == 5
 
 
@@ -348,7 +360,7 @@ def test_a_rerun_after_a_partial_failure_converges(emulator, monkeypatch, capsys
     third = sync(emulator, monkeypatch, capsys, wanted, "--concurrency", "2")
     report = check(emulator, third)
     assert third.run.code == 0 and report["unchanged"] == sorted(wanted)
-    assert writes(emulator) == []
+    assert api_writes(emulator) == []
 
 
 def test_a_permanent_503_stops_after_the_policy_attempts_and_stops_further_writes(emulator, monkeypatch, capsys):
@@ -372,7 +384,7 @@ def test_with_concurrency_a_fatal_error_bounds_the_writes_in_flight(emulator, mo
     result = sync(emulator, monkeypatch, capsys, {f"K{i:02d}": "v" for i in range(40)}, "--concurrency", "4")
     check(emulator, result)
     assert result.run.code == 1
-    assert FAST_RETRY.attempts <= len(writes(emulator)) <= 4 * FAST_RETRY.attempts
+    assert FAST_RETRY.attempts <= len(api_writes(emulator)) <= 4 * FAST_RETRY.attempts
 
 
 def test_retries_are_bounded_in_total_time(emulator, monkeypatch, capsys):
@@ -380,10 +392,8 @@ def test_retries_are_bounded_in_total_time(emulator, monkeypatch, capsys):
     monkeypatch.setattr(client_module, "DEFAULT_RETRY", policy)
     emulator.inject(Fault(method="GET", path=COLLECTION, status=502, times=-1))
 
-    started = time.monotonic()
     result = sync(emulator, monkeypatch, capsys, {"A": "1"})
 
-    assert time.monotonic() - started < 3
     check(emulator, result)
     assert result.run.code == 1
     assert 3 <= len(statuses(emulator, "GET")) < 100
@@ -427,7 +437,7 @@ CAUSES = {
 
 
 @pytest.mark.parametrize("case, cause", CAUSES.values(), ids=CAUSES.keys())
-def test_what_cannot_succeed_fails_with_its_cause_named(emulator, monkeypatch, capsys, case, cause):
+def test_what_cannot_succeed_fails_with_its_cause_named(emulator, monkeypatch, capsys, request, case, cause):
     seed(emulator, {"A": "old"})
     env = env_for(emulator)
     args = ["--concurrency", "1"]
@@ -443,8 +453,11 @@ def test_what_cannot_succeed_fails_with_its_cause_named(emulator, monkeypatch, c
     elif case == "public":
         emulator.add_consumer(CLIENT_ID, CLIENT_SECRET, private=False)
     elif case == "unreachable":
-        with Emulator() as gone:
-            dead = gone.url
+        # A port bound (so nothing else can take it) but never listening: every connection to it is refused.
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        request.addfinalizer(closed.close)
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
         env.update(BITBUCKET_API_URL=dead + "/2.0", BITBUCKET_TOKEN_URL=dead + "/site/oauth2/access_token")
     elif case == "html":
         emulator.inject(Fault(method="GET", path=COLLECTION, status=200, body="<html>login</html>",
@@ -460,5 +473,5 @@ def test_what_cannot_succeed_fails_with_its_cause_named(emulator, monkeypatch, c
     assert len(report["failed"]) == 3 and not report["created"] + report["updated"] + report["unchanged"]
     assert any(cause in f["error"] for f in report["failed"]), report["failed"]
     assert "bbvars: error: " in result.run.stderr and cause in result.run.stderr
-    assert len(writes(emulator)) <= 1  # a fatal answer stops the run at the first write
+    assert len(api_writes(emulator)) <= 1  # a fatal answer stops the run at the first write
     assert state(emulator) == {"A": [("old", False)]}

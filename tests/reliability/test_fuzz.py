@@ -20,7 +20,7 @@ from bbvars.emulator import Emulator
 from bbvars.errors import InputError
 from bbvars.main import main
 from bbvars.settings import SETTINGS, Settings, cli_label, from_strings, validate
-from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, env_for
+from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, FakeStdin, env_for, use_env
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -164,11 +164,6 @@ def shared_emulator():
         yield emu
 
 
-class Stdin(io.TextIOWrapper):
-    def isatty(self) -> bool:
-        return False
-
-
 VALUES = ["acme", "api", "Test", "Production", "{nope}", "", "x y", "1", "abc", "0", "33", "A=1", "=", "-", "*",
           "/dev/null", "DB_HOST", "db-host", "-1", "1.5", "--", "sync", "token"]
 OPTIONS = ["-w", "-r", "-e", "--file", "--var", "--secured", "--prefix", "--upper", "--dry-run", "--prune",
@@ -196,9 +191,8 @@ def test_the_cli_returns_0_1_or_2_and_never_a_traceback(shared_emulator, monkeyp
     out, err = io.StringIO(), io.StringIO()
     with monkeypatch.context() as patch:
         patch.setattr(client_module, "DEFAULT_RETRY", FAST_RETRY)
-        patch.setattr(sys, "stdin", Stdin(io.BytesIO(stdin.encode("utf-8", "surrogatepass"))))
-        for key in [k for k in env if k.startswith("BITBUCKET_")]:
-            patch.setenv(key, env[key])
+        patch.setattr(sys, "stdin", FakeStdin(stdin))
+        use_env(patch, env)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = main([*base, *extra])

@@ -2,21 +2,20 @@
 
 Every command of every surface (CLI sync and token, Terraform sync and token, pipe sync, action sync and token) runs
 as a real process against the emulator, in a fresh working directory and HOME, in each mode: normal, debug, with an
-access token, with a token expiring mid-run, and failing in several ways (wrong consumer secret, a missing scope, a
-fatal 503 after retries, bad input, and Bitbucket error texts that echo every secret: a 400 on one write, a fatal 403,
-a 401 echoing the access token, token endpoint errors, and echoes long enough to be cut short inside a secret). The
-run is given recognisable secrets: the consumer secret, a static access token, secured values (a sensitive Terraform
-output, a multi-line one, a long one, a key named as secured, a secured --var), and the tokens the emulator mints
-during the run are read back from its state. None of them may appear, in any encoding, on stdout,
-stderr, in GITHUB_OUTPUT, the step summary, the pipe's result.json or any other file the run leaves behind. The
-exceptions are the product itself (the access_token of a token command, exactly once, where it is the answer) and
+access token, with a token expiring mid-run, as a dry run, pruning, and failing in several ways (wrong consumer
+secret, a missing scope, a fatal 503 after retries, bad input, and Bitbucket error texts that echo every secret: a 400
+on one write, a fatal 403, a 401 echoing the access token, token endpoint errors, and echoes long enough to be cut
+short inside a secret). The run is given recognisable secrets: the consumer secret, a static access token, secured
+values (a sensitive Terraform output, a multi-line one, a long one, a key named as secured, a secured --var), and the
+tokens the emulator mints during the run are read back from its state. None of them may appear, in any encoding, on
+stdout, stderr, in GITHUB_OUTPUT, the step summary, the pipe's result.json or any other file the run leaves behind.
+The exceptions are the product itself (the access_token of a token command, exactly once, where it is the answer) and
 GitHub's `::add-mask::` lines, which the runner consumes; those must come before anything else is printed."""
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import signal
 import subprocess
@@ -30,7 +29,7 @@ import pytest
 import yaml
 
 from bbvars.emulator import Emulator, Fault
-from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, env_for
+from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, api_writes, clean_env, env_for
 
 # -- the recognisable secrets ---------------------------------------------------------------------------------------
 
@@ -55,6 +54,7 @@ BAD_DOCUMENT = {**DOCUMENT, "db-user": {"sensitive": False, "type": "string", "v
 SECURED_VALUES = {"sensitive output": PASSWORD, "multi-line sensitive output": CERTIFICATE,
                   "secured key": API_KEY, "long sensitive output": LONG_SECRET}
 
+STALE = "STALE_KEY"  # in the target before a run with prune, not in the input
 TOKEN_PATH = r"^/site/oauth2/access_token$"
 LIST_OR_CREATE = r"/pipelines_config/variables/?$"
 
@@ -82,6 +82,7 @@ class Mode:
     bad_input: str | None = None  # input (sync: a refused key; token: timeout 0) | var-typo | secret-query
     surfaces: tuple[str, ...] = ("cli", "terraform", "pipe", "action")
     exit: dict[str, int] = field(default_factory=lambda: {"sync": 0, "token": 0})
+    options: tuple[str, ...] = ()  # boolean settings turned on, by name: dry_run, prune (the target then holds STALE)
 
 
 def echo_every_secret(emu: Emulator, case: str, status: int = 400) -> list[Fault]:
@@ -162,6 +163,10 @@ MODES = [
     Mode("fail-scope-403", ("sync",), credentials="reader", exit={"sync": 1}),
     Mode("fail-503-fatal", BOTH, faults=fatal_503, exit={"sync": 1, "token": 1}),
     Mode("token-expires-mid-run", ("sync",), faults=expire_mid_run),  # renewed: the run succeeds
+    # Reporting what would change (a delete included) instead of doing it, and deleting what the input lacks.
+    Mode("dry-run", ("sync",), options=("dry_run", "prune")),
+    Mode("prune", ("sync",), options=("prune",)),
+    Mode("dry-run-debug", ("sync",), debug=True, options=("dry_run",), surfaces=("cli", "pipe", "action")),
     Mode("fail-401-echoing-access-token", ("sync",), credentials="access-token", faults=access_token_rejected,
          exit={"sync": 1}),
     Mode("fail-bad-input", BOTH, bad_input="input", exit={"sync": 2, "token": 2}),
@@ -240,6 +245,10 @@ def prepare(case: Case, emu: Emulator, workdir: Path) -> Given:
         "timeout": "5"}
     if mode.bad_input == "input" and not syncing:
         plain["timeout"] = "0"
+    if syncing:
+        plain.update({name: "true" for name in mode.options})
+    if "prune" in mode.options:
+        emu.seed_variable("acme", STALE, "stale value", repository="api")
 
     for name in ("home", "tmp", "cwd", "ci"):
         (workdir / name).mkdir()
@@ -255,7 +264,7 @@ def prepare(case: Case, emu: Emulator, workdir: Path) -> Given:
             stdin = document
             pair = f"CLI_TOKEN{':' if mode.bad_input == 'var-typo' else '='}{VAR_SECRET}"
             args += ["-f", "-", "-w", "acme", "-r", "api", "--secured", "api_key", "--secured", "CLI_TOKEN",
-                     "--var", pair]
+                     "--var", pair] + [f"--{name.replace('_', '-')}" for name in mode.options]
             secrets["secured --var"] = VAR_SECRET
     elif case.surface == "terraform":
         env.update({f"BITBUCKET_{name.upper()}": value for name, value in credentials.items()})
@@ -453,6 +462,11 @@ def test_no_secret_leaks(case: Case, emulator: Emulator, tmp_path: Path) -> None
         assert ("POST", 403) in statuses
     if case.mode.faults is expire_mid_run:
         assert len(minted(emulator)) == 2, "the token was not renewed"
+    held = {v["key"] for v in emulator.variables("acme", "api")}
+    if "dry_run" in case.mode.options:
+        assert api_writes(emulator) == [] and held == ({STALE} if "prune" in case.mode.options else set())
+    elif "prune" in case.mode.options:
+        assert ("DELETE", 204) in statuses and STALE not in held and set(DOCUMENT) <= held
     if case.mode.name == "fail-scope-403":
         assert ("POST", 403) in statuses
     if case.mode.faults is fatal_503:
@@ -510,18 +524,16 @@ def test_demo_never_prints_its_sensitive_value(tmp_path):
     from bbvars.commands.demo import SAMPLE_OUTPUTS
 
     sensitive = SAMPLE_OUTPUTS["db_password"]["value"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BITBUCKET_", "INPUT_", "GITHUB_"))}
     proc = subprocess.run([sys.executable, "-m", "bbvars", "demo"], capture_output=True, text=True,
-                          env=dict(env, HOME=str(tmp_path), TMPDIR=str(tmp_path)), cwd=tmp_path, timeout=60)
+                          env=clean_env(HOME=str(tmp_path), TMPDIR=str(tmp_path)), cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert leaks(proc.stdout + proc.stderr, {"demo sensitive value": sensitive}, None) == []
     assert list(tmp_path.rglob("*")) == []
 
 
 def test_the_emulator_command_never_prints_its_secret_or_the_tokens_it_mints(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BITBUCKET_", "INPUT_", "GITHUB_"))}
-    env.update(HOME=str(tmp_path), TMPDIR=str(tmp_path), BITBUCKET_CLIENT_ID=CLIENT_ID,
-               BITBUCKET_CLIENT_SECRET=CLIENT_SECRET, PYTHONUNBUFFERED="1")
+    env = clean_env(HOME=str(tmp_path), TMPDIR=str(tmp_path), BITBUCKET_CLIENT_ID=CLIENT_ID,
+                    BITBUCKET_CLIENT_SECRET=CLIENT_SECRET, PYTHONUNBUFFERED="1")
     server = subprocess.Popen([sys.executable, "-m", "bbvars", "emulator", "--port", "0"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     try:
