@@ -6,11 +6,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
+from bbvars import fingerprints, steps
 from bbvars.auth import OAuthBearer, StaticBearer, Token, TokenSource
 from bbvars.client import BitbucketClient, RetriedConflict, RetryPolicy, collection_path
 from bbvars.errors import ApiError, BbvarsError, ConflictError, InputError, NotFoundError
 from bbvars.models import RemoteVariable, Target, Variable
-from bbvars.plan import Action, Operation, Plan, make_plan, needs_update
+from bbvars.plan import Action, Operation, Plan, PrunePolicy, make_plan, needs_update
 from bbvars.redaction import Redactor
 from bbvars.settings import Settings
 
@@ -29,6 +30,9 @@ class SyncResult:
     failed: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None  # the cause that stopped the run, when one did
     requests: int = 0
+    secured: set[str] = field(default_factory=set)  # keys that are (or, deleted, were) secured: for the summary
+    reasons: dict[str, str] = field(default_factory=dict)  # updated key -> why (plan.VALUE_DIFFERS, ...)
+    fingerprints: str | None = None  # what became of BBVARS_FINGERPRINTS: created/updated/unchanged/failed
 
     @property
     def ok(self) -> bool:
@@ -53,6 +57,9 @@ class SyncResult:
             "unchanged": sorted(self.unchanged),
             "deleted": sorted(self.deleted),
             "failed": sorted(self.failed, key=lambda f: f["key"]),
+            # Additions (absent when empty, so the report of a run without them keeps its shape):
+            **({"reasons": dict(sorted(self.reasons.items()))} if self.reasons else {}),
+            **({"fingerprints": self.fingerprints} if self.fingerprints else {}),
         }
 
 
@@ -69,6 +76,7 @@ def open_client(
     """A client authenticated as the settings say; every minted token is registered as a secret first."""
     redactor.add(settings.client_secret)
     redactor.add(settings.access_token)
+    redactor.add(settings.fingerprint_key)
     client = BitbucketClient(
         settings.api_url,
         None,
@@ -186,7 +194,7 @@ class Applier:
             return self._create(op.variable)
         if op.action is Action.UPDATE:
             try:
-                self.client.update_variable(self.path, op.remote.uuid, op.variable, self.target)
+                self._overwrite(op.variable, op.remote)
                 return "updated"
             except NotFoundError:
                 # Deleted by someone else since we listed: what the input wants is for it to exist (and if it was
@@ -213,8 +221,19 @@ class Applier:
                 raise ApiError(f"Bitbucket says {variable.key} exists (409) but does not list it: re-run") from None
             if not needs_update(variable, remote):
                 return "created" if ours else "unchanged"
-            self.client.update_variable(self.path, remote.uuid, variable, self.target)
+            self._overwrite(variable, remote)
             return "created" if ours else "updated"
+
+    def _overwrite(self, variable: Variable, remote: RemoteVariable) -> None:
+        if remote.secured and not variable.secured:
+            # Bitbucket cannot turn a secured variable back into a plain one: delete it, then create it plain.
+            try:
+                self.client.delete_variable(self.path, remote.uuid, variable.key, self.target)
+            except NotFoundError:
+                pass  # already gone: creating it is all that is left
+            self.client.create_variable(self.path, variable, self.target)
+            return
+        self.client.update_variable(self.path, remote.uuid, variable, self.target)
 
     def _find(self, key: str, seen_generation: int) -> RemoteVariable | None:
         with self._relist_lock:
@@ -235,8 +254,12 @@ def sync(
     dry_run: bool = False,
     concurrency: int = 8,
     redactor: Redactor | None = None,
+    fingerprint_key: bytes | None = None,
 ) -> SyncResult:
+    """prune: True, or a PrunePolicy (prefix, protected keys, max deletes); fingerprint_key: the HMAC key of the
+    secured values' fingerprints, None for fingerprints off."""
     redactor = redactor or Redactor()
+    policy = prune if isinstance(prune, PrunePolicy) else PrunePolicy(enabled=prune)
     for variable in desired:
         if variable.secured:
             redactor.add(variable.value)
@@ -251,14 +274,33 @@ def sync(
         result.failed = [{"key": v.key, "error": result.error} for v in desired]
         result.requests = client.requests_sent
         return result
-    plan = make_plan(desired, existing, prune=prune)
-    if dry_run:
+    # Per target, before planning: the fingerprint variable is bbvars' own, never a user variable.
+    book = fingerprints.Book(fingerprint_key, path, existing)
+    expected = book.expected(desired)
+    plan = make_plan(desired, book.user, prune=policy, recorded=book.recorded if book.on else None,
+                     expected=expected)
+    result.secured = {op.key for op in plan.operations if (op.variable or op.remote).secured}
+    refused = steps.refusal(plan, policy, target)
+    applier = Applier(client, target, path, concurrency)
+    if dry_run or refused:
         for op in plan.operations:
+            if refused and not dry_run and op.action is not Action.UNCHANGED:
+                if op.action is not Action.DELETE:
+                    result.failed.append({"key": op.key, "error": NOT_ATTEMPTED + refused})
+                continue
             bucket = {Action.CREATE: result.created, Action.UPDATE: result.updated,
                       Action.UNCHANGED: result.unchanged, Action.DELETE: result.deleted}[op.action]
             bucket.append(op.key)
+        result.error = refused
     else:
-        Applier(client, target, path, concurrency).run(plan, result)
+        applier.run(plan, result)
+    result.reasons = {op.key: op.reason for op in plan.of(Action.UPDATE) if op.key in result.updated and op.reason}
+    if result.error is None:  # not after a refused or stopped run (this write would fail for the same cause)
+        # Per target, after its writes: the fingerprint variable records only what was written successfully.
+        succeeded = {*result.created, *result.updated, *result.unchanged, *result.deleted}
+        result.fingerprints, error = steps.finish_fingerprints(book, plan, expected, succeeded, dry_run=dry_run,
+                                                               execute=applier.execute)
+        result.error = result.error or error
     result.failed = [{"key": f["key"], "error": redactor(f["error"])} for f in result.failed]
     result.error = redactor(result.error) if result.error else None
     result.requests = client.requests_sent
@@ -278,6 +320,9 @@ def run_sync(
             f"the input has no variables, and with prune that would delete every variable of "
             f"{target_of(settings).describe()}: give at least one variable, or leave prune out"
         )
+    if any(variable.key == fingerprints.VARIABLE for variable in variables):
+        raise InputError(f"{fingerprints.VARIABLE} is bbvars' own variable (the fingerprints of secured values): "
+                         "give the input's variable another name")
     if not variables:
         return SyncResult(target_of(settings), settings.dry_run)  # nothing to write: no request either
     client, _ = open_client(settings, redactor, log, retry)
@@ -286,8 +331,9 @@ def run_sync(
             client,
             target_of(settings),
             variables,
-            prune=settings.prune,
+            prune=steps.prune_policy(settings),
             dry_run=settings.dry_run,
             concurrency=settings.concurrency,
             redactor=redactor,
+            fingerprint_key=steps.fingerprint_key(settings),
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Iterable
+from fnmatch import fnmatchcase
+from typing import Iterable, Mapping
 
 from bbvars.models import RemoteVariable, Variable
 
@@ -16,12 +17,26 @@ class Action(str, Enum):
     DELETE = "delete"
 
 
+# Why an update is planned (the JSON report's `reasons`).
+VALUE_DIFFERS = "value differs"
+SECURED_FLAG = "secured flag changes"
+NO_FINGERPRINT = "no fingerprint"  # secured both sides, and no fingerprint to compare (or fingerprints are off)
+FINGERPRINT_DIFFERS = "fingerprint differs"
+
+
 @dataclass(frozen=True)
 class Operation:
     action: Action
     key: str
     variable: Variable | None = None  # what to write (create/update)
     remote: RemoteVariable | None = None  # what exists (update/unchanged/delete)
+    reason: str | None = None  # why an update is planned
+
+    @property
+    def replace(self) -> bool:
+        """Secured -> plain: Bitbucket cannot unsecure a variable, so it is deleted and created again."""
+        return (self.action is Action.UPDATE and self.remote is not None and self.remote.secured
+                and self.variable is not None and not self.variable.secured)
 
 
 @dataclass(frozen=True)
@@ -36,17 +51,57 @@ class Plan:
         return [op for op in self.operations if op.action is not Action.UNCHANGED]
 
 
+@dataclass(frozen=True)
+class PrunePolicy:
+    """What prune may delete: keys not in the input that start with `prefix` and match none of `protect`."""
+
+    enabled: bool = False
+    prefix: str = ""
+    protect: tuple[str, ...] = ()  # globs (fnmatch, case-sensitive like Bitbucket's keys)
+    max_deletes: int | None = None  # checked by the engine: a plan deleting more is refused whole
+
+    def may_delete(self, key: str) -> bool:
+        return (self.enabled and key.startswith(self.prefix)
+                and not any(fnmatchcase(key, pattern) for pattern in self.protect))
+
+
+def update_reason(
+    wanted: Variable,
+    remote: RemoteVariable,
+    recorded: Mapping[str, str] | None = None,
+    expected: Mapping[str, str] | None = None,
+) -> str | None:
+    """Why `remote` must be rewritten to be `wanted`, or None when it already is. A secured value can never be read
+    back: it is shown equal only when the fingerprint recorded at its last write (`recorded`) equals the wanted
+    value's (`expected`)."""
+    if wanted.secured != remote.secured:
+        return SECURED_FLAG
+    if wanted.secured:
+        have = (recorded or {}).get(wanted.key)
+        want = (expected or {}).get(wanted.key)
+        if have is None or want is None:
+            return NO_FINGERPRINT
+        return None if have == want else FINGERPRINT_DIFFERS
+    return None if wanted.value == remote.value else VALUE_DIFFERS
+
+
 def needs_update(wanted: Variable, remote: RemoteVariable) -> bool:
-    # A secured value can never be read back, so it can never be shown equal: always overwrite.
-    if wanted.secured or remote.secured:
-        return True
-    return wanted.value != remote.value
+    return update_reason(wanted, remote) is not None
 
 
-def make_plan(desired: Iterable[Variable], existing: Iterable[RemoteVariable], *, prune: bool = False) -> Plan:
+def make_plan(
+    desired: Iterable[Variable],
+    existing: Iterable[RemoteVariable],
+    *,
+    prune: bool | PrunePolicy = False,
+    recorded: Mapping[str, str] | None = None,
+    expected: Mapping[str, str] | None = None,
+) -> Plan:
+    """recorded/expected: fingerprints of secured values as last written / as wanted now (None: fingerprints off)."""
+    policy = prune if isinstance(prune, PrunePolicy) else PrunePolicy(enabled=prune)
     remote_by_key: dict[str, RemoteVariable] = {}
     for remote in existing:
-        remote_by_key.setdefault(remote.key, remote)
+        remote_by_key.setdefault(remote.key, remote)  # a key listed twice is planned once
     operations: list[Operation] = []
     wanted_keys: set[str] = set()
     for wanted in desired:
@@ -54,12 +109,11 @@ def make_plan(desired: Iterable[Variable], existing: Iterable[RemoteVariable], *
         remote = remote_by_key.get(wanted.key)
         if remote is None:
             operations.append(Operation(Action.CREATE, wanted.key, variable=wanted))
-        elif needs_update(wanted, remote):
-            operations.append(Operation(Action.UPDATE, wanted.key, variable=wanted, remote=remote))
-        else:
-            operations.append(Operation(Action.UNCHANGED, wanted.key, variable=wanted, remote=remote))
-    if prune:
-        for key, remote in remote_by_key.items():
-            if key not in wanted_keys:
-                operations.append(Operation(Action.DELETE, key, remote=remote))
+            continue
+        reason = update_reason(wanted, remote, recorded, expected)
+        action = Action.UNCHANGED if reason is None else Action.UPDATE
+        operations.append(Operation(action, wanted.key, variable=wanted, remote=remote, reason=reason))
+    for key, remote in remote_by_key.items():
+        if key not in wanted_keys and policy.may_delete(key):
+            operations.append(Operation(Action.DELETE, key, remote=remote))
     return Plan(tuple(operations))

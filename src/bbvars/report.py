@@ -5,16 +5,37 @@ from __future__ import annotations
 import json
 
 from bbvars.engine import SyncResult
+from bbvars.plan import FINGERPRINT_DIFFERS, NO_FINGERPRINT, SECURED_FLAG
 
 
 def to_json(result: SyncResult) -> str:
     return json.dumps(result.as_json(), indent=2, ensure_ascii=False)
 
 
+# How the summary says why an update is planned; plan.VALUE_DIFFERS is obvious and not said.
+REASON_TEXT = {SECURED_FLAG: None, NO_FINGERPRINT: "no fingerprint", FINGERPRINT_DIFFERS: "fingerprint differs"}
+
+
+def note(result: SyncResult, key: str) -> str:
+    """What the summary adds to a key's line: whether it is secured, and why it is updated when not obvious
+    (`secured, no fingerprint`, `was plain`, `was secured: deleted and created plain`)."""
+    secured = key in result.secured
+    reason = result.reasons.get(key) if key in result.updated else None
+    if reason == SECURED_FLAG:
+        return "secured, was plain" if secured else "was secured: deleted and created plain"
+    parts = (["secured"] if secured else []) + ([REASON_TEXT[reason]] if reason in REASON_TEXT else [])
+    return ", ".join(parts)
+
+
+def change_line(mark: str, result: SyncResult, key: str) -> str:
+    text = note(result, key)
+    return f"{mark} {key}" + (f" ({text})" if text else "")
+
+
 def change_lines(result: SyncResult) -> list[str]:
-    lines = [f"+ {key}" for key in sorted(result.created)]
-    lines += [f"~ {key}" for key in sorted(result.updated)]
-    lines += [f"- {key}" for key in sorted(result.deleted)]
+    lines = [change_line("+", result, key) for key in sorted(result.created)]
+    lines += [change_line("~", result, key) for key in sorted(result.updated)]
+    lines += [change_line("-", result, key) for key in sorted(result.deleted)]
     for failure in sorted(result.failed, key=lambda f: f["key"]):
         # The cause that stopped the whole run is told once (in the error line), not once per key.
         shared = result.cause(failure) == result.error

@@ -32,7 +32,8 @@ class Setting:
 
     @property
     def cli_reads_env(self) -> bool:
-        return bool(self.env and self.env.startswith("BITBUCKET_"))
+        # Only bbvars' own and Bitbucket's names: an ambient ENVIRONMENT=staging must not change the CLI's target.
+        return bool(self.env and self.env.startswith(("BITBUCKET_", "BBVARS_")))
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -75,8 +76,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("debug", "bool", "log every request (never a secret)", flags=("--debug",), env="DEBUG",
             action_input="debug", default=False),
     Setting("quiet", "bool", "no human summary on stderr", flags=("--quiet", "-q"), default=False),
+    Setting("fingerprint", "bool", "keep keyed fingerprints of secured values (variable BBVARS_FINGERPRINTS), so an "
+            "unchanged secured value is not rewritten", flags=("--fingerprint",), env="FINGERPRINT",
+            action_input="fingerprint", query_key="fingerprint", default=False),
+    Setting("fingerprint_key", "secret", "key of the fingerprints (default: derived from the credential's secret)",
+            env="BBVARS_FINGERPRINT_KEY"),
+    Setting("exit_code", "bool", "exit 3 when something changed (with dry run: would change), 0 when nothing did",
+            flags=("--exit-code",), env="EXIT_CODE", action_input="exit_code", default=False),
+    Setting("max_deletes", "int", "refuse the whole run when prune would delete more variables than this",
+            flags=("--max-deletes",), env="MAX_DELETES", action_input="max_deletes", query_key="max_deletes",
+            bounds=(0, 1_000_000)),
+    Setting("protect", "keys", "keys prune never deletes (globs such as 'DEPLOY_*'); repeatable",
+            flags=("--protect",), env="PROTECT", action_input="protect", query_key="protect", default=()),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
+SECRETS = tuple(s.name for s in SETTINGS if s.kind == "secret")  # what every surface registers with its Redactor
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,11 @@ class Settings:
     timeout: float = 30.0
     debug: bool = False
     quiet: bool = False
+    fingerprint: bool = False
+    fingerprint_key: str | None = field(default=None, repr=False)
+    exit_code: bool = False
+    max_deletes: int | None = None
+    protect: tuple[str, ...] = ()
 
 
 
@@ -205,6 +224,16 @@ def check_name(value: str | None, label: str) -> None:
         raise InputError(f"{label} is empty: give the environment's name, slug or uuid")
 
 
+PROTECT_PATTERN = re.compile(r"[A-Za-z0-9_*?\[\]!]+\Z")
+
+
+def check_protect(patterns: tuple[str, ...], label: str) -> None:
+    for pattern in patterns:
+        if not PROTECT_PATTERN.match(pattern):
+            raise InputError(f"{label} {pattern[:60]!r} can never match a variable name: use letters, digits, '_' "
+                             "and the glob characters * ? [ ]")
+
+
 def validate(settings: Settings, labels: Callable[[Setting], str]) -> None:
     """Everything that can be known wrong before a request is sent."""
     check_url(settings.api_url, labels(BY_NAME["api_url"]))
@@ -236,6 +265,17 @@ def validate(settings: Settings, labels: Callable[[Setting], str]) -> None:
     check_slug(settings.workspace, labels(BY_NAME["workspace"]))
     check_slug(settings.repository, labels(BY_NAME["repository"]))
     check_name(settings.environment, labels(BY_NAME["environment"]))
+    check_protect(settings.protect, labels(BY_NAME["protect"]))
+
+
+CHANGES_PENDING = 3  # Terraform's -detailed-exitcode says 2, which bbvars already means for bad input
+
+
+def exit_code(settings: Settings, ok: bool, changed: bool) -> int:
+    """A sync's exit code: 1 failed; with exit_code, 3 when something changed (with dry run: would change)."""
+    if not ok:
+        return 1
+    return CHANGES_PENDING if settings.exit_code and changed else 0
 
 
 # -- the CLI surface's view of the table ---------------------------------------------------------------------------

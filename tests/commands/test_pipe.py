@@ -31,7 +31,7 @@ def test_syncs_terraform_outputs_into_an_environment(emulator):
     assert run.code == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == "INFO: Syncing 3 variable(s) into environment Production of acme/api..."
-    assert lines[1:] == ["+ DB_HOST", "+ DB_PASSWORD", "+ REPLICAS",
+    assert lines[1:] == ["+ DB_HOST", "+ DB_PASSWORD (secured)", "+ REPLICAS",
                          "✔ Synced: 3 created, 0 updated, 0 unchanged, 0 deleted"]
     assert run.stderr == ""
     assert stored(emulator, repository="api", environment="Production") == {

@@ -50,15 +50,17 @@ def test_terraform_outputs_first_run_then_nothing_to_do(emulator, bb_env):
     }
     assert first.stderr.splitlines() == [
         "repository acme/api: 7 created, 0 updated, 0 unchanged, 0 deleted",
-        "+ db_host", "+ db_password", "+ db_port", "+ enabled", "+ ratio", "+ tags", "+ zones"]
+        "+ db_host", "+ db_password (secured)", "+ db_port", "+ enabled", "+ ratio", "+ tags", "+ zones"]
 
     emulator.reset_requests()
     second = run_cli(SYNC, env=bb_env, input=json.dumps(TERRAFORM_OUTPUT))
     assert second.code == 0
-    # A secured value can never be read back, so it is always written; everything else is left alone.
+    # A secured value can never be read back, so without --fingerprint it is always written, and the summary
+    # says why; everything else is left alone.
     assert second.json["updated"] == ["db_password"] and len(second.json["unchanged"]) == 6
+    assert second.json["reasons"] == {"db_password": "no fingerprint"}
     assert second.stderr.splitlines() == ["repository acme/api: 0 created, 1 updated, 6 unchanged, 0 deleted",
-                                          "~ db_password"]
+                                          "~ db_password (secured, no fingerprint)"]
     assert [r.method for r in api_writes(emulator)] == ["PUT"]
 
 

@@ -16,7 +16,7 @@ from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, s
 from bbvars.engine import SyncResult
 from bbvars.errors import BbvarsError
 from bbvars.redaction import Redactor
-from bbvars.settings import Setting, Settings
+from bbvars.settings import SECRETS, Setting, Settings, exit_code
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,9 +86,11 @@ def sync_outputs(result: SyncResult) -> dict[str, str]:
 
 def summary_markdown(result: SyncResult) -> str:
     """A table of keys and what happened to each: never a value."""
+    from bbvars import report
+
     verbs = {"created": "to create", "updated": "to update", "deleted": "to delete"} if result.dry_run else {}
-    rows = [(key, verbs.get(change, change)) for change in ("created", "updated", "deleted")
-            for key in sorted(getattr(result, change))]
+    rows = [(key, verbs.get(change, change) + (f" ({text})" if (text := report.note(result, key)) else ""))
+            for change in ("created", "updated", "deleted") for key in sorted(getattr(result, change))]
     rows += [(failed["key"], "failed") for failed in sorted(result.failed, key=lambda f: f["key"])]
     lines = [f"### bbvars: {result.target.describe()}", ""]
     if rows:
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
 
     redactor.listeners.append(mask)
     raw = raw_settings(os.environ, sources)
-    for secret in ("client_secret", "access_token"):
+    for secret in SECRETS:
         redactor.add(raw.get(secret))
     settings = read_settings(raw, label)
     validate(settings, label)
@@ -143,7 +145,7 @@ def sync_command(settings: Settings, redactor: Redactor, log) -> int:
     if not result.ok:
         raise BbvarsError(failure(result))
     say(redactor(f"✔ {outcome(result)}"))
-    return 0
+    return exit_code(settings, result.ok, result.changed)
 
 
 def token_command(settings: Settings, redactor: Redactor, log) -> int:

@@ -12,7 +12,7 @@ import os
 from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, say, understood
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
-from bbvars.settings import Setting
+from bbvars.settings import SECRETS, Setting
 
 RESULT_FILE = "result.json"
 
@@ -48,10 +48,10 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars import report
     from bbvars.documents import variables_of
     from bbvars.engine import run_sync, target_of
-    from bbvars.settings import validate
+    from bbvars.settings import exit_code, validate
 
     raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback))
-    for secret in ("client_secret", "access_token"):
+    for secret in SECRETS:
         redactor.add(raw.get(secret))
     settings = read_settings(raw, label)
     if settings.command == "token":
@@ -79,4 +79,4 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if not result.ok:
         raise BbvarsError(failure(result))
     say(f"✔ {outcome(result)}")
-    return 0
+    return exit_code(settings, result.ok, result.changed)

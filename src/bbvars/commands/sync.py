@@ -9,17 +9,19 @@ import sys
 from bbvars.console import debug_to_stderr
 from bbvars.errors import InputError
 from bbvars.redaction import Redactor
-from bbvars.settings import Settings, cli_label, from_cli, validate
+from bbvars.settings import SECRETS, Settings, cli_label, exit_code, from_cli, validate
 from bbvars.settings import add_arguments as add_setting_arguments
 
 OPTIONS = ("workspace", "repository", "environment", "files", "pairs", "secured", "prefix", "upper", "dry_run",
-           "prune", "concurrency", "timeout", "debug", "quiet")
+           "prune", "concurrency", "timeout", "debug", "quiet", "fingerprint", "exit_code", "max_deletes", "protect")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_setting_arguments(parser, OPTIONS)
     parser.epilog = ("Credentials come from the environment only: BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET "
-                     "(an OAuth consumer), or BITBUCKET_ACCESS_TOKEN.")
+                     "(an OAuth consumer), or BITBUCKET_ACCESS_TOKEN; the fingerprint key from "
+                     "BBVARS_FINGERPRINT_KEY. Exit codes: 0 done, 1 failed, 2 bad input, 3 (only with --exit-code) "
+                     "something changed.")
 
 
 def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
@@ -51,8 +53,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.engine import run_sync
 
     settings = from_cli(args, os.environ)
-    redactor.add(settings.client_secret)
-    redactor.add(settings.access_token)
+    for secret in SECRETS:
+        redactor.add(getattr(settings, secret))
     validate(settings, cli_label)
     documents = read_documents(settings)
     variables = collect(documents, settings.pairs, prefix=settings.prefix, upper=settings.upper,
@@ -66,4 +68,4 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         one_cause = result.error and all(result.cause(f) == result.error for f in result.failed)
         print(f"bbvars: error: {redactor(result.error if one_cause else report.failure_line(result))}",
               file=sys.stderr)
-    return 0 if result.ok else 1
+    return exit_code(settings, result.ok, result.changed)

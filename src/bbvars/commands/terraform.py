@@ -15,12 +15,12 @@ from typing import Callable, Mapping
 
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
-from bbvars.settings import BY_NAME, SETTINGS, Setting, Settings, from_strings, validate
+from bbvars.settings import BY_NAME, SECRETS, SETTINGS, Setting, Settings, from_strings, validate
 
 BY_QUERY_KEY: dict[str, Setting] = {s.query_key: s for s in SETTINGS if s.query_key}
 CREDENTIALS = ("client_id", "client_secret", "access_token")
 # The only ambient variables this surface reads; every other setting comes from the query.
-FROM_ENVIRONMENT = (*CREDENTIALS, "api_url", "token_url")
+FROM_ENVIRONMENT = (*CREDENTIALS, "api_url", "token_url", "fingerprint_key")
 QUERY_SOURCE = "the query on standard input"
 
 EPILOG = f"""\
@@ -185,8 +185,8 @@ def token_answer(settings: Settings, redactor: Redactor) -> dict[str, str]:
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     query = parse_query(read_stdin(sys.stdin))
     settings, label = settings_from(query, os.environ)
-    redactor.add(settings.client_secret)
-    redactor.add(settings.access_token)
+    for secret in SECRETS:
+        redactor.add(getattr(settings, secret))
     validate(settings, label)
     answer = token_answer(settings, redactor) if settings.command == "token" else sync_answer(settings, label, redactor)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in answer.items()), "the answer must be strings"

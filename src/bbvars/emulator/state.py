@@ -126,6 +126,10 @@ class Variables:
 
     def update(self, variable_uuid: str, key: str | None, value: str | None, secured: bool | None) -> Variable:
         variable = self.get(variable_uuid)
+        if variable.secured and secured is False:
+            # Atlassian: a secured variable "can only get a new value or be deleted". The real API's answer to this
+            # is not documented; a 400 that says what to do instead is the strict reading (nothing is changed).
+            raise BadRequest("A secured variable cannot be made unsecured: delete it and create it again.")
         if key is not None and key != variable.key:
             check_key(key)
             if self.by_key(key) is not None:

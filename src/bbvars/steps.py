@@ -1,0 +1,73 @@
+"""The per-target steps the engine runs around a plan: the prune policy and fingerprint key a run's settings ask
+for, refusing a plan that deletes too much, and the write that keeps the fingerprint variable true after that
+target's writes. Everything but `finish_fingerprints` (which is handed the engine's write function) is pure."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from bbvars import fingerprints
+from bbvars.models import Target
+from bbvars.plan import Action, Operation, Plan, PrunePolicy
+from bbvars.settings import Settings
+
+Execute = Callable[[list[Operation]], dict[str, tuple[str, str | None]]]  # Applier.execute
+
+
+def credential_secret(settings: Settings) -> str:
+    """The secret of the credential the run uses (the same choice engine.open_client makes), from which the
+    fingerprint key is derived when BBVARS_FINGERPRINT_KEY is not set. Each credential kind names its secret here;
+    it must stay the same from run to run (a rotating refresh token would not: such a kind should name the secret
+    it is minted with), else every secured value is rewritten on every run."""
+    if settings.client_id and settings.client_secret:
+        return settings.client_secret
+    return settings.access_token or ""
+
+
+def fingerprint_key(settings: Settings) -> bytes | None:
+    """The HMAC key of the fingerprints, or None with fingerprints off."""
+    if not settings.fingerprint:
+        return None
+    return fingerprints.derive_key(settings.fingerprint_key or credential_secret(settings))
+
+
+def prune_policy(settings: Settings) -> PrunePolicy:
+    from bbvars.documents import final_key
+
+    # The prefix as it appears in the keys (after upper): prune touches only the keys this input owns.
+    return PrunePolicy(settings.prune, final_key("", settings.prefix, settings.upper), settings.protect,
+                       settings.max_deletes)
+
+
+def refusal(plan: Plan, policy: PrunePolicy, target: Target) -> str | None:
+    """Why the whole plan is refused, if it is: prune would delete more than max_deletes allows."""
+    deletes = sorted(op.key for op in plan.of(Action.DELETE))
+    if policy.max_deletes is None or len(deletes) <= policy.max_deletes:
+        return None
+    shown = ", ".join(deletes[:5]) + (f" and {len(deletes) - 5} more" if len(deletes) > 5 else "")
+    return (f"prune would delete {len(deletes)} variables of {target.describe()} ({shown}), more than the "
+            f"max-deletes limit of {policy.max_deletes}: nothing was written; check the input (a partial input "
+            "deletes the rest), or raise the limit")
+
+
+def finish_fingerprints(
+    book: fingerprints.Book,
+    plan: Plan,
+    expected: Mapping[str, str] | None,
+    succeeded: set[str],
+    *,
+    dry_run: bool,
+    execute: Execute,
+) -> tuple[str | None, str | None]:
+    """After a target's writes: write the fingerprint variable if its value changes. Answers what became of it
+    (created/updated/unchanged/failed, None when fingerprints are off and it was not touched) and an error."""
+    op = book.pending(plan, expected, succeeded)
+    if op is None:
+        return ("unchanged" if book.on else None), None
+    if dry_run:
+        return ("created" if op.action is Action.CREATE else "updated"), None
+    outcome, error = execute([op])[op.key]
+    if error is not None:
+        return "failed", (f"could not write {fingerprints.VARIABLE} (the fingerprints of secured values; the next "
+                          f"run rewrites them once): {error}")
+    return outcome, None
