@@ -177,6 +177,26 @@ def test_a_remote_secured_variable_cannot_be_compared_so_it_is_overwritten(emula
     assert result.updated == ["TOKEN"] and stored(emulator) == {"TOKEN": ("same", False)}
 
 
+def test_secured_to_plain_is_a_delete_then_a_create_and_converges(emulator):
+    seed(emulator, {"TOKEN": "same", "KEY": "k"}, secured=True)
+    result = run(emulator, {"TOKEN": "same", "KEY": "k2"})
+    assert result.ok and sorted(result.updated) == ["KEY", "TOKEN"]
+    assert result.reasons == {"KEY": "secured flag changes", "TOKEN": "secured flag changes"}
+    assert sorted(w.method for w in api_writes(emulator)) == ["DELETE", "DELETE", "POST", "POST"]
+    assert stored(emulator) == {"TOKEN": ("same", False), "KEY": ("k2", False)}
+    emulator.reset_requests()
+    again = run(emulator, {"TOKEN": "same", "KEY": "k2"})
+    assert again.unchanged == ["TOKEN", "KEY"] and api_writes(emulator) == []
+
+
+def test_secured_to_plain_after_a_409_race(emulator):
+    # Created secured by someone else between our listing and our create: made plain by delete + create too.
+    emulator.inject(Fault(method="POST", path=r"/variables", action=lambda emu: emu.seed_variable(
+        "acme", "RACE", "theirs", secured=True, repository="api")))
+    result = run(emulator, {"RACE": "ours"})
+    assert result.ok and result.updated == ["RACE"] and stored(emulator) == {"RACE": ("ours", False)}
+
+
 def test_secured_values_are_absent_on_read(emulator):
     seed(emulator, {"PASSWORD": "hunter22"}, secured=True)
     seed(emulator, {"PLAIN": "visible"})
@@ -220,6 +240,35 @@ def test_prune_deletes_only_with_the_flag(emulator):
 
     pruned = run(emulator, {"KEEP": "k"}, prune=True)
     assert pruned.deleted == ["EXTRA"] and pruned.unchanged == ["KEEP"] and set(stored(emulator)) == {"KEEP"}
+
+
+def test_prune_with_a_prefix_leaves_other_keys_alone(emulator):
+    seed(emulator, {"APP_OLD": "o", "APP_KEEP": "k", "DEPLOY_TOKEN": "d", "OTHER": "x"})
+    result = run(emulator, [Variable("APP_KEEP", "k")], prune=True, prefix="APP_")
+    assert result.deleted == ["APP_OLD"] and set(stored(emulator)) == {"APP_KEEP", "DEPLOY_TOKEN", "OTHER"}
+
+
+def test_protected_keys_survive_prune(emulator):
+    seed(emulator, {"DEPLOY_TOKEN": "d", "DEPLOY_HOOK": "h", "OLD": "o"})
+    result = run(emulator, {"NEW": "n"}, prune=True, protect=("DEPLOY_*",))
+    assert result.deleted == ["OLD"] and set(stored(emulator)) == {"DEPLOY_TOKEN", "DEPLOY_HOOK", "NEW"}
+
+
+def test_max_deletes_stops_a_wipe_and_nothing_is_written(emulator):
+    seed(emulator, {f"V{i}": str(i) for i in range(20)})
+    before = stored(emulator)
+    emulator.reset_requests()
+    result = run(emulator, {"V0": "changed", "NEW": "n", "V1": "1"}, prune=True, max_deletes=5)
+    assert not result.ok and api_writes(emulator) == [] and stored(emulator) == before
+    assert result.error.startswith("prune would delete 18 variables of repository acme/api")
+    assert result.deleted == [] and result.unchanged == ["V1"]
+    assert sorted(f["key"] for f in result.failed) == ["NEW", "V0"]  # every input key reported exactly once
+    assert all(result.cause(f) == result.error for f in result.failed)
+    # the dry run shows what prune would delete, each key once, and is refused as well
+    dry = run(emulator, {"V0": "0"}, prune=True, max_deletes=5, dry_run=True)
+    assert sorted(dry.deleted) == sorted(f"V{i}" for i in range(1, 20)) and len(set(dry.deleted)) == 19
+    assert not dry.ok and api_writes(emulator) == []
+    assert run(emulator, {"V0": "0"}, prune=True, max_deletes=19).ok
 
 
 def test_prune_of_a_variable_already_deleted_by_someone_else(emulator):

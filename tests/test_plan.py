@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bbvars.models import RemoteVariable, Variable
-from bbvars.plan import Action, make_plan, needs_update
+from bbvars.plan import (FINGERPRINT_DIFFERS, NO_FINGERPRINT, SECURED_FLAG, VALUE_DIFFERS, Action, PrunePolicy,
+                         make_plan, needs_update, update_reason)
 
 
 def remote(key: str, value: str | None, secured: bool = False, uuid: str | None = None) -> RemoteVariable:
@@ -52,3 +53,43 @@ def test_a_key_listed_twice_is_planned_once():
 
 def test_nothing_wanted_nothing_there():
     assert make_plan([], []).operations == () and make_plan([], [], prune=True).writes == []
+
+
+# -- why an update is planned, and what prune may touch --------------------------------------------------------------
+
+def test_each_update_says_why():
+    assert update_reason(Variable("A", "x"), remote("A", "y")) == VALUE_DIFFERS
+    assert update_reason(Variable("A", "x", True), remote("A", "x")) == SECURED_FLAG
+    assert update_reason(Variable("A", "x"), remote("A", None, secured=True)) == SECURED_FLAG
+    assert update_reason(Variable("A", "x", True), remote("A", None, secured=True)) == NO_FINGERPRINT
+    assert update_reason(Variable("A", "x", True), remote("A", None, secured=True), {}, {"A": "f1"}) == NO_FINGERPRINT
+    assert update_reason(Variable("A", "x", True), remote("A", None, secured=True), {"A": "f0"}, {"A": "f1"}) == \
+        FINGERPRINT_DIFFERS
+    assert update_reason(Variable("A", "x", True), remote("A", None, secured=True), {"A": "f1"}, {"A": "f1"}) is None
+    # a recorded fingerprint never makes a plain variable equal: plain values are compared as they are
+    assert update_reason(Variable("A", "x"), remote("A", "y"), {"A": "f1"}, {"A": "f1"}) == VALUE_DIFFERS
+
+
+def test_reasons_are_in_the_operations_and_secured_to_plain_is_a_replace():
+    plan = make_plan([Variable("P", "1"), Variable("S", "2", True), Variable("U", "3")],
+                     [remote("P", "0"), remote("S", None, secured=True), remote("U", None, secured=True)])
+    assert [(op.key, op.reason, op.replace) for op in plan.operations] == [
+        ("P", VALUE_DIFFERS, False), ("S", NO_FINGERPRINT, False), ("U", SECURED_FLAG, True)]
+
+
+def test_prune_with_a_prefix_touches_only_the_keys_the_input_owns():
+    existing = [remote("APP_OLD", "o"), remote("APP_KEEP", "k"), remote("OTHER", "x"), remote("app_lower", "l")]
+    plan = make_plan([Variable("APP_KEEP", "k")], existing, prune=PrunePolicy(True, "APP_"))
+    assert actions(plan) == [("unchanged", "APP_KEEP"), ("delete", "APP_OLD")]
+
+
+def test_protected_keys_are_never_deleted():
+    existing = [remote(k, "v") for k in ("DEPLOY_KEY", "DEPLOY_HOOK", "SSH_KEY", "GONE", "deploy_x")]
+    policy = PrunePolicy(True, protect=("DEPLOY_*", "SSH_KE?"))
+    assert actions(make_plan([], existing, prune=policy)) == [("delete", "GONE"), ("delete", "deploy_x")]
+    assert not PrunePolicy(False).may_delete("ANY")  # nothing without prune
+
+
+def test_a_key_listed_twice_is_deleted_once():
+    plan = make_plan([], [remote("A", "1", uuid="{1}"), remote("A", "1", uuid="{2}")], prune=True)
+    assert actions(plan) == [("delete", "A")]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from bbvars.commands.action import escape_data, mask
-from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, env_for, run_cli
+from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, api_writes, env_for, run_cli
 
 PASSWORD = "pw-Action-4f5e6d"  # a sensitive Terraform output
 CERTIFICATE = "-----BEGIN KEY-----\nline-One-8a7b\nline-Two-6c5d\n-----END KEY-----"  # secured, multi-line
@@ -265,3 +265,24 @@ def test_an_unwritable_github_output_is_a_known_failure(emulator, tmp_path):
     errors = [line for line in run.stdout.splitlines() if line.startswith("::error::")]
     assert len(errors) == 1 and "cannot write $GITHUB_OUTPUT" in errors[0], run.stdout
     assert "internal error" not in run.stdout + run.stderr
+
+
+def test_fingerprints_make_changed_false_and_exit_code_3_only_for_changes(emulator, github):
+    env = action_env(emulator, github, workspace="acme", repository="api", variables=json.dumps(TERRAFORM),
+                     secured="api_key", fingerprint="true", exit_code="true")
+    env["BBVARS_FINGERPRINT_KEY"] = "action-Fingerprint-Key-88"  # from the workflow's env:, never an input
+    first = run_action(env)
+    assert first.code == 3, first.stdout
+    assert "action-Fingerprint-Key-88" in masks_first(first.stdout)[0]  # masked before anything else
+    assert "| `db_password` | created (secured) |" in Path(github["GITHUB_STEP_SUMMARY"]).read_text()
+    Path(github["GITHUB_OUTPUT"]).write_text("")
+    emulator.reset_requests()
+    second = run_action(env)
+    assert second.code == 0, second.stdout
+    result = outputs(github)
+    assert (result["changed"], result["updated"]) == ("false", "")
+    assert result["unchanged"] == "api_key,db_host,db_password,tls_key"
+    assert json.loads(result["result"])["fingerprints"] == "unchanged"
+    assert api_writes(emulator) == []
+    for run in (first, second):
+        assert_no_secret(run, github, "action-Fingerprint-Key-88")

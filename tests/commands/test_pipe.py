@@ -185,3 +185,31 @@ def test_an_unwritable_storage_directory_only_warns(emulator, tmp_path):
     assert run.code == 0
     assert any(line.startswith("WARNING: could not write ") for line in run.stdout.splitlines())
     assert run.stdout.splitlines()[-1].startswith("✔ Synced: 1 created")
+
+
+def test_fingerprints_and_exit_code(emulator):
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES=json.dumps(TERRAFORM), FINGERPRINT="true",
+                  EXIT_CODE="true", BBVARS_FINGERPRINT_KEY="pipe-Fingerprint-Key-77")
+    first = run_pipe(env)
+    assert first.code == 3, first.stdout  # changes made, and asked to say so
+    assert "+ db_password (secured)" in first.stdout.splitlines()
+    emulator.reset_requests()
+    second = run_pipe(env)
+    assert second.code == 0, second.stdout
+    assert second.stdout.splitlines()[-1] == "✔ Synced: 0 created, 0 updated, 3 unchanged, 0 deleted"
+    assert api_writes(emulator) == []
+    for run in (first, second):
+        assert "pipe-Fingerprint-Key-77" not in run.stdout + run.stderr and PASSWORD not in run.stdout + run.stderr
+
+
+def test_protect_and_max_deletes(emulator):
+    for key in ("DEPLOY_KEY", "OLD_A", "OLD_B"):
+        emulator.seed_variable("acme", key, "v", repository="api")
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}', PRUNE="true",
+                  PROTECT="DEPLOY_*", MAX_DELETES="1")
+    refused = run_pipe(env)
+    assert refused.code == 1 and "prune would delete 2 variables" in refused.stdout.splitlines()[-1]
+    assert set(stored(emulator)) == {"DEPLOY_KEY", "OLD_A", "OLD_B"}
+    env["MAX_DELETES"] = "2"
+    done = run_pipe(env)
+    assert done.code == 0 and set(stored(emulator)) == {"DEPLOY_KEY", "A"}

@@ -244,3 +244,73 @@ def test_a_redirect_is_not_taken_for_success(emulator):
     assert run.code == 1 and run.json["failed"][0]["key"] == "A"
     assert "redirect (HTTP 302)" in run.stderr
     assert stored(emulator) == {}
+
+
+# -- fingerprints, exit codes, safe prune ---------------------------------------------------------------------------
+
+SECURED_INPUT = json.dumps({"DB_PASSWORD": "pa55-Fingerprint-1a2b", "API_KEY": "key-Fingerprint-3c4d", "HOST": "h"})
+FINGERPRINT_KEY = "fp-KEY-Recognisable-5e6f7a"
+
+
+def test_fingerprints_make_a_second_run_write_nothing_and_exit_0(emulator, bb_env):
+    args = [*SYNC, "--secured", "DB_PASSWORD,API_KEY", "--fingerprint", "--exit-code"]
+    first = run_cli(args, env=bb_env, input=SECURED_INPUT)
+    assert first.code == 3, first.stderr  # changes made
+    jsonschema.validate(first.json, SCHEMA)
+    assert first.json["created"] == ["API_KEY", "DB_PASSWORD", "HOST"] and first.json["fingerprints"] == "created"
+    assert "+ DB_PASSWORD (secured)" in first.stderr.splitlines()
+
+    emulator.reset_requests()
+    second = run_cli(args, env=bb_env, input=SECURED_INPUT)
+    assert second.code == 0, second.stderr
+    assert api_writes(emulator) == [] and second.json["unchanged"] == ["API_KEY", "DB_PASSWORD", "HOST"]
+    assert second.stderr.splitlines() == ["repository acme/api: 0 created, 0 updated, 3 unchanged, 0 deleted"]
+
+    emulator.reset_requests()
+    changed = run_cli(args, env=bb_env, input=SECURED_INPUT.replace("3c4d", "9z9z"))
+    assert changed.code == 3
+    jsonschema.validate(changed.json, SCHEMA)
+    assert changed.json["updated"] == ["API_KEY"] and changed.json["reasons"] == {"API_KEY": "fingerprint differs"}
+    assert changed.stderr.splitlines()[1:] == ["~ API_KEY (secured, fingerprint differs)"]
+    assert [w.method for w in api_writes(emulator)] == ["PUT", "PUT"]  # its write plus the fingerprint update
+
+
+def test_exit_code_with_a_dry_run_tells_whether_the_plan_has_changes(emulator, bb_env):
+    emulator.seed_variable("acme", "A", "1", repository="api")
+    same = run_cli([*SYNC, "--dry-run", "--exit-code", "--var", "A=1"], env=bb_env)
+    assert same.code == 0 and same.json["unchanged"] == ["A"]
+    pending = run_cli([*SYNC, "--dry-run", "--exit-code", "--var", "A=2"], env=bb_env)
+    assert pending.code == 3 and pending.json["updated"] == ["A"] and api_writes(emulator) == []
+    without = run_cli([*SYNC, "--dry-run", "--var", "A=2"], env=bb_env)
+    assert without.code == 0  # 3 only when asked for
+    failing = run_cli(["sync", "-w", "acme", "-r", "nope", "--exit-code", "--var", "A=2"], env=bb_env)
+    assert failing.code == 1
+    bad = run_cli([*SYNC, "--exit-code", "--protect", "NOT A KEY", "--var", "A=2"], env=bb_env)
+    assert bad.code == 2 and "--protect 'NOT A KEY' can never match a variable name" in bad.stderr
+
+
+def test_max_deletes_refuses_the_run_with_exit_1_and_writes_nothing(emulator, bb_env):
+    for i in range(8):
+        emulator.seed_variable("acme", f"OLD_{i}", "o", repository="api")
+    emulator.reset_requests()
+    run = run_cli([*SYNC, "--prune", "--max-deletes", "3", "--var", "NEW=n"], env=bb_env)
+    assert run.code == 1 and api_writes(emulator) == [] and "NEW" not in stored(emulator)
+    jsonschema.validate(run.json, SCHEMA)
+    assert run.json["failed"] == [{"key": "NEW", "error": "not attempted: " + run.stderr.splitlines()[-1][15:]}]
+    assert run.stderr.splitlines()[-1].startswith(
+        "bbvars: error: prune would delete 8 variables of repository acme/api (OLD_0, OLD_1, OLD_2, OLD_3, OLD_4 and "
+        "3 more), more than the max-deletes limit of 3")
+    bad = run_cli([*SYNC, "--prune", "--max-deletes", "-1", "--var", "NEW=n"], env=bb_env)
+    assert bad.code == 2
+
+
+def test_the_fingerprint_key_comes_from_the_environment_and_is_never_printed(emulator, bb_env):
+    env = {**bb_env, "BBVARS_FINGERPRINT_KEY": FINGERPRINT_KEY}
+    args = [*SYNC, "--secured", "*", "--fingerprint", "--debug"]
+    first = run_cli(args, env=env, input=SECURED_INPUT)
+    second = run_cli(args, env=env, input=SECURED_INPUT)
+    assert first.code == 0 and second.code == 0 and second.json["updated"] == []
+    rotated = run_cli(args, env={**env, "BBVARS_FINGERPRINT_KEY": "another-key-entirely"}, input=SECURED_INPUT)
+    assert sorted(rotated.json["updated"]) == ["API_KEY", "DB_PASSWORD", "HOST"]
+    for run in (first, second, rotated):
+        assert FINGERPRINT_KEY not in run.stdout + run.stderr and "pa55-Fingerprint" not in run.stdout + run.stderr

@@ -371,3 +371,25 @@ def test_help_mentions_the_query_keys():
                           timeout=30)
     assert proc.returncode == 0
     assert "query keys:" in proc.stdout and 'program = ["bbvars", "terraform"]' in proc.stdout
+
+
+def test_fingerprinted_secured_values_seen_equal_are_no_change(emulator):
+    env = env_for(emulator)
+    variables = json.dumps({"DB_PASSWORD": "pw-Terraform-Fp-12", "HOST": "h"})
+    first = answered(query(variables=variables, secured="DB_PASSWORD", fingerprint="true"), env)
+    assert first["created"] == "DB_PASSWORD,HOST" and first["changed"] == "true"
+    emulator.reset_requests()
+    plan = answered(query(variables=variables, secured="DB_PASSWORD", fingerprint="true", dry_run="true"), env)
+    assert (plan["unchanged"], plan["changed"]) == ("DB_PASSWORD,HOST", "false")
+    without = answered(query(variables=variables, secured="DB_PASSWORD", dry_run="true"), env)
+    assert (without["updated"], without["changed"]) == ("DB_PASSWORD", "true")
+    assert api_writes(emulator) == []
+
+
+def test_prune_scoped_by_protect_in_the_query(emulator):
+    for key in ("KEEP_ME", "OLD"):
+        emulator.seed_variable("acme", key, "v", repository="api")
+    answer = answered(query(variables='{"A": "1"}', prune="true", protect="KEEP_*", max_deletes="1"), env_for(emulator))
+    assert answer["deleted"] == "OLD" and set(stored(emulator)) == {"KEEP_ME", "A"}
+    refused = external(query(variables='{"A": "1"}', prune="true", max_deletes="0"), env_for(emulator))
+    assert "more than the max-deletes limit of 0" in refused.error

@@ -50,6 +50,21 @@ def test_secured_value_never_comes_back_but_is_kept(emu: Emulator, api: httpx.Cl
     assert emu.variables("acme", "api")[0]["value"] == "hunter3"
 
 
+def test_a_secured_variable_cannot_be_made_plain(emu: Emulator, api: httpx.Client) -> None:
+    # Atlassian: a secured variable "can only get a new value or be deleted". The emulator refuses strictly.
+    uuid = emu.seed_variable("acme", "TOKEN", "hunter2", secured=True, repository="api")
+    path = f"{REPO_VARS}/{encode(uuid)}"
+    for body in ({"key": "TOKEN", "value": "plain-now", "secured": False}, {"secured": False}):
+        answer = api.put(path, json=body)
+        assert answer.status_code == 400
+        assert answer.json() == {"type": "error", "error": {
+            "message": "A secured variable cannot be made unsecured: delete it and create it again."}}
+    assert emu.variables("acme", "api")[0] == {"uuid": uuid, "key": "TOKEN", "value": "hunter2", "secured": True}
+    assert api.put(path, json={"key": "TOKEN", "value": "new", "secured": True}).status_code == 200
+    plain = emu.seed_variable("acme", "PLAIN", "p", repository="api")
+    assert api.put(f"{REPO_VARS}/{encode(plain)}", json={"value": "p", "secured": True}).status_code == 200
+
+
 def test_duplicate_key_is_409_and_keys_are_case_sensitive(emu: Emulator, api: httpx.Client) -> None:
     assert api.post(REPO_VARS, json={"key": "NAME", "value": "1"}).status_code == 201
     answer = api.post(REPO_VARS, json={"key": "NAME", "value": "2"})

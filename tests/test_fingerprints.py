@@ -1,0 +1,290 @@
+"""Fingerprints of secured values: the pure parts (keyed digests, the variable's format, what a run records), then
+the engine against the emulator over real HTTP: converging secured values, one write per change, what the variable
+holds (nothing a reader without the key could use), and where it is never seen (reports, prune, plans)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import string
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bbvars import fingerprints
+from bbvars.emulator import Emulator, Fault
+from bbvars.engine import SyncResult, run_sync
+from bbvars.errors import InputError
+from bbvars.fingerprints import VARIABLE, Book, derive_key, fingerprint, next_entries, parse, render
+from bbvars.models import RemoteVariable, Variable
+from bbvars.plan import Action, make_plan
+from bbvars.redaction import Redactor
+from bbvars.settings import Settings
+from tests.support import CLIENT_ID, CLIENT_SECRET, api_writes, seed, stored
+
+KEY = derive_key("a-credential-secret")
+SCOPE = "repositories/acme/api/pipelines_config/variables"
+keys = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,30}", fullmatch=True)
+
+
+# -- the pure parts -------------------------------------------------------------------------------------------------
+
+
+def test_a_fingerprint_is_128_bits_of_a_keyed_hmac_bound_to_key_name_and_target():
+    fp = fingerprint(KEY, SCOPE, "DB_PASSWORD", "hunter2-value")
+    assert len(fp) == 22 and len(base64.urlsafe_b64decode(fp + "==")) == 16
+    assert fp == fingerprint(KEY, SCOPE, "DB_PASSWORD", "hunter2-value")  # stable from run to run
+    others = {
+        fingerprint(KEY, SCOPE, "OTHER_PASSWORD", "hunter2-value"),  # equal values in two keys
+        fingerprint(KEY, "repositories/acme/web/pipelines_config/variables", "DB_PASSWORD", "hunter2-value"),
+        fingerprint(derive_key("another-secret"), SCOPE, "DB_PASSWORD", "hunter2-value"),  # another key
+        fingerprint(KEY, SCOPE, "DB_PASSWORD", "hunter2-valuf"),
+    }
+    assert fp not in others and len(others) == 4
+
+
+def test_the_hmac_key_is_not_the_credential():
+    assert derive_key("a-credential-secret") != b"a-credential-secret"
+    assert derive_key("a-credential-secret") == KEY and len(KEY) == 32
+
+
+@given(st.dictionaries(keys, st.text(min_size=0, max_size=40), max_size=20))
+def test_render_then_parse_gives_the_entries_back(values):
+    entries = {key: fingerprint(KEY, SCOPE, key, value) for key, value in values.items()}
+    text = render(entries)
+    assert parse(text) == entries
+    assert len(VARIABLE) + len(text) == fingerprints.rendered_length(entries)
+
+
+@pytest.mark.parametrize("text", [None, "", "v2 A=" + "x" * 22, "garbage", "A=" + "x" * 22])
+def test_anything_unreadable_counts_as_no_fingerprint(text):
+    assert parse(text) == {}
+
+
+def test_malformed_entries_are_skipped_and_the_rest_kept():
+    good = fingerprint(KEY, SCOPE, "A", "1")
+    assert parse(f"v1 A={good} B=short 9BAD={good} C{good}") == {"A": good}
+
+
+def test_next_entries_keeps_what_is_still_there_and_records_only_successful_writes():
+    recorded = {"KEPT": "k" * 22, "REWRITTEN": "o" * 22, "FAILED": "f" * 22, "DELETED": "d" * 22,
+                "GONE_BY_HAND": "g" * 22, "NOW_PLAIN": "p" * 22}
+    present = {"KEPT", "REWRITTEN", "FAILED", "DELETED", "NOW_PLAIN"}
+    written = {"REWRITTEN": "n" * 22, "FAILED": None, "NOW_PLAIN": None, "NEW": "w" * 22}
+    assert next_entries(recorded, present, written, ["DELETED"]) == {
+        "KEPT": "k" * 22, "REWRITTEN": "n" * 22, "NEW": "w" * 22}
+
+
+def remote(key: str, value: str | None = None, secured: bool = True) -> RemoteVariable:
+    return RemoteVariable("{" + key + "}", key, None if secured else value, secured)
+
+
+def test_the_book_takes_its_variable_out_of_the_listing():
+    fp = fingerprint(KEY, SCOPE, "PW", "v")
+    listing = [remote("PW"), remote(VARIABLE, f"v1 PW={fp}", secured=False), remote("PLAIN", "x", secured=False)]
+    book = Book(KEY, SCOPE, listing)
+    assert [r.key for r in book.user] == ["PW", "PLAIN"] and book.recorded == {"PW": fp}
+    wanted = [Variable("PW", "v", True), Variable("PLAIN", "x")]
+    expected = book.expected(wanted)
+    plan = make_plan(wanted, book.user, prune=True, recorded=book.recorded, expected=expected)
+    assert [(op.action, op.key) for op in plan.operations] == [(Action.UNCHANGED, "PW"), (Action.UNCHANGED, "PLAIN")]
+    assert book.pending(plan, expected, {"PW", "PLAIN"}) is None  # nothing changed: no write
+
+
+def test_the_book_writes_only_when_its_value_changes():
+    book = Book(KEY, SCOPE, [remote("PW")])
+    wanted = [Variable("PW", "v", True)]
+    expected = book.expected(wanted)
+    plan = make_plan(wanted, book.user, recorded=book.recorded, expected=expected)
+    assert plan.operations[0].reason == "no fingerprint"
+    op = book.pending(plan, expected, {"PW"})
+    assert op.action is Action.CREATE and op.variable == Variable(VARIABLE, render(expected), False)
+    assert op.variable.value == f"v1 PW={expected['PW']}"
+    assert book.pending(plan, expected, set()) is None  # the write failed: nothing to record, nothing created
+
+
+def test_with_fingerprints_off_a_left_variable_loses_the_entries_of_rewritten_keys():
+    fp = fingerprint(KEY, SCOPE, "PW", "old")
+    book = Book(None, SCOPE, [remote("PW"), remote("OTHER"), remote(VARIABLE, f"v1 OTHER={fp} PW={fp}", False)])
+    wanted = [Variable("PW", "new", True)]
+    assert book.expected(wanted) is None
+    plan = make_plan(wanted, book.user)
+    op = book.pending(plan, None, {"PW"})
+    assert op.action is Action.UPDATE and parse(op.variable.value) == {"OTHER": fp}
+    # and a run that rewrites nothing it records leaves the variable alone
+    untouched = make_plan([Variable("NEW", "x")], book.user)
+    assert book.pending(untouched, None, {"NEW"}) is None
+
+
+# -- the engine, over real HTTP -------------------------------------------------------------------------------------
+
+
+def settings_for(emu: Emulator, **values) -> Settings:
+    base = dict(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_url=emu.api_url, token_url=emu.token_url,
+                workspace="acme", repository="api", fingerprint=True)
+    return Settings(**{**base, **values})
+
+
+def sync(emu: Emulator, variables: list[Variable], **values) -> SyncResult:
+    return run_sync(settings_for(emu, **values), variables, Redactor())
+
+
+SECRETS = {"DB_PASSWORD": "pa55-Word-9f8e7d", "API_KEY": "key-0a1b2c3d4e", "SAME_AS_DB": "pa55-Word-9f8e7d"}
+
+
+def secured(values: dict[str, str]) -> list[Variable]:
+    return [Variable(k, v, True) for k, v in values.items()]
+
+
+def test_a_second_identical_run_makes_no_write(emulator):
+    first = sync(emulator, [*secured(SECRETS), Variable("PLAIN", "p")])
+    assert first.ok and sorted(first.created) == ["API_KEY", "DB_PASSWORD", "PLAIN", "SAME_AS_DB"]
+    assert first.fingerprints == "created" and VARIABLE not in first.created
+    assert stored(emulator)[VARIABLE][1] is False  # a plain variable, so bbvars can read it back
+
+    emulator.reset_requests()
+    second = sync(emulator, [*secured(SECRETS), Variable("PLAIN", "p")])
+    assert second.ok and not second.changed and second.fingerprints == "unchanged"
+    assert sorted(second.unchanged) == ["API_KEY", "DB_PASSWORD", "PLAIN", "SAME_AS_DB"]
+    assert api_writes(emulator) == [] and second.as_json()["fingerprints"] == "unchanged"
+    assert "reasons" not in second.as_json()
+
+
+def test_changing_one_secured_value_is_its_write_plus_the_fingerprint_update(emulator):
+    sync(emulator, secured(SECRETS))
+    emulator.reset_requests()
+    result = sync(emulator, secured({**SECRETS, "API_KEY": "key-rotated-5f6e"}))
+    assert result.updated == ["API_KEY"] and result.reasons == {"API_KEY": "fingerprint differs"}
+    assert result.fingerprints == "updated"
+    writes = api_writes(emulator)
+    assert [w.method for w in writes] == ["PUT", "PUT"]  # the value, then the fingerprint variable
+    assert stored(emulator)["API_KEY"] == ("key-rotated-5f6e", True)
+    # ...and the run after that converges
+    emulator.reset_requests()
+    assert sync(emulator, secured({**SECRETS, "API_KEY": "key-rotated-5f6e"})).changed is False
+    assert api_writes(emulator) == []
+
+
+def test_without_the_key_the_variable_reveals_nothing(emulator):
+    sync(emulator, secured(SECRETS))
+    value = stored(emulator)[VARIABLE][0]
+    assert len(set(parse(value).values())) == 3  # equal values in two keys do not show equal fingerprints
+
+    def encodings(data: bytes) -> set[str]:
+        found = {data.decode("utf-8", "replace"), base64.b64encode(data).decode(),
+                 base64.urlsafe_b64encode(data).decode(), data.hex()}
+        for name in ("sha256", "sha1", "md5"):
+            digest = hashlib.new(name, data).digest()
+            found |= {digest.hex(), digest.hex().upper(), base64.b64encode(digest).decode(),
+                      base64.urlsafe_b64encode(digest).decode()}
+        return found
+
+    for key, secret in SECRETS.items():
+        for data in (secret.encode(), f"{key}{secret}".encode(), f"{key}={secret}".encode(),
+                     f"{key}:{secret}".encode()):
+            for form in encodings(data):
+                # any 16 characters of a plain digest or encoding, padding aside, would be a leak
+                for start in range(0, max(1, len(form.rstrip("=")) - 15)):
+                    assert form.rstrip("=")[start:start + 16] not in value, (key, form)
+
+
+def test_a_value_changed_by_hand_is_not_noticed_while_the_input_stays(emulator):
+    # The documented trade: Bitbucket never returns a secured value, so only what bbvars wrote is known.
+    sync(emulator, secured({"DB_PASSWORD": "one"}))
+    emulator.delete_variable("acme", "DB_PASSWORD", repository="api")
+    emulator.seed_variable("acme", "DB_PASSWORD", "set-in-the-web-ui", secured=True, repository="api")
+    result = sync(emulator, secured({"DB_PASSWORD": "one"}))
+    assert result.unchanged == ["DB_PASSWORD"] and stored(emulator)["DB_PASSWORD"][0] == "set-in-the-web-ui"
+
+
+def test_rotating_the_key_rewrites_each_secured_value_once(emulator):
+    sync(emulator, secured(SECRETS))
+    rotated = sync(emulator, secured(SECRETS), fingerprint_key="a-new-fingerprint-key")
+    assert sorted(rotated.updated) == sorted(SECRETS) and set(rotated.reasons.values()) == {"fingerprint differs"}
+    emulator.reset_requests()
+    assert not sync(emulator, secured(SECRETS), fingerprint_key="a-new-fingerprint-key").changed
+    assert api_writes(emulator) == []
+
+
+def test_the_key_is_derived_from_the_credential_in_use(emulator):
+    emulator.add_access_token("repo-access-token-1234")
+    sync(emulator, secured(SECRETS))
+    other = sync(emulator, secured(SECRETS), client_id=None, client_secret=None,
+                 access_token="repo-access-token-1234")
+    assert sorted(other.updated) == sorted(SECRETS)  # another credential, another key: rewritten once
+
+
+def test_a_failed_write_is_not_recorded(emulator):
+    # One write at a time, in input order: the first POST is DB_PASSWORD's.
+    emulator.inject(Fault(status=400, method="POST", path=r"/variables", times=1))
+    first = sync(emulator, secured(SECRETS), concurrency=1)
+    assert [f["key"] for f in first.failed] == ["DB_PASSWORD"] and first.fingerprints == "created"
+    assert set(parse(stored(emulator)[VARIABLE][0])) == {"API_KEY", "SAME_AS_DB"}
+    emulator.reset_requests()
+    second = sync(emulator, secured(SECRETS))
+    assert second.ok and second.created == ["DB_PASSWORD"] and sorted(second.unchanged) == ["API_KEY", "SAME_AS_DB"]
+    assert [w.method for w in api_writes(emulator)] == ["POST", "PUT"]
+
+
+def test_entries_of_keys_still_present_are_kept_and_pruned_ones_dropped(emulator):
+    sync(emulator, secured(SECRETS))
+    partial = sync(emulator, secured({"DB_PASSWORD": SECRETS["DB_PASSWORD"]}))
+    assert partial.unchanged == ["DB_PASSWORD"] and partial.fingerprints == "unchanged"
+    pruned = sync(emulator, secured({"DB_PASSWORD": SECRETS["DB_PASSWORD"]}), prune=True)
+    assert sorted(pruned.deleted) == ["API_KEY", "SAME_AS_DB"]  # the fingerprint variable is never pruned
+    assert set(parse(stored(emulator)[VARIABLE][0])) == {"DB_PASSWORD"} and pruned.fingerprints == "updated"
+
+
+def test_the_variable_is_never_an_input_key_nor_pruned_nor_counted(emulator):
+    sync(emulator, secured(SECRETS))
+    for fingerprint_on in (True, False):
+        result = sync(emulator, [Variable("ONLY", "x")], prune=True, fingerprint=fingerprint_on, dry_run=True)
+        lists = result.as_json()
+        assert VARIABLE not in str({k: lists[k] for k in ("created", "updated", "unchanged", "deleted", "failed")})
+        assert sorted(result.deleted) == sorted(SECRETS)
+    with pytest.raises(InputError, match="BBVARS_FINGERPRINTS is bbvars' own variable"):
+        sync(emulator, [Variable(VARIABLE, "mine")])
+
+
+def test_a_run_without_fingerprints_takes_back_the_entries_of_what_it_rewrote(emulator):
+    sync(emulator, secured({"DB_PASSWORD": "one", "API_KEY": "k"}))
+    plain_run = sync(emulator, secured({"DB_PASSWORD": "two"}), fingerprint=False)
+    assert plain_run.updated == ["DB_PASSWORD"] and plain_run.fingerprints == "updated"
+    assert set(parse(stored(emulator)[VARIABLE][0])) == {"API_KEY"}
+    # so going back to "one" with fingerprints is seen as a change, as it is
+    back = sync(emulator, secured({"DB_PASSWORD": "one"}))
+    assert back.updated == ["DB_PASSWORD"] and back.reasons == {"DB_PASSWORD": "no fingerprint"}
+    assert stored(emulator)["DB_PASSWORD"] == ("one", True)
+
+
+def test_dry_run_says_what_fingerprints_would_leave_alone_and_writes_nothing(emulator):
+    sync(emulator, secured(SECRETS))
+    emulator.reset_requests()
+    result = sync(emulator, secured({**SECRETS, "DB_PASSWORD": "new"}), dry_run=True)
+    assert result.updated == ["DB_PASSWORD"] and sorted(result.unchanged) == ["API_KEY", "SAME_AS_DB"]
+    assert result.fingerprints == "updated" and api_writes(emulator) == []
+
+
+def test_a_hand_secured_fingerprint_variable_is_recreated_plain(emulator):
+    seed(emulator, {VARIABLE: "v1"}, secured=True)
+    seed(emulator, {"DB_PASSWORD": "x"}, secured=True)
+    result = sync(emulator, secured({"DB_PASSWORD": "x"}))
+    assert result.ok and result.updated == ["DB_PASSWORD"] and result.fingerprints == "updated"
+    assert stored(emulator)[VARIABLE][1] is False and set(parse(stored(emulator)[VARIABLE][0])) == {"DB_PASSWORD"}
+
+
+def test_a_failed_fingerprint_write_fails_the_run_but_every_key_is_reported(emulator):
+    seed(emulator, {VARIABLE: "v1"})  # so the secured values are POSTs and the fingerprint write the one PUT
+    emulator.inject(Fault(status=400, method="PUT"))
+    result = sync(emulator, secured(SECRETS))
+    assert not result.ok and sorted(result.created) == sorted(SECRETS) and result.failed == []
+    assert result.fingerprints == "failed" and "could not write BBVARS_FINGERPRINTS" in result.error
+
+
+def test_fingerprints_stay_compact(emulator):
+    many = {f"SECRET_{i:04d}": f"value-{i}" for i in range(300)}
+    sync(emulator, secured(many))
+    value = stored(emulator)[VARIABLE][0]
+    assert len(value) + len(VARIABLE) == fingerprints.rendered_length(many) and len(value) < 300 * 36
+    assert set(value) <= set(string.ascii_letters + string.digits + "_-= ")
