@@ -9,6 +9,7 @@ from typing import Callable, Mapping
 from bbvars import fingerprints
 from bbvars.models import Target
 from bbvars.plan import Action, Operation, Plan, PrunePolicy
+from bbvars.result import NOT_ATTEMPTED, SyncResult
 from bbvars.settings import Settings
 
 Execute = Callable[[list[Operation]], dict[str, tuple[str, str | None]]]  # Applier.execute
@@ -48,6 +49,32 @@ def refusal(plan: Plan, policy: PrunePolicy, target: Target) -> str | None:
     return (f"prune would delete {len(deletes)} variables of {target.describe()} ({shown}), more than the "
             f"max-deletes limit of {policy.max_deletes}: nothing was written; check the input (a partial input "
             "deletes the rest), or raise the limit")
+
+
+def explain(plan: Plan, result: SyncResult) -> None:
+    """What the summary says besides the lists: which keys are secured, and why each update is planned."""
+    result.secured = {op.key for op in plan.operations if (op.variable or op.remote).secured}
+    updated = set(result.updated)
+    result.reasons = {op.key: op.reason for op in plan.of(Action.UPDATE) if op.key in updated and op.reason}
+
+
+def refuse(plan: Plan, policy: PrunePolicy, result: SyncResult) -> bool:
+    """Refuse the whole plan when it deletes more than max_deletes allows: nothing is written; every input key is
+    reported once (unchanged ones as unchanged, the rest failed as not attempted), and a dry run still shows the
+    plan, with what prune would delete."""
+    refused = refusal(plan, policy, result.target)
+    if refused is None:
+        return False
+    for op in plan.operations:
+        if result.dry_run or op.action is Action.UNCHANGED:
+            bucket = {Action.CREATE: result.created, Action.UPDATE: result.updated,
+                      Action.UNCHANGED: result.unchanged, Action.DELETE: result.deleted}[op.action]
+            bucket.append(op.key)
+        elif op.action is not Action.DELETE:
+            result.failed.append({"key": op.key, "error": NOT_ATTEMPTED + refused})
+    result.error = refused
+    explain(plan, result)
+    return True
 
 
 def finish_fingerprints(
