@@ -3,6 +3,7 @@
     python bench/run.py                       # the full run recorded in BENCHMARKS.md (about 3-4 minutes)
     python bench/run.py --quick               # N = 10, 100; a smaller start-up and memory section (about 15 s)
     python bench/run.py --latency 0.02 --sizes 10,100,1000 --concurrency 8
+    python bench/run.py --only secured        # only the secured-variable rows (bench/secured.py)
 
 The emulator (bbvars.emulator) answers over real HTTP on loopback, with a fixed latency added to every request.
 The emulator's own request log is the count of record; bbvars' SyncResult.requests is cross-checked against it.
@@ -561,10 +562,11 @@ def targets(rows: list[Row], latency: float, concurrency: int, startup_info: dic
             memory_results: list[dict] | None) -> str:
     lines = ["| target | measured | met? |", "|---|---|---|"]
     off = [r for r in rows if not r.at_minimum]
-    lines.append(f"| requests equal the minimum in every row ({len(rows)} rows) | "
-                 f"{len(rows) - len(off)} of {len(rows)} at the minimum"
-                 + (": " + "; ".join(f"{r.scope} N={r.n} {r.workload}: {r.requests} vs {r.minimum}" for r in off)
-                    if off else "") + f" | {'yes' if not off else '**no**'} |")
+    if rows:
+        lines.append(f"| requests equal the minimum in every row ({len(rows)} rows) | "
+                     f"{len(rows) - len(off)} of {len(rows)} at the minimum"
+                     + (": " + "; ".join(f"{r.scope} N={r.n} {r.workload}: {r.requests} vs {r.minimum}" for r in off)
+                        if off else "") + f" | {'yes' if not off else '**no**'} |")
     for r in rows:
         if r.workload == "re-sync" and r.n >= 1000 and latency > 0:  # the targets are stated for 1,000
             budget = r.minimum * latency
@@ -630,6 +632,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory section")
     parser.add_argument("--quick", action="store_true", help="N = 10,100; fewer start-up runs; memory at N=1000")
     parser.add_argument("--output", type=Path, help="also write the Markdown report here")
+    parser.add_argument("--no-secured", action="store_true", help="skip the secured-variable rows")
+    parser.add_argument("--only", choices=("secured",), help="run only this section")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in (args.sizes or ("10,100" if args.quick else "10,100,1000")).split(",")]
     args.scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
@@ -659,18 +663,28 @@ def main(argv: list[str] | None = None) -> int:
                 f"bbvars concurrency: {args.concurrency}; emulator: {args.emulator}; bbvars runs per workload: "
                 f"{args.repeats} (median shown)"]
     rows: list[Row] = []
+    secured_rows: list = []
     startup_info = memory_results = None
+    if args.only:
+        args.no_cli = args.no_memory = args.no_startup = True
     with start_emulator(args.emulator, args.latency) as emulator:
         log(f"emulator ({emulator.mode}) at {emulator.url}, latency {args.latency * 1000:.0f} ms")
-        for n in args.sizes:
+        for n in args.sizes if not args.only else ():
             for scope in SCOPES:
                 if scope in args.scopes:
                     rows.extend(run_scope(emulator, scope, n, args.concurrency, args.baseline_full_max,
                                           args.baseline_sample, args.repeats))
-        sections.append("## Sync: requests and wall time\n\n" + sync_table(rows))
-        sections.append("Request log per bbvars run (emulator's log; SyncResult.requests alongside):\n\n"
-                        + log_table(rows))
-        if args.emulator == "process" and "repository" in args.scopes:
+        if rows:
+            sections.append("## Sync: requests and wall time\n\n" + sync_table(rows))
+            sections.append("Request log per bbvars run (emulator's log; SyncResult.requests alongside):\n\n"
+                            + log_table(rows))
+        if not args.no_secured:
+            from bench.secured import run_secured, secured_table
+
+            for n in args.sizes:
+                secured_rows.extend(run_secured(emulator, n, args.concurrency, args.repeats))
+            sections.append("## Secured variables: with and without fingerprints\n\n" + secured_table(secured_rows))
+        if rows and args.emulator == "process" and "repository" in args.scopes:
             sections.append("## What the harness allows: emulator placement and a minimal client\n\n"
                             + harness(rows, max(args.sizes), args.latency, args.concurrency))
         if not args.no_cli:
@@ -684,9 +698,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_startup:
         text, startup_info = startup(args.startup_runs)
         sections.append("## Start-up\n\n" + text)
-    sections.insert(1, "## Targets\n\n" + targets(rows, args.latency, args.concurrency, startup_info,
-                                                          memory_results))
+    target_lines = targets(rows, args.latency, args.concurrency, startup_info, memory_results)
+    if secured_rows:
+        from bench.secured import secured_targets
+
+        target_lines += "\n" + "\n".join(secured_targets(secured_rows))
+    sections.insert(1, "## Targets\n\n" + target_lines)
     problems = [f"{r.scope} N={r.n} {r.workload}: {e}" for r in rows for e in r.errors]
+    problems += [f"secured, {r.mode}, N={r.n} {r.workload}: {e}" for r in secured_rows for e in r.errors]
     if problems:
         sections.append("## Problems\n\n" + "\n".join(f"- {p}" for p in problems))
     sections.append(f"Total benchmark time: {time.perf_counter() - began:.0f} s")
