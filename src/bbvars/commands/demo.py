@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         results = []
         for attempt, note in ((1, "first run: everything is new"),
                               (2, "second run: nothing to change, except the secured value, which Bitbucket never "
-                                  "returns and so is always rewritten")):
+                                  "returns and so is rewritten (unless --fingerprint is on)")):
             variables = collect([("standard input", document)], (), prefix="", upper=True, secured=())
             emulator.reset_requests()
             result = run_sync(settings, variables, redactor)
