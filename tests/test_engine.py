@@ -529,3 +529,25 @@ def test_a_job_without_variables_is_reported_empty_and_not_listed(emulator):
     result = run_jobs(emulator, [job(Target("acme", "api"), {}), job(Target("acme"), {"W": "1"})])
     assert result.ok and result.targets[0].as_json()["created"] == [] and result.targets[1].created == ["W"]
     assert not any(r.path.startswith("/2.0/repositories") for r in emulator.requests)
+
+
+def test_max_deletes_in_one_target_refuses_the_whole_run(emulator):
+    add_web(emulator)
+    seed(emulator, {f"OLD_{i}": "o" for i in range(4)})
+    jobs = [job(Target("acme", "web"), {"A": "1"}), job(Target("acme", "api"), {"B": "2"}, prune=True, max_deletes=2)]
+    result = run_jobs(emulator, jobs)
+    assert not result.ok and api_writes(emulator) == [] and stored(emulator, repository="web") == {}
+    web, api = result.targets
+    assert api.error.startswith("prune would delete 4 variables of repository acme/api")
+    assert web.error == api.error and web.failed == [{"key": "A", "error": NOT_ATTEMPTED + api.error}]
+
+
+def test_fingerprints_per_target_with_the_run_s_key(emulator):
+    add_web(emulator)
+    secret = [Variable("PW", "same-value", True)]
+    jobs = [Job(Target("acme", "api"), secret, Settings(fingerprint=True)), Job(Target("acme", "web"), secret,
+                                                                                Settings())]
+    run_jobs(emulator, jobs)
+    again = run_jobs(emulator, jobs)
+    assert again.targets[0].unchanged == ["PW"] and again.targets[1].updated == ["PW"]
+    assert "BBVARS_FINGERPRINTS" in stored(emulator) and "BBVARS_FINGERPRINTS" not in stored(emulator, repository="web")

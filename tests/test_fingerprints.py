@@ -288,3 +288,9 @@ def test_fingerprints_stay_compact(emulator):
     value = stored(emulator)[VARIABLE][0]
     assert len(value) + len(VARIABLE) == fingerprints.rendered_length(many) and len(value) < 300 * 36
     assert set(value) <= set(string.ascii_letters + string.digits + "_-= ")
+
+
+@given(st.text(max_size=400))
+def test_parse_never_fails_and_keeps_only_well_formed_entries(text):
+    for key, fp in parse(text).items():
+        assert fingerprints.ENTRY.match(f"{key}={fp}")

@@ -17,7 +17,7 @@ def test_the_prune_prefix_is_the_prefix_as_it_appears_in_the_keys():
 
 
 def test_the_fingerprint_key_comes_from_the_setting_else_from_the_credential_in_use():
-    assert steps.fingerprint_key(Settings(client_id="id", client_secret="s")) is None  # off by default
+    assert steps.fingerprint_key(Settings()) is None  # nothing secret: no key (never one derived from "")
     consumer = Settings(client_id="id", client_secret="consumer-secret", access_token="tok", fingerprint=True)
     assert steps.credential_secret(consumer) == "consumer-secret"
     assert steps.fingerprint_key(consumer) == derive_key("consumer-secret")

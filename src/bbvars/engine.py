@@ -110,11 +110,13 @@ class Preparer:
     """Each target resolved and listed once, `concurrency` at a time: the environments of a repository are listed
     once for all its targets. A fatal answer stops the targets not prepared yet."""
 
-    def __init__(self, client: BitbucketClient, applier: Applier):
+    def __init__(self, client: BitbucketClient, applier: Applier, fingerprint_key: bytes | None = None):
         self.client, self.applier = client, applier
+        self.fingerprint_key = fingerprint_key  # the run's: one credential, one key, for every target
         self._environments: dict[tuple[str, str], list[dict] | BbvarsError] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
+        self.refused: list[SyncResult] = []  # targets whose plan deletes more than their max_deletes allows
 
     def environments_of(self, target: Target) -> list[dict]:
         key = (target.workspace, target.repository or "")
@@ -151,13 +153,14 @@ class Preparer:
             result.failed = [{"key": v.key, "error": shown} for v in job.variables]
             return None
         # Per target, before planning: the fingerprint variable is bbvars' own, never a user variable.
-        book = fingerprints.Book(steps.fingerprint_key(job.options), path, existing)
+        book = fingerprints.Book(self.fingerprint_key if job.options.fingerprint else None, path, existing)
         expected = book.expected(job.variables)
         policy = steps.prune_policy(job.options)
         plan = make_plan(job.variables, book.user, prune=policy, recorded=book.recorded if book.on else None,
                          expected=expected)
         if steps.refuse(plan, policy, result):
-            return None  # more deletes than max_deletes allows: nothing of this target is written
+            self.refused.append(result)  # more deletes than max_deletes allows: the whole run is refused
+            return None
         return TargetRun(target, path, plan, result, book=book, expected=expected)
 
 
@@ -176,7 +179,7 @@ def check_jobs(jobs: Sequence[Job]) -> None:
 
 
 def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = False, concurrency: int = 8,
-              redactor: Redactor | None = None) -> RunResult:
+              redactor: Redactor | None = None, fingerprint_key: bytes | None = None) -> RunResult:
     """Every job through one client: prepared (resolved, listed, planned) `concurrency` at a time, then every write
     of every target through one pool of `concurrency` workers."""
     redactor = redactor or Redactor()
@@ -186,13 +189,20 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
                 redactor.add(variable.value)
     run = RunResult(dry_run, [SyncResult(job.target, dry_run, name=job.name) for job in jobs])
     applier = Applier(client, concurrency)
-    preparer = Preparer(client, applier)
+    preparer = Preparer(client, applier, fingerprint_key)
     prepared: list[TargetRun | None] = [None] * len(jobs)
 
     def prepare(index: int) -> None:
         prepared[index] = preparer.prepare(jobs[index], run.targets[index])
 
     bounded((i for i, job in enumerate(jobs) if job.variables), concurrency, prepare)
+    if preparer.refused:
+        # max_deletes refuses the whole run: no target is written when one would delete too much.
+        cause = preparer.refused[0].error or ""
+        for target_run in prepared:
+            if target_run is not None:
+                steps.hold(target_run.plan, target_run.result, cause)
+        prepared = [None] * len(jobs)
     applier.run([target_run for target_run in prepared if target_run is not None])
     for result in run.targets:
         result.failed = [{"key": f["key"], "error": redactor(f["error"])} for f in result.failed]
@@ -212,12 +222,17 @@ def run(
 ) -> RunResult:
     """The engine's one entry: `settings` gives the credential, concurrency, timeout and dry run for all jobs."""
     check_jobs(jobs)
+    key = steps.fingerprint_key(settings)
+    if key is None and any(job.options.fingerprint for job in jobs):
+        raise InputError("fingerprints need a key and this credential has no secret to derive one from: set "
+                         "BBVARS_FINGERPRINT_KEY")
     if not any(job.variables for job in jobs):
         # Nothing to write: no request either (a job without variables is reported empty).
         return RunResult(settings.dry_run, [SyncResult(job.target, settings.dry_run, name=job.name) for job in jobs])
     client, _ = open_client(settings, redactor, log, retry)
     with client:
-        return sync_jobs(client, jobs, dry_run=settings.dry_run, concurrency=settings.concurrency, redactor=redactor)
+        return sync_jobs(client, jobs, dry_run=settings.dry_run, concurrency=settings.concurrency, redactor=redactor,
+                         fingerprint_key=key)
 
 
 def run_sync(

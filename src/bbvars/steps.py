@@ -26,10 +26,10 @@ def credential_secret(settings: Settings) -> str:
 
 
 def fingerprint_key(settings: Settings) -> bytes | None:
-    """The HMAC key of the fingerprints, or None with fingerprints off."""
-    if not settings.fingerprint:
-        return None
-    return fingerprints.derive_key(settings.fingerprint_key or credential_secret(settings))
+    """The run's HMAC key for fingerprints (whichever targets turn them on), or None when there is nothing secret to
+    derive it from: never a key from an empty string, which anyone could compute."""
+    material = settings.fingerprint_key or credential_secret(settings)
+    return fingerprints.derive_key(material) if material else None
 
 
 def prune_policy(settings: Settings) -> PrunePolicy:
@@ -59,22 +59,26 @@ def explain(plan: Plan, result: SyncResult) -> None:
 
 
 def refuse(plan: Plan, policy: PrunePolicy, result: SyncResult) -> bool:
-    """Refuse the whole plan when it deletes more than max_deletes allows: nothing is written; every input key is
-    reported once (unchanged ones as unchanged, the rest failed as not attempted), and a dry run still shows the
-    plan, with what prune would delete."""
+    """Refuse the plan when it deletes more than max_deletes allows (see hold); whether it was refused."""
     refused = refusal(plan, policy, result.target)
-    if refused is None:
-        return False
+    if refused is not None:
+        hold(plan, result, refused)
+    return refused is not None
+
+
+def hold(plan: Plan, result: SyncResult, cause: str) -> None:
+    """Record a plan that is not applied because of `cause`: nothing is written; every input key is reported once
+    (unchanged ones as unchanged, the rest failed as not attempted), and a dry run still shows the plan, with what
+    prune would delete."""
     for op in plan.operations:
         if result.dry_run or op.action is Action.UNCHANGED:
             bucket = {Action.CREATE: result.created, Action.UPDATE: result.updated,
                       Action.UNCHANGED: result.unchanged, Action.DELETE: result.deleted}[op.action]
             bucket.append(op.key)
         elif op.action is not Action.DELETE:
-            result.failed.append({"key": op.key, "error": NOT_ATTEMPTED + refused})
-    result.error = refused
+            result.failed.append({"key": op.key, "error": NOT_ATTEMPTED + cause})
+    result.error = cause
     explain(plan, result)
-    return True
 
 
 def finish_fingerprints(
