@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Callable
@@ -16,6 +17,13 @@ from bbvars.settings import Settings
 
 
 NOT_ATTEMPTED = "not attempted: "  # the error of a write skipped because an earlier one stopped the run
+REQUEST_OF_KEY = re.compile(r" (?:creating|updating|deleting) ([A-Za-z_][A-Za-z0-9_]*)\b")
+
+
+def without_request(message: str, key: str) -> str:
+    """A write's error without the request it names ("creating K00"): the cause as others share it, so a key
+    never tried is not told it failed in a request it did not make."""
+    return re.sub(rf" (?:creating|updating|deleting) {re.escape(key)}\b", "", message, count=1)
 
 
 @dataclass
@@ -36,9 +44,10 @@ class SyncResult:
 
     def cause(self, failure: dict[str, str]) -> str:
         """A failure's cause, with the one that stopped the whole run given as itself (told once, not per key)."""
-        if self.error and failure["error"] in (self.error, NOT_ATTEMPTED + self.error):
+        if self.error and failure["error"] in (self.error, NOT_ATTEMPTED + self.error) or (
+                self.error and without_request(failure["error"], failure["key"]) == self.error):
             return self.error
-        return failure["error"]
+        return without_request(failure["error"], failure["key"])
 
     @property
     def changed(self) -> bool:
@@ -178,7 +187,7 @@ class Applier:
             return self._execute(op), None
         except ApiError as exc:
             if exc.fatal and self._stop is None:
-                self._stop = exc
+                self._stop = ApiError(without_request(str(exc), op.key), exc.status, fatal=True)
             return "failed", str(exc)
 
     def _execute(self, op: Operation) -> str:

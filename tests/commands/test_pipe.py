@@ -131,8 +131,9 @@ def test_a_failure_is_one_cross_line_and_exit_1(emulator):
     assert run.code == 1
     last = run.stdout.splitlines()[-1]
     assert last.startswith("✖ Sync failed (0 created, 0 updated, 0 unchanged, 0 deleted, 1 failed): ")
-    assert "'Nowhere' not found" in last
-    assert "! A" in run.stdout.splitlines()
+    assert "A failed: deployment environment 'Nowhere' not found" in last
+    # The cause that stopped the run is told once, in that line, not again as a line per key.
+    assert [line for line in run.stdout.splitlines() if line.startswith("!")] == []
 
 
 def test_wrong_credentials_fail_without_printing_them(emulator):

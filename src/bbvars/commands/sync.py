@@ -63,7 +63,5 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         for line in report.summary(result):
             print(redactor(line), file=sys.stderr)
     if not result.ok:  # always, --quiet or not: exit 1 comes with its cause
-        one_cause = result.error and all(result.cause(f) == result.error for f in result.failed)
-        print(f"bbvars: error: {redactor(result.error if one_cause else report.failure_line(result))}",
-              file=sys.stderr)
+        print(f"bbvars: error: {redactor(report.failure_line(result))}", file=sys.stderr)
     return 0 if result.ok else 1
