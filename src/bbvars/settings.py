@@ -75,6 +75,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("debug", "bool", "log every request (never a secret)", flags=("--debug",), env="DEBUG",
             action_input="debug", default=False),
     Setting("quiet", "bool", "no human summary on stderr", flags=("--quiet", "-q"), default=False),
+    Setting("variables_file", "text", "read the variables from this file in the workspace instead (keeps them out of "
+            "the log)", action_input="variables_file"),
+    Setting("output", "choice", "what stdout carries: the JSON report, or nothing", flags=("--output",),
+            default="json", choices=("json", "none")),
+    Setting("yes", "bool", "delete without asking (--prune on a terminal asks first)", flags=("--yes", "-y"),
+            default=False),
+    Setting("format", "choice", "`bbvars list` output: JSON, or dotenv that --file reads back", flags=("--format",),
+            default="json", choices=("json", "dotenv")),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -102,6 +110,10 @@ class Settings:
     timeout: float = 30.0
     debug: bool = False
     quiet: bool = False
+    variables_file: str | None = None
+    output: str = "json"
+    yes: bool = False
+    format: str = "json"
 
 
 
@@ -255,6 +267,8 @@ def add_arguments(parser, names: tuple[str, ...]) -> None:
         elif setting.kind in ("keys", "files", "pairs"):
             options["action"] = "append"
             options["metavar"] = {"keys": "KEY", "files": "PATH", "pairs": "KEY=VALUE"}[setting.kind]
+        elif setting.kind == "choice":
+            options["choices"] = setting.choices  # argparse checks them, --help and completion list them
         else:
             options["type"] = lambda raw, s=setting: coerce(s, raw, s.flags[0])
             options["metavar"] = name.upper()
