@@ -10,12 +10,14 @@ from typing import Callable
 from bbvars.auth import OAuthBearer, StaticBearer, Token, TokenSource
 from bbvars.client import BitbucketClient, RetriedConflict, RetryPolicy, collection_path
 from bbvars.errors import ApiError, BbvarsError, ConflictError, InputError, NotFoundError
+from bbvars.events import Events, Planned, Written
 from bbvars.models import RemoteVariable, Target, Variable
 from bbvars.plan import Action, Operation, Plan, make_plan, needs_update
 from bbvars.redaction import Redactor
 from bbvars.settings import Settings
 
 
+CANCELLED = "cancelled"  # the error of a write not sent because the run was cancelled (the team's convention)
 NOT_ATTEMPTED = "not attempted: "  # the error of a write skipped because an earlier one stopped the run
 REQUEST_OF_KEY = re.compile(r" (?:creating|updating|deleting) ([A-Za-z_][A-Za-z0-9_]*)\b")
 
@@ -74,6 +76,7 @@ def open_client(
     redactor: Redactor,
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
+    events: Events | None = None,
 ) -> tuple[BitbucketClient, TokenSource | None]:
     """A client authenticated as the settings say; every minted token is registered as a secret first."""
     redactor.add(settings.client_secret)
@@ -86,6 +89,7 @@ def open_client(
         max_connections=settings.concurrency + 2,
         log=(lambda line: log(redactor(line))) if log else None,
         redact=redactor,
+        on_retry=events,
     )
     if settings.client_id and settings.client_secret:
         def fetch() -> Token:
@@ -134,8 +138,10 @@ class Applier:
     """Runs a plan's writes with bounded concurrency. A 409 on create becomes an update, a 404 on update a create,
     and a fatal answer (credentials, scope, rate limit, unreachable) stops what has not started yet."""
 
-    def __init__(self, client: BitbucketClient, target: Target, path: str, concurrency: int):
+    def __init__(self, client: BitbucketClient, target: Target, path: str, concurrency: int,
+                 events: Events | None = None):
         self.client, self.target, self.path, self.concurrency = client, target, path, concurrency
+        self.events = events
         self._stop: ApiError | None = None
         self._relist_lock = threading.Lock()
         self._relisted: dict[str, RemoteVariable] = {}
@@ -171,6 +177,8 @@ class Applier:
                     outcomes[op.key] = self._run_one(op)
                 except Exception as exc:  # a bug must still leave this key reported, as failed
                     outcomes[op.key] = ("failed", f"internal error ({type(exc).__name__}: {exc})")
+                if self.events:
+                    self.events(Written(op.key, outcomes[op.key][0]))
 
         workers = [threading.Thread(target=worker, name=f"bbvars-{n}", daemon=True)
                    for n in range(min(self.concurrency, len(writes)))]
@@ -244,7 +252,11 @@ def sync(
     dry_run: bool = False,
     concurrency: int = 8,
     redactor: Redactor | None = None,
+    events: Events | None = None,
+    confirm: Callable[[list[str]], bool] | None = None,
 ) -> SyncResult:
+    """`events` hears of the plan, each write and each retry wait; `confirm` is asked, with the keys, before any
+    delete is sent (a surface on a terminal asks its user) and on False nothing is written."""
     redactor = redactor or Redactor()
     for variable in desired:
         if variable.secured:
@@ -261,13 +273,23 @@ def sync(
         result.requests = client.requests_sent
         return result
     plan = make_plan(desired, existing, prune=prune)
+    deletes = [op.key for op in plan.of(Action.DELETE)]
+    if confirm is not None and deletes and not dry_run and not confirm(deletes):
+        result.error = (f"the {len(deletes)} deletion(s) were not confirmed, so nothing was written: answer y to "
+                        "delete, or leave --prune out")
+        result.unchanged = [op.key for op in plan.of(Action.UNCHANGED)]
+        result.failed = [{"key": op.key, "error": CANCELLED} for op in plan.writes if op.action is not Action.DELETE]
+        result.requests = client.requests_sent
+        return result
+    if events and not dry_run:
+        events(Planned(len(plan.writes), tuple(deletes)))
     if dry_run:
         for op in plan.operations:
             bucket = {Action.CREATE: result.created, Action.UPDATE: result.updated,
                       Action.UNCHANGED: result.unchanged, Action.DELETE: result.deleted}[op.action]
             bucket.append(op.key)
     else:
-        Applier(client, target, path, concurrency).run(plan, result)
+        Applier(client, target, path, concurrency, events).run(plan, result)
     result.failed = [{"key": f["key"], "error": redactor(f["error"])} for f in result.failed]
     result.error = redactor(result.error) if result.error else None
     result.requests = client.requests_sent
@@ -280,6 +302,8 @@ def run_sync(
     redactor: Redactor,
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
+    events: Events | None = None,
+    confirm: Callable[[list[str]], bool] | None = None,
 ) -> SyncResult:
     if settings.prune and not variables:
         # `terraform output -json` without a state prints {}: with prune that would empty the target.
@@ -289,7 +313,7 @@ def run_sync(
         )
     if not variables:
         return SyncResult(target_of(settings), settings.dry_run)  # nothing to write: no request either
-    client, _ = open_client(settings, redactor, log, retry)
+    client, _ = open_client(settings, redactor, log, retry, events)
     with client:
         return sync(
             client,
@@ -299,4 +323,6 @@ def run_sync(
             dry_run=settings.dry_run,
             concurrency=settings.concurrency,
             redactor=redactor,
+            events=events,
+            confirm=confirm,
         )

@@ -329,3 +329,14 @@ def test_empty_variables_says_github_likely_dropped_a_secret_looking_output(emul
     (error,) = [line for line in run.stdout.splitlines() if line.startswith("::error::")]
     assert "input variables is empty" in error and "dropped it for holding a secret-looking value" in error
     assert "variables_file" in error and emulator.requests == []
+
+
+def test_each_retry_wait_is_one_plain_line(emulator, github):
+    from bbvars.emulator import Fault
+
+    emulator.inject(Fault(method="POST", path="variables", status=503, times=1))
+    run = run_action(action_env(emulator, github, workspace="acme", repository="api", variables='{"A": "1"}'))
+    assert run.code == 0, run.stdout
+    retries = [line for line in run.stdout.splitlines() if "Bitbucket answered 503" in line]
+    assert len(retries) == 1 and re.fullmatch(r"Bitbucket answered 503; waiting \d+\.\d s, attempt 2 of 6",
+                                              retries[0]), retries

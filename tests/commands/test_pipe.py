@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+from bbvars.emulator import Fault
 from tests.support import CLIENT_SECRET, api_writes, env_for, run_cli, stored
 
 PASSWORD = "pw-Pipe-9d8c7b"  # a sensitive Terraform output: must never be printed
@@ -186,3 +188,13 @@ def test_an_unwritable_storage_directory_only_warns(emulator, tmp_path):
     assert run.code == 0
     assert any(line.startswith("WARNING: could not write ") for line in run.stdout.splitlines())
     assert run.stdout.splitlines()[-1].startswith("✔ Synced: 1 created")
+
+
+def test_each_retry_wait_is_one_plain_info_line(emulator):
+    emulator.inject(Fault(method="POST", path="variables", status=429, times=1))
+    run = run_pipe(env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}'))
+    assert run.code == 0, run.stdout
+    retries = [line for line in run.stdout.splitlines() if "Bitbucket answered 429" in line]
+    assert len(retries) == 1 and re.fullmatch(r"INFO: Bitbucket answered 429; waiting \d+\.\d s, attempt 2 of 6",
+                                              retries[0]), retries
+    assert "\r" not in run.stdout and "writing" not in run.stdout  # no progress line in a log

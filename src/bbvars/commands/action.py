@@ -12,7 +12,7 @@ import argparse
 import os
 import uuid
 
-from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, say, understood
+from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, retry_lines, say, understood
 from bbvars.engine import SyncResult
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
@@ -176,7 +176,7 @@ def sync_command(settings: Settings, redactor: Redactor, log) -> int:
     verb = "Checking" if settings.dry_run else "Syncing"
     say(redactor(f"{verb} {len(variables)} variable(s) into {engine.target_of(settings).describe()}"
                  + (" (dry run: nothing is written)" if settings.dry_run else "") + "..."))
-    result = engine.run_sync(settings, variables, redactor, log)
+    result = engine.run_sync(settings, variables, redactor, log, events=retry_lines())
     lines = report.change_lines(result)
     if lines:
         say(f"::group::Changes ({len(lines)})")
