@@ -87,7 +87,8 @@ def test_prune_on_a_terminal_asks_before_any_delete(emulator, tmp_path):
 
     code, stdout, shown = on_terminal(args, env_for(emulator), stdin_tty=True, answer=b"n\n")
     assert code == 1
-    assert "--prune would delete 2 variable(s) of repository acme/api" in shown and "- OLD_ONE" in shown
+    assert "--prune would delete 2 variable(s)" in shown and "repository acme/api:" in shown
+    assert "- OLD_ONE" in shown and "- OLD_TWO" in shown
     assert "not confirmed, so nothing was written" in shown
     assert json.loads(stdout)["failed"] == [{"key": "NEW", "error": "cancelled"}]
     assert api_writes(emulator) == [] and set(stored(emulator)) == {"KEEP", "OLD_ONE", "OLD_TWO"}

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     progress = Progress(sys.stderr, colour=colour) if terminal and not settings.quiet and not settings.debug else None
     confirm = None
     if settings.prune and not settings.yes and not settings.dry_run and is_terminal(sys.stdin):
-        confirm = lambda keys: ask_to_delete(keys, settings, progress)  # noqa: E731
+        confirm = lambda deletes: ask_to_delete(deletes, progress)  # noqa: E731
     try:
         result = run_sync(settings, variables, redactor, debug_to_stderr if settings.debug else None,
                           events=progress, confirm=confirm)
@@ -82,17 +82,16 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     return 0 if result.ok else 1
 
 
-def ask_to_delete(keys: list[str], settings: Settings, progress: Progress | None) -> bool:
+def ask_to_delete(deletes: list, progress: Progress | None) -> bool:
     """On a terminal, --prune asks before any delete is sent, naming what would go; anything but y/yes is no."""
-    from bbvars.engine import target_of
-
     if progress is not None:
         progress.close()
-    shown = sorted(keys)[:CONFIRM_LISTED]
-    more = len(keys) - len(shown)
-    lines = [f"--prune would delete {len(keys)} variable(s) of {target_of(settings).describe()} that the input "
-             "does not have:", *(f"- {key}" for key in shown), *([f"  ... and {more} more"] if more else [])]
+    lines = [f"--prune would delete {len(deletes)} variable(s) that the input does not have:"]
+    for target in dict.fromkeys(target for target, _ in deletes):
+        keys = sorted(key for where, key in deletes if where == target)
+        lines.append(f"  {target.describe()}:")
+        lines += [f"- {key}" for key in keys[:CONFIRM_LISTED]]
+        lines += [f"  ... and {len(keys) - CONFIRM_LISTED} more"] if len(keys) > CONFIRM_LISTED else []
     sys.stderr.write("\n".join(lines) + "\nDelete them? [y/N] ")
     sys.stderr.flush()
-    answer = sys.stdin.readline()
-    return answer.strip().lower() in ("y", "yes")
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
