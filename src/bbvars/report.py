@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bbvars.engine import NOT_ATTEMPTED, SyncResult
+from bbvars.result import NOT_ATTEMPTED, SyncResult
 
 
 def to_json(result: SyncResult) -> str:
