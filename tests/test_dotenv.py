@@ -44,6 +44,7 @@ multi'
 @pytest.mark.parametrize("text, expected", [
     ("A=1\n", True), ("export A=1", True), ("# c\n\nA=1", True), ("db-host=x", True),
     ('{"A": "1"}', False), ("A: 1\n", False), ("URL: http://x?a=b\n", False), ("- a=b\n", False), ("", False),
+    ("# only a comment\n", True), ("\n\n", False),
 ])
 def test_recognised_by_its_first_meaningful_line(text, expected):
     assert dotenv.looks_like_dotenv(text) is expected

@@ -24,10 +24,14 @@ def meaningful(line: str) -> bool:
 
 
 def looks_like_dotenv(text: str) -> bool:
-    """The first line that is neither blank nor a comment is KEY=... (JSON is tried before this, and YAML's
-    `KEY: value` never matches, nor does a YAML mapping whose value holds '=')."""
-    first = next((line for line in text.splitlines() if meaningful(line)), None)
-    return first is not None and ASSIGNMENT.match(first) is not None
+    """The first line that is neither blank nor a comment is KEY=... (no JSON text can start so, and YAML's
+    `KEY: value` never matches, nor does a YAML mapping whose value holds '='); or there is no such line but a
+    comment (what `bbvars list --format dotenv` writes for a target with only secured variables, or none)."""
+    lines = text.splitlines()
+    first = next((line for line in lines if meaningful(line)), None)
+    if first is None:
+        return any(line.strip().startswith("#") for line in lines)
+    return ASSIGNMENT.match(first) is not None
 
 
 def parse(text: str, source: str) -> list[tuple[str, str]]:
@@ -101,9 +105,9 @@ def quote(value: str) -> str:
     return f'"{escaped}"'
 
 
-def render(variables: list[tuple[str, str | None, bool]]) -> str:
+def render(variables: list[tuple[str, str | None, bool]], heading: str | None = None) -> str:
     """KEY="value" lines; a secured variable is a comment naming its key, as its value can never be read."""
-    lines = []
+    lines = [f"# {heading}"] if heading else []
     for key, value, secured in variables:
         if secured or value is None:
             lines.append(f"# {key}: secured, its value cannot be read back")

@@ -40,7 +40,8 @@ def test_list_of_a_deployment_environment_as_dotenv(emulator):
     seed(emulator, {"S": "secret-Value-987"}, secured=True, environment="Production", repository="api")
     run = run_cli(["list", "-w", "acme", "-r", "api", "-e", "production", "--format", "dotenv"], env=env_for(emulator))
     assert run.code == 0, run.stderr
-    assert run.stdout == 'A="1"\n# S: secured, its value cannot be read back\n'
+    assert run.stdout == ("# environment production of acme/api: 2 variable(s), 1 secured (bbvars list)\n"
+                          'A="1"\n# S: secured, its value cannot be read back\n')
 
 
 def test_dotenv_list_round_trips_through_sync_file(emulator, tmp_path):
@@ -62,6 +63,15 @@ def test_dotenv_list_round_trips_through_sync_file(emulator, tmp_path):
     again = run_cli(["sync", "-w", "acme", "-r", "api", "--file", str(tmp_path / "vars.env")], env=env_for(emulator))
     assert again.code == 0 and sorted(again.json["unchanged"]) == sorted(AWKWARD)
     assert api_writes(emulator) == []
+
+
+def test_an_empty_or_all_secured_listing_reads_back_as_no_variables(emulator, tmp_path):
+    seed(emulator, {"ONLY": "secret-Value-321"}, secured=True)
+    listed = run_cli(["list", "-w", "acme", "-r", "api", "--format", "dotenv"], env=env_for(emulator))
+    (tmp_path / "vars.env").write_text(listed.stdout)
+    emulator.reset_requests()
+    synced = run_cli(["sync", "-w", "acme", "-r", "api", "--file", str(tmp_path / "vars.env")], env=env_for(emulator))
+    assert synced.code == 0 and synced.json["created"] == [] and emulator.requests == []
 
 
 def test_list_of_an_unknown_repository_is_one_line_exit_1(emulator):

@@ -37,7 +37,10 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     # masked (the redactor is the last line of defence on every output).
     rows = [(v.key, None if v.secured or v.value is None else redactor(v.value), v.secured) for v in listed]
     if settings.format == "dotenv":
-        sys.stdout.write(dotenv.render(rows))
+        secured = sum(secured for _, _, secured in rows)
+        heading = (f"{target.describe()}: {len(rows)} variable(s)" + (f", {secured} secured" if secured else "")
+                   + " (bbvars list)")
+        sys.stdout.write(dotenv.render(rows, heading))
     else:
         items = [{"key": key, "secured": secured, **({} if value is None else {"value": value})}
                  for key, value, secured in rows]
