@@ -88,3 +88,19 @@ def test_list_checks_its_settings_before_any_request(emulator):
     assert run.code == 2 and "no credentials" in run.stderr
     assert emulator.requests == []
     assert json.loads(run_cli(["list", "-w", "acme"], env=env_for(emulator)).stdout) == []
+
+
+def test_list_never_prints_a_secret_in_debug_or_failure(emulator):
+    from bbvars.emulator import Fault
+
+    seed(emulator, {"SECRET": "hidden-Value-123"}, secured=True)
+    debug = run_cli(["list", "-w", "acme", "-r", "api", "--debug", "--format", "dotenv"], env=env_for(emulator))
+    assert debug.code == 0 and "bbvars: debug: GET" in debug.stderr
+    echo = json.dumps({"type": "error", "error": {"message": f"bad {CLIENT_SECRET}"}})
+    emulator.inject(Fault(method="GET", path="variables", status=403, times=1, body=echo))
+    failed = run_cli(["list", "-w", "acme", "-r", "api"], env=env_for(emulator))
+    assert failed.code == 1 and failed.stderr.count("\n") == 1
+    tokens = [t for t, r in emulator._state._tokens.items() if r.expires_at is not None]  # noqa: SLF001
+    assert tokens
+    for secret in (CLIENT_SECRET, "hidden-Value-123", *tokens):
+        assert secret not in debug.stdout + debug.stderr + failed.stdout + failed.stderr

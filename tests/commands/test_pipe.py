@@ -198,3 +198,11 @@ def test_each_retry_wait_is_one_plain_info_line(emulator):
     assert len(retries) == 1 and re.fullmatch(r"INFO: Bitbucket answered 429; waiting \d+\.\d s, attempt 2 of 6",
                                               retries[0]), retries
     assert "\r" not in run.stdout and "writing" not in run.stdout  # no progress line in a log
+
+
+def test_variables_as_dotenv_text(emulator):
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api",
+                  VARIABLES="# from a .env file\nexport API_URL=https://api.example.com\nGREETING='hi there'\n")
+    run = run_pipe(env)
+    assert run.code == 0, run.stdout
+    assert stored(emulator) == {"API_URL": ("https://api.example.com", False), "GREETING": ("hi there", False)}
