@@ -64,3 +64,37 @@ def test_every_option_of_every_command_is_in_each_script():
 def test_an_unknown_shell_is_exit_2():
     run = run_cli(["completion", "tcsh"], env=clean_env())
     assert run.code == 2 and "invalid choice" in run.stderr and "tcsh" not in run.stderr
+
+
+def needs(shell: str) -> str:
+    import shutil
+
+    path = shutil.which(shell)
+    if path is None:
+        pytest.skip(f"{shell} is not installed here")
+    return path
+
+
+def test_fish_sources_it_and_completes(tmp_path):
+    fish = needs("fish")
+    script = tmp_path / "bbvars.fish"
+    script.write_text(run_cli(["completion", "fish"], env=clean_env()).stdout)
+    lines = "; ".join(f'complete -C "{line}"' for line in ("bbvars sy", "bbvars list --format ", "bbvars sync --wo"))
+    proc = subprocess.run([fish, "--no-config", "-c", f"source {script}; {lines}"], capture_output=True, text=True,
+                          timeout=60, env=clean_env(HOME=str(tmp_path)))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    offered = [line.split("\t")[0] for line in proc.stdout.splitlines()]
+    assert offered == ["sync", "dotenv", "json", "--workspace"], proc.stdout
+
+
+def test_zsh_loads_it_through_bashcompinit(tmp_path):
+    zsh = needs("zsh")
+    script = tmp_path / "bbvars.zsh"
+    script.write_text(run_cli(["completion", "zsh"], env=clean_env()).stdout)
+    # zsh filters by the typed prefix itself (compadd); here the function's candidates are checked, as zsh gets them.
+    driver = (f"autoload -U compinit && compinit -u -D; source {script}; setopt ksharrays; "
+              'COMP_WORDS=(bbvars list --format ""); COMP_CWORD=3; _bbvars; print -l -- "${COMPREPLY[@]}"')
+    proc = subprocess.run([zsh, "-f", "-c", driver], capture_output=True, text=True, timeout=60,
+                          env=clean_env(HOME=str(tmp_path)))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.split() == ["json", "dotenv"]
