@@ -45,10 +45,9 @@ def refusal(plan: Plan, policy: PrunePolicy, target: Target) -> str | None:
     deletes = sorted(op.key for op in plan.of(Action.DELETE))
     if policy.max_deletes is None or len(deletes) <= policy.max_deletes:
         return None
-    shown = ", ".join(deletes[:5]) + (f" and {len(deletes) - 5} more" if len(deletes) > 5 else "")
-    return (f"prune would delete {len(deletes)} variables of {target.describe()} ({shown}), more than the "
-            f"max-deletes limit of {policy.max_deletes}: nothing was written; check the input (a partial input "
-            "deletes the rest), or raise the limit")
+    shown = ", ".join(deletes[:3]) + (f" and {len(deletes) - 3} more" if len(deletes) > 3 else "")
+    return (f"prune would delete {len(deletes)} variables of {target.describe()} ({shown}), over the max-deletes "
+            f"limit of {policy.max_deletes}: nothing was written; check the input, or raise the limit")
 
 
 def explain(plan: Plan, result: SyncResult) -> None:

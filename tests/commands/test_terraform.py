@@ -373,6 +373,14 @@ def test_help_mentions_the_query_keys():
     assert "query keys:" in proc.stdout and 'program = ["bbvars", "terraform"]' in proc.stdout
 
 
+def test_a_retry_wait_prints_nothing_beyond_the_protocol(emulator):
+    emulator.inject(Fault(method="POST", path="variables", status=429, times=1))
+    result = external(query(variables=json.dumps({"A": "1"})), env_for(emulator))
+    assert result.answer["created"] == "A"
+    assert result.stderr == ""  # no retry line, no progress: Terraform shows stderr only for a failure
+    assert [r.status for r in api_writes(emulator)] == [429, 201]
+
+
 def test_fingerprinted_secured_values_seen_equal_are_no_change(emulator):
     env = env_for(emulator)
     variables = json.dumps({"DB_PASSWORD": "pw-Terraform-Fp-12", "HOST": "h"})
@@ -392,4 +400,4 @@ def test_prune_scoped_by_protect_in_the_query(emulator):
     answer = answered(query(variables='{"A": "1"}', prune="true", protect="KEEP_*", max_deletes="1"), env_for(emulator))
     assert answer["deleted"] == "OLD" and set(stored(emulator)) == {"KEEP_ME", "A"}
     refused = external(query(variables='{"A": "1"}', prune="true", max_deletes="0"), env_for(emulator))
-    assert "more than the max-deletes limit of 0" in refused.error
+    assert "over the max-deletes limit of 0" in refused.error
