@@ -104,3 +104,15 @@ def test_list_never_prints_a_secret_in_debug_or_failure(emulator):
     assert tokens
     for secret in (CLIENT_SECRET, "hidden-Value-123", *tokens):
         assert secret not in debug.stdout + debug.stderr + failed.stdout + failed.stderr
+
+
+def test_the_fingerprint_variable_is_not_listed_so_a_listing_syncs_back(emulator, tmp_path):
+    seed(emulator, {"PLAIN": "p", "BBVARS_FINGERPRINTS": "v1 SECRET=" + "A" * 22})
+    seed(emulator, {"SECRET": "hidden-Value-654"}, secured=True)
+    listed = run_cli(["list", "-w", "acme", "-r", "api"], env=env_for(emulator))
+    assert [item["key"] for item in listed.json] == ["PLAIN", "SECRET"]
+    dotenv = run_cli(["list", "-w", "acme", "-r", "api", "--format", "dotenv"], env=env_for(emulator))
+    assert "BBVARS_FINGERPRINTS" not in dotenv.stdout and "2 variable(s)" in dotenv.stdout
+    (tmp_path / "vars.env").write_text(dotenv.stdout, encoding="utf-8")
+    back = run_cli(["sync", "-w", "acme", "-r", "api", "--file", str(tmp_path / "vars.env")], env=env_for(emulator))
+    assert back.code == 0 and back.json["unchanged"] == ["PLAIN"]

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from bbvars import dotenv
+    from bbvars import dotenv, fingerprints
     from bbvars.client import collection_path
     from bbvars.console import debug_to_stderr
     from bbvars.engine import open_client, resolve_environment, target_of
@@ -33,6 +33,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     with client:
         uuid = resolve_environment(client, target) if target.scope == "deployment" else None
         listed = sorted(client.list_variables(collection_path(target, uuid), target), key=lambda v: v.key)
+    # bbvars' own fingerprint variable is no user variable (and `sync --file` would refuse it read back).
+    listed = [v for v in listed if v.key != fingerprints.VARIABLE]
     # Plain values are what the target shows anyone who can read it; a credential of this run inside one is still
     # masked (the redactor is the last line of defence on every output).
     rows = [(v.key, None if v.secured or v.value is None else redactor(v.value), v.secured) for v in listed]
