@@ -146,12 +146,15 @@ def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | 
         except ValueError:
             body = None
         if not isinstance(body, dict) or "access_token" not in body:
-            raise ApiError(f"the token URL answered 200 without an access_token: check {TOKEN_URL_HINT}", fatal=True)
+            raise ApiError(f"the token URL answered 200 without an access_token: {TOKEN_URL_HINT}", fatal=True)
         token = body["access_token"]
         if not usable_text(token):
-            kind = "null" if token is None else "empty" if token == "" else f"a {type(token).__name__}, not text"
-            raise ApiError(f"the token URL answered 200 with no usable access_token ({kind}): check "
-                           f"{TOKEN_URL_HINT}", fatal=True)
+            # Its kind, never its value: whatever it is, it may still be a secret.
+            kind = ("null" if token is None else "empty" if isinstance(token, str)
+                    else "a number" if isinstance(token, (int, float)) else "a list" if isinstance(token, list)
+                    else "an object")
+            raise ApiError(f"the token URL answered 200 with no usable access_token ({kind}): {TOKEN_URL_HINT}",
+                           fatal=True)
         scopes = scopes_text(body["scope"] if "scope" in body else body.get("scopes"))
         expires = body.get("expires_in")
         return Token(token, str(body.get("token_type", "bearer")),

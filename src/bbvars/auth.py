@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Generator
 
@@ -56,22 +57,25 @@ class TokenSource:
         self._fetch = fetch
         self._lock = threading.Lock()
         self._token: Token | None = None
-        self._accepted: set[str] = set()  # tokens Bitbucket has taken at least once
+        self._minted: dict[str, tuple[float, int | None]] = {}  # token -> (when minted, its expires_in)
         self.renewals = 0
 
-    def accepted(self, token: str) -> None:
-        with self._lock:
-            self._accepted.add(token)
+    def _mint(self) -> Token:
+        token = self._fetch()
+        self._minted[token.access_token] = (time.monotonic(), token.expires_in)
+        return token
 
     def refused_at_once(self, token: str) -> bool:
-        """Whether `token` was refused as expired on its first use: no renewal can help, the clock is off."""
+        """Whether `token` was called expired long before its lifetime was up (within the first half of it, or of a
+        minute when the answer gave none): a new token would be refused the same way."""
         with self._lock:
-            return token not in self._accepted
+            minted, lifetime = self._minted.get(token, (float("-inf"), None))
+        return time.monotonic() - minted < (lifetime / 2 if lifetime is not None else 60)
 
     def current(self) -> Token:
         with self._lock:
             if self._token is None:
-                self._token = self._fetch()
+                self._token = self._mint()
             return self._token
 
     def renew(self, stale: str) -> str:
@@ -85,7 +89,7 @@ class TokenSource:
                     fatal=True,
                 )
             self.renewals += 1
-            self._token = self._fetch()
+            self._token = self._mint()
             return self._token.access_token
 
 
@@ -111,7 +115,6 @@ class OAuthBearer(httpx.Auth):
 
     def _expired(self, response: httpx.Response, token: str) -> bool:
         if response.status_code != 401:
-            self.tokens.accepted(token)
             return False
         read_capped(response, TOKEN_CAP)
         if not token_expired(response):

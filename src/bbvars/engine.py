@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -15,6 +16,8 @@ from bbvars.redaction import Redactor
 from bbvars.settings import Settings
 
 
+# Waits between re-lists after a 409 whose key the listing does not show yet: 3.75 s at most in all.
+RELIST_WAITS = (0.25, 0.5, 1.0, 2.0)
 NOT_ATTEMPTED = "not attempted: "  # the error of a write skipped because an earlier one stopped the run
 
 
@@ -185,17 +188,22 @@ class Applier:
         if op.action is Action.CREATE:
             return self._create(op.variable)
         if op.action is Action.UPDATE:
-            try:
-                self.client.update_variable(self.path, op.remote.uuid, op.variable, self.target)
+            gone = 0
+            for remote in op.remotes:
+                try:
+                    self.client.update_variable(self.path, remote.uuid, op.variable, self.target)
+                except NotFoundError:
+                    gone += 1
+            if gone < len(op.remotes):
                 return "updated"
+            # Deleted by someone else since we listed: what the input wants is for it to exist (and if it was
+            # re-created meanwhile, the create's 409 handling makes it what the input says).
+            return self._create(op.variable)
+        for remote in op.remotes:
+            try:
+                self.client.delete_variable(self.path, remote.uuid, op.key, self.target)
             except NotFoundError:
-                # Deleted by someone else since we listed: what the input wants is for it to exist (and if it was
-                # re-created meanwhile, the create's 409 handling makes it what the input says).
-                return self._create(op.variable)
-        try:
-            self.client.delete_variable(self.path, op.remote.uuid, op.key, self.target)
-        except NotFoundError:
-            pass  # already gone: the wanted state holds
+                pass  # already gone: the wanted state holds
         return "deleted"
 
     def _create(self, variable: Variable) -> str:
@@ -208,22 +216,34 @@ class Applier:
             # someone is most likely our own first attempt, which reached Bitbucket though its answer did not: the
             # key did not exist when listed and does now, so this run created it.
             ours = isinstance(conflict, RetriedConflict)
-            remote = self._find(variable.key, generation)
+            remote, generation = self._find(variable.key, generation, fresh=True)
+            # Listings lag behind writes (the Terraform provider waits 5 s after a create): a key that is not listed
+            # yet may be soon. Re-list a few times, shared with other conflicts waiting meanwhile.
+            for wait in RELIST_WAITS:
+                if remote is not None:
+                    break
+                time.sleep(wait)
+                remote, generation = self._find(variable.key, generation)
             if remote is None:
-                raise ApiError(f"Bitbucket says {variable.key} exists (409) but does not list it: re-run") from None
+                waited = sum(RELIST_WAITS)
+                raise ApiError(f"Bitbucket says {variable.key} exists (409) but its listing still does not show it "
+                               f"after {len(RELIST_WAITS) + 1} re-lists over {waited:.1f} s (listings can lag behind "
+                               "writes): re-run in a minute") from None
             if not needs_update(variable, remote):
                 return "created" if ours else "unchanged"
             self.client.update_variable(self.path, remote.uuid, variable, self.target)
             return "created" if ours else "updated"
 
-    def _find(self, key: str, seen_generation: int) -> RemoteVariable | None:
+    def _find(self, key: str, seen_generation: int, fresh: bool = False) -> tuple[RemoteVariable | None, int]:
+        """The record of `key` in a listing taken after `seen_generation`, and that listing's generation. One fresh
+        listing serves every conflict that arose before it was taken; `fresh` (just met a 409) also re-lists when
+        the latest listing, taken before the 409, does not show the key."""
         with self._relist_lock:
-            # One fresh listing serves every conflict that arose before it was taken.
-            if self._relist_generation == seen_generation or key not in self._relisted:
+            if self._relist_generation == seen_generation or (fresh and key not in self._relisted):
                 listed = self.client.list_variables(self.path, self.target)
                 self._relisted = {v.key: v for v in listed}
                 self._relist_generation += 1
-            return self._relisted.get(key)
+            return self._relisted.get(key), self._relist_generation
 
 
 def sync(
