@@ -58,6 +58,7 @@ class TokenSource:
         self._lock = threading.Lock()
         self._token: Token | None = None
         self._minted: dict[str, tuple[float, int | None]] = {}  # token -> (when minted, its expires_in)
+        self._accepted: set[str] = set()  # tokens Bitbucket has judged and let through at least once
         self.renewals = 0
 
     def _mint(self) -> Token:
@@ -65,10 +66,16 @@ class TokenSource:
         self._minted[token.access_token] = (time.monotonic(), token.expires_in)
         return token
 
-    def refused_at_once(self, token: str) -> bool:
-        """Whether `token` was called expired long before its lifetime was up (within the first half of it, or of a
-        minute when the answer gave none): a new token would be refused the same way."""
+    def accepted(self, token: str) -> None:
         with self._lock:
+            self._accepted.add(token)
+
+    def refused_at_once(self, token: str) -> bool:
+        """Whether `token` was called expired on its first use, long before its lifetime was up (within the first
+        half of it, or of a minute when the answer gave none): a new token would be refused the same way."""
+        with self._lock:
+            if token in self._accepted:
+                return False
             minted, lifetime = self._minted.get(token, (float("-inf"), None))
         return time.monotonic() - minted < (lifetime / 2 if lifetime is not None else 60)
 
@@ -115,6 +122,8 @@ class OAuthBearer(httpx.Auth):
 
     def _expired(self, response: httpx.Response, token: str) -> bool:
         if response.status_code != 401:
+            if response.status_code < 500 and response.status_code != 429:  # judged by Bitbucket, not a busy edge
+                self.tokens.accepted(token)
             return False
         read_capped(response, TOKEN_CAP)
         if not token_expired(response):

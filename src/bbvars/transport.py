@@ -9,7 +9,6 @@ which the caller sets for the current thread with `deadline()`.
 from __future__ import annotations
 
 import contextlib
-import math
 import ssl
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Iterator, NamedTuple
 import httpcore
 import httpx
 
+from bbvars.errors import ApiError
 from bbvars.settings import is_loopback
 
 # Answer size caps, in decoded bytes. A page of 100 variables under Bitbucket's 120,000-character total is well under
@@ -136,7 +136,11 @@ def proxy_for(url: httpx.URL) -> Proxy | None:
     configured = configured if "://" in configured else f"http://{configured}"
     parsed = httpx.URL(configured)
     port = f":{parsed.port}" if parsed.port else ""
-    return Proxy(configured, f"{parsed.scheme}://{parsed.host}{port}", variable)
+    proxy = Proxy(configured, f"{parsed.scheme}://{parsed.host}{port}", variable)
+    if parsed.scheme not in ("http", "https"):
+        raise ApiError(f"the proxy {proxy.shown} ({variable}) is not an HTTP proxy, and bbvars speaks only to HTTP "
+                       "proxies: set an http:// proxy, or list the host in NO_PROXY", fatal=True)
+    return proxy
 
 
 class Transport(httpx.BaseTransport):
@@ -202,7 +206,3 @@ def certificate_problem(exc: BaseException) -> ssl.SSLCertVerificationError | No
         current = current.__cause__ or current.__context__
     text = str(exc)
     return ssl.SSLCertVerificationError(text) if "CERTIFICATE_VERIFY_FAILED" in text else None
-
-
-def seconds(value: float) -> str:
-    return f"{value:g} s" if value == math.floor(value) else f"{value:.1f} s"

@@ -444,3 +444,12 @@ def test_a_409_whose_key_never_shows_fails_that_key_after_the_bounded_re_lists(m
     assert report["created"] == ["B"] and [f["key"] for f in report["failed"]] == ["RACE"]
     assert "does not show it" in report["failed"][0]["error"] and "lag" in report["failed"][0]["error"]
     assert len([r for r in emulator.requests if r.method == "GET"]) == 1 + 1 + 2
+
+
+def test_a_proxy_bbvars_cannot_speak_to_is_named(monkeypatch, capsys, self_signed):
+    cert, context = self_signed
+    with HostileServer(bitbucket(), tls=context) as server:
+        run = sync(server, monkeypatch, capsys, env=env_of(server, ALL_PROXY="socks5://user:pw-93@127.0.0.1:1080"))
+    line = error_line(run)
+    assert run.code == 1 and "the proxy socks5://127.0.0.1:1080 (ALL_PROXY) is not an HTTP proxy" in line
+    assert "pw-93" not in run.stderr + run.stdout and server.connections == 0
