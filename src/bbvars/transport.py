@@ -38,7 +38,9 @@ class AnswerTooLarge(Exception):
 
 
 def human_size(size: int) -> str:
-    return f"{size // (1024 * 1024)} MiB" if size >= 1024 * 1024 else f"{size // 1024} KiB"
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):g} MiB"
+    return f"{size / 1024:g} KiB" if size >= 1024 else f"{size} bytes"
 
 
 @contextlib.contextmanager

@@ -105,3 +105,8 @@ def test_deleting_frees_room_under_the_total(emu: Emulator, api: httpx.Client):
     big = emu.variables("acme", "api")[0]["uuid"]
     assert api.delete(f"{REPO_VARS}/{encode(big)}").status_code == 204
     assert api.post(REPO_VARS, json={"key": "MORE", "value": "y"}).status_code == 201
+
+
+def test_the_total_can_be_lifted_for_scale_runs(emu: Emulator, api: httpx.Client):
+    emu.total_characters = None
+    assert api.post(REPO_VARS, json={"key": "BIG", "value": "x" * 200_000}).status_code == 201

@@ -60,6 +60,15 @@ class Emulator:
     def lag(self, seconds: float) -> None:
         self._state.lag = float(seconds)
 
+    @property
+    def total_characters(self) -> int | None:
+        """The most characters a scope's names and values may hold together: Bitbucket's 120,000; None: no limit."""
+        return self._state.total_characters
+
+    @total_characters.setter
+    def total_characters(self, limit: int | None) -> None:
+        self._state.total_characters = limit
+
     def quirk(self, spec: str) -> Emulator:
         """Turn on one quirk by name, as `bbvars emulator --quirk` does: `lag=SECONDS` (listings trail writes),
         `nonext` (pages carry no `next` link, Atlassian's BCLOUD-20639), `nosize` (pages carry no `size`)."""
