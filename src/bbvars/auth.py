@@ -10,7 +10,7 @@ from typing import Callable, Generator
 import httpx
 
 from bbvars.errors import ApiError
-from bbvars.transport import TOKEN_CAP, read_capped
+from bbvars.transport import TOKEN_CAP, paused, read_capped
 
 # A run renews at most this often: a server that keeps calling fresh tokens expired must not loop forever.
 MAX_RENEWALS = 3
@@ -110,12 +110,15 @@ class OAuthBearer(httpx.Auth):
         self.tokens = tokens
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self.tokens.current().access_token
+        # Getting a token (or waiting for another thread to get it) is not charged to this request's deadline.
+        with paused():
+            token = self.tokens.current().access_token
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if not self._expired(response, token):
             return
-        token = self.tokens.renew(token)
+        with paused():
+            token = self.tokens.renew(token)
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         self._expired(response, token)
