@@ -422,7 +422,7 @@ def test_plain_http_loopback_never_goes_through_a_proxy(monkeypatch, capsys):
 
 
 def test_a_409_whose_key_the_lagging_listing_shows_later_ends_updated(monkeypatch, capsys, emulator):
-    monkeypatch.setattr("bbvars.engine.RELIST_WAITS", (0.2, 0.4, 0.8, 1.6, 3.2))
+    monkeypatch.setattr("bbvars.applier.RELIST_WAITS", (0.2, 0.4, 0.8, 1.6, 3.2))
     emulator.lag = 0.5  # listings show a write half a second after it happened
     emulator.inject(Fault(method="POST", path="variables$", action=lambda emu: seed(emu, {"RACE": "theirs"})))
     run = run_main(["sync", "-w", "acme", "-r", "api"], env=env_for(emulator), input='{"RACE": "mine"}',
@@ -434,7 +434,7 @@ def test_a_409_whose_key_the_lagging_listing_shows_later_ends_updated(monkeypatc
 
 
 def test_a_409_whose_key_never_shows_fails_that_key_after_the_bounded_re_lists(monkeypatch, capsys, emulator):
-    monkeypatch.setattr("bbvars.engine.RELIST_WAITS", (0.01, 0.02))
+    monkeypatch.setattr("bbvars.applier.RELIST_WAITS", (0.01, 0.02))
     emulator.lag = 600
     emulator.inject(Fault(method="POST", path="variables$", action=lambda emu: seed(emu, {"RACE": "theirs"})))
     run = run_main(["sync", "-w", "acme", "-r", "api"], env=env_for(emulator), input='{"RACE": "mine", "B": "b"}',
