@@ -40,8 +40,11 @@ def test_a_path_and_its_absolute_next_link_are_the_same_request():
 
 
 def test_next_links_are_followed_to_the_end():
-    listed, pages = run(lambda n, url, params: {"values": items(100 * (n - 1), 100 if n < 3 else 5), "page": n,
-                                                "size": 205, **({"next": f"{API}/{PATH}?page={n + 1}"} if n < 3 else {})})
+    def answer(n, url, params):
+        more = {"next": f"{API}/{PATH}?page={n + 1}"} if n < 3 else {}
+        return {"values": items(100 * (n - 1), 100 if n < 3 else 5), "page": n, "size": 205, **more}
+
+    listed, pages = run(answer)
     assert len(listed) == 205 and len(pages.asked) == 3
 
 

@@ -12,7 +12,8 @@ from bbvars.errors import ApiError, ConflictError, NotFoundError
 from bbvars.models import Target
 
 WRITE_SCOPE = "pipeline:variable"
-TOKEN_URL_HINT = "BITBUCKET_TOKEN_URL must be the token endpoint itself (https://bitbucket.org/site/oauth2/access_token)"
+TOKEN_URL_HINT = ("BITBUCKET_TOKEN_URL must be the token endpoint itself "
+                  "(https://bitbucket.org/site/oauth2/access_token)")
 
 
 def error_message(response: httpx.Response, redact: Callable[[str], str] | None = None) -> str:

@@ -11,8 +11,7 @@ import httpx
 import tenacity
 
 from bbvars import paging, transport
-from bbvars.answers import (  # noqa: F401  (error_message, parse_token_answer: also used through this module)
-    WRITE_SCOPE,
+from bbvars.answers import (  # noqa: F401  (parse_token_answer: also taken from this module)
     check,
     error_message,
     json_object,
@@ -23,7 +22,7 @@ from bbvars.answers import (  # noqa: F401  (error_message, parse_token_answer: 
 from bbvars.auth import Token
 from bbvars.errors import ApiError, ConflictError
 from bbvars.models import RemoteVariable, Target, Variable
-from bbvars.retries import (  # noqa: F401  (RetryPolicy, DEFAULT_RETRY: the engine and tests take them from here)
+from bbvars.retries import (  # noqa: F401  (RetryPolicy: the engine and tests take it from here)
     DEFAULT_RETRY,
     MAYBE_APPLIED,
     RETRY_STATUSES,
@@ -34,9 +33,9 @@ from bbvars.retries import (  # noqa: F401  (RetryPolicy, DEFAULT_RETRY: the eng
     may_have_been_applied,
 )
 
+
 class RetriedConflict(ConflictError):
     """409 on a create sent again after an attempt that may have been applied: likely our own first attempt."""
-
 
 
 def segment(value: str) -> str:
