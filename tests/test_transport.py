@@ -3,8 +3,10 @@ limits against a real misbehaving server are in tests/reliability/test_hostile.p
 
 from __future__ import annotations
 
+import gzip
 import ssl
 import types
+import zlib
 
 import httpcore
 import httpx
@@ -67,6 +69,21 @@ def test_an_answer_over_the_cap_is_refused():
     with pytest.raises(AnswerTooLarge) as caught:
         read_capped(streamed([b"x" * 9]), 8)
     assert caught.value.cap == 8 and "larger than 8 bytes" in str(caught.value)
+
+
+@pytest.mark.parametrize("encoding, compress", [("gzip", lambda data: gzip.compress(data)),
+                                                ("deflate", lambda data: zlib.compress(data))])
+def test_compressed_answers_are_decoded_within_the_cap(encoding, compress):
+    body = b'{"values": [' + b'"spaces        ", ' * 99 + b'"end"]}'
+    response = streamed([compress(body)], {"Content-Encoding": encoding})
+    assert read_capped(response, len(body)) == body and len(response.json()["values"]) == 100
+    with pytest.raises(AnswerTooLarge):
+        read_capped(streamed([compress(body)], {"Content-Encoding": encoding}), len(body) - 1)
+
+
+def test_an_answer_that_does_not_decode_as_it_says_is_a_decoding_error():
+    with pytest.raises(httpx.DecodingError):
+        read_capped(streamed([b"not gzip"], {"Content-Encoding": "gzip"}), 1024)
 
 
 def test_an_announced_length_over_the_cap_is_refused_before_reading():

@@ -13,6 +13,7 @@ import ssl
 import threading
 import time
 import urllib.request
+import zlib
 from typing import Iterator, NamedTuple
 
 import httpcore
@@ -178,23 +179,50 @@ class Transport(httpx.BaseTransport):
 
 
 def read_capped(response: httpx.Response, cap: int) -> bytes:
-    """Read a streamed answer whole, decoded, but never more than `cap` bytes of it; AnswerTooLarge beyond."""
+    """Read a streamed answer whole, decoded, but never more than `cap` bytes of it; AnswerTooLarge beyond. gzip and
+    deflate are decoded here, never more than the cap allows at a time, so a small compressed bomb cannot expand in
+    memory first; other encodings go through httpx's decoders."""
+    try:
+        return response.content  # already read (the auth flow reads a 401 itself)
+    except httpx.ResponseNotRead:
+        pass
     length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) > cap and "Content-Encoding" not in response.headers:
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if length.isdigit() and int(length) > cap and encoding == "identity":
         response.close()
         raise AnswerTooLarge(cap)
-    chunks, size = [], 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > cap:
-            response.close()
-            raise AnswerTooLarge(cap)
-        chunks.append(chunk)
+    decoder = _decoder(encoding)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for raw in (response.iter_raw() if decoder is not None else response.iter_bytes()):
+            while raw:
+                piece = decoder.decompress(raw, cap + 1 - size) if decoder is not None else raw
+                raw = decoder.unconsumed_tail if decoder is not None else b""
+                size += len(piece)
+                if size > cap:
+                    raise AnswerTooLarge(cap)
+                chunks.append(piece)
+        if decoder is not None:
+            chunks.append(decoder.flush())
+            if size + len(chunks[-1]) > cap:
+                raise AnswerTooLarge(cap)
+    except zlib.error as exc:
+        raise httpx.DecodingError(f"the answer does not decode as {encoding}: {exc}") from None
+    finally:
+        response.close()
     body = b"".join(chunks)
     # What Response.read() would have stored: .content, .text and .json() work as for any read answer.
     response._content = body  # type: ignore[attr-defined]
-    response.close()
     return body
+
+
+def _decoder(encoding: str):
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    return None  # identity, or an encoding httpx decodes (br, zstd when installed), or refuses
 
 
 def certificate_problem(exc: BaseException) -> ssl.SSLCertVerificationError | None:

@@ -6,10 +6,12 @@ seconds, and a test asserts that bbvars hung up first (with --timeout 1 and two 
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import ssl
 import subprocess
+import tracemalloc
 import types
 
 import pytest
@@ -116,6 +118,22 @@ def test_a_listing_that_never_ends_is_capped_and_not_retried(monkeypatch, capsys
     assert server.paths("GET") == [VARIABLES]  # not retried
     assert server.hangups == 1 and server.self_stops == 0
     assert writes(server) == []
+
+
+def test_a_compressed_bomb_is_never_expanded_past_the_cap(monkeypatch, capsys):
+    # 256 MiB of spaces compresses to about 250 KiB; without care one network chunk of it expands to dozens of MiB.
+    bomb = gzip.compress(b" " * (256 * 1024 * 1024), compresslevel=9)
+    gzipped = Reply(body=bomb, headers={"Content-Encoding": "gzip"})
+    with HostileServer(bitbucket(pages=lambda r: gzipped)) as server:
+        tracemalloc.start()
+        try:
+            run = sync(server, monkeypatch, capsys)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert run.code == 1 and "was larger than 8 MiB" in error_line(run)
+    assert peak < 3 * 8 * 1024 * 1024, f"{peak / 2**20:.0f} MiB"  # the cap and its join, not the bomb
+    assert server.paths("GET") == [VARIABLES] and writes(server) == []
 
 
 def test_a_token_answer_that_never_ends_is_capped_small(monkeypatch, capsys):
