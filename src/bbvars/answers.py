@@ -109,7 +109,7 @@ def not_found_text(target: Target) -> str:
 
 def malformed(what: str, endpoint: str, problem: str) -> ApiError:
     """A listing bbvars cannot act on safely; nothing is written after it."""
-    return ApiError(f"Bitbucket's answer {what} ({endpoint}) {problem}, so nothing was changed: check "
+    return ApiError(f"Bitbucket's answer {what} {problem}, so nothing was changed (from {endpoint}): check "
                     "BITBUCKET_API_URL points at Bitbucket's API, and re-run", fatal=True)
 
 
