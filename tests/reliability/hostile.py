@@ -89,7 +89,7 @@ class HostileServer:
     def __exit__(self, *exc: object) -> None:
         # A client that hung up is noticed at the server's next write: give that a moment before stopping.
         with self._idle:
-            self._idle.wait_for(lambda: self._active == 0, timeout=3)
+            self._idle.wait_for(lambda: self._active == 0, timeout=10)
         self._stop.set()
         self._thread.join(5)
         self._sock.close()
