@@ -16,11 +16,11 @@ import types
 
 import pytest
 
-from bbvars import auth
+from bbvars import applier, auth, paging
 from bbvars import client as client_module
-from bbvars import paging
 from bbvars.client import RetryPolicy
 from bbvars.emulator import Emulator, Fault
+from bbvars.emulator import state as state_module
 from tests.reliability.hostile import (
     GOOD_TOKEN,
     TOKEN_PATH,
@@ -442,29 +442,46 @@ def test_plain_http_loopback_never_goes_through_a_proxy(monkeypatch, capsys):
 # -- 409 and lagging listings -----------------------------------------------------------------------------------------
 
 
-def test_a_409_whose_key_the_lagging_listing_shows_later_ends_updated(monkeypatch, capsys, emulator):
-    monkeypatch.setattr("bbvars.applier.RELIST_WAITS", (0.2, 0.4, 0.8, 1.6, 3.2))
-    emulator.lag = 0.5  # listings show a write half a second after it happened
+@pytest.fixture
+def lag_clock(monkeypatch):
+    """One clock for the emulator's lag and bbvars' waits between re-lists: a wait moves it, nothing sleeps."""
+    now = [1000.0]
+    monkeypatch.setattr(state_module, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+
+    def wait(seconds: float) -> None:
+        now[0] += seconds
+
+    monkeypatch.setattr(applier, "time", types.SimpleNamespace(sleep=wait))
+    return now
+
+
+def test_a_409_whose_key_the_lagging_listing_shows_later_ends_updated(monkeypatch, capsys, emulator, lag_clock):
+    emulator.lag = 1.0  # listings show a write a second after it happened
     emulator.inject(Fault(method="POST", path="variables$", action=lambda emu: seed(emu, {"RACE": "theirs"})))
     run = run_main(["sync", "-w", "acme", "-r", "api"], env=env_for(emulator), input='{"RACE": "mine"}',
                    monkeypatch=monkeypatch, capsys=capsys)
     assert run.code == 0, run.stderr
     assert json.loads(run.stdout)["updated"] == ["RACE"] and stored(emulator) == {"RACE": ("mine", False)}
-    lists = [r for r in emulator.requests if r.method == "GET"]
-    assert 3 <= len(lists) <= 1 + 5  # the first listing, then at least one re-list that did not show it yet
+    # The first listing; after the 409 one at once and after waits of 0.25 and 0.5 s, none showing it; the one after
+    # the 1 s wait (1.75 s after the write) shows it.
+    assert len([r for r in emulator.requests if r.method == "GET"]) == 1 + 1 + 3
+    assert applier.RELIST_WAITS == (0.25, 0.5, 1.0, 2.0)
 
 
-def test_a_409_whose_key_never_shows_fails_that_key_after_the_bounded_re_lists(monkeypatch, capsys, emulator):
-    monkeypatch.setattr("bbvars.applier.RELIST_WAITS", (0.01, 0.02))
+def test_a_409_whose_key_never_shows_fails_that_key_after_the_bounded_re_lists(monkeypatch, capsys, emulator,
+                                                                              lag_clock):
     emulator.lag = 600
     emulator.inject(Fault(method="POST", path="variables$", action=lambda emu: seed(emu, {"RACE": "theirs"})))
+    started = lag_clock[0]
     run = run_main(["sync", "-w", "acme", "-r", "api"], env=env_for(emulator), input='{"RACE": "mine", "B": "b"}',
                    monkeypatch=monkeypatch, capsys=capsys)
     assert run.code == 1
     report = json.loads(run.stdout)
     assert report["created"] == ["B"] and [f["key"] for f in report["failed"]] == ["RACE"]
-    assert "does not show it" in report["failed"][0]["error"] and "lag" in report["failed"][0]["error"]
-    assert len([r for r in emulator.requests if r.method == "GET"]) == 1 + 1 + 2
+    assert "its listing still does not show it after 5 re-lists over 3.8 s" in report["failed"][0]["error"]
+    assert "lag" in report["failed"][0]["error"]
+    assert len([r for r in emulator.requests if r.method == "GET"]) == 1 + 5
+    assert lag_clock[0] - started == sum(applier.RELIST_WAITS)  # all the waiting there was
 
 
 def test_a_proxy_bbvars_cannot_speak_to_is_named(monkeypatch, capsys, self_signed):
