@@ -380,3 +380,20 @@ def test_token_errors_are_fatal_and_named(status, body, words):
     with pytest.raises(ApiError, match=words) as caught:
         parse_token_answer(response)
     assert caught.value.fatal
+
+
+def test_an_environment_listed_without_a_uuid_fails_naming_the_endpoint(httpx_mock, client):
+    httpx_mock.add_response(json={"values": [{"name": "Test", "slug": "test"}], "size": 1})
+    with pytest.raises(ApiError, match=f"listing the environments of acme/api holds an item without a uuid .*"
+                                       f"GET {API}/repositories/acme/api/environments") as caught:
+        client.list_environments(TARGET)
+    assert caught.value.fatal
+
+
+def test_no_request_goes_to_a_url_built_from_a_missing_part(httpx_mock, client):
+    for call in (lambda: client.update_variable(PATH, "", Variable("A", "v"), TARGET),
+                 lambda: client.delete_variable(PATH, "", "A", TARGET),
+                 lambda: collection_path(Target("acme", "api", "Test"), "")):
+        with pytest.raises(ValueError, match="a URL part is missing"):
+            call()
+    assert httpx_mock.get_requests() == []
