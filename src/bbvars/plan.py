@@ -31,12 +31,19 @@ class Operation:
     variable: Variable | None = None  # what to write (create/update)
     remote: RemoteVariable | None = None  # what exists (update/unchanged/delete)
     reason: str | None = None  # why an update is planned
+    others: tuple[RemoteVariable, ...] = ()  # further records Bitbucket lists under the same key
+
+    @property
+    def remotes(self) -> tuple[RemoteVariable, ...]:
+        """Every record of the key: an update or delete goes to each, so none is left behind."""
+        return (self.remote, *self.others) if self.remote is not None else ()
 
     @property
     def replace(self) -> bool:
-        """Secured -> plain: Bitbucket cannot unsecure a variable, so it is deleted and created again."""
-        return (self.action is Action.UPDATE and self.remote is not None and self.remote.secured
-                and self.variable is not None and not self.variable.secured)
+        """Secured -> plain: Bitbucket cannot unsecure a variable, so a secured record is deleted and the variable
+        created again."""
+        return (self.action is Action.UPDATE and self.variable is not None and not self.variable.secured
+                and any(remote.secured for remote in self.remotes))
 
 
 @dataclass(frozen=True)
@@ -99,21 +106,23 @@ def make_plan(
 ) -> Plan:
     """recorded/expected: fingerprints of secured values as last written / as wanted now (None: fingerprints off)."""
     policy = prune if isinstance(prune, PrunePolicy) else PrunePolicy(enabled=prune)
-    remote_by_key: dict[str, RemoteVariable] = {}
+    # A listing can hold one key twice (two uuids); every record of it is kept, so each is updated or deleted.
+    remotes_by_key: dict[str, list[RemoteVariable]] = {}
     for remote in existing:
-        remote_by_key.setdefault(remote.key, remote)  # a key listed twice is planned once
+        remotes_by_key.setdefault(remote.key, []).append(remote)
     operations: list[Operation] = []
     wanted_keys: set[str] = set()
     for wanted in desired:
         wanted_keys.add(wanted.key)
-        remote = remote_by_key.get(wanted.key)
-        if remote is None:
+        remotes = remotes_by_key.get(wanted.key)
+        if not remotes:
             operations.append(Operation(Action.CREATE, wanted.key, variable=wanted))
             continue
-        reason = update_reason(wanted, remote, recorded, expected)
+        first, others = remotes[0], tuple(remotes[1:])
+        reason = next((why for r in remotes if (why := update_reason(wanted, r, recorded, expected))), None)
         action = Action.UNCHANGED if reason is None else Action.UPDATE
-        operations.append(Operation(action, wanted.key, variable=wanted, remote=remote, reason=reason))
-    for key, remote in remote_by_key.items():
+        operations.append(Operation(action, wanted.key, variable=wanted, remote=first, others=others, reason=reason))
+    for key, remotes in remotes_by_key.items():
         if key not in wanted_keys and policy.may_delete(key):
-            operations.append(Operation(Action.DELETE, key, remote=remote))
+            operations.append(Operation(Action.DELETE, key, remote=remotes[0], others=tuple(remotes[1:])))
     return Plan(tuple(operations))
