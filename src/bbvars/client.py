@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -13,7 +14,7 @@ import httpx
 import tenacity
 
 from bbvars.auth import Token
-from bbvars.errors import ApiError, ConflictError, NotFoundError
+from bbvars.errors import ApiError, Cancelled, ConflictError, NotFoundError
 from bbvars.models import RemoteVariable, Target, Variable
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -161,6 +162,7 @@ class BitbucketClient:
         self.retry = retry or DEFAULT_RETRY  # read at construction, so tests can shorten the module default
         self.log = log
         self.requests_sent = 0
+        self.cancel: threading.Event | None = None  # once set, no new request (or retry) is sent
         self.http = httpx.Client(
             base_url=self.api_url + "/",
             auth=auth,
@@ -209,11 +211,14 @@ class BitbucketClient:
             stop=tenacity.stop_after_attempt(self.retry.attempts) | tenacity.stop_after_delay(self.retry.max_total),
             before_sleep=before_sleep,
             reraise=True,
+            **({"sleep": self.cancel.wait} if self.cancel is not None else {}),  # a cancellation cuts a backoff short
         )
         started = time.monotonic()
         try:
             for attempt in retrying:
                 with attempt:
+                    if self.cancel is not None and self.cancel.is_set():
+                        raise Cancelled()
                     began = time.monotonic()
                     response = self.http.request(method, url, **kwargs)
                     self._debug(f"{method} {self._show(url)} -> {response.status_code} "

@@ -8,7 +8,7 @@ from typing import Callable
 
 from bbvars.auth import OAuthBearer, StaticBearer, Token, TokenSource
 from bbvars.client import BitbucketClient, RetriedConflict, RetryPolicy, collection_path
-from bbvars.errors import ApiError, BbvarsError, ConflictError, InputError, NotFoundError
+from bbvars.errors import CANCELLED, ApiError, BbvarsError, ConflictError, InputError, NotFoundError
 from bbvars.models import RemoteVariable, Target, Variable
 from bbvars.plan import Action, Operation, Plan, make_plan, needs_update
 from bbvars.redaction import Redactor
@@ -65,9 +65,11 @@ def open_client(
     redactor: Redactor,
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[BitbucketClient, TokenSource | None]:
-    """A client authenticated as the settings say; every minted token is registered as a secret first."""
-    redactor.add(settings.client_secret)
+    """A client authenticated as the settings say; every minted token is registered as a secret first. Once
+    `cancel` is set, the client sends no new request."""
+    redactor.add_basic(settings.client_id, settings.client_secret)
     redactor.add(settings.access_token)
     client = BitbucketClient(
         settings.api_url,
@@ -78,6 +80,7 @@ def open_client(
         log=(lambda line: log(redactor(line))) if log else None,
         redact=redactor,
     )
+    client.cancel = cancel
     if settings.client_id and settings.client_secret:
         def fetch() -> Token:
             token = client.fetch_token(settings.token_url, settings.client_id or "", settings.client_secret or "")
@@ -125,8 +128,10 @@ class Applier:
     """Runs a plan's writes with bounded concurrency. A 409 on create becomes an update, a 404 on update a create,
     and a fatal answer (credentials, scope, rate limit, unreachable) stops what has not started yet."""
 
-    def __init__(self, client: BitbucketClient, target: Target, path: str, concurrency: int):
+    def __init__(self, client: BitbucketClient, target: Target, path: str, concurrency: int,
+                 cancel: threading.Event | None = None):
         self.client, self.target, self.path, self.concurrency = client, target, path, concurrency
+        self.cancel = cancel
         self._stop: ApiError | None = None
         self._relist_lock = threading.Lock()
         self._relisted: dict[str, RemoteVariable] = {}
@@ -143,6 +148,8 @@ class Applier:
                 getattr(result, action).append(op.key)
         if self._stop is not None:
             result.error = str(self._stop)
+        elif any(f["error"] == CANCELLED for f in result.failed):
+            result.error = CANCELLED
 
     def execute(self, writes: list[Operation]) -> dict[str, tuple[str, str | None]]:
         """{key: (what happened, error or None)} for every write."""
@@ -172,6 +179,8 @@ class Applier:
         return outcomes
 
     def _run_one(self, op: Operation) -> tuple[str, str | None]:
+        if self.cancel is not None and self.cancel.is_set():
+            return "failed", CANCELLED  # checked before each write: the ones in flight finish, no new one starts
         if self._stop is not None:
             return "failed", f"{NOT_ATTEMPTED}{self._stop}"
         try:
@@ -235,6 +244,7 @@ def sync(
     dry_run: bool = False,
     concurrency: int = 8,
     redactor: Redactor | None = None,
+    cancel: threading.Event | None = None,
 ) -> SyncResult:
     redactor = redactor or Redactor()
     for variable in desired:
@@ -258,7 +268,7 @@ def sync(
                       Action.UNCHANGED: result.unchanged, Action.DELETE: result.deleted}[op.action]
             bucket.append(op.key)
     else:
-        Applier(client, target, path, concurrency).run(plan, result)
+        Applier(client, target, path, concurrency, cancel).run(plan, result)
     result.failed = [{"key": f["key"], "error": redactor(f["error"])} for f in result.failed]
     result.error = redactor(result.error) if result.error else None
     result.requests = client.requests_sent
@@ -271,6 +281,7 @@ def run_sync(
     redactor: Redactor,
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
+    cancel: threading.Event | None = None,
 ) -> SyncResult:
     if settings.prune and not variables:
         # `terraform output -json` without a state prints {}: with prune that would empty the target.
@@ -280,7 +291,7 @@ def run_sync(
         )
     if not variables:
         return SyncResult(target_of(settings), settings.dry_run)  # nothing to write: no request either
-    client, _ = open_client(settings, redactor, log, retry)
+    client, _ = open_client(settings, redactor, log, retry, cancel)
     with client:
         return sync(
             client,
@@ -290,4 +301,5 @@ def run_sync(
             dry_run=settings.dry_run,
             concurrency=settings.concurrency,
             redactor=redactor,
+            cancel=cancel,
         )

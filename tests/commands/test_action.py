@@ -4,6 +4,7 @@ GITHUB_STEP_SUMMARY files), against the emulator."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -13,6 +14,9 @@ import yaml
 
 from bbvars.commands.action import escape_data, mask
 from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, env_for, run_cli
+
+# The consumer's HTTP Basic header (base64 of id:secret), masked right after the secret: a server may echo it.
+BASIC = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
 
 PASSWORD = "pw-Action-4f5e6d"  # a sensitive Terraform output
 CERTIFICATE = "-----BEGIN KEY-----\nline-One-8a7b\nline-Two-6c5d\n-----END KEY-----"  # secured, multi-line
@@ -188,7 +192,7 @@ def test_a_bad_input_is_an_error_line_before_any_request(emulator, github):
     run = run_action(env)
     assert run.code == 2
     masked, rest = masks_first(run.stdout)
-    assert masked == [CLIENT_SECRET]
+    assert masked == [CLIENT_SECRET, BASIC]
     assert rest == ["::error::input dry_run must be true or false (also yes/no, 1/0), got 'maybe'; "
                     "input timeout must be between 1 and 600, got 0"]
     assert emulator.requests == []
@@ -232,7 +236,7 @@ def test_the_token_command_masks_the_token_and_outputs_it(emulator, github):
     assert (result["token_type"], result["expires_in"], result["scopes"]) == (
         "bearer", "7200", "pipeline pipeline:variable")
     masked, rest = masks_first(run.stdout)
-    assert masked == [CLIENT_SECRET, token]
+    assert masked == [CLIENT_SECRET, BASIC, token]
     assert rest == ["✔ Minted a bearer token (output access_token, masked), expires in 7200 s"]
     assert token not in run.stderr
     # GITHUB_OUTPUT holds the token only as the access_token output.

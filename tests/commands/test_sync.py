@@ -230,8 +230,10 @@ def test_quiet_still_gives_one_error_line_naming_the_failed_key(emulator):
     assert "check the key and value" in run.stderr
 
 
-def test_an_empty_document_sends_no_request(emulator):
-    run = run_cli(["sync", "-w", "acme", "-r", "api"], env=env_for(emulator), input="{}")
+def test_an_empty_document_is_refused_unless_allowed(emulator):
+    refused = run_cli(["sync", "-w", "acme", "-r", "api"], env=env_for(emulator), input="{}")
+    assert refused.code == 2 and refused.stdout == "" and "--allow-empty" in refused.stderr
+    run = run_cli(["sync", "-w", "acme", "-r", "api", "--allow-empty"], env=env_for(emulator), input="{}")
     assert run.code == 0, run.stderr
     assert run.json["created"] == [] and emulator.requests == []
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Callable, Iterable, Mapping
 
 from bbvars import report
-from bbvars.console import write_line
+from bbvars.console import one_line, write_line  # noqa: F401 - one_line is the CI surfaces' too
 from bbvars.engine import SyncResult
 from bbvars.errors import InputError
 from bbvars.settings import SETTINGS, Setting, Settings, from_strings
 
+
 def say(line: str) -> None:
-    """One whole line on stdout (the CI surfaces print everything there)."""
+    """One whole line on stdout (the CI surfaces print everything there). Each surface prints through its own
+    escaping writer (commands/_github.py, pipe.py's emit), never through this directly."""
     write_line(line)
 
 
