@@ -208,10 +208,10 @@ class BitbucketClient:
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(is_retryable),
             wait=WaitRetryAfterOrBackoff(self.retry),
-            stop=tenacity.stop_after_attempt(self.retry.attempts) | tenacity.stop_after_delay(self.retry.max_total),
+            stop=tenacity.stop_after_attempt(self.retry.attempts) | tenacity.stop_after_delay(self.retry.max_total)
+            | tenacity.stop_when_event_set(self.cancel or threading.Event()),  # cancelled: no further attempt
             before_sleep=before_sleep,
             reraise=True,
-            **({"sleep": self.cancel.wait} if self.cancel is not None else {}),  # a cancellation cuts a backoff short
         )
         started = time.monotonic()
         try:
