@@ -10,7 +10,7 @@ import stat
 import sys
 
 from bbvars.console import debug_to_stderr, one_line
-from bbvars.errors import InputError
+from bbvars.errors import CANCELLED, InputError
 from bbvars.redaction import Redactor
 from bbvars.settings import Settings, cli_label, from_cli, validate
 from bbvars.settings import add_arguments as add_setting_arguments
@@ -97,7 +97,9 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         for line in report.summary(result):
             print(one_line(redactor(line)), file=sys.stderr)
     if not result.ok:  # always, --quiet or not: exit 1 comes with its cause
-        one_cause = result.error and all(result.cause(f) == result.error for f in result.failed)
+        # A cause shared by every failure is told alone; a cancellation also says what was done before it.
+        one_cause = (result.error and result.error != CANCELLED
+                     and all(result.cause(f) == result.error for f in result.failed))
         print(f"bbvars: error: {one_line(redactor(result.error if one_cause else report.failure_line(result)))}",
               file=sys.stderr)
     return 0 if result.ok else 1
