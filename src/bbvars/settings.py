@@ -158,7 +158,8 @@ def check_text(raw: str, label: str) -> None:
 def coerce(setting: Setting, raw: str, label: str) -> object:
     """Turn one raw string (env var, action input, query value) into the setting's typed value."""
     check_text(raw, label)
-    if setting.kind in SINGLE_LINE_KINDS and ("\n" in raw.strip() or "\r" in raw.strip()):
+    # Trailing whitespace is forgiven (a pasted secret often ends in a newline); a line break before the end is not.
+    if setting.kind in SINGLE_LINE_KINDS and ("\n" in raw.rstrip() or "\r" in raw.rstrip()):
         raise InputError(f"{label} holds a line break, and it must be one line (its text is not shown)")
     if setting.kind == "bool":
         return parse_bool(raw, label)
