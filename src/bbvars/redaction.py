@@ -31,7 +31,12 @@ class Redactor:
         if not secret:
             return
         with self._lock:
+            new = secret not in self._secrets
             self._secrets.add(secret)
+        if new and len(secret) < MIN_LENGTH:
+            # Not masked in messages (it would garble them), but a listener (GitHub's ::add-mask::) still hears it.
+            for listener in self.listeners:
+                listener(secret)
         self._register([secret, *sorted(variants(secret) - {secret})])
 
     def add_basic(self, user: str | None, secret: str | None) -> None:

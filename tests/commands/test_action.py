@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from bbvars.commands.action import escape_data, mask
+from tests.commands.test_pipe import listing
 from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, env_for, run_cli
 
 # The consumer's HTTP Basic header (base64 of id:secret), masked right after the secret: a server may echo it.
@@ -269,3 +270,35 @@ def test_an_unwritable_github_output_is_a_known_failure(emulator, tmp_path):
     errors = [line for line in run.stdout.splitlines() if line.startswith("::error::")]
     assert len(errors) == 1 and "cannot write $GITHUB_OUTPUT" in errors[0], run.stdout
     assert "internal error" not in run.stdout + run.stderr
+
+
+def test_listed_names_cannot_forge_workflow_commands_or_markdown(emulator, github):
+    # A malicious or broken server lists keys holding a workflow command and Markdown/HTML; prune deletes them.
+    evil = "EVIL\n::stop-commands::x\n::error::forged"
+    markup = "X|<img src=x onerror=alert(1)>`code`*em*"
+    emulator.inject(listing(evil, markup))
+    env = action_env(emulator, github, workspace="acme", repository="api", variables='{"A": "1"}', prune="true")
+    run = run_action(env)
+    assert run.code == 0, run.stdout
+    lines = run.stdout.splitlines()
+    assert not any(line.startswith(("::stop-commands::", "::error::")) for line in lines), run.stdout
+    assert "- EVIL\\n::stop-commands::x\\n::error::forged" in lines
+    summary = Path(github["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "<img" not in summary and "`code`" not in summary, summary
+    assert "| X\\|&lt;img src=x onerror=alert\\(1\\)&gt;\\`code\\`\\*em\\* | deleted |" in summary, summary
+    assert "| EVIL\\\\n::stop\\-commands::x\\\\n::error::forged | deleted |" in summary, summary
+    assert len([line for line in summary.splitlines() if line.startswith("|")]) == 5  # header, rule, 3 rows
+
+
+def test_the_github_writer_escapes_data_properties_and_plain_lines(capsys):
+    from bbvars.commands import _github as gh
+
+    gh.command("error", "50%\r\nnext", title="a:b,c\n")
+    gh.log("\n::stop-commands::x")
+    gh.log("::add-mask::x")
+    gh.log("  ##[error]old syntax")
+    assert capsys.readouterr().out.splitlines() == [
+        "::error title=a%3Ab%2Cc%0A::50%25%0D%0Anext", "\\n::stop-commands::x", "> ::add-mask::x",
+        ">   ##[error]old syntax"]
+    assert gh.markdown("a|b <i>x</i> [l](u) # _e_") == "a\\|b &lt;i&gt;x&lt;/i&gt; \\[l\\]\\(u\\) \\# \\_e\\_"
+    assert gh.markdown_key("DB_HOST") == "`DB_HOST`" and gh.markdown_key("a`b") == "a\\`b"
