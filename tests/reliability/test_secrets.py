@@ -619,3 +619,29 @@ def test_an_error_text_is_redacted_before_it_is_cut_short():
     with pytest.raises(ApiError) as caught:
         parse_token_answer(token, redact)
     assert leaks(str(caught.value), {"client secret": CLIENT_SECRET}, None) == []
+
+
+# -- workflow-command injection ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("setting", ["environment", "prefix", "workspace", "repository"])
+def test_an_input_cannot_stop_the_runners_command_processing(emulator: Emulator, tmp_path: Path, setting) -> None:
+    """`::stop-commands::` on a line of its own would make the runner print every later `::add-mask::` line as
+    text, secret included: an input holding one is refused, after the masks, and no such line is ever printed."""
+    inputs = yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]
+    given = {"workspace": "acme", "repository": "api", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+             "variables": json.dumps(DOCUMENT), setting: "\n::stop-commands::x\n"}
+    env = clean_env(GITHUB_OUTPUT=str(tmp_path / "output"), GITHUB_STEP_SUMMARY=str(tmp_path / "summary"))
+    for name, spec in inputs.items():
+        env[f"INPUT_{name.upper()}"] = str(given.pop(name, spec.get("default", "")))
+    proc = subprocess.run([sys.executable, "-m", "bbvars", "action"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 2 and emulator.requests == [], proc.stdout
+    assert not any(line.lstrip().startswith("::stop-commands::") for line in lines), proc.stdout
+    masks = [i for i, line in enumerate(lines) if line.startswith("::add-mask::")]
+    assert masks and masks == list(range(len(masks))), proc.stdout  # every mask before any other line
+    assert lines[len(masks):] == [f"::error::input {setting} holds a line break, and it must be one line (its text "
+                                  "is not shown)"]
+    rest = "\n".join(lines[len(masks):]) + proc.stderr
+    assert leaks(rest, {"client secret": CLIENT_SECRET}, (CLIENT_ID, CLIENT_SECRET)) == []
