@@ -82,6 +82,8 @@ def run_cli(args: list[str], *, env: dict[str, str], input: str | None = None, t
     proc = subprocess.run(
         [sys.executable, "-m", "bbvars", *args],
         input=input,
+        # Without input, an empty stdin as CI gives, not whatever the test runner's own stdin is.
+        stdin=subprocess.DEVNULL if input is None else None,
         capture_output=True,
         text=True,
         env=env,
