@@ -220,3 +220,25 @@ def test_the_engine_sends_nothing_once_cancelled(emulator):
     result = run_sync(settings, [Variable("A", "1")], Redactor(), cancel=cancel)
     assert result.failed == [{"key": "A", "error": "cancelled"}] and result.error == "cancelled"
     assert emulator.requests == []
+
+
+def test_a_second_ctrl_c_stops_at_once(emulator, gate, tmp_path):
+    emulator.inject(Fault(method="POST", path=COLLECTION, times=-1, action=held(gate)))
+    args, env, stdin = command_for("cli", emulator, tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "bbvars", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+        out, err = Output(proc.stdout), Output(proc.stderr)
+        wait_until(lambda: len(unanswered(emulator, "POST")) == CONCURRENCY, "the writes in flight")
+        proc.send_signal(signal.SIGINT)
+        assert err.wait_for(f"SIGINT {NOTICE}"), err.text
+        proc.send_signal(signal.SIGINT)  # the writes are still held: only a hard stop can end the run now
+        assert proc.wait(timeout=30) == 130
+    finally:
+        gate.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out.text == "" and err.text.splitlines()[-1] == "bbvars: error: interrupted"
