@@ -11,7 +11,7 @@ import difflib
 import os
 from typing import Mapping
 
-from bbvars.commands._ci import failure, one_line, outcome, raw_settings, read_settings, say, understood
+from bbvars.commands._ci import failure, one_line, outcome, raw_settings, read_settings, retry_lines, say, understood
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
 from bbvars.settings import SETTINGS, Setting
@@ -110,7 +110,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if settings.debug:
         emit("DEBUG: ", redactor(understood(settings, label)))
     log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
-    result = run_sync(settings, variables, redactor, log, cancel=getattr(args, "cancel", None))
+    result = run_sync(settings, variables, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
+                      cancel=getattr(args, "cancel", None))
 
     for line in report.change_lines(result):
         emit("", redactor(line))

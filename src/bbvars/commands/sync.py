@@ -6,17 +6,21 @@ import argparse
 import io
 import os
 import select
+import signal
 import stat
 import sys
+import threading
 
 from bbvars.console import debug_to_stderr, one_line
-from bbvars.errors import CANCELLED, InputError
+from bbvars.errors import InputError
 from bbvars.redaction import Redactor
+from bbvars.render import Progress, is_terminal, paint, summary_line, wants_colour
 from bbvars.settings import Settings, cli_label, from_cli, validate
 from bbvars.settings import add_arguments as add_setting_arguments
 
 OPTIONS = ("workspace", "repository", "environment", "files", "pairs", "secured", "prefix", "upper", "dry_run",
-           "prune", "concurrency", "timeout", "debug", "quiet", "allow_empty")
+           "prune", "yes", "concurrency", "timeout", "debug", "quiet", "output", "allow_empty")
+CONFIRM_LISTED = 20  # deletions named in the question; the rest are counted
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,16 +94,46 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     variables = collect(documents, settings.pairs, prefix=settings.prefix, upper=settings.upper,
                         secured=settings.secured)
     check_variables(variables, settings, cli_label)
-    result = run_sync(settings, variables, redactor, debug_to_stderr if settings.debug else None,
-                      cancel=getattr(args, "cancel", None))
-    print(report.to_json(result))
+    terminal = is_terminal(sys.stderr)
+    colour = wants_colour(sys.stderr, os.environ)
+    # Progress and retry lines only for a person at a terminal; --debug already logs every request and retry.
+    progress = Progress(sys.stderr, colour=colour) if terminal and not settings.quiet and not settings.debug else None
+    confirm = None
+    if settings.prune and not settings.yes and not settings.dry_run and is_terminal(sys.stdin):
+        confirm = lambda deletes: ask_to_delete(deletes, progress)  # noqa: E731
+    try:
+        result = run_sync(settings, variables, redactor, debug_to_stderr if settings.debug else None,
+                          events=progress, confirm=confirm, cancel=getattr(args, "cancel", None))
+    finally:
+        if progress is not None:
+            progress.close()
+    if settings.output == "json":
+        print(report.to_json(result))
     if not settings.quiet:
         for line in report.summary(result):
-            print(one_line(redactor(line)), file=sys.stderr)
+            print(summary_line(one_line(redactor(line)), colour), file=sys.stderr)
     if not result.ok:  # always, --quiet or not: exit 1 comes with its cause
-        # A cause shared by every failure is told alone; a cancellation also says what was done before it.
-        one_cause = (result.error and result.error != CANCELLED
-                     and all(result.cause(f) == result.error for f in result.failed))
-        print(f"bbvars: error: {one_line(redactor(result.error if one_cause else report.failure_line(result)))}",
-              file=sys.stderr)
+        print(paint(f"bbvars: error: {one_line(redactor(report.failure_line(result)))}", "31", colour), file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def ask_to_delete(deletes: list, progress: Progress | None) -> bool:
+    """On a terminal, --prune asks before any delete is sent, naming what would go; anything but y/yes is no."""
+    if progress is not None:
+        progress.close()
+    lines = [f"--prune would delete {len(deletes)} variable(s) that the input does not have:"]
+    for target in dict.fromkeys(target for target, _ in deletes):
+        keys = sorted(key for where, key in deletes if where == target)
+        lines.append(f"  {target.describe()}:")
+        lines += [f"- {one_line(key)}" for key in keys[:CONFIRM_LISTED]]
+        lines += [f"  ... and {len(keys) - CONFIRM_LISTED} more"] if len(keys) > CONFIRM_LISTED else []
+    sys.stderr.write("\n".join(lines) + "\nDelete them? [y/N] ")
+    sys.stderr.flush()
+    # Nothing is written yet: Ctrl-C at the question stops at once (not "finish the writes in flight").
+    interrupt_now = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler) if interrupt_now else None
+    try:
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+    finally:
+        if interrupt_now:
+            signal.signal(signal.SIGINT, previous)
