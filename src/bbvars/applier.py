@@ -36,7 +36,10 @@ def bounded(items: Iterable[Item], concurrency: int, work: Callable[[Item], None
     for thread in workers:
         thread.start()
     for thread in workers:
-        thread.join()
+        # Joined in short waits: a signal that lands while its handler is already running (a second Ctrl-C right
+        # after the first) is only handled once the main thread runs Python code again, never inside one long wait.
+        while thread.is_alive():
+            thread.join(0.2)
 
 
 @dataclass
