@@ -21,6 +21,7 @@ class Redactor:
     def __init__(self, secrets: Iterable[str | None] = ()):
         self._secrets: set[str] = set()
         self._variants: set[str] = set()  # what is masked: each secret and the forms it takes in messages
+        self._ordered: list[str] | None = []  # _variants longest first, kept until the next one is added
         self._lock = threading.Lock()
         # Told of every new form of a secret, the raw secret first (e.g. GitHub's ::add-mask::).
         self.listeners: list[Callable[[str], None]] = []
@@ -52,6 +53,8 @@ class Redactor:
         with self._lock:
             new = [form for form in forms if form not in self._variants and len(form) >= MIN_LENGTH]
             self._variants.update(new)
+            if new:
+                self._ordered = None
         for form in new:
             for listener in self.listeners:
                 listener(form)
@@ -65,7 +68,9 @@ class Redactor:
     def forms(self) -> list[str]:
         """Everything masked: each secret and each form of it."""
         with self._lock:
-            return sorted(self._variants, key=len, reverse=True)
+            if self._ordered is None:
+                self._ordered = sorted(self._variants, key=len, reverse=True)
+            return self._ordered
 
     def __call__(self, text: str) -> str:
         for secret in self.forms:  # longest first, so a part never unmasks a whole
