@@ -235,3 +235,38 @@ def test_variables_of_a_single_document_setting():
     assert variables_of(settings, cli_label) == [Variable("X_A_B", "1", True)]
     with pytest.raises(InputError, match="variables is not set"):
         variables_of(Settings(variables="  "), cli_label)
+
+
+def test_check_variables_refuses_an_empty_input_unless_allowed_and_counts_the_total():
+    from bbvars.documents import MAX_TOTAL_CHARACTERS, check_variables
+    from bbvars.errors import InputError
+    from bbvars.models import Variable
+    from bbvars.settings import Settings
+
+    label = lambda s: s.name  # noqa: E731
+    with pytest.raises(InputError, match="run it where the Terraform state is, after the first apply, or set "
+                                         "allow_empty"):
+        check_variables([], Settings(), label)
+    check_variables([], Settings(allow_empty=True), label)
+    check_variables([], Settings(prune=True), label)  # the engine refuses this one, with its own reason
+    full = [Variable("AB", "x" * (MAX_TOTAL_CHARACTERS - 2))]
+    check_variables(full, Settings(), label)
+    with pytest.raises(InputError, match="the input's 2 variables take 120,001 characters") as caught:
+        check_variables([*full, Variable("C", "")], Settings(), label)
+    assert "xxxx" not in str(caught.value)
+
+
+def test_with_fingerprints_the_total_counts_the_fingerprint_variable():
+    from bbvars.documents import MAX_TOTAL_CHARACTERS, check_variables
+    from bbvars.errors import InputError
+    from bbvars.fingerprints import rendered_length
+    from bbvars.models import Variable
+    from bbvars.settings import Settings
+
+    room = MAX_TOTAL_CHARACTERS - rendered_length(["PW"])
+    fits = [Variable("PW", "x" * (room - 2), secured=True)]
+    check_variables(fits, Settings(fingerprint=True), lambda s: s.name)
+    with pytest.raises(InputError, match=r"take 120,001 characters in names and values \(with their fingerprints\)"):
+        check_variables([Variable("PW", "x" * (room - 1), secured=True)], Settings(fingerprint=True),
+                        lambda s: s.name)
+    check_variables([Variable("PW", "x" * (room - 1), secured=True)], Settings(), lambda s: s.name)
