@@ -294,3 +294,15 @@ def test_fingerprints_stay_compact(emulator):
 def test_parse_never_fails_and_keeps_only_well_formed_entries(text):
     for key, fp in parse(text).items():
         assert fingerprints.ENTRY.match(f"{key}={fp}")
+
+
+def test_a_fingerprint_variable_listed_twice_is_written_through_both_records():
+    fp = fingerprint(KEY, SCOPE, "PW", "v")
+    listing = [remote("PW"), remote(VARIABLE, "v1", secured=False), remote(VARIABLE, "v1", secured=False)]
+    listing[2] = RemoteVariable("{second}", VARIABLE, "v1", False)
+    book = Book(KEY, SCOPE, listing)
+    assert [r.key for r in book.user] == ["PW"]
+    wanted = [Variable("PW", "v", True)]
+    plan = make_plan(wanted, book.user, recorded=book.recorded, expected=book.expected(wanted))
+    op = book.pending(plan, book.expected(wanted), {"PW"})
+    assert [r.uuid for r in op.remotes] == ["{" + VARIABLE + "}", "{second}"] and parse(op.variable.value) == {"PW": fp}

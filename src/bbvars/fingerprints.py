@@ -80,7 +80,8 @@ def next_entries(
     written: for each key the run wrote or meant to write, its new fingerprint when the write succeeded and left the
     key secured with a fingerprint known, else None (a failed write, a plain value, fingerprints off); gone: keys
     the run deleted. Entries of keys still present are kept; no entry is made for a write that did not succeed."""
-    entries = {key: fp for key, fp in recorded.items() if key in set(present_secured)}
+    present = set(present_secured)
+    entries = {key: fp for key, fp in recorded.items() if key in present}
     for key in gone:
         entries.pop(key, None)
     for key, fp in written.items():
@@ -100,13 +101,12 @@ class Book:
     def __init__(self, key: bytes | None, scope: str, existing: Iterable[RemoteVariable]):
         self.key = key
         self.scope = scope.lower()  # the collection path: environments by uuid, so a renamed one keeps its entries
-        self.remote: RemoteVariable | None = None
+        records: list[RemoteVariable] = []  # the variable's records: one, unless Bitbucket lists it twice
         self.user: list[RemoteVariable] = []  # the listing without the fingerprint variable
         for remote in existing:
-            if remote.key == VARIABLE:
-                self.remote = self.remote or remote
-            else:
-                self.user.append(remote)
+            (records if remote.key == VARIABLE else self.user).append(remote)
+        self.remote = records[0] if records else None
+        self.others = tuple(records[1:])
         self.text = self.remote.value if self.remote is not None else None  # None when secured by hand: unreadable
         self.recorded = parse(self.text)
         self.present_secured = {remote.key for remote in self.user if remote.secured}
@@ -143,4 +143,4 @@ class Book:
         variable = Variable(VARIABLE, text, False)
         if self.remote is None:
             return Operation(Action.CREATE, VARIABLE, variable=variable)
-        return Operation(Action.UPDATE, VARIABLE, variable=variable, remote=self.remote)
+        return Operation(Action.UPDATE, VARIABLE, variable=variable, remote=self.remote, others=self.others)
