@@ -151,6 +151,26 @@ class Preparer:
         return TargetRun(target, path, make_plan(job.variables, existing, prune=job.options.prune), result)
 
 
+def once_each(prepared: Sequence[TargetRun | None]) -> list[TargetRun]:
+    """The prepared targets, each place once: two spellings of one environment (its name and its uuid) are known the
+    same only once resolved, and the later one fails rather than write the place twice."""
+    first: dict[str, TargetRun] = {}
+    runs = []
+    for target_run in prepared:
+        if target_run is None:
+            continue
+        if target_run.path in first:
+            result = target_run.result
+            result.error = (f"{target_run.target.describe()} is {first[target_run.path].target.describe()}, "
+                            "which another target writes: give each place once")
+            result.failed = [{"key": op.key, "error": result.error} for op in target_run.plan.operations
+                             if op.variable is not None]
+            continue
+        first[target_run.path] = target_run
+        runs.append(target_run)
+    return runs
+
+
 def check_jobs(jobs: Sequence[Job]) -> None:
     """What can be known wrong about the jobs before a request is sent."""
     for job in jobs:
@@ -180,7 +200,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
         prepared[index] = preparer.prepare(jobs[index], run.targets[index])
 
     bounded((i for i, job in enumerate(jobs) if job.variables), concurrency, prepare)
-    applier.run([target_run for target_run in prepared if target_run is not None])
+    applier.run(once_each(prepared))
     for result in run.targets:
         result.failed = [{"key": f["key"], "error": redactor(f["error"])} for f in result.failed]
         result.error = redactor(result.error) if result.error else None

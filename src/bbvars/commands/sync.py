@@ -13,7 +13,7 @@ from bbvars.settings import Settings, cli_label, from_cli, validate
 from bbvars.settings import add_arguments as add_setting_arguments
 
 OPTIONS = ("workspace", "repository", "environment", "files", "pairs", "secured", "prefix", "upper", "dry_run",
-           "prune", "concurrency", "timeout", "debug", "quiet")
+           "prune", "concurrency", "timeout", "debug", "quiet", "manifest", "targets")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +54,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     redactor.add(settings.client_secret)
     redactor.add(settings.access_token)
     validate(settings, cli_label)
+    if settings.manifest is not None:
+        return run_manifest(settings, redactor)
     documents = read_documents(settings)
     variables = collect(documents, settings.pairs, prefix=settings.prefix, upper=settings.upper,
                         secured=settings.secured)
@@ -66,4 +68,19 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         one_cause = result.error and all(result.cause(f) == result.error for f in result.failed)
         print(f"bbvars: error: {redactor(result.error if one_cause else report.failure_line(result))}",
               file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def run_manifest(settings: Settings, redactor: Redactor) -> int:
+    """Every target of the manifest (or the --target ones) in one run: one JSON report, one ordered summary."""
+    from bbvars import engine, manifest, report
+
+    jobs = manifest.jobs(settings, sys.stdin)
+    result = engine.run(settings, jobs, redactor, debug_to_stderr if settings.debug else None)
+    print(report.run_to_json(result))
+    if not settings.quiet:
+        for line in report.run_summary(result):
+            print(redactor(line), file=sys.stderr)
+    for line in report.run_failure_lines(result):  # always, --quiet or not: exit 1 comes with its cause
+        print(f"bbvars: error: {redactor(line)}", file=sys.stderr)
     return 0 if result.ok else 1

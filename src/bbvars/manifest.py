@@ -1,0 +1,486 @@
+"""A manifest: many targets and the sources that feed them, in one YAML or JSON file. Read and checked whole before
+the first request, into plain values (the engine's Jobs). Every error names the manifest and the place in it, as
+pre-commit's clientlib does: `bbvars.yml: targets[2] (web): ...`.
+
+The per-target settings are the SETTINGS rows marked `per_target`: a row added there is accepted in `defaults:` and
+in every target, and appears in the JSON Schema (`python -m bbvars.manifest` prints it; schema/manifest.schema.json
+is its output, compared by a test)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import sys
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import IO, Sequence
+
+from bbvars.documents import Entry, Number, build_variables, final_key, load_mapping, parse_document, read_limited
+from bbvars.documents import render_value, shown
+from bbvars.engine import Job
+from bbvars.errors import InputError
+from bbvars.models import Target
+from bbvars.settings import SETTINGS, Setting, Settings, check_slug, surface_overrides
+
+VERSION = 1
+STDIN = "-"
+TOP_KEYS = ("version", "workspace", "sources", "defaults", "targets")
+SOURCE_KEYS = ("file",)
+PLACE_KEYS = ("name", "workspace", "repository", "environment", "from", "include", "exclude", "variables")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*\Z")  # no comma: TARGETS is a comma-separated list
+
+
+def per_target_settings() -> dict[str, Setting]:
+    return {s.name: s for s in SETTINGS if s.per_target}
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    file: str  # as written; "-" is standard input
+    path: Path | None  # the file, relative to the manifest's directory; None for standard input
+
+    @property
+    def label(self) -> str:
+        return f"sources.{self.name} ({'standard input' if self.path is None else shown(self.file, 200)})"
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One entry of `targets:`, checked: where it writes, what it takes from which sources, its settings."""
+
+    index: int
+    name: str | None
+    target: Target
+    sources: tuple[str, ...]
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    variables: tuple[tuple[str, str], ...]  # literal KEY: value, rendered as text
+    settings: dict  # the per-target settings: defaults, then the target's own
+
+    @property
+    def label(self) -> str:
+        t = self.target
+        place = (self.name or (f"{t.repository}/{t.environment}" if t.environment else t.repository)
+                 or f"workspace {t.workspace}")
+        return f"targets[{self.index}] ({place})"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    shown: str  # the path as messages name it
+    sources: dict[str, Source]
+    targets: tuple[TargetSpec, ...]
+
+    def error(self, where: str, message: str) -> InputError:
+        return InputError(f"{self.shown}: {where}: {message}")
+
+    def select(self, names: Sequence[str]) -> list[TargetSpec]:
+        """The targets named (in the manifest's order), or all of them."""
+        if not names:
+            return list(self.targets)
+        known = {spec.name for spec in self.targets if spec.name}
+        unknown = [name for name in dict.fromkeys(names) if name not in known]
+        if unknown:
+            listed = ", ".join(sorted(known)) or "none: give targets a name: to choose them"
+            raise InputError(f"{self.shown}: no target named {', '.join(map(repr, unknown))} (the named targets: "
+                             f"{listed})")
+        return [spec for spec in self.targets if spec.name in names]
+
+
+# -- reading and checking the manifest itself ---------------------------------------------------------------------
+
+
+def read(path: str, stdin: IO | None = None, default_workspace: str | None = None) -> Manifest:
+    """The manifest at `path` ("-": standard input), checked whole; its sources are not read yet."""
+    label = "the manifest on standard input" if path == STDIN else shown(path, 200)
+    if path == STDIN:
+        stream = stdin if stdin is not None else sys.stdin
+        text = read_limited(stream.buffer if hasattr(stream, "buffer") else stream, label)
+        base = Path.cwd()
+    else:
+        try:
+            with open(path, "rb") as handle:
+                text = read_limited(handle, label)
+        except OSError as exc:
+            raise InputError(f"cannot read the manifest {label}: {exc.strerror}") from None
+        base = Path(path).parent
+    return parse(load_mapping(text, label), label, base, default_workspace)
+
+
+def parse(document: dict, label: str, base: Path, default_workspace: str | None = None) -> Manifest:
+    """A loaded manifest document into checked values."""
+    bare = Manifest(label, {}, ())
+    unknown_keys(bare, "the top level", document, TOP_KEYS)
+    version = document.get("version")
+    if not (isinstance(version, Number) and version.number == VERSION):
+        raise bare.error("version", f"must be {VERSION} (the format this bbvars reads), got "
+                                    f"{'nothing' if version is None else shown(str(version), 20)}")
+    workspace = document.get("workspace", default_workspace)
+    if workspace is not None:
+        text_value(bare, "workspace", workspace)
+        slug(bare, "workspace", workspace)
+    sources = parse_sources(bare, document.get("sources", {}), base)
+    manifest = Manifest(label, sources, ())
+    defaults = document.get("defaults", {})
+    mapping(manifest, "defaults", defaults)
+    unknown_keys(manifest, "defaults", defaults, tuple(per_target_settings()))
+    default_settings = {name: setting_value(manifest, f"defaults.{name}", per_target_settings()[name], value)
+                        for name, value in defaults.items()}
+    targets = document.get("targets")
+    if not isinstance(targets, list) or not targets:
+        raise manifest.error("targets", "must be a list of one target or more")
+    specs = tuple(parse_target(manifest, index, entry, workspace, default_settings)
+                  for index, entry in enumerate(targets))
+    manifest = Manifest(label, sources, specs)
+    refuse_repeats(manifest)
+    unused = sorted(set(sources) - {name for spec in specs for name in spec.sources})
+    if unused:
+        raise manifest.error(f"sources.{unused[0]}", "is used by no target: remove it, or name it in a target's from")
+    return manifest
+
+
+def parse_sources(manifest: Manifest, sources: object, base: Path) -> dict[str, Source]:
+    mapping(manifest, "sources", sources)
+    parsed: dict[str, Source] = {}
+    for name, spec in sources.items():
+        where = f"sources.{shown(str(name), 40)}"
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise manifest.error(where, "a source's name is letters, digits and - _ . : / (quote it in YAML)")
+        mapping(manifest, where, spec)
+        unknown_keys(manifest, where, spec, SOURCE_KEYS)
+        if "file" not in spec:
+            raise manifest.error(where, "needs file: the path of a JSON, YAML, `terraform output -json` or dotenv "
+                                        "document, relative to the manifest (\"-\" for standard input)")
+        file = text_value(manifest, f"{where}.file", spec["file"])
+        parsed[name] = Source(name, file, None if file == STDIN else base / file)
+    readers = [name for name, source in parsed.items() if source.path is None]
+    if len(readers) > 1:
+        raise manifest.error(f"sources.{readers[1]}", f"reads standard input, as sources.{readers[0]} does: only one "
+                                                      "source can")
+    return parsed
+
+
+def parse_target(manifest: Manifest, index: int, entry: object, workspace: str | None,
+                 defaults: dict) -> TargetSpec:
+    where = f"targets[{index}]"
+    mapping(manifest, where, entry)
+    settings = per_target_settings()
+    unknown_keys(manifest, where, entry, PLACE_KEYS + tuple(settings))
+    name = entry.get("name")
+    if name is not None:
+        text_value(manifest, f"{where}.name", name)
+        if not NAME_PATTERN.match(name):
+            raise manifest.error(f"{where}.name", f"{shown(name)!r} is not a name: use letters, digits and - _ . : /")
+    target_workspace = entry.get("workspace", workspace)
+    repository, environment = entry.get("repository"), entry.get("environment")
+    for key, value in (("workspace", target_workspace), ("repository", repository), ("environment", environment)):
+        if value is not None:
+            text_value(manifest, f"{where}.{key}", value)
+    if target_workspace is None:
+        raise manifest.error(where, "no workspace: set workspace at the top of the manifest or in the target")
+    slug(manifest, f"{where}.workspace", target_workspace)
+    slug(manifest, f"{where}.repository", repository)
+    if environment is not None:
+        if repository is None:
+            raise manifest.error(where, "environment needs repository: deployment environments belong to one")
+        if not environment.strip():
+            raise manifest.error(f"{where}.environment", "is empty: give the environment's name, slug or uuid")
+    spec = TargetSpec(index, name, Target(target_workspace, repository, environment), (), (), (), (), {})
+    where = spec.label
+    sources = names(manifest, f"{where}: from", entry.get("from", []))
+    for source in sources:
+        if source not in manifest.sources:
+            declared = ", ".join(manifest.sources) or "none"
+            raise manifest.error(where, f"from names {shown(source)!r}, which is not in sources (declared: "
+                                        f"{declared})")
+    include = names(manifest, f"{where}: include", entry.get("include", []))
+    exclude = names(manifest, f"{where}: exclude", entry.get("exclude", []))
+    if (include or exclude) and not sources:
+        raise manifest.error(where, "include and exclude choose keys of the sources in from, and there is no from")
+    variables = literal_variables(manifest, where, entry.get("variables", {}))
+    if not sources and not variables:
+        raise manifest.error(where, "gives no variables: add from (sources) or variables")
+    own = {key: setting_value(manifest, f"{where}: {key}", settings[key], value)
+           for key, value in entry.items() if key in settings}
+    return replace(spec, sources=tuple(dict.fromkeys(sources)), include=include, exclude=exclude,
+                   variables=variables, settings={**defaults, **own})
+
+
+def literal_variables(manifest: Manifest, where: str, variables: object) -> tuple[tuple[str, str], ...]:
+    mapping(manifest, f"{where}: variables", variables)
+    rendered = []
+    for key, value in variables.items():
+        if not isinstance(key, str):
+            raise manifest.error(f"{where}: variables", f"the key {shown(str(key), 40)!r} is read as "
+                                                        f"{type(key).__name__}, not text: quote it")
+        try:
+            rendered.append((key, render_value(key, value, "variables")))
+        except InputError as exc:
+            raise manifest.error(where, str(exc)) from None
+    return tuple(rendered)
+
+
+def refuse_repeats(manifest: Manifest) -> None:
+    """Each name once, and each place once: two entries writing one place would each prune the other's keys and
+    could give one key twice."""
+    names: dict[str, TargetSpec] = {}
+    places: dict[tuple, TargetSpec] = {}
+    for spec in manifest.targets:
+        if spec.name is not None:
+            if spec.name in names:
+                raise manifest.error(spec.label, f"has the name of {names[spec.name].label}: names must differ")
+            names[spec.name] = spec
+        t = spec.target
+        # Slugs and environment names compare without case, as Bitbucket (and the environment lookup) does.
+        place = (t.workspace.lower(), (t.repository or "").lower(), (t.environment or "").strip().lower())
+        if place in places:
+            raise manifest.error(spec.label, f"writes {t.describe()}, as {places[place].label} does: give each "
+                                             "place once, with all its sources and variables")
+        places[place] = spec
+
+
+# -- the variables of each target -----------------------------------------------------------------------------------
+
+
+def read_sources(manifest: Manifest, specs: Sequence[TargetSpec], stdin: IO | None = None) -> dict[str, list[Entry]]:
+    """Each source the chosen targets use, read and parsed once."""
+    entries: dict[str, list[Entry]] = {}
+    for name in dict.fromkeys(name for spec in specs for name in spec.sources):
+        source = manifest.sources[name]
+        label = source.label
+        if source.path is None:
+            stream = stdin if stdin is not None else sys.stdin
+            if stream is None or stream.isatty():
+                raise manifest.error(label, "reads standard input, and nothing is piped to it")
+            text = read_limited(stream.buffer if hasattr(stream, "buffer") else stream, f"{manifest.shown}: {label}")
+        else:
+            try:
+                with open(source.path, "rb") as handle:
+                    text = read_limited(handle, f"{manifest.shown}: {label}")
+            except OSError as exc:
+                raise manifest.error(label, f"cannot be read: {exc.strerror} (paths are relative to the "
+                                            "manifest)") from None
+        try:
+            entries[name] = parse_document(text, label)
+        except InputError as exc:
+            raise InputError(f"{manifest.shown}: {exc}") from None
+    return entries
+
+
+def variables_of(manifest: Manifest, spec: TargetSpec, entries: dict[str, list[Entry]], options: dict):
+    """The target's Variables: its sources' keys chosen by include/exclude, with prefix/upper applied, then its
+    literal variables as written (replacing a source key that ends up the same); secured as `secured` says or the
+    source marks them (a sensitive Terraform output), every key checked."""
+    matched = {glob: False for glob in (*spec.include, *spec.exclude)}
+    chosen: list[Entry] = []
+    for name in spec.sources:
+        for entry in entries[name]:
+            included = not spec.include or any(fnmatchcase(entry.key, glob) for glob in spec.include)
+            excluded = any(fnmatchcase(entry.key, glob) for glob in spec.exclude)
+            for glob in matched:
+                matched[glob] = matched[glob] or fnmatchcase(entry.key, glob)
+            if included and not excluded:
+                chosen.append(entry)
+    for glob, hit in matched.items():
+        if not hit:
+            kind = "include" if glob in spec.include else "exclude"
+            raise manifest.error(spec.label, f"{kind} {shown(glob)!r} matches no key of {', '.join(spec.sources)}")
+    prefix, upper = options.get("prefix", ""), options.get("upper", False)
+    literal = [Entry(key, value, False, "variables") for key, value in spec.variables]
+    try:
+        given = {v.key: v for v in build_variables(literal)}
+        from_sources = [v for v in build_variables(chosen, prefix=prefix, upper=upper) if v.key not in given]
+    except InputError as exc:
+        raise manifest.error(spec.label, str(exc).replace("(use --upper", "(use upper: true")) from None
+    if not from_sources and not given:
+        raise manifest.error(spec.label, f"gets no variables: {', '.join(spec.sources)} "
+                                         f"{'has' if len(spec.sources) == 1 else 'have'} none that it chooses")
+    # `secured` names a key as the source gives it or as it is written.
+    secured = set(options.get("secured", ()))
+    names_of = {final_key(e.key, prefix, upper): {e.key, final_key(e.key, prefix, upper)} for e in chosen}
+    names_of.update({key: {key} for key in given})
+    unknown = sorted(secured - {"*"} - {name for v in (*from_sources, *given.values()) for name in names_of[v.key]})
+    if unknown:
+        raise manifest.error(spec.label, f"secured names {', '.join(map(shown, unknown))}, which this target does "
+                                         "not write: check the spelling, include and exclude")
+    return [replace(v, secured=v.secured or "*" in secured or bool(names_of[v.key] & secured))
+            for v in (*from_sources, *given.values())]
+
+
+def jobs(settings: Settings, stdin: IO | None = None) -> list[Job]:
+    """The jobs of the manifest the settings name: only the chosen targets (`targets`), with the surface's
+    per-target settings over every target's, each job's options the run's settings with the target's."""
+    manifest = read(settings.manifest or "", stdin, settings.workspace)
+    chosen = manifest.select(settings.targets)
+    entries = read_sources(manifest, chosen, stdin)
+    overrides = surface_overrides(settings)
+    result = []
+    for spec in chosen:
+        values = {**spec.settings, **overrides}
+        target = spec.target
+        options = replace(settings, workspace=target.workspace, repository=target.repository,
+                          environment=target.environment, **values)
+        result.append(Job(target, variables_of(manifest, spec, entries, values), options, spec.name))
+    return result
+
+
+# -- small checks, each naming where ----------------------------------------------------------------------------------
+
+
+def kind_of(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, Number):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping" if isinstance(value, dict) else "nothing" if value is None else type(value).__name__
+
+
+def mapping(manifest: Manifest, where: str, value: object) -> None:
+    if not isinstance(value, dict):
+        raise manifest.error(where, f"must be a mapping, but it is {kind_of(value)}")
+
+
+def text_value(manifest: Manifest, where: str, value: object) -> str:
+    if not isinstance(value, str) or isinstance(value, Number):
+        raise manifest.error(where, f"must be text, but it is {kind_of(value)}")
+    return value
+
+
+def slug(manifest: Manifest, where: str, value: str | None) -> None:
+    try:
+        check_slug(value, where.rpartition(".")[2])
+    except InputError as exc:
+        raise manifest.error(where.rpartition(".")[0] or where, str(exc)) from None
+
+
+def names(manifest: Manifest, where: str, value: object) -> tuple[str, ...]:
+    """One text or a list of texts."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) and not isinstance(i, Number) for i in items):
+        raise InputError(f"{manifest.shown}: {where} must be text or a list of texts, but it is {kind_of(value)}")
+    if any(not item.strip() for item in items):
+        raise InputError(f"{manifest.shown}: {where} has an empty entry")
+    return tuple(items)
+
+
+def unknown_keys(manifest: Manifest, where: str, value: dict, allowed: Sequence[str]) -> None:
+    for key in value:
+        if key not in allowed:
+            text = str(key)
+            close = difflib.get_close_matches(text, allowed, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise manifest.error(where, f"unknown key {shown(text, 40)!r}{hint}: it takes {', '.join(allowed)}")
+
+
+def setting_value(manifest: Manifest, where: str, setting: Setting, value: object) -> object:
+    """A per-target setting as the manifest writes it (YAML/JSON types) into the Settings field's type."""
+    if setting.kind == "bool":
+        if not isinstance(value, bool):
+            raise InputError(f"{manifest.shown}: {where} must be true or false, but it is {kind_of(value)}")
+        return value
+    if setting.kind == "keys":
+        return names(manifest, where, value)
+    if setting.kind in ("int", "number"):
+        whole = isinstance(value, Number) and isinstance(value.number, int)
+        if not isinstance(value, Number) or (setting.kind == "int" and not whole):
+            wanted = "a whole number" if setting.kind == "int" else "a number"
+            raise InputError(f"{manifest.shown}: {where} must be {wanted}, but it is {kind_of(value)}")
+        low, high = setting.bounds or (float("-inf"), float("inf"))
+        if not low <= value.number <= high:
+            raise InputError(f"{manifest.shown}: {where} must be between {low:g} and {high:g}, got {value}")
+        return value.number
+    if setting.kind == "choice":
+        if value not in setting.choices:
+            raise InputError(f"{manifest.shown}: {where} must be one of {', '.join(setting.choices)}")
+        return value
+    if not isinstance(value, str) or isinstance(value, Number):
+        raise InputError(f"{manifest.shown}: {where} must be text, but it is {kind_of(value)}")
+    return str(value)
+
+
+# -- the JSON Schema, from the same table ---------------------------------------------------------------------------
+
+
+def setting_schema(setting: Setting) -> dict:
+    kinds = {
+        "bool": {"type": "boolean"},
+        "keys": {"$ref": "#/$defs/names"},
+        "int": {"type": "integer"},
+        "number": {"type": "number"},
+        "choice": {"enum": list(setting.choices)},
+    }
+    schema = {"description": setting.help, **kinds.get(setting.kind, {"type": "string"})}
+    if setting.bounds and setting.kind in ("int", "number"):
+        low, high = setting.bounds
+        schema.update(minimum=int(low) if setting.kind == "int" else low,
+                      maximum=int(high) if setting.kind == "int" else high)
+    return schema
+
+
+def json_schema() -> dict:
+    settings = {name: setting_schema(s) for name, s in per_target_settings().items()}
+    target = {
+        "type": "object",
+        "additionalProperties": False,
+        "anyOf": [{"required": ["from"]}, {"required": ["variables"]}],
+        "dependentRequired": {"environment": ["repository"], "include": ["from"], "exclude": ["from"]},
+        "properties": {
+            "name": {"type": "string", "pattern": "^" + NAME_PATTERN.pattern.removesuffix(r"\Z") + "$",
+                     "description": "what --target (TARGETS, targets) chooses it by; unique"},
+            "workspace": {"$ref": "#/$defs/slug", "description": "else the manifest's workspace"},
+            "repository": {"$ref": "#/$defs/slug", "description": "omit for workspace variables"},
+            "environment": {"type": "string", "minLength": 1,
+                            "description": "deployment environment: name, slug or uuid (needs repository)"},
+            "from": {"$ref": "#/$defs/names", "description": "the sources whose keys this target takes"},
+            "include": {"$ref": "#/$defs/names",
+                        "description": "only source keys matching one of these globs (before prefix/upper)"},
+            "exclude": {"$ref": "#/$defs/names", "description": "leave out source keys matching these globs"},
+            "variables": {"type": "object", "description": "literal KEY: value, over the sources' keys",
+                          "additionalProperties": {"type": ["string", "number", "boolean", "array", "object"]}},
+            **settings,
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/bbvars/bbvars/schema/manifest.schema.json",
+        "title": "bbvars manifest",
+        "description": "Many targets and the sources that feed them: bbvars sync --manifest PATH",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["version", "targets"],
+        "properties": {
+            "version": {"const": VERSION},
+            "workspace": {"$ref": "#/$defs/slug", "description": "the workspace of every target that names none"},
+            "sources": {
+                "type": "object",
+                "description": "named documents, each read once: JSON, YAML, `terraform output -json`, dotenv",
+                "propertyNames": {"pattern": "^" + NAME_PATTERN.pattern.removesuffix(r"\Z") + "$"},
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "minLength": 1,
+                                            "description": "relative to the manifest; \"-\" is standard input"}},
+                },
+            },
+            "defaults": {"type": "object", "additionalProperties": False, "properties": settings,
+                         "description": "per-target settings for every target that does not set them"},
+            "targets": {"type": "array", "minItems": 1, "items": target},
+        },
+        "$defs": {
+            "slug": {"type": "string", "pattern": r"^(\{[0-9A-Fa-f-]+\}|[A-Za-z0-9_.-]+)$"},
+            "names": {"oneOf": [{"type": "string", "minLength": 1},
+                                {"type": "array", "items": {"type": "string", "minLength": 1}}]},
+        },
+    }
+
+
+if __name__ == "__main__":  # python -m bbvars.manifest > schema/manifest.schema.json
+    print(json.dumps(json_schema(), indent=2))
