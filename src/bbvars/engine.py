@@ -199,7 +199,12 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     def prepare(index: int) -> None:
         prepared[index] = preparer.prepare(jobs[index], run.targets[index])
 
-    bounded((i for i, job in enumerate(jobs) if job.variables), concurrency, prepare)
+    todo = [i for i, job in enumerate(jobs) if job.variables]
+    # The first target alone, so the token is fetched once (and a refused credential stops the rest unsent), then
+    # the others `concurrency` at a time.
+    for index in todo[:1]:
+        prepare(index)
+    bounded(todo[1:], concurrency, prepare)
     applier.run(once_each(prepared))
     for result in run.targets:
         result.failed = [{"key": f["key"], "error": redactor(f["error"])} for f in result.failed]

@@ -12,8 +12,9 @@ import argparse
 import os
 import uuid
 
-from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, say, understood
-from bbvars.engine import SyncResult
+from bbvars.commands._ci import announce, failure, outcome, raw_settings, read_settings, run_failure, run_outcome
+from bbvars.commands._ci import say, understood
+from bbvars.engine import RunResult, SyncResult
 from bbvars.errors import BbvarsError
 from bbvars.redaction import Redactor
 from bbvars.settings import Setting, Settings
@@ -115,6 +116,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
     if settings.command == "token":
         return token_command(settings, redactor, log)
+    if settings.manifest is not None:
+        return manifest_command(settings, redactor, log)
     return sync_command(settings, redactor, log)
 
 
@@ -159,4 +162,54 @@ def token_command(settings: Settings, redactor: Redactor, log) -> int:
     })
     lifetime = f", expires in {token.expires_in} s" if token.expires_in is not None else ""
     say(redactor(f"✔ Minted a {token.token_type} token (output access_token, masked){lifetime}"))
+    return 0
+
+
+# -- a manifest: many targets --------------------------------------------------------------------------------------
+
+
+def place(result: SyncResult) -> str:
+    """A target in the outputs' key lists: its name, else workspace/repository/environment."""
+    t = result.target
+    return result.name or "/".join(part for part in (t.workspace, t.repository, t.environment) if part)
+
+
+def run_outputs(run: RunResult) -> dict[str, str]:
+    """The single-target outputs over every target, each key as TARGET:KEY; `result` is the whole run's report."""
+    from bbvars import report
+
+    outputs = {name: ",".join(f"{place(r)}:{key}" for r in run.targets for key in sorted(getattr(r, name)))
+               for name in ("created", "updated", "unchanged", "deleted")}
+    outputs["failed"] = ",".join(f"{place(r)}:{f['key']}" for r in run.targets
+                                 for f in sorted(r.failed, key=lambda f: f["key"]))
+    outputs["changed"] = "true" if run.changed else "false"
+    outputs["result"] = report.run_to_json(run)
+    return outputs
+
+
+def manifest_command(settings: Settings, redactor: Redactor, log) -> int:
+    import sys
+
+    from bbvars import engine, manifest, report
+
+    jobs = manifest.jobs(settings, sys.stdin)
+    for job in jobs:
+        for variable in job.variables:
+            if variable.secured:
+                redactor.add(variable.value)  # masked (by the listener) before anything about the run is printed
+    if settings.debug:
+        say(redactor(f"DEBUG: {understood(settings, label)}"))
+    say(redactor(announce(jobs, settings)))
+    result = engine.run(settings, jobs, redactor, log)
+    lines = report.run_summary(result)
+    say(f"::group::Plan ({len(result.targets)} targets)")
+    for line in lines:
+        say(redactor(line))
+    say("::endgroup::")
+    write_outputs(run_outputs(result))
+    closing = run_outcome(result) if result.ok else run_failure(result)
+    write_summary(redactor("".join(summary_markdown(r) for r in result.targets) + f"**{closing}**\n"))
+    if not result.ok:
+        raise BbvarsError(closing)
+    say(redactor(f"✔ {closing}"))
     return 0

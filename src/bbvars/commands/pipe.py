@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 
-from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, say, understood
+from bbvars.commands._ci import announce, failure, outcome, raw_settings, read_settings, run_failure, run_outcome
+from bbvars.commands._ci import say, understood
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
-from bbvars.settings import Setting
+from bbvars.settings import Setting, Settings
 
 RESULT_FILE = "result.json"
 
@@ -51,6 +52,10 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.settings import validate
 
     raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback))
+    if "manifest" in raw:
+        # A pipeline always sets BITBUCKET_REPO_SLUG: with a manifest, the targets name their own repositories (the
+        # workspace still falls back to BITBUCKET_WORKSPACE for targets that name none).
+        raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback if s.name == "workspace" else None))
     for secret in ("client_secret", "access_token"):
         redactor.add(raw.get(secret))
     settings = read_settings(raw, label)
@@ -60,6 +65,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
             "`bbvars token` in a script step of the bbvars image instead, and capture its output"
         )
     validate(settings, label)
+    if settings.manifest is not None:
+        return run_manifest(settings, redactor)
     variables = variables_of(settings, label)
 
     target = target_of(settings)
@@ -79,4 +86,24 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if not result.ok:
         raise BbvarsError(failure(result))
     say(f"✔ {outcome(result)}")
+    return 0
+
+
+def run_manifest(settings: Settings, redactor: Redactor) -> int:
+    import sys
+
+    from bbvars import engine, manifest, report
+
+    jobs = manifest.jobs(settings, sys.stdin)
+    say(f"INFO: {announce(jobs, settings)}")
+    if settings.debug:
+        say(redactor(f"DEBUG: {understood(settings, label)}"))
+    log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
+    result = engine.run(settings, jobs, redactor, log)
+    for line in report.run_summary(result):
+        say(redactor(line))
+    write_result(report.run_to_json(result))
+    if not result.ok:
+        raise BbvarsError(run_failure(result))
+    say(f"✔ {run_outcome(result)}")
     return 0
