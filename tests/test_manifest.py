@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from bbvars import manifest
+from bbvars import manifest, manifest_schema
 from bbvars.errors import InputError
 from bbvars.models import Target, Variable
 from bbvars.settings import SETTINGS, Setting, Settings
@@ -265,8 +265,8 @@ def test_a_broken_manifest_is_one_line_naming_the_manifest_and_the_target(tmp_pa
 
 
 def test_the_schema_file_is_generated_from_the_settings_table():
-    assert json.loads(SCHEMA_FILE.read_text()) == manifest.json_schema(), (
-        "schema/manifest.schema.json differs from the code: run `python -m bbvars.manifest > "
+    assert json.loads(SCHEMA_FILE.read_text()) == manifest_schema.json_schema(), (
+        "schema/manifest.schema.json differs from the code: run `python -m bbvars.manifest_schema > "
         "schema/manifest.schema.json`")
 
 
@@ -293,7 +293,7 @@ def test_a_per_target_row_added_to_the_table_flows_into_the_format_and_the_schem
     row = Setting("max_deletes", "int", "refuse to delete more than this many", default=None, bounds=(0, 100),
                   per_target=True)
     monkeypatch.setattr(manifest, "SETTINGS", (*SETTINGS, row))
-    schema = manifest.json_schema()
+    schema = manifest_schema.json_schema()
     assert schema["properties"]["defaults"]["properties"]["max_deletes"] == {
         "description": row.help, "type": "integer", "minimum": 0, "maximum": 100}
     assert "max_deletes" in schema["properties"]["targets"]["items"]["properties"]
@@ -310,3 +310,14 @@ def test_a_per_target_row_added_to_the_table_flows_into_the_format_and_the_schem
 def test_jobs_carry_variables_not_values_in_their_repr(tmp_path):
     (api, *_) = jobs_of(write(tmp_path, ISSUE_EXAMPLE))
     assert "pw-Manifest-77" not in repr(api) and isinstance(api.variables[0], Variable)
+
+
+def test_the_manifest_itself_on_standard_input(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "unused: true\n")
+    (only,) = jobs_of("-", stdin="version: 1\nworkspace: acme\nsources: {infra: {file: infra-outputs.json}}\n"
+                                "targets: [{from: infra, include: [api_url]}]\n")
+    assert variables(only) == {"api_url": ("https://api.example.com", False)}
+    with pytest.raises(InputError, match=r"^the manifest on standard input: sources.infra: reads standard input, "
+                                         r"which the manifest itself was read from"):
+        jobs_of("-", stdin="version: 1\nworkspace: acme\nsources: {infra: {file: '-'}}\ntargets: [{from: infra}]\n")

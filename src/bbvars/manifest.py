@@ -3,13 +3,11 @@ the first request, into plain values (the engine's Jobs). Every error names the 
 pre-commit's clientlib does: `bbvars.yml: targets[2] (web): ...`.
 
 The per-target settings are the SETTINGS rows marked `per_target`: a row added there is accepted in `defaults:` and
-in every target, and appears in the JSON Schema (`python -m bbvars.manifest` prints it; schema/manifest.schema.json
-is its output, compared by a test)."""
+in every target, and appears in the JSON Schema (manifest_schema.py)."""
 
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import sys
 from dataclasses import dataclass, replace
@@ -26,6 +24,7 @@ from bbvars.settings import SETTINGS, Setting, Settings, check_slug, surface_ove
 
 VERSION = 1
 STDIN = "-"
+STDIN_LABEL = "the manifest on standard input"
 TOP_KEYS = ("version", "workspace", "sources", "defaults", "targets")
 SOURCE_KEYS = ("file",)
 PLACE_KEYS = ("name", "workspace", "repository", "environment", "from", "include", "exclude", "variables")
@@ -95,7 +94,7 @@ class Manifest:
 
 def read(path: str, stdin: IO | None = None, default_workspace: str | None = None) -> Manifest:
     """The manifest at `path` ("-": standard input), checked whole; its sources are not read yet."""
-    label = "the manifest on standard input" if path == STDIN else shown(path, 200)
+    label = STDIN_LABEL if path == STDIN else shown(path, 200)
     if path == STDIN:
         stream = stdin if stdin is not None else sys.stdin
         text = read_limited(stream.buffer if hasattr(stream, "buffer") else stream, label)
@@ -152,11 +151,14 @@ def parse_sources(manifest: Manifest, sources: object, base: Path) -> dict[str, 
         mapping(manifest, where, spec)
         unknown_keys(manifest, where, spec, SOURCE_KEYS)
         if "file" not in spec:
-            raise manifest.error(where, "needs file: the path of a JSON, YAML, `terraform output -json` or dotenv "
-                                        "document, relative to the manifest (\"-\" for standard input)")
+            raise manifest.error(where, "needs file: the path of a document as --file reads (JSON, YAML, `terraform "
+                                        "output -json`), relative to the manifest (\"-\" for standard input)")
         file = text_value(manifest, f"{where}.file", spec["file"])
         parsed[name] = Source(name, file, None if file == STDIN else base / file)
     readers = [name for name, source in parsed.items() if source.path is None]
+    if readers and manifest.shown == STDIN_LABEL:
+        raise manifest.error(f"sources.{readers[0]}", "reads standard input, which the manifest itself was read from: "
+                                                      "give the manifest as a file")
     if len(readers) > 1:
         raise manifest.error(f"sources.{readers[1]}", f"reads standard input, as sources.{readers[0]} does: only one "
                                                       "source can")
@@ -403,84 +405,3 @@ def setting_value(manifest: Manifest, where: str, setting: Setting, value: objec
     if not isinstance(value, str) or isinstance(value, Number):
         raise InputError(f"{manifest.shown}: {where} must be text, but it is {kind_of(value)}")
     return str(value)
-
-
-# -- the JSON Schema, from the same table ---------------------------------------------------------------------------
-
-
-def setting_schema(setting: Setting) -> dict:
-    kinds = {
-        "bool": {"type": "boolean"},
-        "keys": {"$ref": "#/$defs/names"},
-        "int": {"type": "integer"},
-        "number": {"type": "number"},
-        "choice": {"enum": list(setting.choices)},
-    }
-    schema = {"description": setting.help, **kinds.get(setting.kind, {"type": "string"})}
-    if setting.bounds and setting.kind in ("int", "number"):
-        low, high = setting.bounds
-        schema.update(minimum=int(low) if setting.kind == "int" else low,
-                      maximum=int(high) if setting.kind == "int" else high)
-    return schema
-
-
-def json_schema() -> dict:
-    settings = {name: setting_schema(s) for name, s in per_target_settings().items()}
-    target = {
-        "type": "object",
-        "additionalProperties": False,
-        "anyOf": [{"required": ["from"]}, {"required": ["variables"]}],
-        "dependentRequired": {"environment": ["repository"], "include": ["from"], "exclude": ["from"]},
-        "properties": {
-            "name": {"type": "string", "pattern": "^" + NAME_PATTERN.pattern.removesuffix(r"\Z") + "$",
-                     "description": "what --target (TARGETS, targets) chooses it by; unique"},
-            "workspace": {"$ref": "#/$defs/slug", "description": "else the manifest's workspace"},
-            "repository": {"$ref": "#/$defs/slug", "description": "omit for workspace variables"},
-            "environment": {"type": "string", "minLength": 1,
-                            "description": "deployment environment: name, slug or uuid (needs repository)"},
-            "from": {"$ref": "#/$defs/names", "description": "the sources whose keys this target takes"},
-            "include": {"$ref": "#/$defs/names",
-                        "description": "only source keys matching one of these globs (before prefix/upper)"},
-            "exclude": {"$ref": "#/$defs/names", "description": "leave out source keys matching these globs"},
-            "variables": {"type": "object", "description": "literal KEY: value, over the sources' keys",
-                          "additionalProperties": {"type": ["string", "number", "boolean", "array", "object"]}},
-            **settings,
-        },
-    }
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://github.com/bbvars/bbvars/schema/manifest.schema.json",
-        "title": "bbvars manifest",
-        "description": "Many targets and the sources that feed them: bbvars sync --manifest PATH",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["version", "targets"],
-        "properties": {
-            "version": {"const": VERSION},
-            "workspace": {"$ref": "#/$defs/slug", "description": "the workspace of every target that names none"},
-            "sources": {
-                "type": "object",
-                "description": "named documents, each read once: JSON, YAML, `terraform output -json`, dotenv",
-                "propertyNames": {"pattern": "^" + NAME_PATTERN.pattern.removesuffix(r"\Z") + "$"},
-                "additionalProperties": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "minLength": 1,
-                                            "description": "relative to the manifest; \"-\" is standard input"}},
-                },
-            },
-            "defaults": {"type": "object", "additionalProperties": False, "properties": settings,
-                         "description": "per-target settings for every target that does not set them"},
-            "targets": {"type": "array", "minItems": 1, "items": target},
-        },
-        "$defs": {
-            "slug": {"type": "string", "pattern": r"^(\{[0-9A-Fa-f-]+\}|[A-Za-z0-9_.-]+)$"},
-            "names": {"oneOf": [{"type": "string", "minLength": 1},
-                                {"type": "array", "items": {"type": "string", "minLength": 1}}]},
-        },
-    }
-
-
-if __name__ == "__main__":  # python -m bbvars.manifest > schema/manifest.schema.json
-    print(json.dumps(json_schema(), indent=2))

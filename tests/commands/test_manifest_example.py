@@ -28,8 +28,8 @@ def sync(terraform_path: str, work, env: dict[str, str], *args: str) -> subproce
     return consumer
 
 
-def test_the_example_manifest_syncs_a_terraform_state_with_the_minimum_requests(terraform, tf_env, emulator,  # noqa: F811
-                                                                               tmp_path):
+def test_the_example_manifest_syncs_a_terraform_state_with_the_minimum_requests(  # noqa: F811 - fixtures
+        terraform, tf_env, emulator, tmp_path):
     emulator.add_repository("acme", "web")
     emulator.add_environment("acme", "web", "Production")
     emulator.seed_variable("acme", "LEFTOVER", "x", repository="api", environment="Production")  # pruned
