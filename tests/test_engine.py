@@ -480,3 +480,18 @@ def test_a_job_without_variables_is_reported_empty_and_not_listed(emulator):
     result = run_jobs(emulator, [job(Target("acme", "api"), {}), job(Target("acme"), {"W": "1"})])
     assert result.ok and result.targets[0].as_json()["created"] == [] and result.targets[1].created == ["W"]
     assert not any(r.path.startswith("/2.0/repositories") for r in emulator.requests)
+
+
+def test_two_spellings_of_one_environment_write_it_once_and_the_later_target_fails(emulator):
+    uuid = next(e["uuid"] for e in emulator.environments("acme", "api") if e["name"] == "Staging")
+    jobs = [job(Target("acme", "api", "Staging"), {"A": "1"}), job(Target("acme", "api", uuid), {"A": "2"}),
+            job(Target("acme", "api"), {"B": "1"})]
+
+    result = run_jobs(emulator, jobs)
+
+    first, again, other = result.targets
+    assert first.ok and first.created == ["A"] and other.ok
+    assert again.failed == [{"key": "A", "error": again.error}]
+    assert again.error == (f"environment {uuid} of acme/api is environment Staging of acme/api, which another target "
+                           "writes: give each place once")
+    assert stored(emulator, environment=uuid) == {"A": ("1", False)}

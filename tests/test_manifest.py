@@ -175,6 +175,9 @@ BROKEN = {
     "unknown-top": ("version: 1\ntarget: []\n", "bbvars.yml: the top level: unknown key 'target' (did you mean "
                                                 "targets?)"),
     "no-targets": ("version: 1\ntargets: []\n", "bbvars.yml: targets: must be a list of one target or more"),
+    "too-many": ("version: 1\nworkspace: acme\ntargets:\n" + "".join(f"  - {{repository: r{i}, variables: {{A: b}}}}\n"
+                                                                      for i in range(1001)),
+                 "bbvars.yml: targets: has 1,001 targets, more than 1,000: split the manifest"),
     "unknown-key": (BASE + "  - {repository: api, from: infra, exlude: [x]}\n",
                     "bbvars.yml: targets[0]: unknown key 'exlude' (did you mean exclude?)"),
     "bad-type": (BASE + "  - {repository: api, from: infra, upper: 'yes please'}\n",
@@ -241,7 +244,7 @@ BROKEN["collision-after-upper"] = (
     "bbvars.yml: targets[0] (web): two inputs give the key API_URL: 'api_url' from sources.infra (infra-outputs.json) "
     "and 'API_URL' from sources.also (also.json)")
 # The ones the JSON Schema alone can tell (the rest need the sources, or compare targets with each other).
-SCHEMA_CATCHES = {"a-list", "no-version", "version-2", "unknown-top", "no-targets", "unknown-key", "bad-type",
+SCHEMA_CATCHES = {"too-many", "a-list", "no-version", "version-2", "unknown-top", "no-targets", "unknown-key", "bad-type",
                   "bad-default", "bad-slug", "env-no-repo", "nothing", "source-no-file", "include-no-from",
                   "null-literal", "bad-name"}
 

@@ -28,6 +28,7 @@ STDIN_LABEL = "the manifest on standard input"
 TOP_KEYS = ("version", "workspace", "sources", "defaults", "targets")
 SOURCE_KEYS = ("file",)
 PLACE_KEYS = ("name", "workspace", "repository", "environment", "from", "include", "exclude", "variables")
+MAX_TARGETS = 1000  # Bitbucket allows about 1,000 requests an hour: more targets than that cannot be one run
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*\Z")  # no comma: TARGETS is a comma-separated list
 
 
@@ -131,6 +132,9 @@ def parse(document: dict, label: str, base: Path, default_workspace: str | None 
     targets = document.get("targets")
     if not isinstance(targets, list) or not targets:
         raise manifest.error("targets", "must be a list of one target or more")
+    if len(targets) > MAX_TARGETS:
+        raise manifest.error("targets", f"has {len(targets):,} targets, more than {MAX_TARGETS:,}: split the manifest "
+                                        "(Bitbucket allows about 1,000 requests an hour)")
     specs = tuple(parse_target(manifest, index, entry, workspace, default_settings)
                   for index, entry in enumerate(targets))
     manifest = Manifest(label, sources, specs)

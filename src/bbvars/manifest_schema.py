@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from bbvars.manifest import NAME_PATTERN, VERSION, per_target_settings
+from bbvars.manifest import MAX_TARGETS, NAME_PATTERN, VERSION, per_target_settings
 from bbvars.settings import Setting
 
 
@@ -74,7 +74,7 @@ def json_schema() -> dict:
             },
             "defaults": {"type": "object", "additionalProperties": False, "properties": settings,
                          "description": "per-target settings for every target that does not set them"},
-            "targets": {"type": "array", "minItems": 1, "items": target},
+            "targets": {"type": "array", "minItems": 1, "maxItems": MAX_TARGETS, "items": target},
         },
         "$defs": {
             "slug": {"type": "string", "pattern": r"^(\{[0-9A-Fa-f-]+\}|[A-Za-z0-9_.-]+)$"},
