@@ -777,7 +777,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory-sizes", default=None, help="N for the memory section (default 1000,10000)")
     parser.add_argument("--multi", default=None,
                         help="many targets in one run: T targets x N variables, e.g. 6x100,24x100 (default "
-                             "6x100,24x100,12x1000; --quick: 3x10,6x10); 'none' skips them")
+                             "6x100,24x100; --quick: 3x10,6x10); 'none' skips them")
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end CLI rows")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up section")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory section")
@@ -786,7 +786,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in (args.sizes or ("10,100" if args.quick else "10,100,1000")).split(",")]
     args.scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
-    multi = args.multi or ("3x10,6x10" if args.quick else "6x100,24x100,12x1000")
+    multi = args.multi or ("3x10,6x10" if args.quick else "6x100,24x100")
     args.multi = [] if multi == "none" else parse_multi(multi)
     unknown = set(args.scopes) - set(SCOPES)
     if unknown:
