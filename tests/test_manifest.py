@@ -87,6 +87,27 @@ def test_json_manifests_lists_of_sources_exclude_and_literal_values_over_source_
     assert variables(only) == {"log_level": ("info", False), "api_url": ("https://override", False), "N": ("3", False)}
 
 
+def test_a_later_source_overrides_an_earlier_one_and_sensitive_stays_secured(tmp_path):
+    (tmp_path / "local.yml").write_text("db_host: localhost\ndb_password: not-sensitive-here\n")
+    (only,) = jobs_of(write(tmp_path, """\
+        version: 1
+        workspace: acme
+        sources: {infra: {file: infra-outputs.json}, local: {file: local.yml}}
+        targets:
+          - {from: [infra, local], include: ["db*"], upper: true, variables: {DB_PASSWORD: literal-one}}
+        """))
+    assert variables(only) == {"DB_HOST": ("localhost", False), "DB_PORT": ("5432", False),
+                               "DB_PASSWORD": ("literal-one", True)}
+
+
+def test_a_dotenv_source(tmp_path):
+    pytest.importorskip("bbvars.dotenv", reason="dotenv documents come with the everyday branch's documents.py")
+    (tmp_path / "app.env").write_text("# comment\nAPI_URL=https://env.example.com\nexport REGION=eu-west-1\n")
+    (only,) = jobs_of(write(tmp_path, "version: 1\nworkspace: acme\nsources: {app: {file: app.env}}\n"
+                                      "targets: [{from: app}]\n"))
+    assert variables(only) == {"API_URL": ("https://env.example.com", False), "REGION": ("eu-west-1", False)}
+
+
 def test_literal_variables_are_written_as_given_and_prefix_upper_apply_to_source_keys(tmp_path):
     (only,) = jobs_of(write(tmp_path, """\
         version: 1

@@ -277,9 +277,9 @@ def read_sources(manifest: Manifest, specs: Sequence[TargetSpec], stdin: IO | No
 
 
 def variables_of(manifest: Manifest, spec: TargetSpec, entries: dict[str, list[Entry]], options: dict):
-    """The target's Variables: its sources' keys chosen by include/exclude, with prefix/upper applied, then its
-    literal variables as written (replacing a source key that ends up the same); secured as `secured` says or the
-    source marks them (a sensitive Terraform output), every key checked."""
+    """The target's Variables: its sources' keys chosen by include/exclude (a later source overriding an earlier one),
+    with prefix/upper applied, then its literal variables as written (replacing a source key that ends up the same);
+    secured as `secured` says or a source marks them (a sensitive Terraform output), every key checked."""
     matched = {glob: False for glob in (*spec.include, *spec.exclude)}
     chosen: list[Entry] = []
     for name in spec.sources:
@@ -294,13 +294,24 @@ def variables_of(manifest: Manifest, spec: TargetSpec, entries: dict[str, list[E
         if not hit:
             kind = "include" if glob in spec.include else "exclude"
             raise manifest.error(spec.label, f"{kind} {shown(glob)!r} matches no key of {', '.join(spec.sources)}")
+    # A later source in `from` overrides an earlier one key by key, as a later --file does; a key any of them marks
+    # sensitive stays secured whichever value wins. Keys that differ as given but meet after prefix/upper are refused.
+    merged: dict[str, Entry] = {}
+    for entry in chosen:
+        earlier = merged.get(entry.key)
+        merged[entry.key] = replace(entry, sensitive=True) if earlier is not None and earlier.sensitive else entry
+    chosen = list(merged.values())
     prefix, upper = options.get("prefix", ""), options.get("upper", False)
     literal = [Entry(key, value, False, "variables") for key, value in spec.variables]
     try:
         given = {v.key: v for v in build_variables(literal)}
-        from_sources = [v for v in build_variables(chosen, prefix=prefix, upper=upper) if v.key not in given]
+        sourced = build_variables(chosen, prefix=prefix, upper=upper)
     except InputError as exc:
         raise manifest.error(spec.label, str(exc).replace("(use --upper", "(use upper: true")) from None
+    # A literal value replaces the source's, and stays secured if the source's was sensitive.
+    sensitive = {v.key for v in sourced if v.secured}
+    given = {key: replace(v, secured=True) if key in sensitive else v for key, v in given.items()}
+    from_sources = [v for v in sourced if v.key not in given]
     if not from_sources and not given:
         raise manifest.error(spec.label, f"gets no variables: {', '.join(spec.sources)} "
                                          f"{'has' if len(spec.sources) == 1 else 'have'} none that it chooses")
