@@ -495,3 +495,47 @@ def test_two_spellings_of_one_environment_write_it_once_and_the_later_target_fai
     assert again.error == (f"environment {uuid} of acme/api is environment Staging of acme/api, which another target "
                            "writes: give each place once")
     assert stored(emulator, environment=uuid) == {"A": ("1", False)}
+
+
+# -- events and confirmation (what a terminal shows and asks) ---------------------------------------------------------
+
+
+def test_events_tell_the_plan_each_write_and_each_retry_wait(emulator):
+    from bbvars.events import Planned, RetryWait, Written
+
+    seed(emulator, {"SAME": "s", "OLD": "o"})
+    emulator.inject(Fault(method="POST", path="variables", status=429, times=1))
+    heard: list = []
+    lock = threading.Lock()
+
+    def events(event):
+        with lock:
+            heard.append(event)
+
+    result = run_sync(settings_for(emulator, prune=True), [Variable("SAME", "s"), Variable("A", "1"),
+                                                            Variable("B", "2")], Redactor(), events=events)
+    assert result.ok
+    assert heard[0] == Planned(3, ("OLD",))
+    assert sorted((e.key, e.outcome) for e in heard if isinstance(e, Written)) == [
+        ("A", "created"), ("B", "created"), ("OLD", "deleted")]
+    (retry,) = [e for e in heard if isinstance(e, RetryWait)]
+    assert (retry.cause, retry.attempt, retry.attempts) == ("429", 2, FAST_RETRY.attempts)
+
+
+def test_deletions_declined_mean_nothing_is_written_and_every_key_is_reported(emulator):
+    seed(emulator, {"SAME": "s", "OLD": "o"})
+    asked: list = []
+
+    def confirm(keys):
+        asked.append(keys)
+        return False
+
+    result = run_sync(settings_for(emulator, prune=True), [Variable("SAME", "s"), Variable("NEW", "n")], Redactor(),
+                      confirm=confirm)
+    assert asked == [[(Target("acme", "api"), "OLD")]]
+    assert result.unchanged == ["SAME"] and result.failed == [{"key": "NEW", "error": "cancelled"}]
+    assert result.deleted == [] and "not confirmed" in (result.error or "")
+    assert api_writes(emulator) == []
+    # Without deletions nothing is asked.
+    assert run_sync(settings_for(emulator), [Variable("NEW", "n")], Redactor(), confirm=confirm).created == ["NEW"]
+    assert len(asked) == 1

@@ -101,7 +101,6 @@ def test_a_later_source_overrides_an_earlier_one_and_sensitive_stays_secured(tmp
 
 
 def test_a_dotenv_source(tmp_path):
-    pytest.importorskip("bbvars.dotenv", reason="dotenv documents come with the everyday branch's documents.py")
     (tmp_path / "app.env").write_text("# comment\nAPI_URL=https://env.example.com\nexport REGION=eu-west-1\n")
     (only,) = jobs_of(write(tmp_path, "version: 1\nworkspace: acme\nsources: {app: {file: app.env}}\n"
                                       "targets: [{from: app}]\n"))

@@ -8,6 +8,7 @@ in every target, and appears in the JSON Schema (manifest_schema.py)."""
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import sys
 from dataclasses import dataclass, replace
@@ -155,8 +156,8 @@ def parse_sources(manifest: Manifest, sources: object, base: Path) -> dict[str, 
         mapping(manifest, where, spec)
         unknown_keys(manifest, where, spec, SOURCE_KEYS)
         if "file" not in spec:
-            raise manifest.error(where, "needs file: the path of a document as --file reads (JSON, YAML, `terraform "
-                                        "output -json`), relative to the manifest (\"-\" for standard input)")
+            raise manifest.error(where, "needs file: the path of a document as --file reads (JSON, YAML, .env, "
+                                        "`terraform output -json`), relative to the manifest (\"-\" for standard input)")
         file = text_value(manifest, f"{where}.file", spec["file"])
         parsed[name] = Source(name, file, None if file == STDIN else base / file)
     readers = [name for name, source in parsed.items() if source.path is None]
@@ -251,12 +252,17 @@ def refuse_repeats(manifest: Manifest) -> None:
 # -- the variables of each target -----------------------------------------------------------------------------------
 
 
-def read_sources(manifest: Manifest, specs: Sequence[TargetSpec], stdin: IO | None = None) -> dict[str, list[Entry]]:
-    """Each source the chosen targets use, read and parsed once."""
+def read_sources(manifest: Manifest, specs: Sequence[TargetSpec], stdin: IO | None = None,
+                 within: str | None = None) -> dict[str, list[Entry]]:
+    """Each source the chosen targets use, read and parsed once; with `within`, only files inside that directory."""
     entries: dict[str, list[Entry]] = {}
     for name in dict.fromkeys(name for spec in specs for name in spec.sources):
         source = manifest.sources[name]
         label = source.label
+        if within is not None and source.path is not None:
+            root = os.path.realpath(within)
+            if os.path.commonpath([root, os.path.realpath(source.path)]) != root:
+                raise manifest.error(label, f"is outside the workspace ({root}): a source must be a file in it")
         if source.path is None:
             stream = stdin if stdin is not None else sys.stdin
             if stream is None or stream.isatty():
@@ -327,12 +333,13 @@ def variables_of(manifest: Manifest, spec: TargetSpec, entries: dict[str, list[E
             for v in (*from_sources, *given.values())]
 
 
-def jobs(settings: Settings, stdin: IO | None = None) -> list[Job]:
+def jobs(settings: Settings, stdin: IO | None = None, within: str | None = None) -> list[Job]:
     """The jobs of the manifest the settings name: only the chosen targets (`targets`), with the surface's
-    per-target settings over every target's, each job's options the run's settings with the target's."""
+    per-target settings over every target's, each job's options the run's settings with the target's. `within`: a
+    directory every source file must be in (the action's workspace)."""
     manifest = read(settings.manifest or "", stdin, settings.workspace)
     chosen = manifest.select(settings.targets)
-    entries = read_sources(manifest, chosen, stdin)
+    entries = read_sources(manifest, chosen, stdin, within)
     overrides = surface_overrides(settings)
     result = []
     for spec in chosen:

@@ -241,3 +241,20 @@ def test_readme_manifest_example_is_the_example_file():
     readme = (ROOT / "README.md").read_text()
     block = textwrap.dedent(readme.split("<!-- manifest-example:start -->\n```yaml\n", 1)[1].split("```", 1)[0])
     assert block == (ROOT / "examples" / "manifest" / "bbvars.yml").read_text()
+
+
+@pytest.mark.parametrize("manifest_input, text, message", [
+    ("../bbvars.yml", MANIFEST, "input manifest '../bbvars.yml' is outside the workspace"),
+    ("bbvars.yml", MANIFEST.replace("{file: infra-outputs.json}", "{file: ../outside.json}"),
+     "bbvars.yml: sources.infra (../outside.json): is outside the workspace"),
+])
+def test_the_action_reads_a_manifest_and_its_sources_only_in_the_workspace(emulator, project, manifest_input, text,
+                                                                           message):
+    workspace = project / "workspace"
+    workspace.mkdir()
+    (workspace / "bbvars.yml").write_text(text)
+    (project / "outside.json").write_text(json.dumps(OUTPUTS))
+    env = env_for(emulator, INPUT_MANIFEST=manifest_input, GITHUB_WORKSPACE=str(workspace))
+    run = run_cli_in(workspace, ["action"], env)
+    assert run.code == 2 and message in run.stdout, run.stdout
+    assert emulator.requests == []

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from bbvars.commands._ci import announce, failure, outcome, raw_settings, read_settings, run_failure, run_outcome
-from bbvars.commands._ci import say, understood
+from bbvars.commands._ci import announce, failure, outcome, raw_settings, read_settings, retry_lines, run_failure
+from bbvars.commands._ci import run_outcome, say, understood
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
 from bbvars.settings import Setting, Settings
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if settings.debug:
         say(redactor(f"DEBUG: {understood(settings, label)}"))
     log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
-    result = run_sync(settings, variables, redactor, log)
+    result = run_sync(settings, variables, redactor, log, events=retry_lines("INFO: "))
 
     for line in report.change_lines(result):
         say(redactor(line))
