@@ -252,7 +252,7 @@ def manifest_command(settings: Settings, redactor: Redactor, log) -> int:
     if settings.debug:
         say(redactor(f"DEBUG: {understood(settings, label)}"))
     say(redactor(announce(jobs, settings)))
-    result = engine.run(settings, jobs, redactor, log)
+    result = engine.run(settings, jobs, redactor, log, events=retry_lines())
     lines = report.run_summary(result)
     say(f"::group::Plan ({len(result.targets)} targets)")
     for line in lines:

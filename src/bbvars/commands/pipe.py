@@ -99,7 +99,7 @@ def run_manifest(settings: Settings, redactor: Redactor) -> int:
     if settings.debug:
         say(redactor(f"DEBUG: {understood(settings, label)}"))
     log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
-    result = engine.run(settings, jobs, redactor, log)
+    result = engine.run(settings, jobs, redactor, log, events=retry_lines("INFO: "))
     for line in report.run_summary(result):
         say(redactor(line))
     write_result(report.run_to_json(result))
