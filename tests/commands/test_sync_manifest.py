@@ -258,3 +258,24 @@ def test_the_action_reads_a_manifest_and_its_sources_only_in_the_workspace(emula
     run = run_cli_in(workspace, ["action"], env)
     assert run.code == 2 and message in run.stdout, run.stdout
     assert emulator.requests == []
+
+
+def test_on_a_terminal_a_pruning_manifest_asks_once_for_every_target_and_colours_the_plan(emulator, project):
+    from tests.commands.test_sync_terminal import on_terminal
+
+    emulator.seed_variable("acme", "OLD_API", "x", repository="api", environment="Test")
+    emulator.seed_variable("acme", "OLD_WEB", "x", repository="web")
+    (project / "bbvars.yml").write_text(MANIFEST.replace("prefix: PUBLIC_", "prefix: PUBLIC_\n    prune: true")
+                                        .replace('include: ["db_host"]', 'include: ["db_host"]\n    prune: true'))
+    args = [sys.executable, "-m", "bbvars", "sync", "--manifest", str(project / "bbvars.yml")]
+
+    code, stdout, shown = on_terminal(args, env_for(emulator), stdin_tty=True, answer=b"n\n")
+    assert code == 1
+    assert "--prune would delete 2 variable(s)" in shown and shown.count("[y/N]") == 1
+    assert "environment Test of acme/api:" in shown and "repository acme/web:" in shown
+    assert api_writes(emulator) == [] and all(t["failed"] for t in json.loads(stdout)["targets"])
+
+    code, stdout, shown = on_terminal(args, env_for(emulator), stdin_tty=True, answer=b"y\n")
+    assert code == 0, shown
+    assert [t["deleted"] for t in json.loads(stdout)["targets"]] == [[], ["OLD_API"], ["OLD_WEB"], []]
+    assert "  \x1b[32m+ API_URL\x1b[0m" in shown and PASSWORD not in shown + stdout
