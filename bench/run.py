@@ -391,7 +391,8 @@ def multi_targets_met(rows: list[MultiRow], concurrency: int, latency: float) ->
         if r.workload == WORKLOADS[0] and ideal >= 0.5:  # long enough for the bound to show
             lines.append(f"| {r.targets} x {r.n:,} first sync: write phase within 1.3x of {r.writes:,}/{concurrency} "
                          f"x {latency * 1000:.0f} ms = {ideal:.2f} s | {r.write_seconds:.2f} s "
-                         f"({r.write_seconds / ideal:.2f}x) | {'yes' if r.write_seconds <= 1.3 * ideal else '**no**'} |")
+                         f"({r.write_seconds / ideal:.2f}x) | "
+                         f"{'yes' if r.write_seconds <= 1.3 * ideal else '**no**'} |")
     return lines
 
 

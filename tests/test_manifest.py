@@ -264,7 +264,8 @@ BROKEN["collision-after-upper"] = (
     "bbvars.yml: targets[0] (web): two inputs give the key API_URL: 'api_url' from sources.infra (infra-outputs.json) "
     "and 'API_URL' from sources.also (also.json)")
 # The ones the JSON Schema alone can tell (the rest need the sources, or compare targets with each other).
-SCHEMA_CATCHES = {"too-many", "a-list", "no-version", "version-2", "unknown-top", "no-targets", "unknown-key", "bad-type",
+SCHEMA_CATCHES = {"too-many", "a-list", "no-version", "version-2", "unknown-top", "no-targets", "unknown-key",
+                  "bad-type",
                   "bad-default", "bad-slug", "env-no-repo", "nothing", "source-no-file", "include-no-from",
                   "null-literal", "bad-name"}
 

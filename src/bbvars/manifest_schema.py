@@ -62,7 +62,8 @@ def json_schema() -> dict:
             "workspace": {"$ref": "#/$defs/slug", "description": "the workspace of every target that names none"},
             "sources": {
                 "type": "object",
-                "description": "named documents, each read once, as --file reads them: JSON, YAML, .env, `terraform output -json`",
+                "description": "named documents, each read once, as --file reads them: JSON, YAML, .env, "
+                               "`terraform output -json`",
                 "propertyNames": {"pattern": "^" + NAME_PATTERN.pattern.removesuffix(r"\Z") + "$"},
                 "additionalProperties": {
                     "type": "object",
