@@ -9,6 +9,8 @@ import sys
 import textwrap
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bbvars import manifest, manifest_schema
 from bbvars.errors import InputError
@@ -345,3 +347,35 @@ def test_the_manifest_itself_on_standard_input(tmp_path, monkeypatch):
     with pytest.raises(InputError, match=r"^the manifest on standard input: sources.infra: reads standard input, "
                                          r"which the manifest itself was read from"):
         jobs_of("-", stdin="version: 1\nworkspace: acme\nsources: {infra: {file: '-'}}\ntargets: [{from: infra}]\n")
+
+
+# -- whatever the manifest, a checked one or one line --------------------------------------------------------------
+
+WORDS = st.sampled_from(["version", "workspace", "sources", "defaults", "targets", "name", "repository",
+                         "environment", "from", "include", "exclude", "variables", "secured", "prefix", "upper",
+                         "prune", "file", "infra", "api", "*", "db_*", "-", "1", "a b", ""])
+SCALARS = st.none() | st.booleans() | st.integers(-3, 3) | WORDS | st.text(max_size=6)
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(WORDS, inner, max_size=4),
+                      max_leaves=14)
+MANIFESTS = st.fixed_dictionaries(
+    {"version": st.sampled_from([1, 1, "1", 2, None]), "workspace": st.sampled_from(["acme", "a b", 3, None]),
+     "sources": st.sampled_from([{"infra": {"file": "infra-outputs.json"}}, {}, {"infra": {"file": "-"}},
+                                 {"infra": {"file": "nope.json"}}, None]),
+     "targets": st.lists(st.dictionaries(WORDS, VALUES, max_size=6), max_size=4) | VALUES},
+    optional={"defaults": st.dictionaries(WORDS, VALUES, max_size=3)})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(document=MANIFESTS)
+def test_any_manifest_is_jobs_or_one_input_error_line(tmp_path, document):
+    path = tmp_path / "fuzz.json"
+    path.write_text(json.dumps({k: v for k, v in document.items() if v is not None}))
+    (tmp_path / "infra-outputs.json").write_text(json.dumps(OUTPUTS))
+    try:
+        jobs = manifest.jobs(Settings(manifest=str(path)), FakeStdin(json.dumps(OUTPUTS)))
+    except InputError as error:
+        assert str(error).startswith(str(path)) and "\n" not in str(error), str(error)
+        assert "pw-Manifest-77" not in str(error)
+        return
+    assert jobs and all(job.variables for job in jobs)
