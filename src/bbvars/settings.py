@@ -30,6 +30,7 @@ class Setting:
     choices: tuple[str, ...] = ()
     bounds: tuple[float, float] | None = None
     per_target: bool = False  # a per-sync setting each target of a manifest may set (`defaults:` or the target)
+    metavar: str | None = None  # the CLI's name for the value, when the kind's (KEY, PATH, ...) would mislead
 
     @property
     def cli_reads_env(self) -> bool:
@@ -88,9 +89,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("format", "choice", "`bbvars list` output: JSON, or dotenv that --file reads back", flags=("--format",),
             default="json", choices=("json", "dotenv")),
     Setting("manifest", "text", "a manifest (YAML or JSON) of many targets and their sources, instead of one target",
-            flags=("--manifest", "-m"), env="MANIFEST", action_input="manifest"),
+            flags=("--manifest", "-m"), env="MANIFEST", action_input="manifest", metavar="PATH"),
     Setting("targets", "keys", "with a manifest: run only the targets of these names; repeatable",
-            flags=("--target",), env="TARGETS", action_input="targets", default=()),
+            flags=("--target",), env="TARGETS", action_input="targets", default=(), metavar="NAME"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -303,12 +304,12 @@ def add_arguments(parser, names: tuple[str, ...]) -> None:
             options["action"] = "store_true"
         elif setting.kind in ("keys", "files", "pairs"):
             options["action"] = "append"
-            options["metavar"] = {"keys": "KEY", "files": "PATH", "pairs": "KEY=VALUE"}[setting.kind]
+            options["metavar"] = setting.metavar or {"keys": "KEY", "files": "PATH", "pairs": "KEY=VALUE"}[setting.kind]
         elif setting.kind == "choice":
             options["choices"] = setting.choices  # argparse checks them, --help and completion list them
         else:
             options["type"] = lambda raw, s=setting: coerce(s, raw, s.flags[0])
-            options["metavar"] = name.upper()
+            options["metavar"] = setting.metavar or name.upper()
         if setting.default not in (None, (), "", False):
             options["help"] += f" (default: {setting.default})"
         parser.add_argument(*setting.flags, **options)
