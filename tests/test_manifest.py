@@ -259,6 +259,13 @@ BROKEN = {
     "empty-source": ("version: 1\nworkspace: acme\nsources: {infra: {file: empty.json}}\n"
                      "targets: [{from: infra}]\n", "bbvars.yml: targets[0] (workspace acme): gets no variables: "
                                                    "infra has none that it chooses"),
+    "empty-source-prune": ("version: 1\nworkspace: acme\nsources: {infra: {file: empty.json}}\n"
+                           "targets: [{from: infra, prune: true, allow_empty: true}]\n",
+                           "bbvars.yml: targets[0] (workspace acme): gets no variables: infra has none that it "
+                           "chooses"),
+    "over-bitbucket-s-total": ("version: 1\nworkspace: acme\ntargets: [{variables: {BIG: '" + "x" * 120_001 + "'}}]\n",
+                               "bbvars.yml: targets[0] (workspace acme): the input's 1 variables take 120,004 "
+                               "characters"),
 }
 BROKEN["collision-after-upper"] = (
     "version: 1\nworkspace: acme\nsources: {infra: {file: infra-outputs.json}, also: {file: also.json}}\n"
@@ -379,3 +386,13 @@ def test_any_manifest_is_jobs_or_one_input_error_line(tmp_path, document):
         assert "pw-Manifest-77" not in str(error)
         return
     assert jobs and all(job.variables for job in jobs)
+
+
+def test_allow_empty_accepts_a_target_that_gets_no_variables(tmp_path):
+    (tmp_path / "empty.json").write_text("{}")
+    path = write(tmp_path, "version: 1\nworkspace: acme\nsources: {infra: {file: empty.json}}\n"
+                           "targets: [{from: infra, allow_empty: true}, {repository: api, variables: {A: b}}]\n")
+    empty, other = jobs_of(path)
+    assert list(empty.variables) == [] and variables(other) == {"A": ("b", False)}
+    assert [len(j.variables) for j in jobs_of(write(tmp_path, path.read_text().replace(", allow_empty: true", "")),
+                                              allow_empty=True)] == [0, 1]  # --allow-empty for every target

@@ -52,9 +52,11 @@ def open_client(
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
     events: Events | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[BitbucketClient, TokenSource | None]:
-    """A client authenticated as the settings say; every minted token is registered as a secret first."""
-    redactor.add(settings.client_secret)
+    """A client authenticated as the settings say; every minted token is registered as a secret first. Once
+    `cancel` is set, the client sends no new request."""
+    redactor.add_basic(settings.client_id, settings.client_secret)
     redactor.add(settings.access_token)
     client = BitbucketClient(
         settings.api_url,
@@ -66,6 +68,7 @@ def open_client(
         redact=redactor,
         on_retry=events,
     )
+    client.cancel = cancel
     if settings.client_id and settings.client_secret:
         def fetch() -> Token:
             token = client.fetch_token(settings.token_url, settings.client_id or "", settings.client_secret or "")
@@ -190,7 +193,7 @@ def check_jobs(jobs: Sequence[Job]) -> None:
 
 def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = False, concurrency: int = 8,
               redactor: Redactor | None = None, events: Events | None = None,
-              confirm: Confirm | None = None) -> RunResult:
+              confirm: Confirm | None = None, cancel: threading.Event | None = None) -> RunResult:
     """Every job through one client: prepared (resolved, listed, planned) `concurrency` at a time, then every write
     of every target through one pool of `concurrency` workers. `events` hears of the plan, each write and each retry
     wait; `confirm` is asked, with every (target, key) to delete, before any write is sent (a surface on a terminal
@@ -201,7 +204,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
             if variable.secured:
                 redactor.add(variable.value)
     run = RunResult(dry_run, [SyncResult(job.target, dry_run, name=job.name) for job in jobs])
-    applier = Applier(client, concurrency, events)
+    applier = Applier(client, concurrency, events, cancel)
     preparer = Preparer(client, applier)
     prepared: list[TargetRun | None] = [None] * len(jobs)
 
@@ -218,8 +221,8 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     deletes = [(r.target, op.key) for r in runs for op in r.plan.of(Action.DELETE)]
     if confirm is not None and deletes and not dry_run and not confirm(deletes):
         for target_run in runs:
-            cancel(target_run, f"the {len(deletes)} deletion(s) were not confirmed, so nothing was written: answer y "
-                               "to delete, or leave --prune out")
+            cancel_target(target_run, f"the {len(deletes)} deletion(s) were not confirmed, so nothing was written: "
+                                      "answer y to delete, or leave --prune out")
         runs = []
     if events and not dry_run:
         events(Planned(sum(len(r.plan.writes) for r in runs), tuple(key for _, key in deletes)))
@@ -233,7 +236,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     return run
 
 
-def cancel(target_run: TargetRun, why: str) -> None:
+def cancel_target(target_run: TargetRun, why: str) -> None:
     """Nothing of this target is written: its unchanged keys stay so, every other input key is failed, cancelled."""
     result = target_run.result
     result.unchanged = [op.key for op in target_run.plan.of(Action.UNCHANGED)]
@@ -250,16 +253,17 @@ def run(
     retry: RetryPolicy | None = None,
     events: Events | None = None,
     confirm: Confirm | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunResult:
     """The engine's one entry: `settings` gives the credential, concurrency, timeout and dry run for all jobs."""
     check_jobs(jobs)
     if not any(job.variables for job in jobs):
         # Nothing to write: no request either (a job without variables is reported empty).
         return RunResult(settings.dry_run, [SyncResult(job.target, settings.dry_run, name=job.name) for job in jobs])
-    client, _ = open_client(settings, redactor, log, retry, events)
+    client, _ = open_client(settings, redactor, log, retry, events, cancel)
     with client:
         return sync_jobs(client, jobs, dry_run=settings.dry_run, concurrency=settings.concurrency, redactor=redactor,
-                         events=events, confirm=confirm)
+                         events=events, confirm=confirm, cancel=cancel)
 
 
 def run_sync(
@@ -270,6 +274,7 @@ def run_sync(
     retry: RetryPolicy | None = None,
     events: Events | None = None,
     confirm: Confirm | None = None,
+    cancel: threading.Event | None = None,
 ) -> SyncResult:
     """A single-target sync, as the surfaces without a manifest call it: a run of one job."""
-    return run(settings, [job_of(settings, variables)], redactor, log, retry, events, confirm).targets[0]
+    return run(settings, [job_of(settings, variables)], redactor, log, retry, events, confirm, cancel).targets[0]

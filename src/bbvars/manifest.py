@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Sequence
 
 from bbvars.documents import Entry, Number, build_variables, final_key, load_mapping, parse_document, read_limited
-from bbvars.documents import render_value, shown
+from bbvars.documents import check_variables, render_value, shown
 from bbvars.engine import Job
 from bbvars.errors import InputError
 from bbvars.manifest_values import mapping, names, setting_value, slug, text_value, unknown_keys
@@ -320,8 +320,11 @@ def variables_of(manifest: Manifest, spec: TargetSpec, entries: dict[str, list[E
     given = {key: replace(v, secured=True) if key in sensitive else v for key, v in given.items()}
     from_sources = [v for v in sourced if v.key not in given]
     if not from_sources and not given:
+        if options.get("allow_empty") and not options.get("prune"):
+            return []  # reported empty, and sent no request
         raise manifest.error(spec.label, f"gets no variables: {', '.join(spec.sources)} "
-                                         f"{'has' if len(spec.sources) == 1 else 'have'} none that it chooses")
+                                         f"{'has' if len(spec.sources) == 1 else 'have'} none that it chooses"
+                                         + ("" if options.get("prune") else " (allow_empty: true accepts that)"))
     # `secured` names a key as the source gives it or as it is written.
     secured = set(options.get("secured", ()))
     names_of = {final_key(e.key, prefix, upper): {e.key, final_key(e.key, prefix, upper)} for e in chosen}
@@ -330,8 +333,13 @@ def variables_of(manifest: Manifest, spec: TargetSpec, entries: dict[str, list[E
     if unknown:
         raise manifest.error(spec.label, f"secured names {', '.join(map(shown, unknown))}, which this target does "
                                          "not write: check the spelling, include and exclude")
-    return [replace(v, secured=v.secured or "*" in secured or bool(names_of[v.key] & secured))
-            for v in (*from_sources, *given.values())]
+    variables = [replace(v, secured=v.secured or "*" in secured or bool(names_of[v.key] & secured))
+                 for v in (*from_sources, *given.values())]
+    try:
+        check_variables(variables, Settings(allow_empty=True), lambda setting: setting.name)  # Bitbucket's total
+    except InputError as exc:
+        raise manifest.error(spec.label, str(exc)) from None
+    return variables
 
 
 def jobs(settings: Settings, stdin: IO | None = None, within: str | None = None) -> list[Job]:

@@ -13,12 +13,14 @@ import os
 import uuid
 from dataclasses import replace
 
+from bbvars.commands import _github as gh
 from bbvars.commands._ci import announce, failure, outcome, raw_settings, read_settings, retry_lines, run_failure
-from bbvars.commands._ci import run_outcome, say, understood
+from bbvars.commands._ci import run_outcome, understood
+from bbvars.commands._github import escape_data
 from bbvars.engine import RunResult, SyncResult
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
-from bbvars.settings import Setting, Settings
+from bbvars.settings import SETTINGS, Setting, Settings, check_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,20 +37,25 @@ def sources(setting: Setting) -> tuple[str | None, str | None]:
     return given, setting.env if setting.cli_reads_env else None
 
 
-def escape_data(text: str) -> str:
-    """Workflow-command data escaping, as GitHub's toolkit does it (the runner undoes it)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+__all__ = ["escape_data", "mask", "render_error", "render_notice", "run"]
 
 
-def mask(secret: str) -> None:
-    """GitHub masks line by line, so a multi-line secret is registered one line at a time."""
+def mask(secret: str, masked: set[str] | None = None) -> None:
+    """GitHub masks line by line, so a multi-line secret is registered one line at a time (each line once, when
+    `masked` keeps the lines registered so far)."""
     for line in secret.splitlines():
-        if line.strip():
-            say(f"::add-mask::{escape_data(line)}")
+        if line.strip() and (masked is None or line not in masked):
+            if masked is not None:
+                masked.add(line)
+            gh.command("add-mask", line)
 
 
 def render_error(message: str) -> None:
-    say(f"::error::{escape_data(message)}")
+    gh.command("error", message)
+
+
+def render_notice(message: str) -> None:
+    gh.log(f"bbvars: {message}")
 
 
 def append_to(variable: str, text: str) -> None:
@@ -91,14 +98,17 @@ def summary_markdown(result: SyncResult) -> str:
     verbs = {"created": "to create", "updated": "to update", "deleted": "to delete"} if result.dry_run else {}
     rows = [(key, verbs.get(change, change)) for change in ("created", "updated", "deleted")
             for key in sorted(getattr(result, change))]
-    rows += [(failed["key"], "failed") for failed in sorted(result.failed, key=lambda f: f["key"])]
-    lines = [f"### bbvars: {result.target.describe()}", ""]
+    # A failure's own cause in its cell; the one that stopped the run is told once, in the closing line.
+    rows += [(failed["key"], "failed" if result.cause(failed) == result.error else f"failed: {failed['error']}")
+             for failed in sorted(result.failed, key=lambda f: f["key"])]
+    lines = [f"### bbvars: {gh.markdown(result.target.describe())}", ""]
     if rows:
-        lines += ["| key | change |", "|---|---|", *(f"| `{key}` | {change} |" for key, change in rows), ""]
+        lines += ["| key | change |", "|---|---|",
+                  *(f"| {gh.markdown_key(key)} | {gh.markdown(change)} |" for key, change in rows), ""]
     else:
         lines += ["No changes.", ""]
     closing = outcome(result) if result.ok else failure(result)
-    return "\n".join(lines + [closing, ""]) + "\n"
+    return "\n".join(lines + [gh.markdown(closing), ""]) + "\n"
 
 
 def write_summary(text: str) -> None:
@@ -108,18 +118,22 @@ def write_summary(text: str) -> None:
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.settings import validate
 
-    redactor.listeners.append(mask)
     raw = raw_settings(os.environ, sources)
-    for secret in ("client_secret", "access_token"):
-        redactor.add(raw.get(secret))
+    by_name = {s.name: s for s in SETTINGS}
+    for name, text in raw.items():
+        check_text(text, label(by_name[name]))  # before a mask is printed: a mask of such text could not be
+    masked: set[str] = set()
+    redactor.listeners.append(lambda form: mask(form, masked))
+    redactor.add_basic((raw.get("client_id") or "").strip(), raw.get("client_secret"))
+    redactor.add(raw.get("access_token"))
     settings = read_settings(raw, label)
     validate(settings, label)
-    log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
+    log = (lambda line: gh.log(f"DEBUG: {line}")) if settings.debug else None
     if settings.command == "token":
         return token_command(settings, redactor, log)
     if settings.manifest is not None:
-        return manifest_command(settings, redactor, log)
-    return sync_command(settings, redactor, log)
+        return manifest_command(settings, redactor, log, getattr(args, "cancel", None))
+    return sync_command(settings, redactor, log, getattr(args, "cancel", None))
 
 
 EMPTY_VARIABLES = (
@@ -147,7 +161,7 @@ def workspace_file(given: str, name: str = "variables_file") -> tuple[str, str]:
 
 
 def read_variables(settings: Settings) -> list:
-    from bbvars.documents import collect, read_limited, variables_of
+    from bbvars.documents import check_variables, collect, read_limited, variables_of
 
     if not settings.variables_file:
         if settings.variables is None or not settings.variables.strip():
@@ -164,10 +178,12 @@ def read_variables(settings: Settings) -> list:
                          "(e.g. `terraform output -json > outputs.json`)") from None
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror}") from None
-    return collect([(source, text)], (), prefix=settings.prefix, upper=settings.upper, secured=settings.secured)
+    variables = collect([(source, text)], (), prefix=settings.prefix, upper=settings.upper, secured=settings.secured)
+    check_variables(variables, settings, label)
+    return variables
 
 
-def sync_command(settings: Settings, redactor: Redactor, log) -> int:
+def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
     from bbvars import engine, report
 
     variables = read_variables(settings)
@@ -176,26 +192,26 @@ def sync_command(settings: Settings, redactor: Redactor, log) -> int:
             redactor.add(variable.value)  # masked (by the listener) before anything about the run is printed
     inline = sum(v.secured for v in variables) if not settings.variables_file else 0
     if inline:
-        say(f"::warning::input variables carried {inline} secured value(s) inline: the runner prints a step's with: "
-            "inputs in the log before the action starts, masked only when they come from secrets.*. Write them to "
-            "a file and pass variables_file instead")
+        gh.command("warning", f"input variables carried {inline} secured value(s) inline: the runner prints a "
+                   "step's with: inputs in the log before the action starts, masked only when they come from "
+                   "secrets.*. Write them to a file and pass variables_file instead")
     if settings.debug:
-        say(redactor(f"DEBUG: {understood(settings, label)}"))
+        gh.log(redactor(f"DEBUG: {understood(settings, label)}"))
     verb = "Checking" if settings.dry_run else "Syncing"
-    say(redactor(f"{verb} {len(variables)} variable(s) into {engine.target_of(settings).describe()}"
-                 + (" (dry run: nothing is written)" if settings.dry_run else "") + "..."))
-    result = engine.run_sync(settings, variables, redactor, log, events=retry_lines())
+    gh.log(redactor(f"{verb} {len(variables)} variable(s) into {engine.target_of(settings).describe()}"
+                    + (" (dry run: nothing is written)" if settings.dry_run else "") + "..."))
+    result = engine.run_sync(settings, variables, redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
     lines = report.change_lines(result)
     if lines:
-        say(f"::group::Changes ({len(lines)})")
+        gh.command("group", f"Changes ({len(lines)})")
         for line in lines:
-            say(redactor(line))
-        say("::endgroup::")
+            gh.log(redactor(line))
+        gh.command("endgroup")
     write_outputs(sync_outputs(result))
     write_summary(redactor(summary_markdown(result)))
     if not result.ok:
         raise BbvarsError(failure(result))
-    say(redactor(f"✔ {outcome(result)}"))
+    gh.log(redactor(f"✔ {outcome(result)}"))
     return 0
 
 
@@ -211,7 +227,7 @@ def token_command(settings: Settings, redactor: Redactor, log) -> int:
         "scopes": token.scopes,
     })
     lifetime = f", expires in {token.expires_in} s" if token.expires_in is not None else ""
-    say(redactor(f"✔ Minted a {token.token_type} token (output access_token, masked){lifetime}"))
+    gh.log(redactor(f"✔ Minted a {token.token_type} token (output access_token, masked){lifetime}"))
     return 0
 
 
@@ -237,7 +253,7 @@ def run_outputs(run: RunResult) -> dict[str, str]:
     return outputs
 
 
-def manifest_command(settings: Settings, redactor: Redactor, log) -> int:
+def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
     import sys
 
     from bbvars import engine, manifest, report
@@ -250,18 +266,17 @@ def manifest_command(settings: Settings, redactor: Redactor, log) -> int:
             if variable.secured:
                 redactor.add(variable.value)  # masked (by the listener) before anything about the run is printed
     if settings.debug:
-        say(redactor(f"DEBUG: {understood(settings, label)}"))
-    say(redactor(announce(jobs, settings)))
-    result = engine.run(settings, jobs, redactor, log, events=retry_lines())
-    lines = report.run_summary(result)
-    say(f"::group::Plan ({len(result.targets)} targets)")
-    for line in lines:
-        say(redactor(line))
-    say("::endgroup::")
+        gh.log(redactor(f"DEBUG: {understood(settings, label)}"))
+    gh.log(redactor(announce(jobs, settings)))
+    result = engine.run(settings, jobs, redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
+    gh.command("group", f"Plan ({len(result.targets)} targets)")
+    for line in report.run_summary(result):
+        gh.log(redactor(line))
+    gh.command("endgroup")
     write_outputs(run_outputs(result))
     closing = run_outcome(result) if result.ok else run_failure(result)
-    write_summary(redactor("".join(summary_markdown(r) for r in result.targets) + f"**{closing}**\n"))
+    write_summary(redactor("".join(summary_markdown(r) for r in result.targets) + f"**{gh.markdown(closing)}**\n"))
     if not result.ok:
         raise BbvarsError(closing)
-    say(redactor(f"✔ {closing}"))
+    gh.log(redactor(f"✔ {closing}"))
     return 0

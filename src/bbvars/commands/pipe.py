@@ -7,15 +7,31 @@ list, then `✔ message` on success or `✖ message` on failure, all on stdout."
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+from typing import Mapping
 
-from bbvars.commands._ci import announce, failure, outcome, raw_settings, read_settings, retry_lines, run_failure
-from bbvars.commands._ci import run_outcome, say, understood
+from bbvars.commands._ci import announce, failure, one_line, outcome, raw_settings, read_settings, retry_lines
+from bbvars.commands._ci import run_failure, run_outcome, say, understood
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
-from bbvars.settings import Setting, Settings
+from bbvars.settings import SETTINGS, Setting, Settings
 
 RESULT_FILE = "result.json"
+# Variables of the container and of a shell, never meant for the pipe: not checked for typos.
+STANDARD_VARIABLES = frozenset({
+    "PATH", "HOME", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "TERM", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE",
+    "TZ", "TMPDIR", "MAIL", "DISPLAY", "EDITOR", "PAGER", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "CI",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    "GPG_KEY", "DOCKER_HOST",
+})
+STANDARD_PREFIXES = ("BITBUCKET_", "LC_", "PYTHON", "PIP_", "XDG_", "DOCKER_", "SSH_", "GIT_")
+
+
+def emit(prefix: str, text: str) -> None:
+    """The pipe's one writer: every line is a fixed prefix (`INFO: `, `✔ `, `✖ `, ...) then one line of text, so a
+    line break in a name or a message can never forge another line."""
+    say(f"{prefix}{one_line(text)}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +44,29 @@ def label(setting: Setting) -> str:
 
 
 def render_error(message: str) -> None:
-    say(f"✖ {message}")
+    emit("✖ ", message)
+
+
+def render_notice(message: str) -> None:
+    emit("INFO: ", message)
+
+
+def pipe_variables() -> list[str]:
+    return sorted({name for s in SETTINGS for name in (s.env, s.env_fallback) if name})
+
+
+def check_spelling(environ: Mapping[str, str]) -> None:
+    """A misspelled pipe variable (ENVIROMENT) would be ignored, and the pipe would write somewhere else (the
+    repository's variables instead of the environment's): one close to a variable of the pipe is refused."""
+    known = pipe_variables()
+    for name in sorted(environ):
+        upper = name.upper()
+        if name in known or upper.startswith(STANDARD_PREFIXES) or upper in STANDARD_VARIABLES:
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.85)
+        if close:
+            raise InputError(f"the variable {one_line(name)[:60]} is not one of the pipe's: did you mean {close[0]}? "
+                             "(the pipe's variables are listed in pipe.yml)")
 
 
 def write_result(text: str) -> None:
@@ -42,7 +80,7 @@ def write_result(text: str) -> None:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
     except OSError as exc:  # the result is a convenience: failing to keep it must not fail the sync
-        say(f"WARNING: could not write {path}: {exc.strerror}")
+        emit("WARNING: ", f"could not write {path}: {exc.strerror}")
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -51,6 +89,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.engine import run_sync, target_of
     from bbvars.settings import validate
 
+    check_spelling(os.environ)
     raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback))
     if "manifest" in raw:
         # A pipeline always sets BITBUCKET_REPO_SLUG: with a manifest, the targets name their own repositories (the
@@ -66,44 +105,46 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         )
     validate(settings, label)
     if settings.manifest is not None:
-        return run_manifest(settings, redactor)
+        return run_manifest(settings, redactor, getattr(args, "cancel", None))
     variables = variables_of(settings, label)
 
     target = target_of(settings)
     verb = "Checking" if settings.dry_run else "Syncing"
     extras = [note for flag, note in ((settings.dry_run, "dry run: nothing is written"),
                                       (settings.prune, "prune: keys not in VARIABLES are deleted")) if flag]
-    say(f"INFO: {verb} {len(variables)} variable(s) into {target.describe()}"
-        + (f" ({'; '.join(extras)})" if extras else "") + "...")
+    emit("INFO: ", redactor(f"{verb} {len(variables)} variable(s) into {target.describe()}"
+                            + (f" ({'; '.join(extras)})" if extras else "") + "..."))
     if settings.debug:
-        say(redactor(f"DEBUG: {understood(settings, label)}"))
-    log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
-    result = run_sync(settings, variables, redactor, log, events=retry_lines("INFO: "))
+        emit("DEBUG: ", redactor(understood(settings, label)))
+    log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
+    result = run_sync(settings, variables, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
+                      cancel=getattr(args, "cancel", None))
 
     for line in report.change_lines(result):
-        say(redactor(line))
+        emit("", redactor(line))
     write_result(report.to_json(result))
     if not result.ok:
         raise BbvarsError(failure(result))
-    say(f"✔ {outcome(result)}")
+    emit("✔ ", outcome(result))
     return 0
 
 
-def run_manifest(settings: Settings, redactor: Redactor) -> int:
+def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
     import sys
 
     from bbvars import engine, manifest, report
 
     jobs = manifest.jobs(settings, sys.stdin)
-    say(f"INFO: {announce(jobs, settings)}")
+    emit("INFO: ", redactor(announce(jobs, settings)))
     if settings.debug:
-        say(redactor(f"DEBUG: {understood(settings, label)}"))
-    log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
-    result = engine.run(settings, jobs, redactor, log, events=retry_lines("INFO: "))
+        emit("DEBUG: ", redactor(understood(settings, label)))
+    log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
+    result = engine.run(settings, jobs, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
+                        cancel=cancel)
     for line in report.run_summary(result):
-        say(redactor(line))
+        emit("", redactor(line))
     write_result(report.run_to_json(result))
     if not result.ok:
         raise BbvarsError(run_failure(result))
-    say(f"✔ {run_outcome(result)}")
+    emit("✔ ", run_outcome(result))
     return 0

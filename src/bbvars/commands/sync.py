@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import select
+import signal
+import stat
 import sys
+import threading
 
-from bbvars.console import debug_to_stderr
+from bbvars.console import debug_to_stderr, one_line
 from bbvars.errors import InputError
 from bbvars.redaction import Redactor
 from bbvars.render import Progress, is_terminal, paint, summary_line, wants_colour
@@ -14,7 +19,7 @@ from bbvars.settings import Settings, cli_label, from_cli, validate
 from bbvars.settings import add_arguments as add_setting_arguments
 
 OPTIONS = ("workspace", "repository", "environment", "files", "pairs", "secured", "prefix", "upper", "dry_run",
-           "prune", "yes", "concurrency", "timeout", "debug", "quiet", "output", "manifest", "targets")
+           "prune", "yes", "concurrency", "timeout", "debug", "quiet", "output", "allow_empty", "manifest", "targets")
 CONFIRM_LISTED = 20  # deletions named in the question; the rest are counted
 
 
@@ -24,10 +29,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "(an OAuth consumer), or BITBUCKET_ACCESS_TOKEN.")
 
 
+# How long a pipe on standard input may stay silent before it counts as empty: `terraform output -json | bbvars ...`
+# may take a moment to write; a CI runner's stdin that is open but never written must not hold the run forever.
+STDIN_GRACE = 2.0
+
+
+def stdin_holds_data(stdin) -> bool:
+    """Whether standard input holds data that --var/--file would leave unread. A terminal, /dev/null, a closed or
+    empty stdin (what CI gives) do not; a pipe silent for STDIN_GRACE seconds does not either."""
+    if stdin is None or stdin.isatty():
+        return False
+    try:
+        fd = stdin.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):  # not a file (an in-process stream)
+        return bool((stdin.buffer if hasattr(stdin, "buffer") else stdin).read(1))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode):
+            return info.st_size > os.lseek(fd, 0, os.SEEK_CUR)
+        if stat.S_ISCHR(info.st_mode) or stat.S_ISDIR(info.st_mode):
+            return False  # /dev/null and the like
+        readable, _, _ = select.select([fd], [], [], STDIN_GRACE)
+        return bool(readable) and bool(os.read(fd, 1))  # read only to refuse: nothing is lost
+    except OSError:
+        return False  # a closed descriptor
+
+
 def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
     from bbvars.documents import read_limited, shown
 
     stdin = stdin if stdin is not None else sys.stdin
+    if (settings.files or settings.pairs) and "-" not in settings.files and stdin_holds_data(stdin):
+        raise InputError("standard input holds data, but --var/--file are given, so it would be ignored: add "
+                         "`--file -` to read it as well, or stop piping into bbvars")
     if not settings.files and not settings.pairs:
         if stdin is None or stdin.isatty():
             raise InputError("no variables given: pipe a document to standard input, or use --file or --var")
@@ -49,18 +83,19 @@ def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars import report
-    from bbvars.documents import collect
+    from bbvars.documents import check_variables, collect
     from bbvars.engine import run_sync
 
     settings = from_cli(args, os.environ)
-    redactor.add(settings.client_secret)
+    redactor.add_basic(settings.client_id, settings.client_secret)
     redactor.add(settings.access_token)
     validate(settings, cli_label)
     if settings.manifest is not None:
-        return run_manifest(settings, redactor)
+        return run_manifest(settings, redactor, getattr(args, "cancel", None))
     documents = read_documents(settings)
     variables = collect(documents, settings.pairs, prefix=settings.prefix, upper=settings.upper,
                         secured=settings.secured)
+    check_variables(variables, settings, cli_label)
     terminal = is_terminal(sys.stderr)
     colour = wants_colour(sys.stderr, os.environ)
     # Progress and retry lines only for a person at a terminal; --debug already logs every request and retry.
@@ -70,7 +105,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         confirm = lambda deletes: ask_to_delete(deletes, progress)  # noqa: E731
     try:
         result = run_sync(settings, variables, redactor, debug_to_stderr if settings.debug else None,
-                          events=progress, confirm=confirm)
+                          events=progress, confirm=confirm, cancel=getattr(args, "cancel", None))
     finally:
         if progress is not None:
             progress.close()
@@ -78,13 +113,13 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         print(report.to_json(result))
     if not settings.quiet:
         for line in report.summary(result):
-            print(summary_line(redactor(line), colour), file=sys.stderr)
+            print(summary_line(one_line(redactor(line)), colour), file=sys.stderr)
     if not result.ok:  # always, --quiet or not: exit 1 comes with its cause
-        print(paint(f"bbvars: error: {redactor(report.failure_line(result))}", "31", colour), file=sys.stderr)
+        print(paint(f"bbvars: error: {one_line(redactor(report.failure_line(result)))}", "31", colour), file=sys.stderr)
     return 0 if result.ok else 1
 
 
-def run_manifest(settings: Settings, redactor: Redactor) -> int:
+def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
     """Every target of the manifest (or the --target ones) in one run: one JSON report, one ordered summary."""
     from bbvars import engine, manifest, report
 
@@ -97,7 +132,7 @@ def run_manifest(settings: Settings, redactor: Redactor) -> int:
         confirm = lambda deletes: ask_to_delete(deletes, progress)  # noqa: E731
     try:
         result = engine.run(settings, jobs, redactor, debug_to_stderr if settings.debug else None, events=progress,
-                            confirm=confirm)
+                            confirm=confirm, cancel=cancel)
     finally:
         if progress is not None:
             progress.close()
@@ -120,8 +155,15 @@ def ask_to_delete(deletes: list, progress: Progress | None) -> bool:
     for target in dict.fromkeys(target for target, _ in deletes):
         keys = sorted(key for where, key in deletes if where == target)
         lines.append(f"  {target.describe()}:")
-        lines += [f"- {key}" for key in keys[:CONFIRM_LISTED]]
+        lines += [f"- {one_line(key)}" for key in keys[:CONFIRM_LISTED]]
         lines += [f"  ... and {len(keys) - CONFIRM_LISTED} more"] if len(keys) > CONFIRM_LISTED else []
     sys.stderr.write("\n".join(lines) + "\nDelete them? [y/N] ")
     sys.stderr.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
+    # Nothing is written yet: Ctrl-C at the question stops at once (not "finish the writes in flight").
+    interrupt_now = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler) if interrupt_now else None
+    try:
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+    finally:
+        if interrupt_now:
+            signal.signal(signal.SIGINT, previous)
