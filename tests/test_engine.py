@@ -539,3 +539,17 @@ def test_deletions_declined_mean_nothing_is_written_and_every_key_is_reported(em
     # Without deletions nothing is asked.
     assert run_sync(settings_for(emulator), [Variable("NEW", "n")], Redactor(), confirm=confirm).created == ["NEW"]
     assert len(asked) == 1
+
+
+def test_a_cancel_leaves_every_key_of_every_target_not_yet_written_cancelled(emulator):
+    cancel = threading.Event()
+    emulator.inject(Fault(method="POST", path="variables$", times=1, action=lambda emu: cancel.set()))
+    jobs = [job(Target("acme", "api"), {"A": "1", "B": "2"}), job(Target("acme", "api", "Test"), {"C": "3"}),
+            job(Target("acme"), {"D": "4"})]
+
+    result = engine_run(settings_for(emulator, concurrency=1), jobs, Redactor(), cancel=cancel)
+
+    first, second, third = result.targets
+    assert first.created == ["A"] and first.failed == [{"key": "B", "error": "cancelled"}]
+    assert second.failed == [{"key": "C", "error": "cancelled"}] and third.failed == [{"key": "D", "error": "cancelled"}]
+    assert [r.method for r in api_writes(emulator)] == ["POST"]  # the write in flight finished; none started after
