@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import referencing
 
 from bbvars.emulator import Fault
 from bbvars.settings import markdown_table
@@ -20,6 +21,9 @@ from tests.support import ROOT, clean_env, env_for, run_cli
 
 README = (ROOT / "README.md").read_text()
 SCHEMA = json.loads((ROOT / "schema" / "result.schema.json").read_text())
+RUN_SCHEMA = json.loads((ROOT / "schema" / "run-result.schema.json").read_text())
+REGISTRY = referencing.Registry().with_resources(
+    (schema["$id"], referencing.Resource.from_contents(schema)) for schema in (SCHEMA, RUN_SCHEMA))
 SH_BLOCKS = re.findall(r"```sh\n(.*?)```", README, re.S)
 SAMPLE_TERRAFORM_OUTPUT = {
     "api_url": {"sensitive": False, "type": "string", "value": "https://api.example.com"},
@@ -62,7 +66,10 @@ def test_every_sh_block_runs(block, emulator, tmp_path):
     reports = list(json_documents(proc.stdout))
     assert reports, f"README example printed no JSON report:\n{proc.stdout}"
     for report in reports:
-        jsonschema.validate(report, SCHEMA)
+        if "targets" in report:  # a manifest's run
+            jsonschema.Draft202012Validator(RUN_SCHEMA, registry=REGISTRY).validate(report)
+        else:
+            jsonschema.validate(report, SCHEMA)
 
 
 def json_documents(text: str):
