@@ -13,7 +13,7 @@ from bbvars.commands import action, pipe
 from bbvars.settings import SETTINGS, Setting
 from tests.support import ROOT
 
-ACTION_OUTPUTS = {"created", "updated", "unchanged", "deleted", "failed", "changed", "result",
+ACTION_OUTPUTS = {"created", "updated", "unchanged", "deleted", "failed", "changed", "result", "ok", "credential",
                   "access_token", "token_type", "expires_in", "scopes"}
 PIPE_REQUIRED = {"VARIABLES"}  # everything else has a default, a fallback, or an alternative (token vs consumer)
 

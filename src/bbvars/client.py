@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import tenacity
 
-from bbvars.auth import Token
+from bbvars.auth import Hints, Token
 from bbvars.errors import ApiError, ConflictError, NotFoundError
 from bbvars.models import RemoteVariable, Target, Variable
 
@@ -155,7 +155,9 @@ class BitbucketClient:
         max_connections: int = 10,
         log: Callable[[str], None] | None = None,
         redact: Callable[[str], str] | None = None,
+        hints: Hints | None = None,
     ):
+        self.hints = hints or Hints()  # what messages say for the credential kind in use (scopes, fixes)
         self.api_url = api_url.rstrip("/")
         self.redact = redact  # masks known secrets in Bitbucket's error texts before they are cut short
         self.retry = retry or DEFAULT_RETRY  # read at construction, so tests can shorten the module default
@@ -287,28 +289,18 @@ class BitbucketClient:
             )
         message = error_message(response, self.redact)
         if status == 401:
-            raise ApiError(
-                f"Bitbucket refused the credentials {what} (401: {message}): check the access token, or the OAuth "
-                "consumer's key and secret",
-                401,
-                fatal=True,
-            )
+            raise ApiError(f"Bitbucket refused the credentials {what} (401: {message}): {self.hints.refused}", 401,
+                           fatal=True)
         if status == 403:
             granted, required = scope_detail(response)
             if required:
                 raise ApiError(
                     f"the credentials lack the scope {', '.join(required)} {what} (granted: "
-                    f"{', '.join(granted) or 'none'}): give the OAuth consumer the permission 'Pipelines: Edit "
-                    f"variables' (scope {WRITE_SCOPE}), which writing variables needs",
+                    f"{', '.join(granted) or 'none'}): {self.hints.grant}",
                     403,
                     fatal=True,
                 )
-            raise ApiError(
-                f"Bitbucket denied access {what} (403: {message}): the consumer's account needs admin rights on the "
-                f"repository or workspace, and the consumer the scope {WRITE_SCOPE}",
-                403,
-                fatal=True,
-            )
+            raise ApiError(f"Bitbucket denied access {what} (403: {message}): {self.hints.denied}", 403, fatal=True)
         if status == 404:
             raise NotFoundError(f"{not_found} (404: {message})", 404)
         if status == 409:
@@ -319,14 +311,14 @@ class BitbucketClient:
     # -- token ---------------------------------------------------------------------------------------------------
 
     def fetch_token(self, token_url: str, client_id: str, client_secret: str) -> Token:
-        response = self.send(
-            "POST",
-            token_url,
-            what="for a token",
-            data={"grant_type": "client_credentials"},
-            auth=httpx.BasicAuth(client_id, client_secret),
-        )
-        return parse_token_answer(response, self.redact)
+        return self.request_token(token_url, client_id, client_secret, {"grant_type": "client_credentials"})
+
+    def request_token(self, token_url: str, client_id: str, client_secret: str, form: dict) -> Token:
+        """One token request of any grant (client_credentials, authorization_code, refresh_token), with the
+        consumer's key and secret as HTTP Basic."""
+        response = self.send("POST", token_url, what="for a token", data=form,
+                             auth=httpx.BasicAuth(client_id, client_secret))
+        return parse_token_answer(response, self.redact, str(form.get("grant_type", "")))
 
     # -- listing -------------------------------------------------------------------------------------------------
 
@@ -427,7 +419,8 @@ def not_found_text(target: Target) -> str:
             "and that the consumer's account can see it")
 
 
-def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | None = None) -> Token:
+def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | None = None,
+                       grant: str = "client_credentials") -> Token:
     if response.status_code == 200:
         try:
             body = response.json()
@@ -440,8 +433,9 @@ def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | 
         if isinstance(scopes, list):
             scopes = " ".join(map(str, scopes))
         expires = body.get("expires_in")
+        refresh = body.get("refresh_token")
         return Token(str(token), str(body.get("token_type", "bearer")), expires if isinstance(expires, int) else None,
-                     str(scopes))
+                     str(scopes), str(refresh) if isinstance(refresh, str) and refresh else None)
     try:
         body = response.json()
     except ValueError:
@@ -452,6 +446,20 @@ def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | 
         raise ApiError(
             "Bitbucket rejected the OAuth client id or secret (unauthorized_client): check the consumer's Key and "
             "Secret (BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET, or the client_id/client_secret inputs)",
+            response.status_code,
+            fatal=True,
+        )
+    if error == "invalid_grant" and grant == "refresh_token":
+        raise ApiError(
+            "Bitbucket refused the stored login's refresh token (invalid_grant: it expires after 3 months unused, "
+            "and the consumer may have been changed or access revoked): run `bbvars login` again",
+            response.status_code,
+            fatal=True,
+        )
+    if error == "invalid_grant" and grant == "authorization_code":
+        raise ApiError(
+            "Bitbucket refused the authorization code (invalid_grant: it is single-use and short-lived, and the "
+            "consumer's callback URL must match): run `bbvars login` again",
             response.status_code,
             fatal=True,
         )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from bbvars.auth import OAuthBearer, StaticBearer, Token, TokenSource
+from bbvars.auth import Token, TokenSource, choose, register
 from bbvars.client import BitbucketClient, RetriedConflict, RetryPolicy, collection_path
 from bbvars.errors import ApiError, BbvarsError, ConflictError, InputError, NotFoundError
 from bbvars.models import RemoteVariable, Target, Variable
@@ -66,9 +66,9 @@ def open_client(
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
 ) -> tuple[BitbucketClient, TokenSource | None]:
-    """A client authenticated as the settings say; every minted token is registered as a secret first."""
-    redactor.add(settings.client_secret)
-    redactor.add(settings.access_token)
+    """A client authenticated as the settings say (bbvars.auth.choose picks the credential kind); every secret of
+    the credential, and every token minted, is registered with the redactor before it is used."""
+    credential = register(choose(settings), redactor)
     client = BitbucketClient(
         settings.api_url,
         None,
@@ -77,22 +77,16 @@ def open_client(
         max_connections=settings.concurrency + 2,
         log=(lambda line: log(redactor(line))) if log else None,
         redact=redactor,
+        hints=credential.hints,
     )
-    if settings.client_id and settings.client_secret:
-        def fetch() -> Token:
-            token = client.fetch_token(settings.token_url, settings.client_id or "", settings.client_secret or "")
-            redactor.add(token.access_token)
-            return token
-
-        tokens = TokenSource(fetch)
-        client.http.auth = OAuthBearer(tokens)
-        return client, tokens
-    client.http.auth = StaticBearer(settings.access_token or "")
-    return client, None
+    client.http.auth, tokens = credential.open(client.request_token, redactor.add)
+    return client, tokens
 
 
 def mint_token(settings: Settings, redactor: Redactor, log=None, retry: RetryPolicy | None = None) -> Token:
-    client, tokens = open_client(settings, redactor, log, retry)
+    # A token is minted from the OAuth consumer whatever else is set (validate() requires one for this command).
+    consumer_only = replace(settings, access_token=None, atlassian_api_token=None, atlassian_account_email=None)
+    client, tokens = open_client(consumer_only, redactor, log, retry)
     with client:
         assert tokens is not None, "validate() requires an OAuth consumer for the token command"
         return tokens.current()

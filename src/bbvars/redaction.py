@@ -33,6 +33,16 @@ class Redactor:
             for listener in self.listeners:
                 listener(secret)
 
+    def add_basic(self, user: str | None, password: str | None) -> None:
+        """A credential sent as HTTP Basic: the password, and the base64 form of `user:password` a header or a
+        debug dump of one would show."""
+        if not password:
+            return
+        import base64  # only here: most runs send no Basic credential
+
+        self.add(password)
+        self.add(base64.b64encode(f"{user or ''}:{password}".encode()).decode("ascii"))
+
     @property
     def secrets(self) -> list[str]:
         with self._lock:

@@ -4,6 +4,7 @@ GITHUB_STEP_SUMMARY files), against the emulator."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -145,7 +146,8 @@ def test_the_change_list_is_grouped_and_the_summary_is_a_table(emulator, github)
     run = run_action(env)
     assert run.code == 0, run.stdout
     _, rest = masks_first(run.stdout)
-    assert rest == ["Syncing 2 variable(s) into repository acme/api...", "::group::Changes (3)", "+ A", "~ B",
+    assert rest == ["Syncing 2 variable(s) into repository acme/api...", "credential: OAuth consumer",
+                    "::group::Changes (3)", "+ A", "~ B",
                     "- OLD", "::endgroup::", "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
     assert Path(github["GITHUB_STEP_SUMMARY"]).read_text() == (
         "### bbvars: repository acme/api\n\n| key | change |\n|---|---|\n| `A` | created |\n| `B` | updated |\n"
@@ -232,7 +234,8 @@ def test_the_token_command_masks_the_token_and_outputs_it(emulator, github):
     assert (result["token_type"], result["expires_in"], result["scopes"]) == (
         "bearer", "7200", "pipeline pipeline:variable")
     masked, rest = masks_first(run.stdout)
-    assert masked == [CLIENT_SECRET, token]
+    # The consumer's secret, its Basic header form (key:secret in base64), then the token the moment it exists.
+    assert masked == [CLIENT_SECRET, base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode(), token]
     assert rest == ["✔ Minted a bearer token (output access_token, masked), expires in 7200 s"]
     assert token not in run.stderr
     # GITHUB_OUTPUT holds the token only as the access_token output.

@@ -31,7 +31,7 @@ def test_syncs_terraform_outputs_into_an_environment(emulator):
     assert run.code == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == "INFO: Syncing 3 variable(s) into environment Production of acme/api..."
-    assert lines[1:] == ["+ DB_HOST", "+ DB_PASSWORD", "+ REPLICAS",
+    assert lines[1:] == ["INFO: credential: OAuth consumer", "+ DB_HOST", "+ DB_PASSWORD", "+ REPLICAS",
                          "✔ Synced: 3 created, 0 updated, 0 unchanged, 0 deleted"]
     assert run.stderr == ""
     assert stored(emulator, repository="api", environment="Production") == {
@@ -77,7 +77,7 @@ def test_updates_and_prunes_show_in_the_change_list(emulator):
     assert run.code == 0, run.stdout
     assert "(prune: keys not in VARIABLES are deleted)" in run.stdout.splitlines()[0]
     assert run.stdout.splitlines()[1:] == [
-        "+ B", "~ A", "- GONE", "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
+        "INFO: credential: OAuth consumer", "+ B", "~ A", "- GONE", "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
     assert set(stored(emulator, repository="api")) == {"A", "B"}
 
 

@@ -28,6 +28,13 @@ TERRAFORM_OUTPUT = {
 
 
 
+
+def summary_of(run) -> list[str]:
+    """stderr after the line naming the credential kind, which comes first (never a value)."""
+    lines = run.stderr.splitlines()
+    assert lines[0] == "bbvars: credential: OAuth consumer", run.stderr
+    return lines[1:]
+
 def test_terraform_outputs_first_run_then_nothing_to_do(emulator, bb_env):
     first = run_cli(SYNC, env=bb_env, input=json.dumps(TERRAFORM_OUTPUT))
 
@@ -48,7 +55,7 @@ def test_terraform_outputs_first_run_then_nothing_to_do(emulator, bb_env):
         "tags": ('{"team":"core","tier":"1"}', False),
         "db_password": ("pa55-w0rd-terraform", True),  # sensitive outputs are secured
     }
-    assert first.stderr.splitlines() == [
+    assert summary_of(first) == [
         "repository acme/api: 7 created, 0 updated, 0 unchanged, 0 deleted",
         "+ db_host", "+ db_password", "+ db_port", "+ enabled", "+ ratio", "+ tags", "+ zones"]
 
@@ -57,7 +64,7 @@ def test_terraform_outputs_first_run_then_nothing_to_do(emulator, bb_env):
     assert second.code == 0
     # A secured value can never be read back, so it is always written; everything else is left alone.
     assert second.json["updated"] == ["db_password"] and len(second.json["unchanged"]) == 6
-    assert second.stderr.splitlines() == ["repository acme/api: 0 created, 1 updated, 6 unchanged, 0 deleted",
+    assert summary_of(second) == ["repository acme/api: 0 created, 1 updated, 6 unchanged, 0 deleted",
                                           "~ db_password"]
     assert [r.method for r in api_writes(emulator)] == ["PUT"]
 
@@ -69,7 +76,7 @@ def test_update_and_prune_lines(emulator, bb_env):
     run = run_cli([*SYNC, "--prune"], env=bb_env, input='{"KEEP": "k", "CHANGE": "new", "ADD": "a"}')
 
     assert run.code == 0
-    assert run.stderr.splitlines() == ["repository acme/api: 1 created, 1 updated, 1 unchanged, 1 deleted",
+    assert summary_of(run) == ["repository acme/api: 1 created, 1 updated, 1 unchanged, 1 deleted",
                                        "+ ADD", "~ CHANGE", "- EXTRA"]
     assert (run.json["created"], run.json["updated"], run.json["unchanged"], run.json["deleted"]) == (
         ["ADD"], ["CHANGE"], ["KEEP"], ["EXTRA"])
@@ -84,7 +91,7 @@ def test_dry_run_writes_nothing_and_says_what_it_would_do(emulator, bb_env):
 
     assert run.code == 0 and run.json["dry_run"] is True
     assert (run.json["created"], run.json["updated"], run.json["deleted"]) == (["ADD"], ["CHANGE"], ["EXTRA"])
-    assert run.stderr.splitlines()[0] == ("repository acme/api: 1 to create, 1 to update, 0 unchanged, 1 to delete "
+    assert summary_of(run)[0] == ("repository acme/api: 1 to create, 1 to update, 0 unchanged, 1 to delete "
                                           "(dry run: nothing written)")
     assert api_writes(emulator) == [] and stored(emulator) == {"CHANGE": ("old", False), "EXTRA": ("e", False)}
 
@@ -131,7 +138,7 @@ def test_a_failure_exits_1_with_the_report_and_one_error_line(emulator, bb_env):
     jsonschema.validate(run.json, SCHEMA)
     assert [f["key"] for f in run.json["failed"]] == ["A", "B"]
     assert all("repository acme/nope not found" in f["error"] for f in run.json["failed"])
-    lines = run.stderr.splitlines()
+    lines = summary_of(run)
     assert lines[0] == "repository acme/nope: 0 created, 0 updated, 0 unchanged, 0 deleted, 2 failed"
     assert lines[1:3] == ["! A", "! B"]  # the shared cause is told once, below
     assert len(lines) == 4 and lines[3].startswith("bbvars: error: repository acme/nope not found")
@@ -164,7 +171,7 @@ def test_environment_variables_by_name(emulator, bb_env):
     run = run_cli([*SYNC, "-e", "production"], env=bb_env, input='{"URL": "https://prod"}')
     assert run.code == 0
     assert run.json["target"] == {"workspace": "acme", "repository": "api", "environment": "production"}
-    assert run.stderr.splitlines()[0].startswith("environment production of acme/api: 1 created")
+    assert summary_of(run)[0].startswith("environment production of acme/api: 1 created")
     assert stored(emulator, repository="api", environment=uuid) == {"URL": ("https://prod", False)}
 
 

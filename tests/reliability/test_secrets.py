@@ -416,6 +416,8 @@ def check_masks(case: Case, given: Given, ran: Ran, tokens: list[str], secrets: 
     first_masks = {unescape_data(line.removeprefix("::add-mask::")) for line in lines[:leading]}
 
     held_lines = {line for secret in secrets.values() for line in secret.splitlines() if line.strip()}
+    if given.consumer:  # the Basic header's form of the consumer's key and secret is masked too
+        held_lines.add(base64.b64encode(f"{given.consumer[0]}:{given.consumer[1]}".encode()).decode())
     assert set(masked) <= held_lines, f"masks of something not a secret: {set(masked) - held_lines}"
     assert len(masked) == len(set(masked)), f"a secret masked twice: {masked}"
 

@@ -108,10 +108,13 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
 
     redactor.listeners.append(mask)
     raw = raw_settings(os.environ, sources)
-    for secret in ("client_secret", "access_token"):
+    for secret in ("client_secret", "access_token", "atlassian_api_token"):
         redactor.add(raw.get(secret))
     settings = read_settings(raw, label)
     validate(settings, label)
+    from bbvars.auth import choose, register
+
+    register(choose(settings), redactor)  # every form of the credential masked before anything is printed
     log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
     if settings.command == "token":
         return token_command(settings, redactor, log)
@@ -120,6 +123,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
 
 def sync_command(settings: Settings, redactor: Redactor, log) -> int:
     from bbvars import engine, report
+    from bbvars.auth import describe
     from bbvars.documents import variables_of
 
     variables = variables_of(settings, label)
@@ -131,6 +135,7 @@ def sync_command(settings: Settings, redactor: Redactor, log) -> int:
     verb = "Checking" if settings.dry_run else "Syncing"
     say(redactor(f"{verb} {len(variables)} variable(s) into {engine.target_of(settings).describe()}"
                  + (" (dry run: nothing is written)" if settings.dry_run else "") + "..."))
+    say(describe(settings))  # the kind, never its value
     result = engine.run_sync(settings, variables, redactor, log)
     lines = report.change_lines(result)
     if lines:

@@ -46,12 +46,13 @@ def write_result(text: str) -> None:
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars import report
+    from bbvars.auth import describe
     from bbvars.documents import variables_of
     from bbvars.engine import run_sync, target_of
     from bbvars.settings import validate
 
     raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback))
-    for secret in ("client_secret", "access_token"):
+    for secret in ("client_secret", "access_token", "atlassian_api_token"):
         redactor.add(raw.get(secret))
     settings = read_settings(raw, label)
     if settings.command == "token":
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if settings.debug:
         say(redactor(f"DEBUG: {understood(settings, label)}"))
     log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
+    say(f"INFO: {describe(settings)}")  # the kind, never its value
     result = run_sync(settings, variables, redactor, log)
 
     for line in report.change_lines(result):

@@ -12,14 +12,17 @@ from bbvars.redaction import Redactor
 from bbvars.settings import Settings, cli_label, from_cli, validate
 from bbvars.settings import add_arguments as add_setting_arguments
 
+CREDENTIALS_EPILOG = (
+    "Credentials come from the environment only, the first of: ATLASSIAN_ACCOUNT_EMAIL and ATLASSIAN_API_TOKEN (an "
+    "Atlassian API token), BITBUCKET_ACCESS_TOKEN (an access token), BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET "
+    "(an OAuth consumer); with none of them, the stored login of `bbvars login`.")
 OPTIONS = ("workspace", "repository", "environment", "files", "pairs", "secured", "prefix", "upper", "dry_run",
            "prune", "concurrency", "timeout", "debug", "quiet")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_setting_arguments(parser, OPTIONS)
-    parser.epilog = ("Credentials come from the environment only: BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET "
-                     "(an OAuth consumer), or BITBUCKET_ACCESS_TOKEN.")
+    parser.epilog = CREDENTIALS_EPILOG
 
 
 def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
@@ -48,11 +51,13 @@ def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars import report
     from bbvars.documents import collect
+    from bbvars.auth import describe
     from bbvars.engine import run_sync
 
     settings = from_cli(args, os.environ)
     redactor.add(settings.client_secret)
     redactor.add(settings.access_token)
+    redactor.add(settings.atlassian_api_token)
     validate(settings, cli_label)
     documents = read_documents(settings)
     variables = collect(documents, settings.pairs, prefix=settings.prefix, upper=settings.upper,
@@ -60,6 +65,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     result = run_sync(settings, variables, redactor, debug_to_stderr if settings.debug else None)
     print(report.to_json(result))
     if not settings.quiet:
+        print(f"bbvars: {describe(settings)}", file=sys.stderr)  # the kind, never its value
         for line in report.summary(result):
             print(redactor(line), file=sys.stderr)
     if not result.ok:  # always, --quiet or not: exit 1 comes with its cause

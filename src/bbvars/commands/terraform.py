@@ -18,7 +18,7 @@ from bbvars.redaction import Redactor
 from bbvars.settings import BY_NAME, SETTINGS, Setting, Settings, from_strings, validate
 
 BY_QUERY_KEY: dict[str, Setting] = {s.query_key: s for s in SETTINGS if s.query_key}
-CREDENTIALS = ("client_id", "client_secret", "access_token")
+CREDENTIALS = ("client_id", "client_secret", "access_token", "atlassian_account_email", "atlassian_api_token")
 # The only ambient variables this surface reads; every other setting comes from the query.
 FROM_ENVIRONMENT = (*CREDENTIALS, "api_url", "token_url")
 QUERY_SOURCE = "the query on standard input"
@@ -187,6 +187,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     settings, label = settings_from(query, os.environ)
     redactor.add(settings.client_secret)
     redactor.add(settings.access_token)
+    redactor.add(settings.atlassian_api_token)
     validate(settings, label)
     answer = token_answer(settings, redactor) if settings.command == "token" else sync_answer(settings, label, redactor)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in answer.items()), "the answer must be strings"
