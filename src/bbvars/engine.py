@@ -92,10 +92,9 @@ def mint_token(settings: Settings, redactor: Redactor, log=None, retry: RetryPol
         return tokens.current()
 
 
-def resolve_environment(client: BitbucketClient, target: Target) -> str:
-    """The uuid of the environment named by name, slug or uuid (braces optional)."""
-    wanted = (target.environment or "").strip()
-    environments = client.list_environments(target)
+def match_environment(environments: list[dict], wanted: str) -> dict | None:
+    """The environment named by uuid (braces optional), name or slug, exact before case-insensitive."""
+    wanted = wanted.strip()
     bare = wanted.strip("{}").lower()
     for match in (
         lambda env: str(env.get("uuid", "")).strip("{}").lower() == bare,
@@ -106,7 +105,17 @@ def resolve_environment(client: BitbucketClient, target: Target) -> str:
     ):
         found = [env for env in environments if match(env)]
         if found:
-            return str(found[0]["uuid"])
+            return found[0]
+    return None
+
+
+def resolve_environment(client: BitbucketClient, target: Target) -> str:
+    """The uuid of the environment named by name, slug or uuid (braces optional)."""
+    wanted = (target.environment or "").strip()
+    environments = client.list_environments(target)
+    found = match_environment(environments, wanted)
+    if found is not None:
+        return str(found["uuid"])
     names = ", ".join(sorted(str(env.get("name")) for env in environments)) or "none"
     raise NotFoundError(
         f"deployment environment {wanted!r} not found in {target.workspace}/{target.repository} (it has: {names}): "

@@ -17,6 +17,9 @@ from bbvars.redaction import Redactor
 # Command modules are imported only when chosen: `bbvars --help` must not pay for httpx.
 COMMANDS = {
     "sync": ("bbvars.commands.sync", "create/update Pipelines variables from key/values (Terraform outputs, JSON, YAML)"),
+    "check": ("bbvars.commands.check", "verify the credentials and the target without writing (at most 5 requests)"),
+    "login": ("bbvars.commands.login", "log in through the browser (OAuth authorization code) and store the tokens"),
+    "logout": ("bbvars.commands.logout", "delete the login stored by `bbvars login`"),
     "token": ("bbvars.commands.token", "print a short-lived access token minted from the OAuth consumer"),
     "terraform": ("bbvars.commands.terraform", "run as a Terraform `external` data source program"),
     "pipe": ("bbvars.commands.pipe", "run as a Bitbucket Pipe (settings from pipe variables)"),

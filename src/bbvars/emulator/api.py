@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from bbvars.emulator.state import (
     ENVIRONMENT_TYPE_RANKS,
@@ -21,16 +22,20 @@ from bbvars.emulator.state import (
     Scope,
     State,
     TokenError,
+    User,
     Variable,
     grants,
 )
 
 TOKEN_PATH = "/site/oauth2/access_token"
+AUTHORIZE_PATH = "/site/oauth2/authorize"
 API_PREFIX = "/2.0"
 DEFAULT_PAGELEN = 10
 MAX_PAGELEN = 100
 READ_SCOPE = "pipeline"
 WRITE_SCOPE = "pipeline:variable"
+API_TOKEN_READ, API_TOKEN_WRITE = "read:pipeline:bitbucket", "admin:pipeline:bitbucket"
+USER_SCOPES = {"oauth": "account", "access": "account", "api": "read:user:bitbucket"}  # what GET /2.0/user needs
 
 
 class Options(Protocol):
@@ -40,6 +45,9 @@ class Options(Protocol):
     scope_field: str
     omit_next: bool
     omit_size: bool
+    refresh_ttl: float
+    rate_limit: int  # X-RateLimit-Limit sent to access tokens
+    consent_user: User  # who "logs in" on the consent page
 
 
 @dataclass
@@ -118,6 +126,7 @@ ROUTES: list[tuple[str, dict[str, tuple[str, bool]]]] = [
         {"GET": ("get_variable", False), "PUT": ("update_variable", True), "DELETE": ("delete_variable", True)},
     ),
     ("repositories/{workspace}/{repository}/environments", {"GET": ("list_environments", False)}),
+    ("user", {"GET": ("get_user", False)}),
     ("repositories/{workspace}/{repository}/environments/{uuid:environment}", {"GET": ("get_environment", False)}),
 ]
 
@@ -193,6 +202,8 @@ class Api:
         try:
             if request.path == TOKEN_PATH:
                 return self.token(request)
+            if request.path == AUTHORIZE_PATH:
+                return self.authorize(request)
             if request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"):
                 return self.api(request)
             raise NotFound(f"No resource at {request.path}.")
@@ -205,20 +216,50 @@ class Api:
         client_id, secret = basic_credentials(request.headers)
         form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
         try:
-            token, scopes = self.state.issue_token(client_id, secret, form.get("grant_type"), self.options.token_ttl)
+            token, scopes, refresh = self.state.issue_token(client_id, secret, form, self.options.token_ttl,
+                                                            self.options.refresh_ttl)
         except TokenError as refused:
             return json_response(400, {"error": refused.error, "error_description": refused.description})
         ttl = self.options.token_ttl
-        return json_response(
-            200,
-            {
-                "access_token": token,
-                self.options.scope_field: " ".join(scopes),
-                "expires_in": int(ttl) if float(ttl).is_integer() else ttl,  # Bitbucket sends whole seconds
-                "token_type": "bearer",
-                "state": "client_credentials",
-            },
-        )
+        body: dict[str, Any] = {
+            "access_token": token,
+            self.options.scope_field: " ".join(scopes),
+            "expires_in": int(ttl) if float(ttl).is_integer() else ttl,  # Bitbucket sends whole seconds
+            "token_type": "bearer",
+            "state": form.get("grant_type"),
+        }
+        if refresh is not None:  # the authorization-code and refresh-token grants; client credentials get none
+            body["refresh_token"] = refresh
+        return json_response(200, body)
+
+    # --- the authorization-code flow's consent page ---
+
+    def authorize(self, request: Request) -> Response:
+        """GET: the consent page. POST (its buttons): back to the consumer's callback URL with `code` and `state`,
+        or with `error=access_denied`."""
+        if request.method == "GET":
+            params = request.query
+        elif request.method == "POST":
+            params = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+        else:
+            return error_response(405, "Method not allowed.", Allow="GET, POST")
+        consumer = self.state.consumer(params.get("client_id"))
+        if consumer is None:
+            return html_page(400, "Invalid client_id", "<p>No OAuth consumer has this key.</p>")
+        if params.get("response_type", "code") != "code":
+            return html_page(400, "Unsupported response_type", "<p>Only <code>response_type=code</code>.</p>")
+        if not consumer.callback_url:
+            return html_page(400, "No callback URL", "<p>This consumer has no callback URL.</p>")
+        state = params.get("state")
+        if request.method == "GET":
+            return consent_page(consumer.client_id, " ".join(consumer.scopes), state, self.options.consent_user)
+        if params.get("decision") == "grant":
+            answer = {"code": self.state.issue_code(consumer.client_id, self.options.consent_user)}
+        else:
+            answer = {"error": "access_denied", "error_description": "The user denied access."}
+        if state is not None:
+            answer["state"] = state
+        return Response(302, b"", None, {"Location": with_query(consumer.callback_url, answer)})
 
     def api(self, request: Request) -> Response:
         # Split before decoding so an encoded "/" stays inside its segment. Trailing slashes are accepted, as
@@ -231,13 +272,35 @@ class Api:
         if request.method not in methods:
             return error_response(405, "Method not allowed.", Allow=", ".join(methods))
         handler_name, writes = methods[request.method]
-        granted = self.state.authenticate(bearer_token(request.headers))
-        required = WRITE_SCOPE if writes else READ_SCOPE
-        if not grants(granted, required):
+        bearer = bearer_token(request.headers)
+        credential = self.state.authenticate(bearer, basic_credentials(request.headers))
+        try:
+            response = self._authorized(request, credential, captured, handler_name, writes)
+        except ApiError as error:
+            response = error_response(error.status, error.message, error.detail)
+        if credential.kind == "access" and bearer and segments[0] == "repositories":
+            # Scaled rate limits, and their headers, are for access tokens on /2.0/repositories/* only.
+            count, limit = self.state.requests_with(bearer), self.options.rate_limit
+            response.headers.update({"X-RateLimit-Limit": str(limit), "X-RateLimit-Resource": "api",
+                                     "X-RateLimit-NearLimit": "true" if count >= 0.8 * limit else "false"})
+        return response
+
+    def _authorized(self, request: Request, credential: Any, captured: dict[str, str], handler_name: str,
+                    writes: bool) -> Response:
+        if handler_name == "get_user":
+            required = USER_SCOPES[credential.kind]
+        elif credential.kind == "api":
+            required = API_TOKEN_WRITE if writes else API_TOKEN_READ
+        else:
+            required = WRITE_SCOPE if writes else READ_SCOPE
+        if not grants(credential.scopes, required):
             raise Forbidden(
                 "Your credentials lack one or more required privilege scopes.",
-                {"granted": list(granted), "required": [required]},
+                {"granted": list(credential.scopes), "required": [required]},
             )
+        if handler_name == "get_user":
+            user = credential.user
+            return json_response(200, user.as_json() if user else {"type": "app_user", "display_name": "app user"})
         params: dict[str, str] = {}
         for name, value in captured.items():
             if name.startswith("uuid:"):
@@ -335,6 +398,33 @@ class Api:
         if page > 1:
             body["previous"] = link(page - 1)
         return json_response(200, body)
+
+
+def with_query(url: str, params: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = "&".join(filter(None, [parts.query, urlencode(params)]))
+    return urlunsplit(parts._replace(query=query))
+
+
+def html_page(status: int, title: str, body: str) -> Response:
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+            f"<body><h1>{html.escape(title)}</h1>{body}</body></html>")
+    return Response(status, page.encode(), "text/html; charset=utf-8")
+
+
+def consent_page(client_id: str, scopes: str, state: str | None, user: User) -> Response:
+    """Bitbucket's "Grant access" page, reduced to what a test (or a person trying the emulator) needs."""
+    hidden = f"<input type='hidden' name='client_id' value='{html.escape(client_id, quote=True)}'>"
+    if state is not None:
+        hidden += f"<input type='hidden' name='state' value='{html.escape(state, quote=True)}'>"
+    body = (
+        f"<p>Logged in as <b>{html.escape(user.display_name)}</b>.</p>"
+        f"<p>The OAuth consumer <b>{html.escape(client_id)}</b> asks for: <code>{html.escape(scopes)}</code></p>"
+        f"<form method='post' action='{AUTHORIZE_PATH}'>{hidden}"
+        "<button type='submit' name='decision' value='grant' id='grant'>Grant access</button> "
+        "<button type='submit' name='decision' value='cancel' id='cancel'>Cancel</button></form>"
+    )
+    return html_page(200, "Authorize bbvars", body)
 
 
 def json_object(raw: bytes) -> dict[str, Any]:
