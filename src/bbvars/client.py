@@ -466,7 +466,8 @@ def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | 
     if error == "invalid_grant" and "public" in description.lower():
         raise ApiError(
             "the OAuth consumer is public, and client credentials need a private one: edit the consumer in "
-            "Bitbucket (Workspace settings > OAuth consumers) and tick 'This is a private consumer'",
+            "Bitbucket (Workspace settings > OAuth consumers) and tick 'This is a private consumer' (or, to act as "
+            "yourself after `bbvars login`, unset BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET)",
             response.status_code,
             fatal=True,
         )

@@ -177,7 +177,7 @@ def stored_login_credential(path: Path, login: store.Login) -> Credential:
         tokens = TokenSource(refresh, None if login.expired() else as_token(login))
         return StoredLogin(tokens), tokens
 
-    return Credential("stored-login", f"stored login of {login.user} (bbvars login)", hints, login.secrets(),
+    return Credential("stored-login", f"stored login of {login.user}", hints, login.secrets(),
                       ((login.client_id, login.client_secret),), open_)
 
 
