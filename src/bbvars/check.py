@@ -50,6 +50,10 @@ class CheckResult:
     def first_failure(self) -> str | None:
         return next((check.line() for check in self.checks if not check.ok), None)
 
+    def checklist(self) -> list[str]:
+        """The ✔/✖ lines every surface shows."""
+        return [f"{'✔' if check.ok else '✖'} {check.line()}" for check in self.checks]
+
     def as_json(self) -> dict:
         return {"ok": self.ok, "credential": self.credential, "target": self.target.as_json(),
                 "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks]}

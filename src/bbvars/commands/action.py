@@ -118,6 +118,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
     if settings.command == "token":
         return token_command(settings, redactor, log)
+    if settings.command == "check":
+        return check_command(settings, redactor, log)
     return sync_command(settings, redactor, log)
 
 
@@ -148,6 +150,30 @@ def sync_command(settings: Settings, redactor: Redactor, log) -> int:
     if not result.ok:
         raise BbvarsError(failure(result))
     say(redactor(f"✔ {outcome(result)}"))
+    return 0
+
+
+def check_command(settings: Settings, redactor: Redactor, log) -> int:
+    import json
+
+    from bbvars.auth import describe
+    from bbvars.check import run_check
+    from bbvars.engine import target_of
+
+    target = target_of(settings)
+    say(f"Checking the credentials and {target.describe()} (nothing is written)...")
+    say(describe(settings))
+    result = run_check(settings, redactor, log)
+    for line in result.checklist():
+        say(redactor(line))
+    write_outputs({"ok": "true" if result.ok else "false", "credential": result.credential,
+                   "result": redactor(json.dumps(result.as_json()))})
+    rows = [f"| {'✔' if c.ok else '✖'} | {c.name} | {c.detail.replace('|', '/')} |" for c in result.checks]
+    write_summary(redactor("\n".join([f"### bbvars check: {target.describe()}", "", "| | check | detail |",
+                                      "|---|---|---|", *rows, ""]) + "\n"))
+    if not result.ok:
+        raise BbvarsError(f"Check failed: {result.first_failure()}")
+    say("✔ Check passed: these credentials can sync this target")
     return 0
 
 

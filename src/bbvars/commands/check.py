@@ -24,10 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "stderr a checklist; exit 0 when every check holds, 1 otherwise.")
 
 
-def checklist(result) -> list[str]:
-    return [f"{'✔' if check.ok else '✖'} {check.line()}" for check in result.checks]
-
-
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.check import run_check
 
@@ -38,6 +34,6 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     result = run_check(settings, redactor, debug_to_stderr if settings.debug else None)
     print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
     if not settings.quiet:
-        for line in checklist(result):
+        for line in result.checklist():
             print(redactor(line), file=sys.stderr)
     return 0 if result.ok else 1

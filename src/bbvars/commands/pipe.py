@@ -44,6 +44,25 @@ def write_result(text: str) -> None:
         say(f"WARNING: could not write {path}: {exc.strerror}")
 
 
+def check_command(settings, redactor: Redactor, log) -> int:
+    import json
+
+    from bbvars.auth import describe
+    from bbvars.check import run_check
+    from bbvars.engine import target_of
+
+    say(f"INFO: Checking the credentials and {target_of(settings).describe()} (nothing is written)...")
+    say(f"INFO: {describe(settings)}")
+    result = run_check(settings, redactor, log)
+    for line in result.checklist():
+        say(redactor(line))
+    write_result(json.dumps(result.as_json(), indent=2))
+    if not result.ok:
+        raise BbvarsError(f"Check failed: {result.first_failure()}")
+    say("✔ Check passed: these credentials can sync this target")
+    return 0
+
+
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars import report
     from bbvars.auth import describe
@@ -61,6 +80,9 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
             "`bbvars token` in a script step of the bbvars image instead, and capture its output"
         )
     validate(settings, label)
+    log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
+    if settings.command == "check":
+        return check_command(settings, redactor, log)
     variables = variables_of(settings, label)
 
     target = target_of(settings)
@@ -71,7 +93,6 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         + (f" ({'; '.join(extras)})" if extras else "") + "...")
     if settings.debug:
         say(redactor(f"DEBUG: {understood(settings, label)}"))
-    log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
     say(f"INFO: {describe(settings)}")  # the kind, never its value
     result = run_sync(settings, variables, redactor, log)
 

@@ -28,9 +28,10 @@ Terraform runs this program; it is not meant to be run by hand. It reads the dat
 of strings on standard input and answers one JSON object of strings on standard output.
 
 query keys: {", ".join(sorted(BY_QUERY_KEY))}
-credentials: BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET (an OAuth consumer) or BITBUCKET_ACCESS_TOKEN in
-  Terraform's environment (recommended: the query is stored in the state), or the query keys client_id,
-  client_secret, access_token; when the query names any of them, the environment's credentials are not used.
+credentials: ATLASSIAN_ACCOUNT_EMAIL and ATLASSIAN_API_TOKEN (an Atlassian API token), BITBUCKET_ACCESS_TOKEN, or
+  BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET (an OAuth consumer) in Terraform's environment (recommended: the
+  query is stored in the state), or the query keys of the same names; when the query names any of them, the
+  environment's credentials are not used. With none, the stored login of `bbvars login`.
 
   data "external" "bbvars" {{
     program = ["bbvars", "terraform"]
@@ -44,6 +45,7 @@ credentials: BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET (an OAuth consumer)
 
 answer (command sync): created, updated, unchanged, deleted, failed (comma-joined keys), changed, dry_run
 answer (command token): access_token, token_type, expires_in, scopes
+answer (command check): ok ("true"; a failing check fails the data source with its line), credential
 """
 
 
@@ -182,6 +184,16 @@ def token_answer(settings: Settings, redactor: Redactor) -> dict[str, str]:
     }
 
 
+def check_answer(settings: Settings, redactor: Redactor) -> dict[str, str]:
+    """A data source that only reads: `ok` and the credential kind, or the plan fails with the first failing check."""
+    from bbvars.check import run_check
+
+    result = run_check(settings, redactor, None)
+    if not result.ok:
+        raise BbvarsError(f"check failed: {result.first_failure()}")
+    return {"ok": "true", "credential": result.credential}
+
+
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     query = parse_query(read_stdin(sys.stdin))
     settings, label = settings_from(query, os.environ)
@@ -189,7 +201,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     redactor.add(settings.access_token)
     redactor.add(settings.atlassian_api_token)
     validate(settings, label)
-    answer = token_answer(settings, redactor) if settings.command == "token" else sync_answer(settings, label, redactor)
+    answers = {"token": lambda: token_answer(settings, redactor), "check": lambda: check_answer(settings, redactor)}
+    answer = answers.get(settings.command, lambda: sync_answer(settings, label, redactor))()
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in answer.items()), "the answer must be strings"
     # Written whole and last: stdout holds the answer or nothing.
     sys.stdout.write(json.dumps(answer) + "\n")
