@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import bbvars.applier as applier  # noqa: E402
 import bbvars.engine as engine  # noqa: E402
 from bbvars.redaction import Redactor  # noqa: E402
 
@@ -29,10 +30,11 @@ from bench.emulator_process import start_emulator  # noqa: E402
 from bench.run import make_variables, prepare_namespace, settings_for, target_for  # noqa: E402
 
 
-def execute_with_pool_map(self, writes) -> dict:
+def execute_with_pool_map(self, writes) -> None:
     """Applier.execute as it was: ThreadPoolExecutor.map, which queues a future and a work item per write up front."""
     with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="bbvars") as pool:
-        return {op.key: outcome for op, outcome in zip(writes, pool.map(self._run_one, writes))}
+        for _ in pool.map(lambda item: self._write(*item), writes):
+            pass
 
 
 def main() -> int:
@@ -41,13 +43,13 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    original = engine.Applier.execute
+    original = applier.Applier.execute
     print("| Applier | N | created | Python heap peak during the sync | per variable | wall time (no latency) |")
     print("|---|---:|---:|---:|---:|---:|")
     with start_emulator("process", 0.0) as emulator:
         for label, run in (("before: ThreadPoolExecutor.map", execute_with_pool_map),
                            ("now: worker threads over an iterator", original)):
-            engine.Applier.execute = run
+            applier.Applier.execute = run
             try:
                 for n in sizes:
                     workspace = f"applymem{n}-{run.__name__}"
@@ -64,7 +66,7 @@ def main() -> int:
                     print(f"| {label} | {n:,} | {len(result.created):,} | {peak / 2**20:.1f} MiB | "
                           f"{peak / n:,.0f} B | {seconds:.1f} s |", flush=True)
             finally:
-                engine.Applier.execute = original
+                applier.Applier.execute = original
     return 0
 
 

@@ -8,7 +8,9 @@ import threading
 import pytest
 
 from bbvars.emulator import Emulator, Fault
-from bbvars.engine import SyncResult, mint_token, open_client, resolve_environment, run_sync, target_of
+from bbvars.engine import (NOT_ATTEMPTED, Job, RunResult, SyncResult, mint_token, open_client, resolve_environment,
+                           run_sync, target_of)
+from bbvars.engine import run as engine_run
 from bbvars.errors import NotFoundError
 from bbvars.models import Target, Variable
 from bbvars.redaction import Redactor
@@ -354,3 +356,127 @@ def test_the_json_shape(emulator):
     assert result.as_json() == {"target": {"workspace": "acme", "repository": "api", "environment": None},
                                 "dry_run": False, "created": ["A"], "updated": [], "unchanged": [], "deleted": [],
                                 "failed": []}
+
+
+# -- many targets in one run ----------------------------------------------------------------------------------------
+
+
+def job(target: Target, values: dict[str, str], **options) -> Job:
+    return Job(target, [Variable(k, v) for k, v in values.items()], Settings(**options))
+
+
+def run_jobs(emu: Emulator, jobs: list[Job], **values) -> RunResult:
+    return engine_run(settings_for(emu, **values), jobs, Redactor())
+
+
+def add_web(emu: Emulator) -> None:
+    emu.add_repository("acme", "web")
+    for name in ("Test", "Staging", "Production"):
+        emu.add_environment("acme", "web", name)
+
+
+def test_many_targets_share_one_token_and_list_each_repository_s_environments_once(emulator):
+    add_web(emulator)
+    targets = [Target("acme", repo, env) for repo in ("api", "web") for env in ("Test", "Staging", "Production")]
+    targets += [Target("acme", "api"), Target("acme")]
+    jobs = [job(t, {"A": "1", "B": "2"}) for t in targets]
+
+    result = run_jobs(emulator, jobs)
+
+    assert result.ok and [r.target for r in result.targets] == targets
+    assert all(r.created == ["A", "B"] for r in result.targets)
+    assert len(token_requests(emulator)) == 1
+    environment_lists = [r for r in emulator.requests if r.path.endswith("/environments")]
+    assert sorted(r.path for r in environment_lists) == ["/2.0/repositories/acme/api/environments",
+                                                         "/2.0/repositories/acme/web/environments"]
+    variable_lists = [r for r in emulator.requests if r.method == "GET" and r.path.endswith("/variables")]
+    assert len(variable_lists) == len(targets)
+    assert len(api_writes(emulator)) == 2 * len(targets)
+    assert result.requests == len(emulator.requests) == 1 + 2 + len(targets) + 2 * len(targets)
+    assert stored(emulator, repository="web", environment=emulator.environments("acme", "web")[0]["uuid"]) == {
+        "A": ("1", False), "B": ("2", False)}
+
+
+def test_the_writes_of_all_targets_share_one_concurrency_bound(emulator):
+    concurrency = 3
+    # One more than the concurrency can never meet, whichever targets the writes belong to.
+    over = threading.Barrier(concurrency + 1, timeout=0.5)
+    passed, broken = [], []
+
+    def meet(emu):
+        try:
+            over.wait()
+            passed.append(1)
+        except threading.BrokenBarrierError:
+            broken.append(1)
+
+    emulator.inject(Fault(method="POST", path="variables$", times=-1, action=meet))
+    jobs = [job(Target("acme", "api", env), {f"K{i}": "v" for i in range(3)}) for env in ("Test", "Staging")]
+    jobs.append(job(Target("acme", "api"), {f"K{i}": "v" for i in range(3)}))
+
+    result = run_jobs(emulator, jobs, concurrency=concurrency)
+
+    assert passed == [] and len(broken) == 9
+    assert result.ok and all(r.created == ["K0", "K1", "K2"] for r in result.targets)
+
+
+def test_a_failing_target_leaves_the_others_done_and_reported(emulator):
+    jobs = [job(Target("acme", "api"), {"A": "1"}), job(Target("acme", "nope"), {"B": "2"}),
+            job(Target("acme", "api", "Nowhere"), {"C": "3"}), job(Target("acme", "api", "Test"), {"D": "4"})]
+    emulator.inject(Fault(method="POST", path="pipelines_config/variables$", status=400))
+
+    result = run_jobs(emulator, jobs)
+
+    api, missing_repo, missing_env, test = result.targets
+    assert not result.ok
+    assert api.failed[0]["key"] == "A" and "HTTP 400" in api.failed[0]["error"] and api.error is None
+    assert missing_repo.failed[0]["key"] == "B" and "repository acme/nope not found" in missing_repo.error
+    assert missing_env.failed[0]["key"] == "C" and "'Nowhere' not found" in missing_env.error
+    assert test.ok and test.created == ["D"]
+    assert result.as_json()["ok"] is False and [t["target"]["repository"] for t in result.as_json()["targets"]] == [
+        "api", "nope", "api", "api"]
+
+
+def test_a_fatal_answer_stops_every_target_not_done_yet(emulator):
+    emulator.inject(Fault(method="GET", path="environments$", status=401, times=-1))
+    jobs = [job(Target("acme", "api", "Test"), {"A": "1"}), job(Target("acme", "api"), {"B": "2"})]
+
+    result = run_jobs(emulator, jobs, concurrency=1)
+
+    first, second = result.targets
+    assert "refused the credentials" in first.error and first.failed == [{"key": "A", "error": first.error}]
+    assert second.error == first.error and second.failed == [{"key": "B", "error": NOT_ATTEMPTED + first.error}]
+    assert api_writes(emulator) == [] and not any(r.path.endswith("/variables") for r in emulator.requests)
+
+
+def test_a_target_done_before_a_fatal_answer_elsewhere_stays_ok(emulator):
+    emulator.inject(Fault(method="POST", path="pipelines-config/variables$", status=403, times=-1))
+    jobs = [job(Target("acme", "api"), {"A": "1"}), job(Target("acme"), {"W": "1"}),
+            job(Target("acme", "api", "Test"), {"T": "1"})]
+
+    result = run_jobs(emulator, jobs, concurrency=1)
+
+    done, refused, after = result.targets
+    assert done.ok and done.created == ["A"]
+    assert "denied access" in refused.error and refused.failed[0]["key"] == "W"
+    assert after.failed == [{"key": "T", "error": NOT_ATTEMPTED + refused.error}] and after.cause(after.failed[0]) == \
+        refused.error
+
+
+def test_prune_is_per_target_and_the_dry_run_is_the_run_s(emulator):
+    seed(emulator, {"OLD": "o"})
+    seed(emulator, {"OLD": "o"}, repository=None)
+    jobs = [job(Target("acme", "api"), {"A": "1"}, prune=True), job(Target("acme"), {"A": "1"})]
+
+    dry = run_jobs(emulator, jobs, dry_run=True)
+    assert dry.dry_run and [r.deleted for r in dry.targets] == [["OLD"], []] and api_writes(emulator) == []
+
+    done = run_jobs(emulator, jobs)
+    assert [r.deleted for r in done.targets] == [["OLD"], []]
+    assert set(stored(emulator)) == {"A"} and set(stored(emulator, repository=None)) == {"A", "OLD"}
+
+
+def test_a_job_without_variables_is_reported_empty_and_not_listed(emulator):
+    result = run_jobs(emulator, [job(Target("acme", "api"), {}), job(Target("acme"), {"W": "1"})])
+    assert result.ok and result.targets[0].as_json()["created"] == [] and result.targets[1].created == ["W"]
+    assert not any(r.path.startswith("/2.0/repositories") for r in emulator.requests)

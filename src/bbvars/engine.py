@@ -1,63 +1,45 @@
-"""The engine: settings + variables -> a SyncResult. Knows nothing of the surface that called it."""
+"""The engine: run-wide settings + jobs (target, variables, the target's own settings) -> a RunResult. One client,
+one credential, one token for every target; each target resolved and listed once; all writes of all targets under
+one concurrency bound. A single-target sync is a run of one job. Knows nothing of the surface that called it."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
-from typing import Callable
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
 
+from bbvars.applier import Applier, TargetRun, bounded
 from bbvars.auth import Token, TokenSource, choose, register
-from bbvars.client import BitbucketClient, RetriedConflict, RetryPolicy, collection_path
-from bbvars.errors import ApiError, BbvarsError, ConflictError, InputError, NotFoundError
-from bbvars.models import RemoteVariable, Target, Variable
-from bbvars.plan import Action, Operation, Plan, make_plan, needs_update
+from bbvars.client import BitbucketClient, RetryPolicy, collection_path
+from bbvars.errors import ApiError, BbvarsError, InputError, NotFoundError
+from bbvars.models import Target, Variable
+from bbvars.plan import make_plan
 from bbvars.redaction import Redactor
+from bbvars.result import NOT_ATTEMPTED, RunResult, SyncResult
 from bbvars.settings import Settings
 
+__all__ = ["Job", "NOT_ATTEMPTED", "RunResult", "SyncResult", "mint_token", "open_client", "resolve_environment",
+           "run", "run_sync", "target_of"]
 
-NOT_ATTEMPTED = "not attempted: "  # the error of a write skipped because an earlier one stopped the run
 
+@dataclass(frozen=True)
+class Job:
+    """One target of a run: where, what to write there, and the target's own per-sync settings (`options`: prune
+    and the other per-target settings). Run-wide settings (credentials, concurrency, dry run) are the run's."""
 
-@dataclass
-class SyncResult:
     target: Target
-    dry_run: bool
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    failed: list[dict[str, str]] = field(default_factory=list)
-    error: str | None = None  # the cause that stopped the run, when one did
-    requests: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and self.error is None
-
-    def cause(self, failure: dict[str, str]) -> str:
-        """A failure's cause, with the one that stopped the whole run given as itself (told once, not per key)."""
-        if self.error and failure["error"] in (self.error, NOT_ATTEMPTED + self.error):
-            return self.error
-        return failure["error"]
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.created or self.updated or self.deleted)
-
-    def as_json(self) -> dict:
-        return {
-            "target": self.target.as_json(),
-            "dry_run": self.dry_run,
-            "created": sorted(self.created),
-            "updated": sorted(self.updated),
-            "unchanged": sorted(self.unchanged),
-            "deleted": sorted(self.deleted),
-            "failed": sorted(self.failed, key=lambda f: f["key"]),
-        }
+    variables: Sequence[Variable]
+    options: Settings
+    name: str | None = None  # the target's name in a manifest
 
 
 def target_of(settings: Settings) -> Target:
     return Target(settings.workspace or "", settings.repository, settings.environment)
+
+
+def job_of(settings: Settings, variables: Sequence[Variable]) -> Job:
+    """The one job of a single-target surface (sync flags, pipe, action, Terraform)."""
+    return Job(target_of(settings), variables, settings)
 
 
 def open_client(
@@ -109,10 +91,11 @@ def match_environment(environments: list[dict], wanted: str) -> dict | None:
     return None
 
 
-def resolve_environment(client: BitbucketClient, target: Target) -> str:
-    """The uuid of the environment named by name, slug or uuid (braces optional)."""
+def resolve_environment(client: BitbucketClient, target: Target, environments: list[dict] | None = None) -> str:
+    """The uuid of the environment named by name, slug or uuid (braces optional), among `environments` (the
+    repository's, listed here when not given)."""
     wanted = (target.environment or "").strip()
-    environments = client.list_environments(target)
+    environments = client.list_environments(target) if environments is None else environments
     found = match_environment(environments, wanted)
     if found is not None:
         return str(found["uuid"])
@@ -124,148 +107,107 @@ def resolve_environment(client: BitbucketClient, target: Target) -> str:
     )
 
 
-class Applier:
-    """Runs a plan's writes with bounded concurrency. A 409 on create becomes an update, a 404 on update a create,
-    and a fatal answer (credentials, scope, rate limit, unreachable) stops what has not started yet."""
+class Preparer:
+    """Each target resolved and listed once, `concurrency` at a time: the environments of a repository are listed
+    once for all its targets. A fatal answer stops the targets not prepared yet."""
 
-    def __init__(self, client: BitbucketClient, target: Target, path: str, concurrency: int):
-        self.client, self.target, self.path, self.concurrency = client, target, path, concurrency
-        self._stop: ApiError | None = None
-        self._relist_lock = threading.Lock()
-        self._relisted: dict[str, RemoteVariable] = {}
-        self._relist_generation = 0
+    def __init__(self, client: BitbucketClient, applier: Applier):
+        self.client, self.applier = client, applier
+        self._environments: dict[tuple[str, str], list[dict] | BbvarsError] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._lock = threading.Lock()
 
-    def run(self, plan: Plan, result: SyncResult) -> None:
-        outcomes = self.execute(plan.writes)
-        for op in plan.operations:
-            action, error = outcomes.get(op.key, ("unchanged", None) if op.action is Action.UNCHANGED
-                                         else ("failed", "no outcome was recorded for this write"))
-            if error is not None:
-                result.failed.append({"key": op.key, "error": error})
-            else:
-                getattr(result, action).append(op.key)
-        if self._stop is not None:
-            result.error = str(self._stop)
-
-    def execute(self, writes: list[Operation]) -> dict[str, tuple[str, str | None]]:
-        """{key: (what happened, error or None)} for every write."""
-        outcomes: dict[str, tuple[str, str | None]] = {}
-        pending = iter(writes)
-        take = threading.Lock()
-
-        def worker() -> None:
-            # Workers pull one write at a time, so memory stays flat however many writes there are (a pool's map
-            # would queue a future for every one up front).
-            while True:
-                with take:
-                    op = next(pending, None)
-                if op is None:
-                    return
+    def environments_of(self, target: Target) -> list[dict]:
+        key = (target.workspace, target.repository or "")
+        with self._lock:
+            repository_lock = self._locks.setdefault(key, threading.Lock())
+        with repository_lock:  # the repository's other targets wait for this one listing
+            if key not in self._environments:
                 try:
-                    outcomes[op.key] = self._run_one(op)
-                except Exception as exc:  # a bug must still leave this key reported, as failed
-                    outcomes[op.key] = ("failed", f"internal error ({type(exc).__name__}: {exc})")
+                    self._environments[key] = self.client.list_environments(target)
+                except BbvarsError as exc:
+                    self._environments[key] = exc
+            found = self._environments[key]
+        if isinstance(found, BbvarsError):
+            raise found
+        return found
 
-        workers = [threading.Thread(target=worker, name=f"bbvars-{n}", daemon=True)
-                   for n in range(min(self.concurrency, len(writes)))]
-        for thread in workers:
-            thread.start()
-        for thread in workers:
-            thread.join()
-        return outcomes
-
-    def _run_one(self, op: Operation) -> tuple[str, str | None]:
-        if self._stop is not None:
-            return "failed", f"{NOT_ATTEMPTED}{self._stop}"
+    def prepare(self, job: Job, result: SyncResult) -> TargetRun | None:
+        """The target's plan, or None with every key failed for the one cause that kept it from being listed."""
+        stop = self.applier.stop
         try:
-            return self._execute(op), None
-        except ApiError as exc:
-            if exc.fatal and self._stop is None:
-                self._stop = exc
-            return "failed", str(exc)
-
-    def _execute(self, op: Operation) -> str:
-        if op.action is Action.CREATE:
-            return self._create(op.variable)
-        if op.action is Action.UPDATE:
-            try:
-                self.client.update_variable(self.path, op.remote.uuid, op.variable, self.target)
-                return "updated"
-            except NotFoundError:
-                # Deleted by someone else since we listed: what the input wants is for it to exist (and if it was
-                # re-created meanwhile, the create's 409 handling makes it what the input says).
-                return self._create(op.variable)
-        try:
-            self.client.delete_variable(self.path, op.remote.uuid, op.key, self.target)
-        except NotFoundError:
-            pass  # already gone: the wanted state holds
-        return "deleted"
-
-    def _create(self, variable: Variable) -> str:
-        generation = self._relist_generation
-        try:
-            self.client.create_variable(self.path, variable, self.target)
-            return "created"
-        except ConflictError as conflict:
-            # Created by someone else since we listed: find it and make it what the input says. After a retry, the
-            # someone is most likely our own first attempt, which reached Bitbucket though its answer did not: the
-            # key did not exist when listed and does now, so this run created it.
-            ours = isinstance(conflict, RetriedConflict)
-            remote = self._find(variable.key, generation)
-            if remote is None:
-                raise ApiError(f"Bitbucket says {variable.key} exists (409) but does not list it: re-run") from None
-            if not needs_update(variable, remote):
-                return "created" if ours else "unchanged"
-            self.client.update_variable(self.path, remote.uuid, variable, self.target)
-            return "created" if ours else "updated"
-
-    def _find(self, key: str, seen_generation: int) -> RemoteVariable | None:
-        with self._relist_lock:
-            # One fresh listing serves every conflict that arose before it was taken.
-            if self._relist_generation == seen_generation or key not in self._relisted:
-                listed = self.client.list_variables(self.path, self.target)
-                self._relisted = {v.key: v for v in listed}
-                self._relist_generation += 1
-            return self._relisted.get(key)
+            if stop is not None:
+                raise stop
+            target = job.target
+            environment_uuid = (resolve_environment(self.client, target, self.environments_of(target))
+                                if target.scope == "deployment" else None)
+            path = collection_path(target, environment_uuid)
+            existing = self.client.list_variables(path, target)
+        except BbvarsError as exc:
+            if isinstance(exc, ApiError) and exc.fatal and self.applier.stop is None:
+                self.applier.stop = exc
+            # Nothing could be compared, so nothing was written: every input key failed for this one cause.
+            result.error = str(exc)
+            shown = f"{NOT_ATTEMPTED}{exc}" if exc is stop else str(exc)
+            result.failed = [{"key": v.key, "error": shown} for v in job.variables]
+            return None
+        return TargetRun(target, path, make_plan(job.variables, existing, prune=job.options.prune), result)
 
 
-def sync(
-    client: BitbucketClient,
-    target: Target,
-    desired: list[Variable],
-    *,
-    prune: bool = False,
-    dry_run: bool = False,
-    concurrency: int = 8,
-    redactor: Redactor | None = None,
-) -> SyncResult:
+def check_jobs(jobs: Sequence[Job]) -> None:
+    """What can be known wrong about the jobs before a request is sent."""
+    for job in jobs:
+        if job.options.prune and not job.variables:
+            # `terraform output -json` without a state prints {}: with prune that would empty the target.
+            raise InputError(
+                f"the input has no variables, and with prune that would delete every variable of "
+                f"{job.target.describe()}: give at least one variable, or leave prune out"
+            )
+
+
+def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = False, concurrency: int = 8,
+              redactor: Redactor | None = None) -> RunResult:
+    """Every job through one client: prepared (resolved, listed, planned) `concurrency` at a time, then every write
+    of every target through one pool of `concurrency` workers."""
     redactor = redactor or Redactor()
-    for variable in desired:
-        if variable.secured:
-            redactor.add(variable.value)
-    result = SyncResult(target, dry_run)
-    try:
-        environment_uuid = resolve_environment(client, target) if target.scope == "deployment" else None
-        path = collection_path(target, environment_uuid)
-        existing = client.list_variables(path, target)
-    except BbvarsError as exc:
-        # Nothing could be compared, so nothing was written: every input key failed for this one cause.
-        result.error = redactor(str(exc))
-        result.failed = [{"key": v.key, "error": result.error} for v in desired]
-        result.requests = client.requests_sent
-        return result
-    plan = make_plan(desired, existing, prune=prune)
-    if dry_run:
-        for op in plan.operations:
-            bucket = {Action.CREATE: result.created, Action.UPDATE: result.updated,
-                      Action.UNCHANGED: result.unchanged, Action.DELETE: result.deleted}[op.action]
-            bucket.append(op.key)
-    else:
-        Applier(client, target, path, concurrency).run(plan, result)
-    result.failed = [{"key": f["key"], "error": redactor(f["error"])} for f in result.failed]
-    result.error = redactor(result.error) if result.error else None
-    result.requests = client.requests_sent
-    return result
+    for job in jobs:
+        for variable in job.variables:
+            if variable.secured:
+                redactor.add(variable.value)
+    run = RunResult(dry_run, [SyncResult(job.target, dry_run, name=job.name) for job in jobs])
+    applier = Applier(client, concurrency)
+    preparer = Preparer(client, applier)
+    prepared: list[TargetRun | None] = [None] * len(jobs)
+
+    def prepare(index: int) -> None:
+        prepared[index] = preparer.prepare(jobs[index], run.targets[index])
+
+    bounded((i for i, job in enumerate(jobs) if job.variables), concurrency, prepare)
+    applier.run([target_run for target_run in prepared if target_run is not None])
+    for result in run.targets:
+        result.failed = [{"key": f["key"], "error": redactor(f["error"])} for f in result.failed]
+        result.error = redactor(result.error) if result.error else None
+    run.requests = client.requests_sent
+    for result in run.targets:
+        result.requests = run.requests
+    return run
+
+
+def run(
+    settings: Settings,
+    jobs: Sequence[Job],
+    redactor: Redactor,
+    log: Callable[[str], None] | None = None,
+    retry: RetryPolicy | None = None,
+) -> RunResult:
+    """The engine's one entry: `settings` gives the credential, concurrency, timeout and dry run for all jobs."""
+    check_jobs(jobs)
+    if not any(job.variables for job in jobs):
+        # Nothing to write: no request either (a job without variables is reported empty).
+        return RunResult(settings.dry_run, [SyncResult(job.target, settings.dry_run, name=job.name) for job in jobs])
+    client, _ = open_client(settings, redactor, log, retry)
+    with client:
+        return sync_jobs(client, jobs, dry_run=settings.dry_run, concurrency=settings.concurrency, redactor=redactor)
 
 
 def run_sync(
@@ -275,22 +217,5 @@ def run_sync(
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
 ) -> SyncResult:
-    if settings.prune and not variables:
-        # `terraform output -json` without a state prints {}: with prune that would empty the target.
-        raise InputError(
-            f"the input has no variables, and with prune that would delete every variable of "
-            f"{target_of(settings).describe()}: give at least one variable, or leave prune out"
-        )
-    if not variables:
-        return SyncResult(target_of(settings), settings.dry_run)  # nothing to write: no request either
-    client, _ = open_client(settings, redactor, log, retry)
-    with client:
-        return sync(
-            client,
-            target_of(settings),
-            variables,
-            prune=settings.prune,
-            dry_run=settings.dry_run,
-            concurrency=settings.concurrency,
-            redactor=redactor,
-        )
+    """A single-target sync, as the surfaces without a manifest call it: a run of one job."""
+    return run(settings, [job_of(settings, variables)], redactor, log, retry).targets[0]

@@ -1,0 +1,167 @@
+"""Applying plans: every write of every target of a run through one pool of `concurrency` workers, with the conflict
+handling (409 on create, 404 on update) and the stop on a fatal answer."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, TypeVar
+
+from bbvars.client import BitbucketClient, RetriedConflict
+from bbvars.errors import ApiError, ConflictError, NotFoundError
+from bbvars.models import RemoteVariable, Target, Variable
+from bbvars.plan import Action, Operation, Plan, needs_update
+from bbvars.result import NOT_ATTEMPTED, SyncResult
+
+Item = TypeVar("Item")
+
+
+def bounded(items: Iterable[Item], concurrency: int, work: Callable[[Item], None]) -> None:
+    """work(item) for every item, at most `concurrency` at once. Workers pull one item at a time, so memory stays
+    flat however many items there are (a pool's map would queue a future for every one up front)."""
+    pending: Iterator[Item] = iter(items)
+    take = threading.Lock()
+    done = object()
+
+    def worker() -> None:
+        while True:
+            with take:
+                item = next(pending, done)
+            if item is done:
+                return
+            work(item)  # type: ignore[arg-type]
+
+    workers = [threading.Thread(target=worker, name=f"bbvars-{n}", daemon=True) for n in range(max(1, concurrency))]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+
+
+@dataclass
+class TargetRun:
+    """One target inside a run: where its variables live, its plan, its result, and its own conflict re-listing."""
+
+    target: Target
+    path: str
+    plan: Plan
+    result: SyncResult
+    outcomes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    remaining: int = 0  # writes not finished yet
+    relist_lock: threading.Lock = field(default_factory=threading.Lock)
+    relisted: dict[str, RemoteVariable] = field(default_factory=dict)
+    relist_generation: int = 0
+
+    def __post_init__(self) -> None:
+        self.remaining = 0 if self.result.dry_run else len(self.plan.writes)
+
+
+class Applier:
+    """Runs the plans' writes with bounded concurrency. A 409 on create becomes an update, a 404 on update a create,
+    and a fatal answer (credentials, scope, rate limit, unreachable) stops what has not started yet, in every
+    target: they share one credential."""
+
+    def __init__(self, client: BitbucketClient, concurrency: int):
+        self.client, self.concurrency = client, concurrency
+        self.stop: ApiError | None = None
+        self._count_lock = threading.Lock()
+
+    def run(self, runs: list[TargetRun]) -> None:
+        """Every write of every run, in the order given; each run finished after its last write."""
+        for run in runs:
+            if run.remaining == 0:
+                self.finish(run)
+        writes = ((run, op) for run in runs if run.remaining for op in run.plan.writes)
+        self.execute(writes)
+
+    def execute(self, writes: Iterable[tuple[TargetRun, Operation]]) -> None:
+        bounded(writes, self.concurrency, lambda item: self._write(*item))
+
+    def _write(self, run: TargetRun, op: Operation) -> None:
+        try:
+            outcome = self._run_one(run, op)
+        except Exception as exc:  # a bug must still leave this key reported, as failed
+            outcome = ("failed", f"internal error ({type(exc).__name__}: {exc})")
+        with self._count_lock:
+            run.outcomes[op.key] = outcome
+            run.remaining -= 1
+            last = run.remaining == 0
+        if last:
+            self.finish(run)
+
+    def finish(self, run: TargetRun) -> None:
+        """A target's closing step, once all its writes are done (at once when it has none): its result is recorded
+        here. Runs on the worker of the target's last write, so it stays inside the concurrency bound."""
+        record(run, self.stop)
+
+    def _run_one(self, run: TargetRun, op: Operation) -> tuple[str, str | None]:
+        if self.stop is not None:
+            return "failed", f"{NOT_ATTEMPTED}{self.stop}"
+        try:
+            return self._execute(run, op), None
+        except ApiError as exc:
+            if exc.fatal and self.stop is None:
+                self.stop = exc
+            return "failed", str(exc)
+
+    def _execute(self, run: TargetRun, op: Operation) -> str:
+        if op.action is Action.CREATE:
+            return self._create(run, op.variable)
+        if op.action is Action.UPDATE:
+            try:
+                self.client.update_variable(run.path, op.remote.uuid, op.variable, run.target)
+                return "updated"
+            except NotFoundError:
+                # Deleted by someone else since we listed: what the input wants is for it to exist (and if it was
+                # re-created meanwhile, the create's 409 handling makes it what the input says).
+                return self._create(run, op.variable)
+        try:
+            self.client.delete_variable(run.path, op.remote.uuid, op.key, run.target)
+        except NotFoundError:
+            pass  # already gone: the wanted state holds
+        return "deleted"
+
+    def _create(self, run: TargetRun, variable: Variable) -> str:
+        generation = run.relist_generation
+        try:
+            self.client.create_variable(run.path, variable, run.target)
+            return "created"
+        except ConflictError as conflict:
+            # Created by someone else since we listed: find it and make it what the input says. After a retry, the
+            # someone is most likely our own first attempt, which reached Bitbucket though its answer did not: the
+            # key did not exist when listed and does now, so this run created it.
+            ours = isinstance(conflict, RetriedConflict)
+            remote = self._find(run, variable.key, generation)
+            if remote is None:
+                raise ApiError(f"Bitbucket says {variable.key} exists (409) but does not list it: re-run") from None
+            if not needs_update(variable, remote):
+                return "created" if ours else "unchanged"
+            self.client.update_variable(run.path, remote.uuid, variable, run.target)
+            return "created" if ours else "updated"
+
+    def _find(self, run: TargetRun, key: str, seen_generation: int) -> RemoteVariable | None:
+        with run.relist_lock:
+            # One fresh listing serves every conflict of this target that arose before it was taken.
+            if run.relist_generation == seen_generation or key not in run.relisted:
+                listed = self.client.list_variables(run.path, run.target)
+                run.relisted = {v.key: v for v in listed}
+                run.relist_generation += 1
+            return run.relisted.get(key)
+
+
+def record(run: TargetRun, stop: ApiError | None) -> None:
+    """The plan's keys into the result: each exactly once, as what happened to it (or would, in a dry run)."""
+    result = run.result
+    for op in run.plan.operations:
+        if result.dry_run:
+            action, error = {Action.CREATE: "created", Action.UPDATE: "updated", Action.UNCHANGED: "unchanged",
+                             Action.DELETE: "deleted"}[op.action], None
+        else:
+            action, error = run.outcomes.get(op.key, ("unchanged", None) if op.action is Action.UNCHANGED
+                                             else ("failed", "no outcome was recorded for this write"))
+        if error is not None:
+            result.failed.append({"key": op.key, "error": error})
+        else:
+            getattr(result, action).append(op.key)
+    if stop is not None and any(f["error"] in (str(stop), NOT_ATTEMPTED + str(stop)) for f in result.failed):
+        result.error = str(stop)  # the cause that stopped this target, told once

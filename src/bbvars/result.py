@@ -1,0 +1,68 @@
+"""What a run did: one SyncResult per target, gathered in a RunResult. Plain data; rendering is report.py's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bbvars.models import Target
+
+NOT_ATTEMPTED = "not attempted: "  # the error of a write skipped because an earlier one stopped the run
+
+
+@dataclass
+class SyncResult:
+    target: Target
+    dry_run: bool
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None  # the cause that stopped the run, when one did
+    requests: int = 0  # every request of the run this target was part of, the token's included
+    name: str | None = None  # the target's name in a manifest, when it has one
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.error is None
+
+    def cause(self, failure: dict[str, str]) -> str:
+        """A failure's cause, with the one that stopped the whole run given as itself (told once, not per key)."""
+        if self.error and failure["error"] in (self.error, NOT_ATTEMPTED + self.error):
+            return self.error
+        return failure["error"]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+    def as_json(self) -> dict:
+        return {
+            "target": self.target.as_json(),
+            "dry_run": self.dry_run,
+            "created": sorted(self.created),
+            "updated": sorted(self.updated),
+            "unchanged": sorted(self.unchanged),
+            "deleted": sorted(self.deleted),
+            "failed": sorted(self.failed, key=lambda f: f["key"]),
+        }
+
+
+@dataclass
+class RunResult:
+    """Every target of one run, in the order they were given."""
+
+    dry_run: bool
+    targets: list[SyncResult] = field(default_factory=list)
+    requests: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(result.ok for result in self.targets)
+
+    @property
+    def changed(self) -> bool:
+        return any(result.changed for result in self.targets)
+
+    def as_json(self) -> dict:
+        return {"dry_run": self.dry_run, "targets": [result.as_json() for result in self.targets], "ok": self.ok}
