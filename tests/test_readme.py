@@ -20,6 +20,14 @@ from tests.support import ROOT, clean_env, env_for, run_cli
 
 README = (ROOT / "README.md").read_text()
 SCHEMA = json.loads((ROOT / "schema" / "result.schema.json").read_text())
+CHECK_SCHEMA = json.loads((ROOT / "schema" / "check.schema.json").read_text())
+LOGOUT_SCHEMA = {"type": "object", "required": ["logged_out", "path"], "additionalProperties": False,
+                 "properties": {"logged_out": {"type": "boolean"}, "path": {"type": "string"}}}
+
+
+def schema_of(document: dict) -> dict:
+    """Each command's JSON by its shape: a sync report, a check, or a logout."""
+    return CHECK_SCHEMA if "checks" in document else LOGOUT_SCHEMA if "logged_out" in document else SCHEMA
 SH_BLOCKS = re.findall(r"```sh\n(.*?)```", README, re.S)
 SAMPLE_TERRAFORM_OUTPUT = {
     "api_url": {"sensitive": False, "type": "string", "value": "https://api.example.com"},
@@ -62,7 +70,8 @@ def test_every_sh_block_runs(block, emulator, tmp_path):
     reports = list(json_documents(proc.stdout))
     assert reports, f"README example printed no JSON report:\n{proc.stdout}"
     for report in reports:
-        jsonschema.validate(report, SCHEMA)
+        jsonschema.validate(report, schema_of(report))
+        assert report.get("ok", True), f"README example reported a failing check:\n{block}\n{proc.stderr}"
 
 
 def json_documents(text: str):
