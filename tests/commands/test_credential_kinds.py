@@ -143,3 +143,27 @@ def test_an_api_token_given_as_an_access_token_is_refused_before_any_request(sur
 def test_half_an_api_token_is_bad_input(given, words, kinds_emulator):
     run = run_cli(["sync", "-w", "acme", "--var", "A=1"], env=clean_env(BITBUCKET_API_URL=kinds_emulator.api_url, **given))
     assert run.code == 2 and words in run.stderr and kinds_emulator.requests == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_debug_mode_shows_no_credential_in_any_form(kind, kinds_emulator):
+    import base64
+
+    name, credentials = KINDS[kind]
+    if kind == "stored-login":
+        assert log_in(kinds_emulator).code == 0
+        kinds_emulator.expire_tokens()  # a refresh happens during the run, and its tokens must not show either
+    env = clean_env(BITBUCKET_API_URL=kinds_emulator.api_url, BITBUCKET_TOKEN_URL=kinds_emulator.token_url, **credentials)
+    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--debug"], env=env)
+    assert run.code == 0, run.stderr
+    assert "bbvars: debug: " in run.stderr
+    shown = run.stdout + run.stderr
+    forms = [*SECRETS, base64.b64encode(f"{API_EMAIL}:{API_TOKEN}".encode()).decode(),
+             base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()]
+    if kind == "stored-login":
+        from bbvars.auth import store
+
+        saved = store.load(store.credentials_path())
+        forms += [saved.access_token, saved.refresh_token]
+    for form in forms:
+        assert form not in shown

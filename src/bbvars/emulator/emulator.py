@@ -18,6 +18,7 @@ DEMO_CLIENT_SECRET = "demo-secret"  # public demo data, safe to print
 DEMO_WORKSPACE = "acme"
 DEMO_REPOSITORY = "api"
 DEMO_ENVIRONMENTS = ("Test", "Staging", "Production")
+DEMO_CALLBACK_URL = "http://localhost:8976/callback"  # `bbvars login`'s default, so it works against the demo
 
 
 class RequestRecord(NamedTuple):
@@ -151,7 +152,7 @@ class Emulator:
         self.add_repository(DEMO_WORKSPACE, DEMO_REPOSITORY)
         for name in DEMO_ENVIRONMENTS:
             self.add_environment(DEMO_WORKSPACE, DEMO_REPOSITORY, name)
-        self.add_consumer(client_id, client_secret)
+        self.add_consumer(client_id, client_secret, callback_url=DEMO_CALLBACK_URL)
         return self
 
     @classmethod
