@@ -173,8 +173,27 @@ def test_a_hyphen_hints_at_upper():
 def test_keys_colliding_after_upper_or_across_sources():
     with pytest.raises(InputError, match="two inputs give the key DB_HOST: 'db-host' from input and 'DB_HOST'"):
         collect([("input", '{"db-host": 1, "DB_HOST": 2}')], (), prefix="", upper=True, secured=())
-    with pytest.raises(InputError, match="two inputs give the key A: 'A' from file a and 'A' from --var"):
-        collect([("file a", '{"A": 1}')], ["A=2"], prefix="", upper=False, secured=())
+    # Across sources, keys that differ as given but meet after --upper are still an error, not an override.
+    with pytest.raises(InputError, match="two inputs give the key DB_HOST: 'db-host' from file a and 'DB_HOST' from "
+                                         "--var"):
+        collect([("file a", '{"db-host": 1}')], ["DB_HOST=2"], prefix="", upper=True, secured=())
+
+
+def test_later_sources_override_earlier_ones_files_in_order_then_var():
+    variables = collect([("file a", '{"A": "a1", "B": "a2", "C": "a3"}'), ("file b", "B=b2\nC=b3\n")], ["C=var"],
+                        prefix="", upper=False, secured=())
+    assert [(v.key, v.value) for v in variables] == [("A", "a1"), ("B", "b2"), ("C", "var")]
+
+
+def test_overriding_a_sensitive_output_keeps_it_secured():
+    terraform = json.dumps({"db_password": {"value": "from-terraform", "type": "string", "sensitive": True}})
+    (variable,) = collect([("terraform", terraform)], ["db_password=from-var"], prefix="", upper=False, secured=())
+    assert (variable.value, variable.secured) == ("from-var", True)
+
+
+def test_a_var_given_twice_is_refused():
+    with pytest.raises(InputError, match="--var numbers 1 and 2 both give the key A"):
+        collect([], ["A=1", "A=2"], prefix="", upper=False, secured=())
 
 
 def test_secured_by_final_or_original_key_or_star():

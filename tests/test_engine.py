@@ -480,3 +480,46 @@ def test_a_job_without_variables_is_reported_empty_and_not_listed(emulator):
     result = run_jobs(emulator, [job(Target("acme", "api"), {}), job(Target("acme"), {"W": "1"})])
     assert result.ok and result.targets[0].as_json()["created"] == [] and result.targets[1].created == ["W"]
     assert not any(r.path.startswith("/2.0/repositories") for r in emulator.requests)
+
+# -- events and confirmation (what a terminal shows and asks) ---------------------------------------------------------
+
+
+def test_events_tell_the_plan_each_write_and_each_retry_wait(emulator):
+    from bbvars.events import Planned, RetryWait, Written
+
+    seed(emulator, {"SAME": "s", "OLD": "o"})
+    emulator.inject(Fault(method="POST", path="variables", status=429, times=1))
+    heard: list = []
+    lock = threading.Lock()
+
+    def events(event):
+        with lock:
+            heard.append(event)
+
+    result = run_sync(settings_for(emulator, prune=True), [Variable("SAME", "s"), Variable("A", "1"),
+                                                            Variable("B", "2")], Redactor(), events=events)
+    assert result.ok
+    assert heard[0] == Planned(3, ("OLD",))
+    assert sorted((e.key, e.outcome) for e in heard if isinstance(e, Written)) == [
+        ("A", "created"), ("B", "created"), ("OLD", "deleted")]
+    (retry,) = [e for e in heard if isinstance(e, RetryWait)]
+    assert (retry.cause, retry.attempt, retry.attempts) == ("429", 2, FAST_RETRY.attempts)
+
+
+def test_deletions_declined_mean_nothing_is_written_and_every_key_is_reported(emulator):
+    seed(emulator, {"SAME": "s", "OLD": "o"})
+    asked: list = []
+
+    def confirm(keys):
+        asked.append(keys)
+        return False
+
+    result = run_sync(settings_for(emulator, prune=True), [Variable("SAME", "s"), Variable("NEW", "n")], Redactor(),
+                      confirm=confirm)
+    assert asked == [[(Target("acme", "api"), "OLD")]]
+    assert result.unchanged == ["SAME"] and result.failed == [{"key": "NEW", "error": "cancelled"}]
+    assert result.deleted == [] and "not confirmed" in (result.error or "")
+    assert api_writes(emulator) == []
+    # Without deletions nothing is asked.
+    assert run_sync(settings_for(emulator), [Variable("NEW", "n")], Redactor(), confirm=confirm).created == ["NEW"]
+    assert len(asked) == 1

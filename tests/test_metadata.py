@@ -3,6 +3,7 @@ defaults, and it and the examples pass the schemas GitHub and Bitbucket publish 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -12,6 +13,8 @@ import yaml
 from bbvars.commands import action, pipe
 from bbvars.settings import SETTINGS, Setting
 from tests.support import ROOT
+
+README = (ROOT / "README.md").read_text()
 
 ACTION_OUTPUTS = {"created", "updated", "unchanged", "deleted", "failed", "changed", "result", "ok", "credential",
                   "access_token", "token_type", "expires_in", "scopes"}
@@ -63,7 +66,8 @@ def test_pipe_variables_are_the_settings_with_a_pipe_variable():
         assert spec.get("required") is (name in PIPE_REQUIRED), name
         assert spec.get("default") == default_text(expected[name], fallback=True), name
     assert {"name", "image", "description", "category", "repository", "maintainer", "vendor", "tags"} <= set(metadata)
-    assert metadata["image"].startswith("bbvars/bbvars:")
+    # No official image exists: the metadata names a placeholder the publishing team replaces (README, Distribution).
+    assert metadata["image"] == "your-registry.example.com/bbvars:0.1.0"
 
 
 def test_the_commands_take_their_labels_from_the_table():
@@ -109,13 +113,47 @@ def test_the_bitbucket_example_uses_the_pipe_image_and_its_variables():
         assert "VARIABLES" in step["variables"]
 
 
+def bbvars_steps(steps: list[dict]) -> list[dict]:
+    return [step for step in steps if re.search(r"(^|/)bbvars@|/bbvars:", step.get("uses", ""))]
+
+
+def readme_github_steps() -> list[dict]:
+    section = README.split("## GitHub Action\n", 1)[1].split("\n## ", 1)[0]
+    return [step for block in re.findall(r"```yaml\n(.*?)```", section, re.S) for step in yaml.safe_load(block)]
+
+
 def test_the_github_example_gives_only_inputs_of_the_action():
     inputs = set(load("action.yml")["inputs"])
     jobs = load("examples/github-workflow.yml")["jobs"]
-    uses = [step for job in jobs.values() for step in job["steps"] if step.get("uses", "").startswith("bbvars/")]
+    uses = bbvars_steps([step for job in jobs.values() for step in job["steps"]])
     assert len(uses) == 2
     for step in uses:
         assert set(step["with"]) <= inputs, set(step["with"]) - inputs
+
+
+@pytest.mark.parametrize("where", ["examples/github-workflow.yml", "README.md"])
+def test_no_value_goes_through_with_in_the_github_examples(where):
+    """The runner prints every `with:` input in the log: only secrets (masked) and plain settings may go there; the
+    variables come in a file (variables_file)."""
+    if where == "README.md":
+        steps = readme_github_steps()
+    else:
+        steps = [step for job in load(where)["jobs"].values() for step in job["steps"]]
+    uses = bbvars_steps(steps)
+    assert uses, where
+    for step in uses:
+        given = step["with"]
+        assert "variables" not in given, where
+        for name, value in given.items():
+            expressions = re.findall(r"\$\{\{(.*?)\}\}", str(value))
+            assert all(e.strip().startswith("secrets.") for e in expressions), (where, name, value)
+    assert any("variables_file" in step["with"] for step in uses), where
+
+
+def test_no_example_names_an_image_or_action_as_if_published():
+    for path in ("README.md", "examples/github-workflow.yml", "examples/bitbucket-pipelines.yml", "pipe.yml"):
+        text = (ROOT / path).read_text()
+        assert "docker://bbvars/" not in text and "uses: bbvars/" not in text and "image: bbvars/" not in text, path
 
 
 def test_bitbucket_pipe_yml_is_the_pipe_metadata():

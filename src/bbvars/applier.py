@@ -9,9 +9,10 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 from bbvars.client import BitbucketClient, RetriedConflict
 from bbvars.errors import ApiError, ConflictError, NotFoundError
+from bbvars.events import Events, Written
 from bbvars.models import RemoteVariable, Target, Variable
 from bbvars.plan import Action, Operation, Plan, needs_update
-from bbvars.result import NOT_ATTEMPTED, SyncResult
+from bbvars.result import NOT_ATTEMPTED, SyncResult, without_request
 
 Item = TypeVar("Item")
 
@@ -61,8 +62,9 @@ class Applier:
     and a fatal answer (credentials, scope, rate limit, unreachable) stops what has not started yet, in every
     target: they share one credential."""
 
-    def __init__(self, client: BitbucketClient, concurrency: int):
+    def __init__(self, client: BitbucketClient, concurrency: int, events: Events | None = None):
         self.client, self.concurrency = client, concurrency
+        self.events = events  # told of each finished write (events.Written), for a surface to show progress
         self.stop: ApiError | None = None
         self._count_lock = threading.Lock()
 
@@ -86,6 +88,8 @@ class Applier:
             run.outcomes[op.key] = outcome
             run.remaining -= 1
             last = run.remaining == 0
+        if self.events:
+            self.events(Written(op.key, outcome[0]))
         if last:
             self.finish(run)
 
@@ -101,7 +105,8 @@ class Applier:
             return self._execute(run, op), None
         except ApiError as exc:
             if exc.fatal and self.stop is None:
-                self.stop = exc
+                # Told to the keys not tried yet without the request it came from ("creating K00").
+                self.stop = ApiError(without_request(str(exc), op.key), exc.status, fatal=True)
             return "failed", str(exc)
 
     def _execute(self, run: TargetRun, op: Operation) -> str:
@@ -163,5 +168,6 @@ def record(run: TargetRun, stop: ApiError | None) -> None:
             result.failed.append({"key": op.key, "error": error})
         else:
             getattr(result, action).append(op.key)
-    if stop is not None and any(f["error"] in (str(stop), NOT_ATTEMPTED + str(stop)) for f in result.failed):
+    if stop is not None and any(f["error"] in (str(stop), NOT_ATTEMPTED + str(stop))
+                                or without_request(f["error"], f["key"]) == str(stop) for f in result.failed):
         result.error = str(stop)  # the cause that stopped this target, told once

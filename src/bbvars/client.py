@@ -14,6 +14,7 @@ import tenacity
 
 from bbvars.auth import Hints, Token
 from bbvars.errors import ApiError, ConflictError, NotFoundError
+from bbvars.events import RetryWait
 from bbvars.models import RemoteVariable, Target, Variable
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -156,9 +157,11 @@ class BitbucketClient:
         log: Callable[[str], None] | None = None,
         redact: Callable[[str], str] | None = None,
         hints: Hints | None = None,
+        on_retry: Callable[[RetryWait], None] | None = None,
     ):
         self.hints = hints or Hints()  # what messages say for the credential kind in use (scopes, fixes)
         self.api_url = api_url.rstrip("/")
+        self.on_retry = on_retry  # told of every retry wait (events.RetryWait), for a surface to show it
         self.redact = redact  # masks known secrets in Bitbucket's error texts before they are cut short
         self.retry = retry or DEFAULT_RETRY  # read at construction, so tests can shorten the module default
         self.log = log
@@ -204,6 +207,9 @@ class BitbucketClient:
             wait = state.next_action.sleep if state.next_action else 0
             self._debug(f"retry {method} {self._show(url)} after {cause} (attempt {state.attempt_number} of "
                         f"{self.retry.attempts}, waiting {wait:.2f}s)")
+            if self.on_retry:
+                self.on_retry(RetryWait(cause.removeprefix("HTTP "), wait, state.attempt_number + 1,
+                                        self.retry.attempts))
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(is_retryable),

@@ -1,4 +1,4 @@
-"""Parse input documents (flat JSON, YAML mapping, `terraform output -json`) into Variables."""
+"""Parse input documents (flat JSON, YAML mapping, `terraform output -json`, .env) into Variables."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Callable, Iterable
 
 from bbvars.errors import InputError
@@ -247,6 +247,11 @@ def looks_like_terraform(document: dict) -> bool:
 
 
 def parse_document(text: str, source: str) -> list[Entry]:
+    from bbvars import dotenv
+
+    if dotenv.looks_like_dotenv(text):  # never JSON, whose first line cannot be KEY=...
+        check_size(text, source)
+        return [Entry(key, value, False, source) for key, value in dotenv.parse(text, source)]
     document = load_mapping(text, source)
     for key in document:
         if not isinstance(key, str):
@@ -317,14 +322,32 @@ def build_variables(
     return variables
 
 
+def merge(sources: Iterable[list[Entry]]) -> list[Entry]:
+    """Later sources override earlier ones key by key (files in the order given, then --var). Overriding never
+    downgrades: a key that any source marks sensitive stays secured, whichever source's value wins. Keys that
+    differ as given but meet after --prefix/--upper are not an override: build_variables refuses them."""
+    merged: dict[str, Entry] = {}
+    for entries in sources:
+        for entry in entries:
+            earlier = merged.get(entry.key)
+            if earlier is not None and earlier.sensitive and not entry.sensitive:
+                entry = replace(entry, sensitive=True)
+            merged[entry.key] = entry
+    return list(merged.values())
+
+
 def collect(documents: Iterable[tuple[str, str]], pairs: Iterable[str], *, prefix: str, upper: bool,
             secured: Iterable[str]) -> list[Variable]:
-    """All sources -> checked Variables. documents: (source name, text)."""
-    entries: list[Entry] = []
-    for source, text in documents:
-        entries.extend(parse_document(text, source))
-    entries.extend(parse_pairs(pairs))
-    return build_variables(entries, prefix=prefix, upper=upper, secured=secured)
+    """All sources -> checked Variables. documents: (source name, text), in the order they override each other."""
+    sources = [parse_document(text, source) for source, text in documents]
+    pair_entries = parse_pairs(pairs)
+    given: dict[str, int] = {}
+    for number, entry in enumerate(pair_entries, start=1):
+        if entry.key in given:  # within one source a key given twice is a mistake, as in a document
+            raise InputError(f"--var numbers {given[entry.key]} and {number} both give the key {shown(entry.key)}")
+        given[entry.key] = number
+    sources.append(pair_entries)
+    return build_variables(merge(sources), prefix=prefix, upper=upper, secured=secured)
 
 
 def variables_of(settings: Settings, label: Callable[[Setting], str]) -> list[Variable]:

@@ -12,10 +12,11 @@ from bbvars.applier import Applier, TargetRun, bounded
 from bbvars.auth import Token, TokenSource, choose, register
 from bbvars.client import BitbucketClient, RetryPolicy, collection_path
 from bbvars.errors import ApiError, BbvarsError, InputError, NotFoundError
+from bbvars.events import Events, Planned
 from bbvars.models import Target, Variable
-from bbvars.plan import make_plan
+from bbvars.plan import Action, make_plan
 from bbvars.redaction import Redactor
-from bbvars.result import NOT_ATTEMPTED, RunResult, SyncResult
+from bbvars.result import CANCELLED, NOT_ATTEMPTED, RunResult, SyncResult
 from bbvars.settings import Settings
 
 __all__ = ["Job", "NOT_ATTEMPTED", "RunResult", "SyncResult", "mint_token", "open_client", "resolve_environment",
@@ -33,6 +34,9 @@ class Job:
     name: str | None = None  # the target's name in a manifest
 
 
+Confirm = Callable[[list[tuple[Target, str]]], bool]  # asked before any delete is sent: (target, key) pairs
+
+
 def target_of(settings: Settings) -> Target:
     return Target(settings.workspace or "", settings.repository, settings.environment)
 
@@ -47,6 +51,7 @@ def open_client(
     redactor: Redactor,
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
+    events: Events | None = None,
 ) -> tuple[BitbucketClient, TokenSource | None]:
     """A client authenticated as the settings say (bbvars.auth.choose picks the credential kind); every secret of
     the credential, and every token minted, is registered with the redactor before it is used."""
@@ -60,6 +65,7 @@ def open_client(
         log=(lambda line: log(redactor(line))) if log else None,
         redact=redactor,
         hints=credential.hints,
+        on_retry=events,
     )
     client.http.auth, tokens = credential.open(client.request_token, redactor.add)
     return client, tokens
@@ -166,16 +172,19 @@ def check_jobs(jobs: Sequence[Job]) -> None:
 
 
 def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = False, concurrency: int = 8,
-              redactor: Redactor | None = None) -> RunResult:
+              redactor: Redactor | None = None, events: Events | None = None,
+              confirm: Confirm | None = None) -> RunResult:
     """Every job through one client: prepared (resolved, listed, planned) `concurrency` at a time, then every write
-    of every target through one pool of `concurrency` workers."""
+    of every target through one pool of `concurrency` workers. `events` hears of the plan, each write and each retry
+    wait; `confirm` is asked, with every (target, key) to delete, before any write is sent (a surface on a terminal
+    asks its user), and on False nothing is written."""
     redactor = redactor or Redactor()
     for job in jobs:
         for variable in job.variables:
             if variable.secured:
                 redactor.add(variable.value)
     run = RunResult(dry_run, [SyncResult(job.target, dry_run, name=job.name) for job in jobs])
-    applier = Applier(client, concurrency)
+    applier = Applier(client, concurrency, events)
     preparer = Preparer(client, applier)
     prepared: list[TargetRun | None] = [None] * len(jobs)
 
@@ -183,7 +192,16 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
         prepared[index] = preparer.prepare(jobs[index], run.targets[index])
 
     bounded((i for i, job in enumerate(jobs) if job.variables), concurrency, prepare)
-    applier.run([target_run for target_run in prepared if target_run is not None])
+    runs = [target_run for target_run in prepared if target_run is not None]
+    deletes = [(r.target, op.key) for r in runs for op in r.plan.of(Action.DELETE)]
+    if confirm is not None and deletes and not dry_run and not confirm(deletes):
+        for target_run in runs:
+            cancel(target_run, f"the {len(deletes)} deletion(s) were not confirmed, so nothing was written: answer y "
+                               "to delete, or leave --prune out")
+        runs = []
+    if events and not dry_run:
+        events(Planned(sum(len(r.plan.writes) for r in runs), tuple(key for _, key in deletes)))
+    applier.run(runs)
     for result in run.targets:
         result.failed = [{"key": f["key"], "error": redactor(f["error"])} for f in result.failed]
         result.error = redactor(result.error) if result.error else None
@@ -193,21 +211,33 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     return run
 
 
+def cancel(target_run: TargetRun, why: str) -> None:
+    """Nothing of this target is written: its unchanged keys stay so, every other input key is failed, cancelled."""
+    result = target_run.result
+    result.unchanged = [op.key for op in target_run.plan.of(Action.UNCHANGED)]
+    result.failed = [{"key": op.key, "error": CANCELLED} for op in target_run.plan.writes
+                     if op.action is not Action.DELETE]
+    result.error = why
+
+
 def run(
     settings: Settings,
     jobs: Sequence[Job],
     redactor: Redactor,
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
+    events: Events | None = None,
+    confirm: Confirm | None = None,
 ) -> RunResult:
     """The engine's one entry: `settings` gives the credential, concurrency, timeout and dry run for all jobs."""
     check_jobs(jobs)
     if not any(job.variables for job in jobs):
         # Nothing to write: no request either (a job without variables is reported empty).
         return RunResult(settings.dry_run, [SyncResult(job.target, settings.dry_run, name=job.name) for job in jobs])
-    client, _ = open_client(settings, redactor, log, retry)
+    client, _ = open_client(settings, redactor, log, retry, events)
     with client:
-        return sync_jobs(client, jobs, dry_run=settings.dry_run, concurrency=settings.concurrency, redactor=redactor)
+        return sync_jobs(client, jobs, dry_run=settings.dry_run, concurrency=settings.concurrency, redactor=redactor,
+                         events=events, confirm=confirm)
 
 
 def run_sync(
@@ -216,6 +246,8 @@ def run_sync(
     redactor: Redactor,
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
+    events: Events | None = None,
+    confirm: Confirm | None = None,
 ) -> SyncResult:
     """A single-target sync, as the surfaces without a manifest call it: a run of one job."""
-    return run(settings, [job_of(settings, variables)], redactor, log, retry).targets[0]
+    return run(settings, [job_of(settings, variables)], redactor, log, retry, events, confirm).targets[0]

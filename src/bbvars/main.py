@@ -20,12 +20,14 @@ COMMANDS = {
     "check": ("bbvars.commands.check", "verify the credentials and the target without writing (at most 5 requests)"),
     "login": ("bbvars.commands.login", "log in through the browser (OAuth authorization code) and store the tokens"),
     "logout": ("bbvars.commands.logout", "delete the login stored by `bbvars login`"),
+    "list": ("bbvars.commands.listing", "print a target's variables (secured ones without value) as JSON or dotenv"),
     "token": ("bbvars.commands.token", "print a short-lived access token minted from the OAuth consumer"),
     "terraform": ("bbvars.commands.terraform", "run as a Terraform `external` data source program"),
     "pipe": ("bbvars.commands.pipe", "run as a Bitbucket Pipe (settings from pipe variables)"),
     "action": ("bbvars.commands.action", "run as a GitHub Docker action (settings from INPUT_*)"),
     "emulator": ("bbvars.commands.emulator", "serve a local in-memory Bitbucket API to try bbvars offline"),
     "demo": ("bbvars.commands.demo", "sync a sample Terraform output into the embedded emulator, twice"),
+    "completion": ("bbvars.commands.completion", "print a shell completion script: bash, zsh or fish"),
 }
 
 

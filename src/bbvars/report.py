@@ -4,33 +4,66 @@ from __future__ import annotations
 
 import json
 
-from bbvars.engine import SyncResult
+from bbvars.result import NOT_ATTEMPTED, SyncResult
 
 
 def to_json(result: SyncResult) -> str:
     return json.dumps(result.as_json(), indent=2, ensure_ascii=False)
 
 
+LINE_LIMIT = 200  # about one terminal line and a half: a long cause is cut, the JSON report keeps it whole
+NAMED_KEYS = 3  # a cause shared by more keys than this is told with their count; the keys are in the JSON
+
+
+def shorten(text: str, limit: int = LINE_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def failure_groups(result: SyncResult) -> list[tuple[str, list[str], int]]:
+    """(cause, keys, how many of them were not attempted), one per distinct cause, the run's stopping cause first."""
+    groups: dict[str, tuple[list[str], list[int]]] = {}
+    if result.error:
+        groups[result.error] = ([], [0])
+    for failure in sorted(result.failed, key=lambda f: f["key"]):
+        keys, skipped = groups.setdefault(result.cause(failure), ([], [0]))
+        keys.append(failure["key"])
+        skipped[0] += failure["error"].startswith(NOT_ATTEMPTED)
+    return [(cause, keys, skipped[0]) for cause, (keys, skipped) in groups.items()]
+
+
+def keys_failed(keys: list[str], skipped: int) -> str:
+    if not keys:
+        return ""
+    if len(keys) <= NAMED_KEYS:
+        return f"{', '.join(keys)} failed"
+    return f"{len(keys)} keys not written" + (f" ({skipped} not attempted)" if skipped else "")
+
+
 def change_lines(result: SyncResult) -> list[str]:
     lines = [f"+ {key}" for key in sorted(result.created)]
     lines += [f"~ {key}" for key in sorted(result.updated)]
     lines += [f"- {key}" for key in sorted(result.deleted)]
-    for failure in sorted(result.failed, key=lambda f: f["key"]):
-        # The cause that stopped the whole run is told once (in the error line), not once per key.
-        shared = result.cause(failure) == result.error
-        lines.append(f"! {failure['key']}" + ("" if shared else f": {failure['error']}"))
+    for cause, keys, skipped in failure_groups(result):
+        if cause == result.error or not keys:
+            continue  # the cause that stopped the run is told once, in the failure line every surface prints
+        if len(keys) == 1:
+            lines.append(shorten(f"! {keys[0]}: {cause}"))
+        else:
+            lines.append(shorten(f"! {keys_failed(keys, skipped)}: {cause}"))
     return lines
 
 
 def failure_line(result: SyncResult) -> str:
-    """One line naming every failed key with its cause (a cause shared by several keys told once), then what was
-    written all the same: what every surface says when a sync did not fully succeed."""
-    causes: dict[str, list[str]] = {}
-    for failure in sorted(result.failed, key=lambda f: f["key"]):
-        causes.setdefault(result.cause(failure), []).append(failure["key"])
-    if result.error and result.error not in causes:
-        causes[result.error] = []
-    parts = [f"{', '.join(keys)} failed: {cause}" if keys else cause for cause, keys in causes.items()]
+    """One line naming what failed and why (a cause shared by several keys told once, with their count when there
+    are many), then what was written all the same: what every surface says when a sync did not fully succeed."""
+    groups = failure_groups(result)
+    shown, rest = groups[:NAMED_KEYS], groups[NAMED_KEYS:]
+    budget = max(70, LINE_LIMIT // max(1, len(shown)))  # for each cause's own words; a cut one is whole in the JSON
+    parts = [f"{keys_failed(keys, skipped)}: {shorten(cause, budget)}" if keys else shorten(cause, budget)
+             for cause, keys, skipped in shown]
+    if rest:
+        parts.append(f"{sum(len(keys) for _, keys, _ in rest)} more keys failed for {len(rest)} other causes "
+                     "(see the JSON report)")
     done = [f"{len(keys)} {verb}" for keys, verb in ((result.created, "created"), (result.updated, "updated"),
                                                       (result.deleted, "deleted")) if keys]
     return f"{result.target.describe()}: {'; '.join(parts)}" + (f" (still done: {', '.join(done)})" if done else "")

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from bbvars.models import Target
 
 NOT_ATTEMPTED = "not attempted: "  # the error of a write skipped because an earlier one stopped the run
+CANCELLED = "cancelled"  # the error of a write not sent because the run was cancelled (the team's convention)
+
+
+def without_request(message: str, key: str) -> str:
+    """A write's error without the request it names ("creating K00"): the cause as others share it, so a key
+    never tried is not told it failed in a request it did not make."""
+    return re.sub(rf" (?:creating|updating|deleting) {re.escape(key)}\b", "", message, count=1)
 
 
 @dataclass
@@ -28,9 +36,10 @@ class SyncResult:
 
     def cause(self, failure: dict[str, str]) -> str:
         """A failure's cause, with the one that stopped the whole run given as itself (told once, not per key)."""
-        if self.error and failure["error"] in (self.error, NOT_ATTEMPTED + self.error):
+        shared = without_request(failure["error"], failure["key"])
+        if self.error and (failure["error"] in (self.error, NOT_ATTEMPTED + self.error) or shared == self.error):
             return self.error
-        return failure["error"]
+        return shared
 
     @property
     def changed(self) -> bool:

@@ -57,11 +57,11 @@ SETTINGS: tuple[Setting, ...] = (
             action_input="repository", query_key="repository"),
     Setting("environment", "text", "deployment environment: name, slug or uuid (needs a repository)",
             flags=("--environment", "-e"), env="ENVIRONMENT", action_input="environment", query_key="environment"),
-    Setting("variables", "document", "the variables: JSON, YAML or `terraform output -json` text",
+    Setting("variables", "document", "the variables: JSON, YAML, .env or `terraform output -json` text",
             env="VARIABLES", action_input="variables", query_key="variables"),
-    Setting("files", "files", "read variables from a JSON/YAML/terraform-output file ('-' = stdin); repeatable",
+    Setting("files", "files", "read variables from a JSON/YAML/.env/terraform-output file ('-' = stdin); repeatable, later ones win",
             flags=("--file", "-f"), default=()),
-    Setting("pairs", "pairs", "one variable KEY=VALUE; repeatable", flags=("--var",), default=()),
+    Setting("pairs", "pairs", "one variable KEY=VALUE; repeatable; overrides the files", flags=("--var",), default=()),
     Setting("secured", "keys", "keys to store as secured ('*' = all); sensitive Terraform outputs always are",
             flags=("--secured",), env="SECURED", action_input="secured", query_key="secured", default=()),
     Setting("prefix", "text", "prefix added to every key", flags=("--prefix",), env="PREFIX",
@@ -79,6 +79,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("debug", "bool", "log every request (never a secret)", flags=("--debug",), env="DEBUG",
             action_input="debug", default=False),
     Setting("quiet", "bool", "no human summary on stderr", flags=("--quiet", "-q"), default=False),
+    Setting("variables_file", "text", "read the variables from this file in the workspace instead (keeps them out of "
+            "the log)", action_input="variables_file"),
+    Setting("output", "choice", "what stdout carries: the JSON report, or nothing", flags=("--output",),
+            default="json", choices=("json", "none")),
+    Setting("yes", "bool", "delete without asking (--prune on a terminal asks first)", flags=("--yes", "-y"),
+            default=False),
+    Setting("format", "choice", "`bbvars list` output: JSON, or dotenv that --file reads back", flags=("--format",),
+            default="json", choices=("json", "dotenv")),
     Setting("atlassian_account_email", "text", "Atlassian account email, the user name of an Atlassian API token",
             env="ATLASSIAN_ACCOUNT_EMAIL", action_input="atlassian_account_email",
             query_key="atlassian_account_email"),
@@ -111,6 +119,10 @@ class Settings:
     timeout: float = 30.0
     debug: bool = False
     quiet: bool = False
+    variables_file: str | None = None
+    output: str = "json"
+    yes: bool = False
+    format: str = "json"
     atlassian_account_email: str | None = None
     atlassian_api_token: str | None = field(default=None, repr=False)
 
@@ -292,6 +304,8 @@ def add_arguments(parser, names: tuple[str, ...]) -> None:
         elif setting.kind in ("keys", "files", "pairs"):
             options["action"] = "append"
             options["metavar"] = {"keys": "KEY", "files": "PATH", "pairs": "KEY=VALUE"}[setting.kind]
+        elif setting.kind == "choice":
+            options["choices"] = setting.choices  # argparse checks them, --help and completion list them
         else:
             options["type"] = lambda raw, s=setting: coerce(s, raw, s.flags[0])
             options["metavar"] = name.upper()

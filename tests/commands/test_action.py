@@ -268,3 +268,78 @@ def test_an_unwritable_github_output_is_a_known_failure(emulator, tmp_path):
     errors = [line for line in run.stdout.splitlines() if line.startswith("::error::")]
     assert len(errors) == 1 and "cannot write $GITHUB_OUTPUT" in errors[0], run.stdout
     assert "internal error" not in run.stdout + run.stderr
+
+
+# -- variables_file: values kept out of the log ------------------------------------------------------------------
+
+
+@pytest.fixture
+def workspace(tmp_path, github):
+    """The runner's workspace (the container's working directory), with `terraform output -json` written to it."""
+    root = tmp_path / "workspace"
+    root.mkdir()
+    (root / "outputs.json").write_text(json.dumps(TERRAFORM))
+    github["GITHUB_WORKSPACE"] = str(root)
+    return root
+
+
+def test_variables_file_in_the_workspace_is_synced_with_no_warning(emulator, github, workspace):
+    env = action_env(emulator, github, workspace="acme", repository="api", variables_file="outputs.json",
+                     secured="api_key")
+    run = run_action(env)
+    assert run.code == 0, run.stdout
+    held = {v["key"]: v for v in emulator.variables("acme", repository="api")}
+    assert held["db_password"]["secured"] and held["tls_key"]["value"] == CERTIFICATE
+    assert "::warning::" not in run.stdout
+    assert_no_secret(run, github)
+
+
+def test_inline_secured_values_bring_a_warning(emulator, github):
+    env = action_env(emulator, github, workspace="acme", repository="api", variables=json.dumps(TERRAFORM))
+    run = run_action(env)
+    assert run.code == 0, run.stdout
+    (warning,) = [line for line in run.stdout.splitlines() if line.startswith("::warning::")]
+    assert "2 secured value(s) inline" in warning and "variables_file" in warning
+
+
+@pytest.mark.parametrize("given, message", [
+    ("../outside.json", "is outside the workspace"),
+    ("/etc/passwd", "is outside the workspace"),
+    ("link.json", "is outside the workspace"),  # a symbolic link out of the workspace
+    ("missing.json", "does not exist in the workspace"),
+    ("latin1.env", "is not UTF-8 text"),
+    (".", "cannot read input variables_file"),
+])
+def test_a_bad_variables_file_is_one_error_line_exit_2(emulator, github, workspace, given, message):
+    (workspace.parent / "outside.json").write_text('{"A": "1"}')
+    (workspace / "link.json").symlink_to(workspace.parent / "outside.json")
+    (workspace / "latin1.env").write_bytes("A=caf\xe9\n".encode("latin-1"))
+    run = run_action(action_env(emulator, github, workspace="acme", repository="api", variables_file=given))
+    assert run.code == 2
+    assert run.stdout.count("::error::") == 1 and message in run.stdout, run.stdout
+    assert emulator.requests == []
+
+
+def test_variables_and_variables_file_together_are_refused(emulator, github, workspace):
+    run = run_action(action_env(emulator, github, workspace="acme", variables='{"A": "1"}',
+                                variables_file="outputs.json"))
+    assert run.code == 2 and "both set" in run.stdout and emulator.requests == []
+
+
+def test_empty_variables_says_github_likely_dropped_a_secret_looking_output(emulator, github):
+    run = run_action(action_env(emulator, github, workspace="acme", variables=""))
+    assert run.code == 2
+    (error,) = [line for line in run.stdout.splitlines() if line.startswith("::error::")]
+    assert "input variables is empty" in error and "dropped it for holding a secret-looking value" in error
+    assert "variables_file" in error and emulator.requests == []
+
+
+def test_each_retry_wait_is_one_plain_line(emulator, github):
+    from bbvars.emulator import Fault
+
+    emulator.inject(Fault(method="POST", path="variables", status=503, times=1))
+    run = run_action(action_env(emulator, github, workspace="acme", repository="api", variables='{"A": "1"}'))
+    assert run.code == 0, run.stdout
+    retries = [line for line in run.stdout.splitlines() if "Bitbucket answered 503" in line]
+    assert len(retries) == 1 and re.fullmatch(r"Bitbucket answered 503; waiting \d+\.\d s, attempt 2 of 6",
+                                              retries[0]), retries

@@ -89,3 +89,31 @@ def test_token_ttl_expires_tokens_and_a_sync_renews_once(served):
     assert sum(f"POST {token} -> 200" in line for line in debug) == 2, debug  # the first token and one renewal
     assert sum("-> 503" in line for line in debug) == 2, debug
     assert any(f"GET {api}/repositories/acme/api/pipelines_config/variables -> 200" in line for line in debug)
+
+
+# -- start-up failures: one clear line each ---------------------------------------------------------------------------
+
+
+def test_a_port_in_use_is_one_line_exit_1():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = run_cli(["emulator", "--port", str(port)], env=clean_env(), timeout=30)
+    assert run.code == 1
+    assert run.stderr == (f"bbvars: error: port {port} on 127.0.0.1 is in use: stop what listens there, or pick "
+                          "another --port (0 = any free one)\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "99999"], "--port takes a number from 0 to 65535 (0 = any free port), got 99999"),
+    (["--port", "-1"], "--port takes a number from 0 to 65535 (0 = any free port), got -1"),
+    (["--port", "seven"], "--port takes a number from 0 to 65535, got 'seven'"),
+    (["--host", "192.0.2.1", "--port", "0"], "--host 192.0.2.1 is not an address of this machine"),  # TEST-NET-1
+])
+def test_a_bad_port_or_host_is_one_line_exit_2(args, message):
+    run = run_cli(["emulator", *args], env=clean_env(), timeout=30)
+    assert run.code == 2 and run.stderr.count("\n") == 1 and message in run.stderr, run.stderr
+    assert "internal error" not in run.stderr

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+from bbvars.emulator import Fault
 from tests.support import CLIENT_SECRET, api_writes, env_for, run_cli, stored
 
 PASSWORD = "pw-Pipe-9d8c7b"  # a sensitive Terraform output: must never be printed
@@ -131,8 +133,9 @@ def test_a_failure_is_one_cross_line_and_exit_1(emulator):
     assert run.code == 1
     last = run.stdout.splitlines()[-1]
     assert last.startswith("✖ Sync failed (0 created, 0 updated, 0 unchanged, 0 deleted, 1 failed): ")
-    assert "'Nowhere' not found" in last
-    assert "! A" in run.stdout.splitlines()
+    assert "A failed: deployment environment 'Nowhere' not found" in last
+    # The cause that stopped the run is told once, in that line, not again as a line per key.
+    assert [line for line in run.stdout.splitlines() if line.startswith("!")] == []
 
 
 def test_wrong_credentials_fail_without_printing_them(emulator):
@@ -185,3 +188,21 @@ def test_an_unwritable_storage_directory_only_warns(emulator, tmp_path):
     assert run.code == 0
     assert any(line.startswith("WARNING: could not write ") for line in run.stdout.splitlines())
     assert run.stdout.splitlines()[-1].startswith("✔ Synced: 1 created")
+
+
+def test_each_retry_wait_is_one_plain_info_line(emulator):
+    emulator.inject(Fault(method="POST", path="variables", status=429, times=1))
+    run = run_pipe(env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}'))
+    assert run.code == 0, run.stdout
+    retries = [line for line in run.stdout.splitlines() if "Bitbucket answered 429" in line]
+    assert len(retries) == 1 and re.fullmatch(r"INFO: Bitbucket answered 429; waiting \d+\.\d s, attempt 2 of 6",
+                                              retries[0]), retries
+    assert "\r" not in run.stdout and "writing" not in run.stdout  # no progress line in a log
+
+
+def test_variables_as_dotenv_text(emulator):
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api",
+                  VARIABLES="# from a .env file\nexport API_URL=https://api.example.com\nGREETING='hi there'\n")
+    run = run_pipe(env)
+    assert run.code == 0, run.stdout
+    assert stored(emulator) == {"API_URL": ("https://api.example.com", False), "GREETING": ("hi there", False)}

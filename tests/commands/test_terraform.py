@@ -371,3 +371,11 @@ def test_help_mentions_the_query_keys():
                           timeout=30)
     assert proc.returncode == 0
     assert "query keys:" in proc.stdout and 'program = ["bbvars", "terraform"]' in proc.stdout
+
+
+def test_a_retry_wait_prints_nothing_beyond_the_protocol(emulator):
+    emulator.inject(Fault(method="POST", path="variables", status=429, times=1))
+    result = external(query(variables=json.dumps({"A": "1"})), env_for(emulator))
+    assert result.answer["created"] == "A"
+    assert result.stderr == ""  # no retry line, no progress: Terraform shows stderr only for a failure
+    assert [r.status for r in api_writes(emulator)] == [429, 201]

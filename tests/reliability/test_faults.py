@@ -187,7 +187,7 @@ def test_a_request_that_always_times_out_fails_with_its_cause(emulator, monkeypa
     assert len(statuses(emulator, "GET", VARIABLES)) == 2  # the policy's two attempts, then it gave up
     assert [f["key"] for f in report["failed"]] == ["A", "B"]
     assert all("did not answer" in f["error"] and "timeout setting" in f["error"] for f in report["failed"])
-    assert "bbvars: error: Bitbucket did not answer" in result.run.stderr
+    assert "bbvars: error: repository acme/api: A, B failed: Bitbucket did not answer" in result.run.stderr
     assert api_writes(emulator) == []
 
 
@@ -376,7 +376,10 @@ def test_a_permanent_503_stops_after_the_policy_attempts_and_stops_further_write
     assert [c for c in causes if not c.startswith("not attempted: ")] == [
         c for c in causes if "HTTP 503 creating" in c and f"after {FAST_RETRY.attempts} attempts" in c][:1]
     assert sum(c.startswith("not attempted: ") for c in causes) == 5
-    assert result.run.stderr.count("bbvars: error: Bitbucket answered HTTP 503") == 1
+    assert result.run.stderr.count("bbvars: error: repository acme/api: 6 keys not written (5 not attempted): "
+                                   "Bitbucket answered HTTP 503 after") == 1
+    # Keys never tried are not told they failed in a request they did not make.
+    assert all("creating" not in c for c in causes if c.startswith("not attempted: "))
 
 
 def test_with_concurrency_a_fatal_error_bounds_the_writes_in_flight(emulator, monkeypatch, capsys):

@@ -9,11 +9,22 @@ from bbvars import report
 from bbvars.console import write_line
 from bbvars.engine import SyncResult
 from bbvars.errors import InputError
+from bbvars.events import Event, Events, RetryWait, retry_line
 from bbvars.settings import SETTINGS, Setting, Settings, from_strings
 
 def say(line: str) -> None:
     """One whole line on stdout (the CI surfaces print everything there)."""
     write_line(line)
+
+
+def retry_lines(prefix: str = "") -> Events:
+    """Engine events as a CI log wants them: each retry wait one plain line (no progress: a log is not a screen)."""
+
+    def log(event: Event) -> None:
+        if isinstance(event, RetryWait):
+            say(prefix + retry_line(event))
+
+    return log
 
 
 def raw_settings(environ: Mapping[str, str], names: Callable[[Setting], Iterable[str | None]]) -> dict[str, str]:

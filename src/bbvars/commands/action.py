@@ -12,9 +12,9 @@ import argparse
 import os
 import uuid
 
-from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, say, understood
+from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, retry_lines, say, understood
 from bbvars.engine import SyncResult
-from bbvars.errors import BbvarsError
+from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
 from bbvars.settings import Setting, Settings
 
@@ -123,22 +123,67 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     return sync_command(settings, redactor, log)
 
 
+EMPTY_VARIABLES = (
+    "input variables is empty and variables_file is not set. If the workflow passes variables a step output, GitHub "
+    "most likely dropped it for holding a secret-looking value (the runner warns 'Skip output'): write the document "
+    "to a file in the workspace in an earlier step and give its path as variables_file"
+)
+
+
+def workspace_file(given: str) -> tuple[str, str]:
+    """(path, source name) of a file inside the workspace; anything outside it is refused: the action reads only
+    what the workflow itself put there."""
+    from bbvars.documents import shown
+
+    workspace = os.path.realpath(os.environ.get("GITHUB_WORKSPACE") or os.getcwd())
+    path = os.path.realpath(os.path.join(workspace, given))
+    if os.path.commonpath([workspace, path]) != workspace:
+        raise InputError(f"input variables_file {shown(given, 200)!r} is outside the workspace ({workspace}): give a "
+                         "path relative to it, such as outputs.json")
+    return path, f"input variables_file {shown(given, 200)}"
+
+
+def read_variables(settings: Settings) -> list:
+    from bbvars.documents import collect, read_limited, variables_of
+
+    if not settings.variables_file:
+        if settings.variables is None or not settings.variables.strip():
+            raise InputError(EMPTY_VARIABLES)
+        return variables_of(settings, label)
+    if settings.variables is not None and settings.variables.strip():
+        raise InputError("inputs variables and variables_file are both set: give one of them")
+    path, source = workspace_file(settings.variables_file)
+    try:
+        with open(path, "rb") as handle:
+            text = read_limited(handle, source)
+    except FileNotFoundError:
+        raise InputError(f"{source} does not exist in the workspace: write it in an earlier step of the same job "
+                         "(e.g. `terraform output -json > outputs.json`)") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror}") from None
+    return collect([(source, text)], (), prefix=settings.prefix, upper=settings.upper, secured=settings.secured)
+
+
 def sync_command(settings: Settings, redactor: Redactor, log) -> int:
     from bbvars import engine, report
     from bbvars.auth import describe
-    from bbvars.documents import variables_of
 
-    variables = variables_of(settings, label)
+    variables = read_variables(settings)
     for variable in variables:
         if variable.secured:
             redactor.add(variable.value)  # masked (by the listener) before anything about the run is printed
+    inline = sum(v.secured for v in variables) if not settings.variables_file else 0
+    if inline:
+        say(f"::warning::input variables carried {inline} secured value(s) inline: the runner prints a step's with: "
+            "inputs in the log before the action starts, masked only when they come from secrets.*. Write them to "
+            "a file and pass variables_file instead")
     if settings.debug:
         say(redactor(f"DEBUG: {understood(settings, label)}"))
     verb = "Checking" if settings.dry_run else "Syncing"
     say(redactor(f"{verb} {len(variables)} variable(s) into {engine.target_of(settings).describe()}"
                  + (" (dry run: nothing is written)" if settings.dry_run else "") + "..."))
     say(describe(settings))  # the kind, never its value
-    result = engine.run_sync(settings, variables, redactor, log)
+    result = engine.run_sync(settings, variables, redactor, log, events=retry_lines())
     lines = report.change_lines(result)
     if lines:
         say(f"::group::Changes ({len(lines)})")

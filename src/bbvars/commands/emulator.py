@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 import sys
 
-from bbvars.errors import InputError
+from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
 
 
@@ -21,9 +23,37 @@ def fault_spec(text: str) -> tuple[int, int]:
     return code, count
 
 
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise InputError(f"--port takes a number from 0 to 65535, got {text[:20]!r}") from None
+    if not 0 <= port <= 65535:
+        raise InputError(f"--port takes a number from 0 to 65535 (0 = any free port), got {port}")
+    return port
+
+
+def start_failure(exc) -> BbvarsError:
+    """One line for each way listening can fail; a bad --host is bad input, the rest is the machine's state."""
+    error, where = exc.error, f"{exc.host}:{exc.port}"
+    if isinstance(error, socket.gaierror):
+        return InputError(f"--host {exc.host[:80]!r} is not an address this machine can resolve: use 127.0.0.1 "
+                          "(the default) or ::1")
+    if error.errno == errno.EADDRINUSE:
+        return BbvarsError(f"port {exc.port} on {exc.host} is in use: stop what listens there, or pick another "
+                           "--port (0 = any free one)")
+    if error.errno == errno.EADDRNOTAVAIL:
+        return InputError(f"--host {exc.host[:80]} is not an address of this machine: use 127.0.0.1 (the default) "
+                          "or ::1")
+    if error.errno == errno.EACCES:
+        return BbvarsError(f"listening on {where} is not permitted (ports below 1024 need privileges): pick "
+                           "another --port")
+    return BbvarsError(f"the emulator cannot listen on {where} ({error.strerror or error}): check --host and --port")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=7990, help="port to listen on, 0 = any free (default: 7990)")
+    parser.add_argument("--port", type=port_number, default=7990, help="port to listen on, 0 = any free (default: 7990)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer (default: 0)")
     parser.add_argument("--fault", type=fault_spec, action="append", default=[], metavar="STATUS[:TIMES]",
                         help="answer the next TIMES API requests with STATUS, e.g. 429:3 or 503; repeatable")
@@ -34,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Fault, serve
+    from bbvars.emulator.serve import StartError
 
     client_id = os.environ.get("BITBUCKET_CLIENT_ID") or DEMO_CLIENT_ID
     client_secret = os.environ.get("BITBUCKET_CLIENT_SECRET") or DEMO_CLIENT_SECRET
@@ -44,4 +75,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         for status, times in args.fault:
             emulator.inject(Fault(path="^/2.0/", status=status, times=times))
 
-    return serve(args.host, args.port, args.latency, client_id, client_secret, sys.stderr, configure=configure)
+    try:
+        return serve(args.host, args.port, args.latency, client_id, client_secret, sys.stderr, configure=configure)
+    except StartError as exc:
+        raise start_failure(exc) from None

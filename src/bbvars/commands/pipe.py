@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, say, understood
+from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, retry_lines, say, understood
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
 from bbvars.settings import Setting
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if settings.debug:
         say(redactor(f"DEBUG: {understood(settings, label)}"))
     say(f"INFO: {describe(settings)}")  # the kind, never its value
-    result = run_sync(settings, variables, redactor, log)
+    result = run_sync(settings, variables, redactor, log, events=retry_lines("INFO: "))
 
     for line in report.change_lines(result):
         say(redactor(line))

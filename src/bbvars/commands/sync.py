@@ -9,6 +9,7 @@ import sys
 from bbvars.console import debug_to_stderr
 from bbvars.errors import InputError
 from bbvars.redaction import Redactor
+from bbvars.render import Progress, is_terminal, paint, summary_line, wants_colour
 from bbvars.settings import Settings, cli_label, from_cli, validate
 from bbvars.settings import add_arguments as add_setting_arguments
 
@@ -17,7 +18,8 @@ CREDENTIALS_EPILOG = (
     "Atlassian API token), BITBUCKET_ACCESS_TOKEN (an access token), BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET "
     "(an OAuth consumer); with none of them, the stored login of `bbvars login`.")
 OPTIONS = ("workspace", "repository", "environment", "files", "pairs", "secured", "prefix", "upper", "dry_run",
-           "prune", "concurrency", "timeout", "debug", "quiet")
+           "prune", "yes", "concurrency", "timeout", "debug", "quiet", "output")
+CONFIRM_LISTED = 20  # deletions named in the question; the rest are counted
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,14 +64,40 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     documents = read_documents(settings)
     variables = collect(documents, settings.pairs, prefix=settings.prefix, upper=settings.upper,
                         secured=settings.secured)
-    result = run_sync(settings, variables, redactor, debug_to_stderr if settings.debug else None)
-    print(report.to_json(result))
+    terminal = is_terminal(sys.stderr)
+    colour = wants_colour(sys.stderr, os.environ)
+    # Progress and retry lines only for a person at a terminal; --debug already logs every request and retry.
+    progress = Progress(sys.stderr, colour=colour) if terminal and not settings.quiet and not settings.debug else None
+    confirm = None
+    if settings.prune and not settings.yes and not settings.dry_run and is_terminal(sys.stdin):
+        confirm = lambda deletes: ask_to_delete(deletes, progress)  # noqa: E731
+    try:
+        result = run_sync(settings, variables, redactor, debug_to_stderr if settings.debug else None,
+                          events=progress, confirm=confirm)
+    finally:
+        if progress is not None:
+            progress.close()
+    if settings.output == "json":
+        print(report.to_json(result))
     if not settings.quiet:
         print(f"bbvars: {describe(settings)}", file=sys.stderr)  # the kind, never its value
         for line in report.summary(result):
-            print(redactor(line), file=sys.stderr)
+            print(summary_line(redactor(line), colour), file=sys.stderr)
     if not result.ok:  # always, --quiet or not: exit 1 comes with its cause
-        one_cause = result.error and all(result.cause(f) == result.error for f in result.failed)
-        print(f"bbvars: error: {redactor(result.error if one_cause else report.failure_line(result))}",
-              file=sys.stderr)
+        print(paint(f"bbvars: error: {redactor(report.failure_line(result))}", "31", colour), file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def ask_to_delete(deletes: list, progress: Progress | None) -> bool:
+    """On a terminal, --prune asks before any delete is sent, naming what would go; anything but y/yes is no."""
+    if progress is not None:
+        progress.close()
+    lines = [f"--prune would delete {len(deletes)} variable(s) that the input does not have:"]
+    for target in dict.fromkeys(target for target, _ in deletes):
+        keys = sorted(key for where, key in deletes if where == target)
+        lines.append(f"  {target.describe()}:")
+        lines += [f"- {key}" for key in keys[:CONFIRM_LISTED]]
+        lines += [f"  ... and {len(keys) - CONFIRM_LISTED} more"] if len(keys) > CONFIRM_LISTED else []
+    sys.stderr.write("\n".join(lines) + "\nDelete them? [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")

@@ -17,6 +17,14 @@ from bbvars.emulator.emulator import (
 )
 
 
+class StartError(Exception):
+    """The emulator could not start listening (port in use, an address not of this machine, ...)."""
+
+    def __init__(self, host: str, port: int, error: OSError):
+        super().__init__(f"{host}:{port}: {error}")
+        self.host, self.port, self.error = host, port, error
+
+
 def serve(
     host: str,
     port: int,
@@ -41,7 +49,11 @@ def serve(
     if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     try:
-        with emulator.start():
+        emulator.start()
+    except OSError as exc:  # before anything is printed: the caller makes it one line
+        raise StartError(host, port, exc) from None
+    try:
+        with emulator:
             exports = f"BITBUCKET_API_URL={emulator.api_url} BITBUCKET_TOKEN_URL={emulator.token_url} "
             exports += f"BITBUCKET_CLIENT_ID={shlex.quote(client_id)}"
             print(f"bbvars emulator: API {emulator.api_url}  token {emulator.token_url}", file=out)

@@ -1,0 +1,106 @@
+"""`bbvars list` against the emulator: one listing, no write; JSON or dotenv, which `sync --file` reads back."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support import CLIENT_SECRET, api_writes, env_for, run_cli, seed, stored
+
+AWKWARD = {
+    "DOUBLE_QUOTES": 'say "hi"',
+    "SINGLE_QUOTES": "it's",
+    "HASH": "a # not a comment",
+    "HASH_START": "#start",
+    "EQUALS": "x=y=z",
+    "NEWLINES": "line one\nline two\r\nend\n",
+    "UNICODE": "ünïcødé ☃ 日本",
+    "SPACES": "  leading and trailing  ",
+    "EMPTY": "",
+    "BACKSLASHES": "C:\\path\\n\\t",
+    "SHELL": "$HOME ${X} `cmd`",
+    "TAB": "\tx",
+}
+
+
+def test_list_prints_json_with_no_value_for_secured(emulator):
+    seed(emulator, {"PLAIN": "p", "OTHER": "o"})
+    seed(emulator, {"SECRET": "hidden-Value-123"}, secured=True)
+    emulator.reset_requests()
+    run = run_cli(["list", "-w", "acme", "-r", "api"], env=env_for(emulator))
+    assert run.code == 0, run.stderr
+    assert run.json == [{"key": "OTHER", "secured": False, "value": "o"},
+                        {"key": "PLAIN", "secured": False, "value": "p"},
+                        {"key": "SECRET", "secured": True}]
+    assert [r.method for r in emulator.requests if r.path.startswith("/2.0/")] == ["GET"]  # one listing, no write
+    assert CLIENT_SECRET not in run.stdout + run.stderr
+
+
+def test_list_of_a_deployment_environment_as_dotenv(emulator):
+    seed(emulator, {"A": "1"}, environment="Production", repository="api")
+    seed(emulator, {"S": "secret-Value-987"}, secured=True, environment="Production", repository="api")
+    run = run_cli(["list", "-w", "acme", "-r", "api", "-e", "production", "--format", "dotenv"], env=env_for(emulator))
+    assert run.code == 0, run.stderr
+    assert run.stdout == ("# environment production of acme/api: 2 variable(s), 1 secured (bbvars list)\n"
+                          'A="1"\n# S: secured, its value cannot be read back\n')
+
+
+def test_dotenv_list_round_trips_through_sync_file(emulator, tmp_path):
+    seed(emulator, AWKWARD)
+    seed(emulator, {"SECURED_ONE": "never-Shown-456"}, secured=True)
+    listed = run_cli(["list", "-w", "acme", "-r", "api", "--format", "dotenv"], env=env_for(emulator))
+    assert listed.code == 0, listed.stderr
+    assert "never-Shown-456" not in listed.stdout and "# SECURED_ONE:" in listed.stdout
+    (tmp_path / "vars.env").write_text(listed.stdout, encoding="utf-8")
+
+    # Into another target: every plain variable arrives exactly as it was.
+    synced = run_cli(["sync", "-w", "acme", "-r", "api", "-e", "Test", "--file", str(tmp_path / "vars.env")],
+                     env=env_for(emulator))
+    assert synced.code == 0, synced.stderr
+    assert stored(emulator, environment="Test") == {key: (value, False) for key, value in AWKWARD.items()}
+
+    # And back into the same one: nothing to do.
+    emulator.reset_requests()
+    again = run_cli(["sync", "-w", "acme", "-r", "api", "--file", str(tmp_path / "vars.env")], env=env_for(emulator))
+    assert again.code == 0 and sorted(again.json["unchanged"]) == sorted(AWKWARD)
+    assert api_writes(emulator) == []
+
+
+def test_an_empty_or_all_secured_listing_reads_back_as_no_variables(emulator, tmp_path):
+    seed(emulator, {"ONLY": "secret-Value-321"}, secured=True)
+    listed = run_cli(["list", "-w", "acme", "-r", "api", "--format", "dotenv"], env=env_for(emulator))
+    (tmp_path / "vars.env").write_text(listed.stdout)
+    emulator.reset_requests()
+    synced = run_cli(["sync", "-w", "acme", "-r", "api", "--file", str(tmp_path / "vars.env")], env=env_for(emulator))
+    assert synced.code == 0 and synced.json["created"] == [] and emulator.requests == []
+
+
+def test_list_of_an_unknown_repository_is_one_line_exit_1(emulator):
+    run = run_cli(["list", "-w", "acme", "-r", "nope"], env=env_for(emulator))
+    assert run.code == 1 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and "repository acme/nope not found" in run.stderr
+
+
+def test_list_checks_its_settings_before_any_request(emulator):
+    run = run_cli(["list", "-w", "acme", "--format", "yaml"], env=env_for(emulator))
+    assert run.code == 2 and "invalid choice" in run.stderr
+    run = run_cli(["list", "-w", "acme"], env={k: v for k, v in env_for(emulator).items()
+                                               if not k.startswith("BITBUCKET_CLIENT")})
+    assert run.code == 2 and "no credentials" in run.stderr
+    assert emulator.requests == []
+    assert json.loads(run_cli(["list", "-w", "acme"], env=env_for(emulator)).stdout) == []
+
+
+def test_list_never_prints_a_secret_in_debug_or_failure(emulator):
+    from bbvars.emulator import Fault
+
+    seed(emulator, {"SECRET": "hidden-Value-123"}, secured=True)
+    debug = run_cli(["list", "-w", "acme", "-r", "api", "--debug", "--format", "dotenv"], env=env_for(emulator))
+    assert debug.code == 0 and "bbvars: debug: GET" in debug.stderr
+    echo = json.dumps({"type": "error", "error": {"message": f"bad {CLIENT_SECRET}"}})
+    emulator.inject(Fault(method="GET", path="variables", status=403, times=1, body=echo))
+    failed = run_cli(["list", "-w", "acme", "-r", "api"], env=env_for(emulator))
+    assert failed.code == 1 and failed.stderr.count("\n") == 1
+    tokens = [t for t, r in emulator._state._tokens.items() if r.expires_at is not None]  # noqa: SLF001
+    assert tokens
+    for secret in (CLIENT_SECRET, "hidden-Value-123", *tokens):
+        assert secret not in debug.stdout + debug.stderr + failed.stdout + failed.stderr

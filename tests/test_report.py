@@ -1,0 +1,55 @@
+"""report.py: failures told once per cause, with a count when many keys share it, lines of bounded length."""
+
+from __future__ import annotations
+
+from bbvars import report
+from bbvars.engine import NOT_ATTEMPTED, SyncResult
+from bbvars.models import Target
+from tests.support import env_for, run_cli
+
+TARGET = Target("acme", "api")
+
+
+def test_a_cause_shared_by_many_keys_is_told_once_with_the_count():
+    cause = "Bitbucket answered HTTP 503 after 6 attempts over 17s: Bitbucket may be having trouble; re-run later"
+    result = SyncResult(TARGET, False, error=cause)
+    result.failed = [{"key": "K00", "error": cause.replace("503", "503 creating K00", 1)}]
+    result.failed += [{"key": f"K{i:02}", "error": NOT_ATTEMPTED + cause} for i in range(1, 30)]
+    line = report.failure_line(result)
+    assert line == f"repository acme/api: 30 keys not written (29 not attempted): {cause}"
+    assert report.change_lines(result) == []  # told once, in the failure line, not per key
+
+
+def test_few_keys_are_named_and_distinct_causes_each_get_a_line_of_bounded_length():
+    long_cause = "Bitbucket answered HTTP 400: " + "x" * 500
+    result = SyncResult(TARGET, False, created=["OK"])
+    result.failed = [{"key": "A", "error": long_cause}, {"key": "B", "error": "conflict creating B (409: exists)"},
+                     {"key": "C", "error": "conflict creating C (409: exists)"}]
+    lines = report.change_lines(result)
+    assert lines[0] == "+ OK"
+    assert lines[1].startswith("! A: Bitbucket answered HTTP 400: xxx") and len(lines[1]) <= report.LINE_LIMIT
+    assert lines[2] == "! B, C failed: conflict (409: exists)"  # the request each named is dropped: same cause
+    line = report.failure_line(result)
+    assert "A failed: Bitbucket answered HTTP 400" in line and "B, C failed: conflict (409: exists)" in line
+    assert line.endswith("(still done: 1 created)") and len(line) <= 260
+
+
+def test_many_distinct_causes_are_summed_up_after_the_first_few():
+    result = SyncResult(TARGET, False)
+    result.failed = [{"key": f"K{i}", "error": f"Bitbucket answered HTTP 400: reason {i}"} for i in range(10)]
+    line = report.failure_line(result)
+    assert "7 more keys failed for 7 other causes (see the JSON report)" in line
+    assert len(line) <= 300
+
+
+def test_a_misspelled_environment_with_30_keys_is_at_most_3_lines(emulator):
+    document = "{" + ", ".join(f'"K{i:02}": "v"' for i in range(30)) + "}"
+    run = run_cli(["sync", "-w", "acme", "-r", "api", "-e", "Prodution"], env=env_for(emulator), input=document)
+    assert run.code == 1
+    lines = run.stderr.splitlines()
+    assert len(lines) <= 3, lines
+    assert lines[-1].startswith("bbvars: error: environment Prodution of acme/api: 30 keys not written: "
+                                "deployment environment 'Prodution' not found"), lines
+    assert all(len(line) <= 200 for line in lines), [len(line) for line in lines]
+    assert "K00" not in run.stderr  # the keys are in the JSON report only
+    assert [f["key"] for f in run.json["failed"]] == [f"K{i:02}" for i in range(30)]
