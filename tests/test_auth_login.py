@@ -181,3 +181,15 @@ def test_the_login_is_read_from_xdg_config_home_else_home(tmp_path):
     assert store.config_dir({"XDG_CONFIG_HOME": "relative/dir", "HOME": str(tmp_path)}) == tmp_path / ".config" / "bbvars"
     assert store.config_dir({"HOME": str(tmp_path)}) == tmp_path / ".config" / "bbvars"
     assert os.environ["XDG_CONFIG_HOME"] != str(tmp_path)  # the fixture's, never the developer's
+
+
+def test_a_silent_connection_does_not_hold_the_listener(emulator, config_home):
+    """Something that connects to the callback port and never sends a request must not keep the real callback out
+    (each connection has its own thread and a read timeout)."""
+    callback = login_consumer(emulator)
+    proc, page, first = start_login(emulator, callback, "--timeout", "60")
+    port = int(callback.split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port)):
+        answer_consent(page)  # the browser's redirect arrives while the silent connection is open
+        run = finish(proc, first)
+    assert run.code == 0, run.stderr

@@ -95,6 +95,7 @@ def test_a_missing_read_scope_of_an_api_token_is_seen_in_the_403(emu):
                         ATLASSIAN_API_TOKEN="ATATT-writer-only-0002")
     assert run.code == 1 and checks["credential"]["ok"] and not checks["scopes"]["ok"]
     assert "lack the scope read:pipeline:bitbucket" in checks["scopes"]["detail"]
+    assert "needs the scopes read:pipeline:bitbucket (to read) and admin:pipeline:bitbucket" in checks["scopes"]["detail"]
     assert "granted: admin:pipeline:bitbucket" in checks["scopes"]["detail"]
 
 

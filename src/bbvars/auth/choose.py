@@ -89,16 +89,16 @@ def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> st
 
 def api_token_credential(email: str, token: str) -> Credential:
     if "@" not in email:
-        refused = ("ATLASSIAN_ACCOUNT_EMAIL (input atlassian_account_email) is not an email address: an API token is "
-                   "sent with the Atlassian account's email as the user name, not the Bitbucket username")
+        refused = ("ATLASSIAN_ACCOUNT_EMAIL is not an email address: an API token needs its Atlassian account's email "
+                   "as user name, not the Bitbucket username")
     else:
         refused = ("check ATLASSIAN_ACCOUNT_EMAIL (the Atlassian account's email) and ATLASSIAN_API_TOKEN (it may "
                    "be expired or revoked, or belong to another account)")
     hints = Hints(
         read_scope=API_TOKEN_READ,
         write_scope=API_TOKEN_WRITE,
-        grant=(f"create an API token with the scopes {API_TOKEN_READ} (to read) and {API_TOKEN_WRITE} (to write "
-               "variables); a token's scopes cannot be changed later"),
+        grant=(f"the API token needs the scopes {API_TOKEN_READ} (to read) and {API_TOKEN_WRITE} (to write "
+               "variables); create one with both"),
         refused=refused,
         denied=(f"the account needs admin rights on the repository or workspace, and the API token the scopes "
                 f"{API_TOKEN_READ} and {API_TOKEN_WRITE}"),

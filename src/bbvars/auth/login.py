@@ -9,7 +9,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -54,11 +54,17 @@ def authorize_url(token_url: str, client_id: str, state: str) -> str:
     return f"{base}/authorize?" + urlencode({"client_id": client_id, "response_type": "code", "state": state})
 
 
-class _Listener(HTTPServer):
+class _Listener(ThreadingHTTPServer):
+    """One thread per connection (so a connection that sends nothing keeps no one out), none waited for at the end."""
+
+    daemon_threads = True
+    block_on_close = False
+
     def __init__(self, callback: Callback):
         self.callback = callback
         self.answer: dict[str, str] | None = None
         self.answered = threading.Event()
+        self.lock = threading.Lock()
         if ":" in callback.host:
             import socket
 
@@ -77,23 +83,30 @@ class _Listener(HTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Listener
+    timeout = 10  # seconds a connection may take to send its request
 
     def log_message(self, format: str, *args) -> None:
         pass  # request lines carry the code
 
     def do_GET(self) -> None:
         split = urlsplit(self.path)
-        if split.path != self.server.callback.path or self.server.answered.is_set():
+        if split.path != self.server.callback.path:
             self._page(404, "Not found", "This is bbvars login's callback; nothing else is here.")
             return
         answer = dict(parse_qsl(split.query, keep_blank_values=True))
-        self.server.answer = answer
-        if "code" in answer:
+        with self.server.lock:  # the first callback wins; a second one (a reload) is told it is not wanted
+            first = self.server.answer is None
+            if first:
+                self.server.answer = answer
+        if not first:
+            self._page(404, "Not found", "This login has already been answered.")
+        elif "code" in answer:
             self._page(200, "bbvars: logged in", "You may close this window and go back to the terminal.")
         else:
             self._page(400, "bbvars: not logged in", f"Bitbucket answered {answer.get('error', 'no code')}. Go back "
                                                      "to the terminal.")
-        self.server.answered.set()
+        if first:
+            self.server.answered.set()  # after the page is written: the browser always gets it
 
     def _page(self, status: int, title: str, text: str) -> None:
         body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>"
