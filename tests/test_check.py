@@ -134,3 +134,15 @@ def test_a_workspace_target_and_a_near_limit_access_token(emu):
 def test_check_is_bad_input_like_sync(emu):
     run = run_cli(["check", "-r", "api"], env=env_for(emu))
     assert run.code == 2 and "no workspace" in run.stderr and emu.requests == []
+
+
+def test_never_more_than_5_requests_even_when_every_token_is_refused_as_expired(emu):
+    from bbvars.emulator import Fault
+
+    expired = '{"type": "error", "error": {"message": "Access token expired."}}'
+    emu.inject(Fault(path="^/2.0/", status=401, times=-1, body=expired))
+    env = env_for(emu)
+    emu.reset_requests()
+    run = run_cli(["check", "-w", "acme", "-r", "api", "-e", "Production"], env=env)
+    assert run.code == 1 and len(emu.requests) <= 5, emu.requests
+    assert not run.json["checks"][0]["ok"] and run.json["checks"][0]["name"] == "credential"

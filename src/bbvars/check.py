@@ -17,6 +17,7 @@ from bbvars.models import Target
 from bbvars.redaction import Redactor
 from bbvars.settings import Settings
 
+MAX_REQUESTS = 5
 NO_RETRY = RetryPolicy(attempts=1)  # a health check reports what it meets; retries would break the request bound
 # Scopes that imply others (Bitbucket's OAuth scopes; Atlassian's granular ones imply nothing).
 IMPLIED = {"pipeline:variable": {"pipeline", "pipeline:write"}, "pipeline:write": {"pipeline"}}
@@ -99,6 +100,14 @@ def run_check(settings: Settings, redactor: Redactor, log: Callable[[str], None]
     target = target_of(settings)
     result = CheckResult(credential.kind, credential.name, target)
     client, tokens = open_client(settings, redactor, log, retry or NO_RETRY)
+
+    def bound(request: httpx.Request) -> None:
+        # The plan above needs at most 3; renewals of expired tokens could add more, never past the promise.
+        if client.requests_sent > MAX_REQUESTS:
+            raise ApiError(f"check stopped: it sends at most {MAX_REQUESTS} requests (Bitbucket kept refusing "
+                           "tokens as expired)", fatal=True)
+
+    client.http.event_hooks["request"].append(bound)  # after the client's own counting hook
     with client:
         try:
             _run(client, tokens, credential, target, result)
