@@ -10,7 +10,7 @@ from typing import Callable
 import httpx
 
 from bbvars.auth import Credential, choose
-from bbvars.client import PAGELEN, BitbucketClient, RetryPolicy, collection_path, scope_detail, segment
+from bbvars.client import PAGELEN, BitbucketClient, RetryPolicy, collection_path, segment
 from bbvars.engine import match_environment, open_client, target_of
 from bbvars.errors import ApiError, NotFoundError
 from bbvars.models import Target

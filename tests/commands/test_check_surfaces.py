@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from tests.support import API_EMAIL, API_TOKEN, CLIENT_SECRET, api_writes, clean_env, env_for
 

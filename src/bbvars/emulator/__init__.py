@@ -14,7 +14,7 @@ from bbvars.emulator.emulator import (
     RequestRecord,
 )
 from bbvars.emulator.faults import Fault
-from bbvars.emulator.state import API_TOKEN_SCOPES, DEMO_USER, User
+from bbvars.emulator.identity import API_TOKEN_SCOPES, DEMO_USER, User
 from bbvars.emulator.serve import serve
 
 __all__ = [

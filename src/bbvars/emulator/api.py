@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import html
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Protocol
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
 
+from bbvars.emulator.identity import Identities, Token
+from bbvars.emulator.messages import (  # re-exported: the server and the Emulator take them from here
+    AUTHORIZE_PATH,
+    Options,
+    Request,
+    Response,
+    basic_credentials,
+    bearer_token,
+    error_response,
+    json_response,
+)
+from bbvars.emulator.oauth import OAuthEndpoints
 from bbvars.emulator.state import (
     ENVIRONMENT_TYPE_RANKS,
     ApiError,
@@ -21,14 +29,11 @@ from bbvars.emulator.state import (
     NotFound,
     Scope,
     State,
-    TokenError,
-    User,
     Variable,
     grants,
 )
 
 TOKEN_PATH = "/site/oauth2/access_token"
-AUTHORIZE_PATH = "/site/oauth2/authorize"
 API_PREFIX = "/2.0"
 DEFAULT_PAGELEN = 10
 MAX_PAGELEN = 100
@@ -36,48 +41,6 @@ READ_SCOPE = "pipeline"
 WRITE_SCOPE = "pipeline:variable"
 API_TOKEN_READ, API_TOKEN_WRITE = "read:pipeline:bitbucket", "admin:pipeline:bitbucket"
 USER_SCOPES = {"oauth": "account", "access": "account", "api": "read:user:bitbucket"}  # what GET /2.0/user needs
-
-
-class Options(Protocol):
-    """The knobs tests turn at run time; the Emulator provides them and they are read on every request."""
-
-    token_ttl: float
-    scope_field: str
-    omit_next: bool
-    omit_size: bool
-    refresh_ttl: float
-    rate_limit: int  # X-RateLimit-Limit sent to access tokens
-    consent_user: User  # who "logs in" on the consent page
-
-
-@dataclass
-class Request:
-    method: str
-    path: str  # decoded
-    raw_path: str  # as sent, for building links that keep the client's encoding
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-    base_url: str  # scheme://host[:port] the client used
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str | None = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(status, json.dumps(payload).encode(), "application/json", headers or {})
-
-
-def error_response(status: int, message: str, detail: str | dict[str, Any] | None = None, **headers: str) -> Response:
-    error: dict[str, Any] = {"message": message}
-    if detail is not None:
-        error["detail"] = detail
-    return json_response(status, {"type": "error", "error": error}, headers)
 
 
 def fault_response(
@@ -174,92 +137,24 @@ def environment_json(env: Environment) -> dict[str, Any]:
     }
 
 
-def bearer_token(headers: dict[str, str]) -> str | None:
-    scheme, _, credentials = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return credentials.strip() or None
-
-
-def basic_credentials(headers: dict[str, str]) -> tuple[str | None, str | None]:
-    scheme, _, encoded = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None, None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None, None
-    client_id, sep, secret = decoded.partition(":")
-    return (client_id, secret) if sep else (None, None)
-
-
 class Api:
-    def __init__(self, state: State, options: Options) -> None:
+    def __init__(self, state: State, identities: Identities, options: Options) -> None:
         self.state = state
+        self.identities = identities
         self.options = options
+        self.oauth = OAuthEndpoints(identities, options)
 
     def handle(self, request: Request) -> Response:
         try:
             if request.path == TOKEN_PATH:
-                return self.token(request)
+                return self.oauth.token(request)
             if request.path == AUTHORIZE_PATH:
-                return self.authorize(request)
+                return self.oauth.authorize(request)
             if request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"):
                 return self.api(request)
             raise NotFound(f"No resource at {request.path}.")
         except ApiError as error:
             return error_response(error.status, error.message, error.detail)
-
-    def token(self, request: Request) -> Response:
-        if request.method != "POST":
-            return error_response(405, "Method not allowed.", Allow="POST")
-        client_id, secret = basic_credentials(request.headers)
-        form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
-        try:
-            token, scopes, refresh = self.state.issue_token(client_id, secret, form, self.options.token_ttl,
-                                                            self.options.refresh_ttl)
-        except TokenError as refused:
-            return json_response(400, {"error": refused.error, "error_description": refused.description})
-        ttl = self.options.token_ttl
-        body: dict[str, Any] = {
-            "access_token": token,
-            self.options.scope_field: " ".join(scopes),
-            "expires_in": int(ttl) if float(ttl).is_integer() else ttl,  # Bitbucket sends whole seconds
-            "token_type": "bearer",
-            "state": form.get("grant_type"),
-        }
-        if refresh is not None:  # the authorization-code and refresh-token grants; client credentials get none
-            body["refresh_token"] = refresh
-        return json_response(200, body)
-
-    # --- the authorization-code flow's consent page ---
-
-    def authorize(self, request: Request) -> Response:
-        """GET: the consent page. POST (its buttons): back to the consumer's callback URL with `code` and `state`,
-        or with `error=access_denied`."""
-        if request.method == "GET":
-            params = request.query
-        elif request.method == "POST":
-            params = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
-        else:
-            return error_response(405, "Method not allowed.", Allow="GET, POST")
-        consumer = self.state.consumer(params.get("client_id"))
-        if consumer is None:
-            return html_page(400, "Invalid client_id", "<p>No OAuth consumer has this key.</p>")
-        if params.get("response_type", "code") != "code":
-            return html_page(400, "Unsupported response_type", "<p>Only <code>response_type=code</code>.</p>")
-        if not consumer.callback_url:
-            return html_page(400, "No callback URL", "<p>This consumer has no callback URL.</p>")
-        state = params.get("state")
-        if request.method == "GET":
-            return consent_page(consumer.client_id, " ".join(consumer.scopes), state, self.options.consent_user)
-        if params.get("decision") == "grant":
-            answer = {"code": self.state.issue_code(consumer.client_id, self.options.consent_user)}
-        else:
-            answer = {"error": "access_denied", "error_description": "The user denied access."}
-        if state is not None:
-            answer["state"] = state
-        return Response(302, b"", None, {"Location": with_query(consumer.callback_url, answer)})
 
     def api(self, request: Request) -> Response:
         # Split before decoding so an encoded "/" stays inside its segment. Trailing slashes are accepted, as
@@ -273,19 +168,19 @@ class Api:
             return error_response(405, "Method not allowed.", Allow=", ".join(methods))
         handler_name, writes = methods[request.method]
         bearer = bearer_token(request.headers)
-        credential = self.state.authenticate(bearer, basic_credentials(request.headers))
+        credential = self.identities.authenticate(bearer, basic_credentials(request.headers))
         try:
             response = self._authorized(request, credential, captured, handler_name, writes)
         except ApiError as error:
             response = error_response(error.status, error.message, error.detail)
         if credential.kind == "access" and bearer and segments[0] == "repositories":
             # Scaled rate limits, and their headers, are for access tokens on /2.0/repositories/* only.
-            count, limit = self.state.requests_with(bearer), self.options.rate_limit
+            count, limit = self.identities.requests_with(bearer), self.options.rate_limit
             response.headers.update({"X-RateLimit-Limit": str(limit), "X-RateLimit-Resource": "api",
                                      "X-RateLimit-NearLimit": "true" if count >= 0.8 * limit else "false"})
         return response
 
-    def _authorized(self, request: Request, credential: Any, captured: dict[str, str], handler_name: str,
+    def _authorized(self, request: Request, credential: Token, captured: dict[str, str], handler_name: str,
                     writes: bool) -> Response:
         if handler_name == "get_user":
             required = USER_SCOPES[credential.kind]
@@ -398,33 +293,6 @@ class Api:
         if page > 1:
             body["previous"] = link(page - 1)
         return json_response(200, body)
-
-
-def with_query(url: str, params: dict[str, str]) -> str:
-    parts = urlsplit(url)
-    query = "&".join(filter(None, [parts.query, urlencode(params)]))
-    return urlunsplit(parts._replace(query=query))
-
-
-def html_page(status: int, title: str, body: str) -> Response:
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
-            f"<body><h1>{html.escape(title)}</h1>{body}</body></html>")
-    return Response(status, page.encode(), "text/html; charset=utf-8")
-
-
-def consent_page(client_id: str, scopes: str, state: str | None, user: User) -> Response:
-    """Bitbucket's "Grant access" page, reduced to what a test (or a person trying the emulator) needs."""
-    hidden = f"<input type='hidden' name='client_id' value='{html.escape(client_id, quote=True)}'>"
-    if state is not None:
-        hidden += f"<input type='hidden' name='state' value='{html.escape(state, quote=True)}'>"
-    body = (
-        f"<p>Logged in as <b>{html.escape(user.display_name)}</b>.</p>"
-        f"<p>The OAuth consumer <b>{html.escape(client_id)}</b> asks for: <code>{html.escape(scopes)}</code></p>"
-        f"<form method='post' action='{AUTHORIZE_PATH}'>{hidden}"
-        "<button type='submit' name='decision' value='grant' id='grant'>Grant access</button> "
-        "<button type='submit' name='decision' value='cancel' id='cancel'>Cancel</button></form>"
-    )
-    return html_page(200, "Authorize bbvars", body)
 
 
 def json_object(raw: bytes) -> dict[str, Any]:

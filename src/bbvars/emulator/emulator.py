@@ -11,7 +11,8 @@ from typing import Any, NamedTuple
 from bbvars.emulator.api import Api, Request, Response, error_response, fault_response
 from bbvars.emulator.faults import Fault, FaultRules
 from bbvars.emulator.server import EmulatorServer
-from bbvars.emulator.state import API_TOKEN_SCOPES, DEFAULT_SCOPES, DEMO_USER, REFRESH_TTL, Scope, State, User
+from bbvars.emulator.identity import API_TOKEN_SCOPES, DEMO_USER, REFRESH_TTL, Identities, User
+from bbvars.emulator.state import DEFAULT_SCOPES, Scope, State
 
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"  # public demo data, safe to print
@@ -43,7 +44,8 @@ class Emulator:
         self.rate_limit = 1000  # X-RateLimit-Limit for access tokens (Bitbucket's base: 1,000 an hour)
         self.consent_user: User = DEMO_USER  # who the consent page says is logged in
         self._state = State()
-        self._api = Api(self._state, self)
+        self._identities = Identities()
+        self._api = Api(self._state, self._identities, self)
         self._faults = FaultRules()
         self._requests: list[RequestRecord] = []
         self._requests_lock = threading.Lock()
@@ -106,18 +108,18 @@ class Emulator:
         callback_url: str | None = None,
     ) -> None:
         """A consumer; `callback_url` is where its consent page sends the browser back (authorization code)."""
-        self._state.add_consumer(client_id, client_secret, tuple(scopes), private, callback_url)
+        self._identities.add_consumer(client_id, client_secret, tuple(scopes), private, callback_url)
 
     def add_access_token(self, token: str, scopes: tuple[str, ...] = DEFAULT_SCOPES) -> None:
         """A static repository/workspace access token: sent as Bearer, never expires (not even by expire_tokens)."""
-        self._state.add_access_token(token, tuple(scopes))
+        self._identities.add_access_token(token, tuple(scopes))
 
     def add_api_token(
         self, email: str, token: str, scopes: tuple[str, ...] = API_TOKEN_SCOPES, user: User = DEMO_USER
     ) -> None:
         """An Atlassian API token: accepted as HTTP Basic `email:token` on every API call, with Atlassian's granular
         scopes (read:pipeline:bitbucket to read, admin:pipeline:bitbucket to write variables)."""
-        self._state.add_api_token(email, token, tuple(scopes), user)
+        self._identities.add_api_token(email, token, tuple(scopes), user)
 
     def add_workspace(self, workspace: str) -> None:
         self._state.add_workspace(workspace)
@@ -188,11 +190,11 @@ class Emulator:
 
     def expire_tokens(self) -> None:
         """Expire every token issued so far; the next API call with one answers 401 "Access token expired."."""
-        self._state.expire_tokens()
+        self._identities.expire_tokens()
 
     def expire_refresh_tokens(self) -> None:
         """Expire every refresh token issued so far (as 3 months unused would); using one answers invalid_grant."""
-        self._state.expire_refresh_tokens()
+        self._identities.expire_refresh_tokens()
 
     @property
     def requests(self) -> list[RequestRecord]:
