@@ -66,8 +66,7 @@ def error_body(message: str) -> str:
 
 def minted(emu: Emulator) -> list[str]:
     """Every token the emulator issued, in order (static access tokens never expire, minted ones do)."""
-    tokens = emu._identities._tokens  # noqa: SLF001 - the emulator's record of issued tokens is the only source
-    return [token for token, record in tokens.items() if record.expires_at is not None]
+    return emu.minted_tokens()
 
 
 # -- the modes ------------------------------------------------------------------------------------------------------

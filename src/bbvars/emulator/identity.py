@@ -153,6 +153,10 @@ class Identities:
                                               grant.user)
         return token, grant.scopes, refresh
 
+    def minted(self) -> list[str]:
+        with self._lock:
+            return [token for token, record in self._tokens.items() if record.expires_at is not None]
+
     def expire_refresh_tokens(self) -> None:
         with self._lock:
             for grant in self._refresh_tokens.values():
