@@ -14,7 +14,9 @@ from typing import Any
 def _serve(conn: multiprocessing.connection.Connection, latency: float) -> None:
     from bbvars.emulator import Emulator
 
-    emulator = Emulator(latency=latency).seed_demo().start()
+    emulator = Emulator(latency=latency).seed_demo()
+    emulator.total_characters = None  # the scale runs (10,000 variables) go past Bitbucket's 120,000-character total
+    emulator.start()
     conn.send((emulator.url, emulator.api_url, emulator.token_url))
     try:
         while True:
@@ -104,7 +106,9 @@ class InProcessEmulator:
     def __init__(self, latency: float = 0.0) -> None:
         from bbvars.emulator import Emulator
 
-        self._emulator = Emulator(latency=latency).seed_demo().start()
+        self._emulator = Emulator(latency=latency).seed_demo()
+        self._emulator.total_characters = None  # as in _serve: the scale runs go past Bitbucket's total
+        self._emulator.start()
         self.url, self.api_url, self.token_url = self._emulator.url, self._emulator.api_url, self._emulator.token_url
         self.mode = "in-process"
         self.pid = None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
+from bbvars.auth import flows as auth  # the module whose clock the tests turn
 from bbvars.auth import OAuthBearer, StaticBearer, Token, TokenSource, token_expired
 from bbvars.errors import ApiError
 
@@ -47,6 +50,12 @@ def client_for(minter: Minter, api) -> tuple[httpx.Client, TokenSource]:
     return httpx.Client(auth=OAuthBearer(tokens), transport=httpx.MockTransport(api)), tokens
 
 
+@pytest.fixture
+def hours_pass(monkeypatch):
+    """Every look at the clock is three hours after the last: each token has lived past its 2 hours when refused."""
+    monkeypatch.setattr(auth, "time", types.SimpleNamespace(monotonic=itertools.count(0, 3 * 3600).__next__))
+
+
 def test_one_token_per_run_fetched_on_first_use_even_from_many_threads():
     minter = Minter()
     tokens = TokenSource(minter)
@@ -56,7 +65,7 @@ def test_one_token_per_run_fetched_on_first_use_even_from_many_threads():
     assert got == {"token-1"} and minter.count == 1
 
 
-def test_an_expired_token_is_renewed_once_and_the_request_sent_again():
+def test_an_expired_token_is_renewed_once_and_the_request_sent_again(hours_pass):
     minter = Minter()
     api = Api(minter)
     http, tokens = client_for(minter, api)
@@ -67,7 +76,7 @@ def test_an_expired_token_is_renewed_once_and_the_request_sent_again():
     assert tokens.renewals == 1
 
 
-def test_many_requests_meeting_an_expired_token_renew_it_once():
+def test_many_requests_meeting_an_expired_token_renew_it_once(hours_pass):
     minter = Minter()
     api = Api(minter)
     http, tokens = client_for(minter, api)
@@ -82,6 +91,26 @@ def test_many_requests_meeting_an_expired_token_renew_it_once():
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(call, range(8))) == [200] * 8
     assert tokens.renewals == 1 and minter.count == 3
+
+
+def test_a_token_refused_as_expired_at_once_is_not_renewed_and_points_at_the_clock():
+    minter = Minter()
+    http, tokens = client_for(minter, lambda request: httpx.Response(401, json=EXPIRED))
+    with pytest.raises(ApiError, match="just issued as expired: check the machine's clock") as caught:
+        http.get("https://x/")
+    assert caught.value.fatal and tokens.renewals == 0 and minter.count == 1
+
+
+def test_a_renewed_token_refused_as_expired_at_once_points_at_the_clock(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(auth, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    minter = Minter()
+    http, tokens = client_for(minter, lambda request: httpx.Response(401, json=EXPIRED))
+    tokens.current()
+    now[0] += 3 * 3600  # the first token is old by now: renewed; the second is refused at once
+    with pytest.raises(ApiError, match="just issued as expired"):
+        http.get("https://x/")
+    assert tokens.renewals == 1 and minter.count == 2
 
 
 def test_a_401_that_is_not_expiry_is_not_renewed():
@@ -138,6 +167,9 @@ def test_a_static_access_token():
 def test_token_expired_reads_the_body():
     assert token_expired(httpx.Response(401, json=EXPIRED))
     assert not token_expired(httpx.Response(401, json={"error": {"message": "bad"}}))
+    assert not token_expired(httpx.Response(401, json={"error": {"message": "Your plan has expired."}}))
+    assert not token_expired(httpx.Response(401, text="token expired"))
+    assert token_expired(httpx.Response(401, json={"type": "error", "error": {"message": "access token expired"}}))
     assert not token_expired(httpx.Response(403, json=EXPIRED))
 
 

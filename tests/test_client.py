@@ -11,6 +11,7 @@ import pytest
 import tenacity
 
 from bbvars import client as client_module
+from bbvars import paging
 from bbvars.client import (
     DEFAULT_RETRY,
     BitbucketClient,
@@ -121,21 +122,23 @@ def test_a_next_link_to_another_host_is_not_followed(httpx_mock, client):
     assert all(r.url.host == "api.example.test" for r in httpx_mock.get_requests())
 
 
-def test_paging_is_bounded(httpx_mock, client, monkeypatch):
-    monkeypatch.setattr(client_module, "MAX_PAGES", 5)
+def test_paging_is_bounded_and_a_listing_cut_by_the_bound_fails(httpx_mock, client, monkeypatch):
+    monkeypatch.setattr(paging, "MAX_PAGES", 5)
     served = []
 
     def endless(request):
-        # A server that never stops paging. Past a generous margin it does stop (an empty page), so that an unbounded
-        # client fails this test instead of hanging it.
+        # A server that never stops paging (fresh items, a next link that advances, no size). Past a generous margin
+        # it does stop (an empty page), so that an unbounded client fails this test instead of hanging it.
         served.append(request)
         if len(served) > 50:
             return httpx.Response(200, json={"values": []})
-        return httpx.Response(200, json={"values": variables(0, 1), "next": f"{URL}?page={len(served) + 1}"})
+        return httpx.Response(200, json={"values": variables(len(served), 1), "page": len(served),
+                                         "next": f"{URL}?page={len(served) + 1}"})
 
     httpx_mock.add_callback(endless, is_reusable=True)
-    assert len(client.list_variables(PATH, TARGET)) == 5
-    assert len(served) == 5
+    with pytest.raises(ApiError, match="paging did not end listing the variables of repository acme/api") as caught:
+        client.list_variables(PATH, TARGET)
+    assert caught.value.fatal and len(served) == 5  # never a silently truncated listing
 
 
 def test_a_listing_that_is_not_json_is_a_fatal_error(httpx_mock, client):
@@ -377,3 +380,20 @@ def test_token_errors_are_fatal_and_named(status, body, words):
     with pytest.raises(ApiError, match=words) as caught:
         parse_token_answer(response)
     assert caught.value.fatal
+
+
+def test_an_environment_listed_without_a_uuid_fails_naming_the_endpoint(httpx_mock, client):
+    httpx_mock.add_response(json={"values": [{"name": "Test", "slug": "test"}], "size": 1})
+    with pytest.raises(ApiError, match=f"listing the environments of acme/api holds an item without a uuid .*"
+                                       f"GET {API}/repositories/acme/api/environments") as caught:
+        client.list_environments(TARGET)
+    assert caught.value.fatal
+
+
+def test_no_request_goes_to_a_url_built_from_a_missing_part(httpx_mock, client):
+    for call in (lambda: client.update_variable(PATH, "", Variable("A", "v"), TARGET),
+                 lambda: client.delete_variable(PATH, "", "A", TARGET),
+                 lambda: collection_path(Target("acme", "api", "Test"), "")):
+        with pytest.raises(ValueError, match="a URL part is missing"):
+            call()
+    assert httpx_mock.get_requests() == []

@@ -46,9 +46,23 @@ def test_keys_are_case_sensitive():
 
 
 def test_a_key_listed_twice_is_planned_once():
+    # Once, and through both records: the twin holding "2" must not be left behind.
     plan = make_plan([Variable("A", "1")], [remote("A", "1", uuid="{1}"), remote("A", "2", uuid="{2}")], prune=True)
-    assert actions(plan) == [("unchanged", "A")]
+    assert actions(plan) == [("update", "A")]
+    assert [r.uuid for r in plan.operations[0].remotes] == ["{1}", "{2}"]
 
 
 def test_nothing_wanted_nothing_there():
     assert make_plan([], []).operations == () and make_plan([], [], prune=True).writes == []
+
+
+def test_a_key_listed_twice_keeps_every_record():
+    twice = [remote("DUP", "v", uuid="{1}"), remote("DUP", "old", uuid="{2}"), remote("SAME", "s", uuid="{3}"),
+             remote("SAME", "s", uuid="{4}")]
+    plan = make_plan([Variable("DUP", "v"), Variable("SAME", "s")], twice)
+    # One operation a key; an update goes to both records when either differs; equal twins stay unchanged.
+    assert actions(plan) == [("update", "DUP"), ("unchanged", "SAME")]
+    assert [r.uuid for r in plan.operations[0].remotes] == ["{1}", "{2}"]
+    pruned = make_plan([], twice, prune=True)
+    assert actions(pruned) == [("delete", "DUP"), ("delete", "SAME")]
+    assert [[r.uuid for r in op.remotes] for op in pruned.operations] == [["{1}", "{2}"], ["{3}", "{4}"]]

@@ -4,6 +4,7 @@ handling (409 on create, 404 on update) and the stop on a fatal answer."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, TypeVar
 
@@ -15,6 +16,8 @@ from bbvars.plan import Action, Operation, Plan, needs_update
 from bbvars.result import NOT_ATTEMPTED, SyncResult, without_request
 
 Item = TypeVar("Item")
+# Waits between re-lists after a 409 whose key the listing does not show yet: 3.75 s at most in all.
+RELIST_WAITS = (0.25, 0.5, 1.0, 2.0)
 
 
 def bounded(items: Iterable[Item], concurrency: int, work: Callable[[Item], None]) -> None:
@@ -113,17 +116,22 @@ class Applier:
         if op.action is Action.CREATE:
             return self._create(run, op.variable)
         if op.action is Action.UPDATE:
-            try:
-                self.client.update_variable(run.path, op.remote.uuid, op.variable, run.target)
+            gone = 0
+            for remote in op.remotes:  # a key listed twice is written through each of its records
+                try:
+                    self.client.update_variable(run.path, remote.uuid, op.variable, run.target)
+                except NotFoundError:
+                    gone += 1
+            if gone < len(op.remotes):
                 return "updated"
+            # Deleted by someone else since we listed: what the input wants is for it to exist (and if it was
+            # re-created meanwhile, the create's 409 handling makes it what the input says).
+            return self._create(run, op.variable)
+        for remote in op.remotes:
+            try:
+                self.client.delete_variable(run.path, remote.uuid, op.key, run.target)
             except NotFoundError:
-                # Deleted by someone else since we listed: what the input wants is for it to exist (and if it was
-                # re-created meanwhile, the create's 409 handling makes it what the input says).
-                return self._create(run, op.variable)
-        try:
-            self.client.delete_variable(run.path, op.remote.uuid, op.key, run.target)
-        except NotFoundError:
-            pass  # already gone: the wanted state holds
+                pass  # already gone: the wanted state holds
         return "deleted"
 
     def _create(self, run: TargetRun, variable: Variable) -> str:
@@ -136,22 +144,34 @@ class Applier:
             # someone is most likely our own first attempt, which reached Bitbucket though its answer did not: the
             # key did not exist when listed and does now, so this run created it.
             ours = isinstance(conflict, RetriedConflict)
-            remote = self._find(run, variable.key, generation)
+            remote, generation = self._find(run, variable.key, generation, fresh=True)
+            # Listings lag behind writes (the Terraform provider waits 5 s after a create): a key that is not listed
+            # yet may be soon. Re-list a few times, sharing each listing with the other conflicts waiting meanwhile.
+            for wait in RELIST_WAITS:
+                if remote is not None:
+                    break
+                time.sleep(wait)
+                remote, generation = self._find(run, variable.key, generation)
             if remote is None:
-                raise ApiError(f"Bitbucket says {variable.key} exists (409) but does not list it: re-run") from None
+                raise ApiError(f"Bitbucket says {variable.key} exists (409) but its listing still does not show it "
+                               f"after {len(RELIST_WAITS) + 1} re-lists over {sum(RELIST_WAITS):.1f} s (listings can "
+                               "lag behind writes): re-run in a minute") from None
             if not needs_update(variable, remote):
                 return "created" if ours else "unchanged"
             self.client.update_variable(run.path, remote.uuid, variable, run.target)
             return "created" if ours else "updated"
 
-    def _find(self, run: TargetRun, key: str, seen_generation: int) -> RemoteVariable | None:
+    def _find(self, run: TargetRun, key: str, seen_generation: int,
+              fresh: bool = False) -> tuple[RemoteVariable | None, int]:
+        """The record of `key` in a listing taken after `seen_generation`, and that listing's generation. One fresh
+        listing serves every conflict of this target that arose before it was taken; `fresh` (just met a 409) also
+        re-lists when the latest listing, which may predate the 409, does not show the key."""
         with run.relist_lock:
-            # One fresh listing serves every conflict of this target that arose before it was taken.
-            if run.relist_generation == seen_generation or key not in run.relisted:
+            if run.relist_generation == seen_generation or (fresh and key not in run.relisted):
                 listed = self.client.list_variables(run.path, run.target)
                 run.relisted = {v.key: v for v in listed}
                 run.relist_generation += 1
-            return run.relisted.get(key)
+            return run.relisted.get(key), run.relist_generation
 
 
 def record(run: TargetRun, stop: ApiError | None) -> None:

@@ -22,6 +22,12 @@ class Operation:
     key: str
     variable: Variable | None = None  # what to write (create/update)
     remote: RemoteVariable | None = None  # what exists (update/unchanged/delete)
+    others: tuple[RemoteVariable, ...] = ()  # further records Bitbucket lists under the same key
+
+    @property
+    def remotes(self) -> tuple[RemoteVariable, ...]:
+        """Every record of the key: an update or delete goes to each, so none is left behind."""
+        return (self.remote, *self.others) if self.remote is not None else ()
 
 
 @dataclass(frozen=True)
@@ -44,22 +50,23 @@ def needs_update(wanted: Variable, remote: RemoteVariable) -> bool:
 
 
 def make_plan(desired: Iterable[Variable], existing: Iterable[RemoteVariable], *, prune: bool = False) -> Plan:
-    remote_by_key: dict[str, RemoteVariable] = {}
+    # A listing can hold one key twice (two uuids); every record of it is kept, so each is updated or deleted.
+    remotes_by_key: dict[str, list[RemoteVariable]] = {}
     for remote in existing:
-        remote_by_key.setdefault(remote.key, remote)
+        remotes_by_key.setdefault(remote.key, []).append(remote)
     operations: list[Operation] = []
     wanted_keys: set[str] = set()
     for wanted in desired:
         wanted_keys.add(wanted.key)
-        remote = remote_by_key.get(wanted.key)
-        if remote is None:
+        remotes = remotes_by_key.get(wanted.key)
+        if not remotes:
             operations.append(Operation(Action.CREATE, wanted.key, variable=wanted))
-        elif needs_update(wanted, remote):
-            operations.append(Operation(Action.UPDATE, wanted.key, variable=wanted, remote=remote))
-        else:
-            operations.append(Operation(Action.UNCHANGED, wanted.key, variable=wanted, remote=remote))
+            continue
+        first, others = remotes[0], tuple(remotes[1:])
+        action = Action.UPDATE if any(needs_update(wanted, r) for r in remotes) else Action.UNCHANGED
+        operations.append(Operation(action, wanted.key, variable=wanted, remote=first, others=others))
     if prune:
-        for key, remote in remote_by_key.items():
+        for key, remotes in remotes_by_key.items():
             if key not in wanted_keys:
-                operations.append(Operation(Action.DELETE, key, remote=remote))
+                operations.append(Operation(Action.DELETE, key, remote=remotes[0], others=tuple(remotes[1:])))
     return Plan(tuple(operations))

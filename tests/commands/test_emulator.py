@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from tests.support import clean_env, run_cli
@@ -89,6 +91,44 @@ def test_token_ttl_expires_tokens_and_a_sync_renews_once(served):
     assert sum(f"POST {token} -> 200" in line for line in debug) == 2, debug  # the first token and one renewal
     assert sum("-> 503" in line for line in debug) == 2, debug
     assert any(f"GET {api}/repositories/acme/api/pipelines_config/variables -> 200" in line for line in debug)
+
+
+def test_bad_quirk_is_an_input_error():
+    run = run_cli(["emulator", "--quirk", "lag=soon"], env=clean_env())
+    assert run.code == 2
+    assert run.stderr.count("\n") == 1 and "--quirk takes lag=SECONDS, nonext, nosize" in run.stderr
+
+
+def listing(api: str, token: str, **params) -> dict:
+    with httpx.Client(trust_env=False) as web:
+        minted = web.post(token, auth=("demo-client", "demo-secret"), data={"grant_type": "client_credentials"})
+        return web.get(f"{api}/repositories/acme/api/pipelines_config/variables", params=params,
+                       headers={"Authorization": f"Bearer {minted.json()['access_token']}"}).json()
+
+
+@pytest.mark.parametrize("served", [["--quirk", "nonext"]], indirect=True)
+def test_the_nonext_quirk_drops_next_links(served):
+    api, token, env = served
+    wanted = {f"K{n:03d}": "v" for n in range(120)}
+    first = run_cli(["sync", "-w", "acme", "-r", "api", "--file", "-"], env=sync_env(api, token, env),
+                    input=json.dumps(wanted))
+    assert first.code == 0 and first.json["created"] == sorted(wanted), first.stderr
+    page = listing(api, token, pagelen=10)
+    assert "next" not in page and page["size"] == 120 and len(page["values"]) == 10
+    again = run_cli(["sync", "-w", "acme", "-r", "api", "--file", "-"], env=sync_env(api, token, env),
+                    input=json.dumps(wanted))
+    assert again.code == 0 and again.json["unchanged"] == sorted(wanted), again.stderr  # page 2 was asked for
+
+
+@pytest.mark.parametrize("served", [["--quirk", "lag=600"]], indirect=True)
+def test_the_lag_quirk_makes_listings_trail_writes(served):
+    api, token, env = served
+    first = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=sync_env(api, token, env))
+    assert first.code == 0 and first.json["created"] == ["A"], first.stderr
+    assert listing(api, token)["values"] == []  # ten minutes behind
+    # The second run does not see A listed, meets a 409, re-lists a few times in vain, and says so.
+    again = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=sync_env(api, token, env))
+    assert again.code == 1 and "its listing still does not show it" in again.json["failed"][0]["error"]
 
 
 # -- start-up failures: one clear line each ---------------------------------------------------------------------------

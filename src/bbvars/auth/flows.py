@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Generator
 
 import httpx
 
 from bbvars.errors import ApiError
+from bbvars.transport import TOKEN_CAP, paused, read_capped
 
 # A run renews at most this often: a server that keeps calling fresh tokens expired must not loop forever.
 MAX_RENEWALS = 3
@@ -34,7 +36,21 @@ class Token:
 
 
 def token_expired(response: httpx.Response) -> bool:
-    return response.status_code == 401 and "expired" in response.text.lower()
+    """Bitbucket's own answer for an expired token, and only that: any other 401 (a revoked token, a text that
+    happens to hold "expired") is no reason to mint a new one."""
+    if response.status_code != 401:
+        return False
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return False
+    message = error.get("message") if isinstance(error, dict) else None
+    return isinstance(message, str) and message.strip().rstrip(".").lower() == "access token expired"
+
+
+CLOCK_HINT = ("Bitbucket refused a token it had just issued as expired: check the machine's clock and time zone "
+              "setting (a token lives 2 hours), and that BITBUCKET_TOKEN_URL and BITBUCKET_API_URL name the same "
+              "Bitbucket")
 
 
 class TokenSource:
@@ -44,12 +60,32 @@ class TokenSource:
         self._fetch = fetch
         self._lock = threading.Lock()
         self._token: Token | None = initial
+        self._minted: dict[str, tuple[float, int | None]] = {}  # token -> (when minted, its expires_in)
+        self._accepted: set[str] = set()  # tokens Bitbucket has judged and let through at least once
         self.renewals = 0
+
+    def _mint(self) -> Token:
+        token = self._fetch()
+        self._minted[token.access_token] = (time.monotonic(), token.expires_in)
+        return token
+
+    def accepted(self, token: str) -> None:
+        with self._lock:
+            self._accepted.add(token)
+
+    def refused_at_once(self, token: str) -> bool:
+        """Whether `token` was called expired on its first use, long before its lifetime was up (within the first
+        half of it, or of a minute when the answer gave none): a new token would be refused the same way."""
+        with self._lock:
+            if token in self._accepted:
+                return False
+            minted, lifetime = self._minted.get(token, (float("-inf"), None))
+        return time.monotonic() - minted < (lifetime / 2 if lifetime is not None else 60)
 
     def current(self) -> Token:
         with self._lock:
             if self._token is None:
-                self._token = self._fetch()
+                self._token = self._mint()
             return self._token
 
     def renew(self, stale: str) -> str:
@@ -63,7 +99,7 @@ class TokenSource:
                     fatal=True,
                 )
             self.renewals += 1
-            self._token = self._fetch()
+            self._token = self._mint()
             return self._token.access_token
 
 
@@ -71,18 +107,37 @@ class OAuthBearer(httpx.Auth):
     """Tokens from a TokenSource, sent only as `Authorization: Bearer`; one renewal when a token expires. An OAuth
     consumer's client-credentials grant uses it as it is."""
 
-    requires_response_body = True  # the 401 body says whether the token expired
+    # Not requires_response_body: httpx would read every answer whole, past the size cap; only a 401's body is read
+    # here, within a small cap, to see whether the token expired.
 
     def __init__(self, tokens: TokenSource):
         self.tokens = tokens
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self.tokens.current().access_token
+        # Getting a token (or waiting for another thread to get it) is not charged to this request's deadline.
+        with paused():
+            token = self.tokens.current().access_token
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
-        if token_expired(response):
-            request.headers["Authorization"] = f"Bearer {self.tokens.renew(token)}"
-            yield request
+        if not self._expired(response, token):
+            return
+        with paused():
+            token = self.tokens.renew(token)
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        self._expired(response, token)
+
+    def _expired(self, response: httpx.Response, token: str) -> bool:
+        if response.status_code != 401:
+            if response.status_code < 500 and response.status_code != 429:  # judged by Bitbucket, not a busy edge
+                self.tokens.accepted(token)
+            return False
+        read_capped(response, TOKEN_CAP)
+        if not token_expired(response):
+            return False
+        if self.tokens.refused_at_once(token):
+            raise ApiError(CLOCK_HINT, 401, fatal=True)
+        return True
 
 
 class StoredLogin(OAuthBearer):

@@ -23,6 +23,16 @@ def fault_spec(text: str) -> tuple[int, int]:
     return code, count
 
 
+def quirk_spec(text: str) -> str:
+    from bbvars.emulator import Emulator
+
+    try:
+        Emulator().quirk(text)  # only checks it; the served emulator gets it in run()
+    except ValueError as exc:
+        raise InputError(f"--quirk takes {', '.join(Emulator.QUIRKS)}: {exc}") from None
+    return text
+
+
 def port_number(text: str) -> int:
     try:
         port = int(text)
@@ -58,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fault", type=fault_spec, action="append", default=[], metavar="STATUS[:TIMES]",
                         help="answer the next TIMES API requests with STATUS, e.g. 429:3 or 503; repeatable")
     parser.add_argument("--token-ttl", type=float, default=7200, help="token lifetime in seconds (default: 7200)")
+    parser.add_argument("--quirk", type=quirk_spec, action="append", default=[], metavar="QUIRK",
+                        help="misbehave as Bitbucket can: lag=SECONDS (listings trail writes), nonext (no next "
+                             "links), nosize (no size); repeatable")
     parser.epilog = ("The consumer it accepts is BITBUCKET_CLIENT_ID / BITBUCKET_CLIENT_SECRET when set, else the "
                      "public demo pair demo-client / demo-secret.")
 
@@ -72,6 +85,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
 
     def configure(emulator) -> None:
         emulator.token_ttl = args.token_ttl
+        for quirk in args.quirk:
+            emulator.quirk(quirk)
         for status, times in args.fault:
             emulator.inject(Fault(path="^/2.0/", status=status, times=times))
 

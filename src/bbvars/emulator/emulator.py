@@ -55,6 +55,45 @@ class Emulator:
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
 
+    # --- quirks: ways the real API misbehaves that a client must survive ---
+
+    QUIRKS = ("lag=SECONDS", "nonext", "nosize")
+
+    @property
+    def lag(self) -> float:
+        """Seconds listings trail writes by: a listing shows each scope as it was that long ago (0: none)."""
+        return self._state.lag
+
+    @lag.setter
+    def lag(self, seconds: float) -> None:
+        self._state.lag = float(seconds)
+
+    @property
+    def total_characters(self) -> int | None:
+        """The most characters a scope's names and values may hold together: Bitbucket's 120,000; None: no limit."""
+        return self._state.total_characters
+
+    @total_characters.setter
+    def total_characters(self, limit: int | None) -> None:
+        self._state.total_characters = limit
+
+    def quirk(self, spec: str) -> Emulator:
+        """Turn on one quirk by name, as `bbvars emulator --quirk` does: `lag=SECONDS` (listings trail writes),
+        `nonext` (pages carry no `next` link, Atlassian's BCLOUD-20639), `nosize` (pages carry no `size`)."""
+        name, _, value = spec.partition("=")
+        if name == "lag" and value:
+            seconds = float(value)  # ValueError for a non-number
+            if not 0 <= seconds <= 3600:
+                raise ValueError("lag takes 0 to 3600 seconds")
+            self.lag = seconds
+        elif name == "nonext" and not value:
+            self.omit_next = True
+        elif name == "nosize" and not value:
+            self.omit_size = True
+        else:
+            raise ValueError(f"unknown quirk (known: {', '.join(self.QUIRKS)})")
+        return self
+
     # --- life cycle ---
 
     def start(self) -> Emulator:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid as uuidlib
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -19,6 +20,9 @@ DEFAULT_SCOPES = ("pipeline", "pipeline:variable")
 IMPLIED_SCOPES = {"pipeline:variable": ("pipeline:write", "pipeline"), "pipeline:write": ("pipeline",)}
 # The three deployment environment types Bitbucket knows, with the rank it reports for each.
 ENVIRONMENT_TYPE_RANKS = {"Test": 0, "Staging": 1, "Production": 2}
+# Atlassian: "The maximum length of all combined pipeline variable names and values should not exceed 120K
+# characters". Enforced per scope (a workspace, a repository, an environment), secured values included.
+TOTAL_CHARACTERS = 120_000
 
 
 class ApiError(Exception):
@@ -82,18 +86,37 @@ class Variable:
 
 
 class Variables:
-    """One scope's variables (a workspace, a repository or an environment), kept in creation order."""
+    """One scope's variables (a workspace, a repository or an environment), kept in creation order.
+
+    With a lag (State.lag > 0) every write is remembered for that long, so a listing can show the scope as it was
+    `lag` seconds ago, as Bitbucket's listings can trail its writes."""
 
     def __init__(self) -> None:
         self._by_uuid: dict[str, Variable] = {}
         self._uuid_by_key: dict[str, str] = {}  # so a create checks for a duplicate in O(1), not O(n)
+        self._characters = 0  # names and values together, for the 120,000-character total
+        self._order: dict[str, int] = {}  # uuid -> creation number, to list a lagged view in creation order
+        self._history: list[tuple[float, str, Variable | None]] = []  # (when, uuid, the variable before; None: new)
 
     def all(self) -> list[Variable]:
         return [replace(v) for v in self._by_uuid.values()]
 
-    def window(self, start: int, stop: int) -> tuple[int, list[Variable]]:
-        """The total count and copies of the variables in [start, stop): a page, without copying the rest."""
-        return len(self._by_uuid), [replace(v) for v in list(self._by_uuid.values())[start:stop]]
+    def window(self, start: int, stop: int, lag: float = 0.0) -> tuple[int, list[Variable]]:
+        """The total count and copies of the variables in [start, stop): a page, without copying the rest; with a
+        lag, of the scope as it was `lag` seconds ago."""
+        if lag <= 0 or not self._history:
+            return len(self._by_uuid), [replace(v) for v in list(self._by_uuid.values())[start:stop]]
+        view = dict(self._by_uuid)
+        horizon = time.monotonic() - lag
+        for when, uuid, before in reversed(self._history):
+            if when <= horizon:
+                break
+            if before is None:
+                view.pop(uuid, None)
+            else:
+                view[uuid] = before
+        ordered = sorted(view.values(), key=lambda v: self._order[v.uuid])
+        return len(ordered), [replace(v) for v in ordered[start:stop]]
 
     def get(self, variable_uuid: str) -> Variable:
         found = self._by_uuid.get(variable_uuid.lower())
@@ -105,34 +128,65 @@ class Variables:
         found = self._uuid_by_key.get(key)
         return self._by_uuid[found] if found is not None else None
 
-    def create(self, key: str, value: str, secured: bool) -> Variable:
+    def create(self, key: str, value: str, secured: bool, lag: float = 0.0,
+               limit: int | None = TOTAL_CHARACTERS) -> Variable:
         check_key(key)
         if self.by_key(key) is not None:
             raise Conflict("A variable with the key provided already exists.")
+        self._check_total(len(key) + len(value), limit)
         variable = Variable(new_uuid(), key, value, secured)
+        self._remember(variable.uuid, None, lag)
         self._by_uuid[variable.uuid] = variable
         self._uuid_by_key[key] = variable.uuid
+        self._order[variable.uuid] = len(self._order)
+        self._characters += len(key) + len(value)
         return replace(variable)
 
-    def update(self, variable_uuid: str, key: str | None, value: str | None, secured: bool | None) -> Variable:
+    def update(self, variable_uuid: str, key: str | None, value: str | None, secured: bool | None,
+               lag: float = 0.0, limit: int | None = TOTAL_CHARACTERS) -> Variable:
         variable = self.get(variable_uuid)
-        if key is not None and key != variable.key:
-            check_key(key)
-            if self.by_key(key) is not None:
+        new_key = key if key is not None else variable.key
+        new_value = value if value is not None else variable.value
+        if new_key != variable.key:
+            check_key(new_key)
+            if self.by_key(new_key) is not None:
                 raise Conflict("A variable with the key provided already exists.")
+        growth = len(new_key) + len(new_value) - len(variable.key) - len(variable.value)
+        self._check_total(growth, limit)
+        self._remember(variable.uuid, replace(variable), lag)
+        if new_key != variable.key:
             del self._uuid_by_key[variable.key]
-            self._uuid_by_key[key] = variable.uuid
-            variable.key = key
-        if value is not None:
-            variable.value = value
+            self._uuid_by_key[new_key] = variable.uuid
+            variable.key = new_key
+        variable.value = new_value
         if secured is not None:
             variable.secured = secured
+        self._characters += growth
         return replace(variable)
 
-    def delete(self, variable_uuid: str) -> None:
+    def delete(self, variable_uuid: str, lag: float = 0.0) -> None:
         variable = self.get(variable_uuid)
+        self._remember(variable.uuid, replace(variable), lag)
         del self._by_uuid[variable.uuid]
         del self._uuid_by_key[variable.key]
+        self._characters -= len(variable.key) + len(variable.value)
+
+    def _check_total(self, growth: int, limit: int | None) -> None:
+        if limit is not None and growth > 0 and self._characters + growth > limit:
+            # Bitbucket's status and wording for this are not documented: a 400, as for its other validation
+            # errors, naming the limit, is the plausible answer.
+            raise BadRequest(
+                "Variables size limit exceeded.",
+                f"The names and values of all variables here must not exceed {limit} characters in "
+                f"total; this change would make them {self._characters + growth}.",
+            )
+
+    def _remember(self, uuid: str, before: Variable | None, lag: float) -> None:
+        now = time.monotonic()
+        if self._history:  # forget what every listing shows by now
+            self._history = [h for h in self._history if h[0] > now - lag]
+        if lag > 0:
+            self._history.append((now, uuid, before))
 
 
 def check_key(key: str) -> None:
@@ -178,6 +232,8 @@ class State:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._workspaces: dict[str, Workspace] = {}
+        self.lag = 0.0  # seconds listings trail writes by (the `lag` quirk)
+        self.total_characters: int | None = TOTAL_CHARACTERS  # None: no limit (the benchmark's scale runs)
 
     # --- set-up, from Python ---
 
@@ -223,7 +279,7 @@ class State:
 
     def variables_window(self, scope: Scope, start: int, stop: int) -> tuple[int, list[Variable]]:
         with self._lock:
-            return self._variables(scope).window(start, stop)
+            return self._variables(scope).window(start, stop, self.lag)
 
     def get_variable(self, scope: Scope, variable_uuid: str) -> Variable:
         with self._lock:
@@ -231,17 +287,18 @@ class State:
 
     def create_variable(self, scope: Scope, key: str, value: str, secured: bool) -> Variable:
         with self._lock:
-            return self._variables(scope).create(key, value, secured)
+            return self._variables(scope).create(key, value, secured, self.lag, self.total_characters)
 
     def update_variable(
         self, scope: Scope, variable_uuid: str, key: str | None, value: str | None, secured: bool | None
     ) -> Variable:
         with self._lock:
-            return self._variables(scope).update(variable_uuid, key, value, secured)
+            return self._variables(scope).update(variable_uuid, key, value, secured, self.lag,
+                                                 self.total_characters)
 
     def delete_variable(self, scope: Scope, variable_uuid: str) -> None:
         with self._lock:
-            self._variables(scope).delete(variable_uuid)
+            self._variables(scope).delete(variable_uuid, self.lag)
 
     def delete_variable_by_key(self, scope: Scope, key: str) -> None:
         with self._lock:
@@ -249,7 +306,7 @@ class State:
             found = variables.by_key(key)
             if found is None:
                 raise KeyError(key)
-            variables.delete(found.uuid)
+            variables.delete(found.uuid, self.lag)
 
     # --- lookups; callers hold the lock ---
 
