@@ -10,10 +10,12 @@ from typing import Callable
 import httpx
 
 from bbvars.auth import Credential, choose
-from bbvars.client import PAGELEN, BitbucketClient, RetryPolicy, collection_path, segment
+from bbvars import transport
+from bbvars.client import BitbucketClient, RetryPolicy, collection_path, segment
 from bbvars.engine import match_environment, open_client, target_of
 from bbvars.errors import ApiError, NotFoundError
 from bbvars.models import Target
+from bbvars.paging import PAGELEN
 from bbvars.redaction import Redactor
 from bbvars.settings import Settings
 
@@ -70,7 +72,7 @@ class Probe:
 
     def get(self, path: str, what: str, not_found: str) -> httpx.Response:
         started = time.monotonic()
-        response = self.client.send("GET", path, what=what, params={"pagelen": PAGELEN})
+        response = self.client.send("GET", path, what=what, cap=transport.PAGE_CAP, params={"pagelen": PAGELEN})
         self.times.append(time.monotonic() - started)
         found = {name: response.headers[name] for name in RATE_HEADERS if name in response.headers}
         self.rate = found or self.rate
