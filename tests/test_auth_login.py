@@ -193,3 +193,24 @@ def test_a_silent_connection_does_not_hold_the_listener(emulator, config_home):
         answer_consent(page)  # the browser's redirect arrives while the silent connection is open
         run = finish(proc, first)
     assert run.code == 0, run.stderr
+
+
+def test_two_processes_meeting_an_expired_login_refresh_it_once(emulator, config_home):
+    """The refresh token rotates, so two bbvars runs must not both spend it: a lock and a re-read of the file make
+    the second use the first one's new token (whether or not the two runs overlap, exactly one refresh is sent)."""
+    import subprocess
+    import sys
+
+    assert log_in(emulator).code == 0
+    emulator.expire_tokens()
+    emulator.reset_requests()
+    env = clean_env(BITBUCKET_API_URL=emulator.api_url)
+    runs = [subprocess.Popen([sys.executable, "-m", "bbvars", "sync", "-w", "acme", "-r", "api", "--var", f"K{n}=v"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(2)]
+    results = [(proc.wait(timeout=60), proc.stderr.read()) for proc in runs]
+    for proc in runs:
+        proc.stdout.close()
+        proc.stderr.close()
+    assert [code for code, _ in results] == [0, 0], results
+    assert len(token_requests(emulator)) == 1
+    assert set(stored(emulator)) == {"K0", "K1"}
