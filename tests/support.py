@@ -23,7 +23,7 @@ FAST_RETRY = RetryPolicy(attempts=4, initial=0.01, max_wait=0.05, max_total=5.0)
 
 AMBIENT_PREFIXES = ("BITBUCKET_", "INPUT_", "GITHUB_")  # what a CI runner (or a developer's shell) may have set
 PIPE_VARIABLES = ("WORKSPACE", "REPOSITORY", "ENVIRONMENT", "VARIABLES", "SECURED", "DEBUG", "COMMAND", "DRY_RUN",
-                  "PRUNE", "PREFIX", "UPPER", "CONCURRENCY", "TIMEOUT")  # the pipe's own variables
+                  "PRUNE", "PREFIX", "UPPER", "CONCURRENCY", "TIMEOUT", "ALLOW_EMPTY")  # the pipe's own variables
 
 
 def ambient(name: str) -> bool:
@@ -82,6 +82,8 @@ def run_cli(args: list[str], *, env: dict[str, str], input: str | None = None, t
     proc = subprocess.run(
         [sys.executable, "-m", "bbvars", *args],
         input=input,
+        # Without input, an empty stdin as CI gives, not whatever the test runner's own stdin is.
+        stdin=subprocess.DEVNULL if input is None else None,
         capture_output=True,
         text=True,
         env=env,

@@ -35,3 +35,10 @@ def test_lines_from_many_threads_stay_whole():
     assert not stream.overlapped
     assert len(stream.writes) == 400
     assert all(text.endswith("\n") and text.count("\n") == 1 for text in stream.writes)
+
+
+def test_one_line_shows_line_breaks_instead_of_starting_a_line():
+    from bbvars.console import one_line
+
+    assert one_line("a\nb\r\nc") == "a\\nb\\r\\nc"
+    assert one_line("plain") == "plain"

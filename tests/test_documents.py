@@ -235,3 +235,22 @@ def test_variables_of_a_single_document_setting():
     assert variables_of(settings, cli_label) == [Variable("X_A_B", "1", True)]
     with pytest.raises(InputError, match="variables is not set"):
         variables_of(Settings(variables="  "), cli_label)
+
+
+def test_check_variables_refuses_an_empty_input_unless_allowed_and_counts_the_total():
+    from bbvars.documents import MAX_TOTAL_CHARACTERS, check_variables
+    from bbvars.errors import InputError
+    from bbvars.models import Variable
+    from bbvars.settings import Settings
+
+    label = lambda s: s.name  # noqa: E731
+    with pytest.raises(InputError, match="run it where the Terraform state is, after the first apply, or set "
+                                         "allow_empty"):
+        check_variables([], Settings(), label)
+    check_variables([], Settings(allow_empty=True), label)
+    check_variables([], Settings(prune=True), label)  # the engine refuses this one, with its own reason
+    full = [Variable("AB", "x" * (MAX_TOTAL_CHARACTERS - 2))]
+    check_variables(full, Settings(), label)
+    with pytest.raises(InputError, match="the input's 2 variables take 120,001 characters") as caught:
+        check_variables([*full, Variable("C", "")], Settings(), label)
+    assert "xxxx" not in str(caught.value)

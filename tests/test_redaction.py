@@ -42,3 +42,48 @@ def test_adding_from_many_threads():
     for thread in threads:
         thread.join()
     assert len(redact.secrets) == 50 and redact("secret-042") == MASK
+
+
+def test_a_secret_is_masked_in_the_forms_a_server_echoes_it_in():
+    import json
+    from urllib.parse import quote, quote_plus
+
+    secret = 'pa"ss\\wo\trd-é/+&'
+    redact = Redactor([secret])
+    for form in (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1],
+                 quote(secret, safe=""), quote(secret), quote_plus(secret)):
+        assert form != secret
+        assert redact(f"echo: {form}.") == f"echo: {MASK}.", form
+
+
+def test_basic_credentials_are_masked_as_their_header():
+    import base64
+
+    redact = Redactor()
+    heard: list[str] = []
+    redact.listeners.append(heard.append)
+    redact.add_basic("client-id", "client-secret")
+    header = base64.b64encode(b"client-id:client-secret").decode()
+    assert redact(f"Authorization: Basic {header}") == f"Authorization: Basic {MASK}"
+    assert redact("client-secret") == MASK
+    assert heard == ["client-secret", header]  # the raw secret first: a listener (::add-mask::) masks it first
+    redact.add_basic("client-id", None)  # no secret, nothing to mask
+    assert heard == ["client-secret", header]
+
+
+def test_listeners_hear_each_form_once():
+    heard: list[str] = []
+    redact = Redactor()
+    redact.listeners.append(heard.append)
+    redact.add('a"b-secret')
+    redact.add('a"b-secret')
+    assert heard[0] == 'a"b-secret' and 'a\\"b-secret' in heard and len(heard) == len(set(heard))
+
+
+def test_listeners_hear_short_secrets_too():
+    heard: list[str] = []
+    redact = Redactor()
+    redact.listeners.append(heard.append)
+    redact.add("yes")
+    redact.add("yes")
+    assert heard == ["yes"] and redact("yes") == "yes"

@@ -142,3 +142,57 @@ def test_the_markdown_table_lists_every_setting():
     assert len(table) == 2 + len(SETTINGS)
     for setting, row in zip(SETTINGS, table[2:], strict=True):
         assert row.startswith(f"| {setting.help} |")
+
+
+@pytest.mark.parametrize("url", ["https://user:pass@api.example.com/2.0", "https://user@api.example.com/2.0",
+                                 "http://u:p@127.0.0.1:8080/2.0", "ftp://u:p@x/", "https://a:b@[::1"])
+def test_a_url_with_user_info_is_refused_without_showing_it(url):
+    from bbvars.settings import check_url
+
+    with pytest.raises(InputError) as caught:
+        check_url(url, "BITBUCKET_API_URL")
+    assert "holds a user name or password" in str(caught.value) and url not in str(caught.value)
+    assert "pass" not in str(caught.value).replace("password", "")
+
+
+def test_an_at_sign_in_a_path_is_no_user_info():
+    from bbvars.settings import check_url
+
+    check_url("https://api.example.com/2.0/@team", "BITBUCKET_API_URL")
+
+
+@pytest.mark.parametrize("name, raw", [("workspace", "ac\nme"), ("environment", "\n::stop-commands::x\n"),
+                                       ("client_secret", "line\r\nline"), ("api_url", "https://x/\nHost: y"),
+                                       ("timeout", "5\n6"), ("dry_run", "\ntrue")])
+def test_a_line_break_in_a_one_line_setting_is_refused(name, raw):
+    with pytest.raises(InputError, match="holds a line break, and it must be one line"):
+        from_strings({name: raw}, lambda s: s.name)
+
+
+def test_trailing_whitespace_and_multi_line_documents_and_keys_are_fine():
+    settings = from_strings({"client_secret": "s3cr3t\n", "variables": "A: 1\nB: 2\n", "secured": "A\nB"},
+                            lambda s: s.name)
+    assert (settings.client_secret, settings.secured) == ("s3cr3t", ("A", "B"))
+
+
+@pytest.mark.parametrize("name", ["workspace", "client_secret", "variables", "secured"])
+def test_text_that_is_not_utf8_is_refused(name):
+    with pytest.raises(InputError, match=f"{name} is not UTF-8 text"):
+        from_strings({name: "caf\udce9"}, lambda s: s.name)
+
+
+def test_a_valued_flag_given_twice_is_refused_and_a_repeatable_one_is_not():
+    import argparse
+
+    from bbvars.settings import add_arguments
+
+    class Refusing(argparse.ArgumentParser):
+        def error(self, message):
+            raise InputError(message)
+
+    parser = Refusing()
+    add_arguments(parser, ("environment", "pairs", "dry_run"))
+    with pytest.raises(InputError, match="--environment/-e is given twice"):
+        parser.parse_args(["-e", "Test", "--environment", "Staging"])
+    args = parser.parse_args(["-e", "Test", "--var", "A=1", "--var", "B=2", "--dry-run", "--dry-run"])
+    assert (args.environment, args.pairs, args.dry_run) == ("Test", ["A=1", "B=2"], True)

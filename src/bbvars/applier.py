@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from bbvars.client import BitbucketClient, RetriedConflict
-from bbvars.errors import ApiError, ConflictError, NotFoundError
+from bbvars.errors import CANCELLED, ApiError, ConflictError, NotFoundError
 from bbvars.events import Events, Written
 from bbvars.models import RemoteVariable, Target, Variable
 from bbvars.plan import Action, Operation, Plan, needs_update
@@ -39,7 +39,10 @@ def bounded(items: Iterable[Item], concurrency: int, work: Callable[[Item], None
     for thread in workers:
         thread.start()
     for thread in workers:
-        thread.join()
+        # Joined in short waits: a signal that lands while its handler is already running (a second Ctrl-C right
+        # after the first) is only handled once the main thread runs Python code again, never inside one long wait.
+        while thread.is_alive():
+            thread.join(0.2)
 
 
 @dataclass
@@ -65,9 +68,11 @@ class Applier:
     and a fatal answer (credentials, scope, rate limit, unreachable) stops what has not started yet, in every
     target: they share one credential."""
 
-    def __init__(self, client: BitbucketClient, concurrency: int, events: Events | None = None):
+    def __init__(self, client: BitbucketClient, concurrency: int, events: Events | None = None,
+                 cancel: threading.Event | None = None):
         self.client, self.concurrency = client, concurrency
         self.events = events  # told of each finished write (events.Written), for a surface to show progress
+        self.cancel = cancel  # set by SIGINT/SIGTERM: the writes in flight finish, no new one starts
         self.stop: ApiError | None = None
         self._count_lock = threading.Lock()
 
@@ -102,6 +107,8 @@ class Applier:
         record(run, self.stop)
 
     def _run_one(self, run: TargetRun, op: Operation) -> tuple[str, str | None]:
+        if self.cancel is not None and self.cancel.is_set():
+            return "failed", CANCELLED
         if self.stop is not None:
             return "failed", f"{NOT_ATTEMPTED}{self.stop}"
         try:
@@ -191,3 +198,5 @@ def record(run: TargetRun, stop: ApiError | None) -> None:
     if stop is not None and any(f["error"] in (str(stop), NOT_ATTEMPTED + str(stop))
                                 or without_request(f["error"], f["key"]) == str(stop) for f in result.failed):
         result.error = str(stop)  # the cause that stopped this target, told once
+    elif any(f["error"] == CANCELLED for f in result.failed):
+        result.error = CANCELLED

@@ -3,6 +3,7 @@ limits live in transport.py, the pager in paging.py, what answers mean in answer
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable
 from urllib.parse import quote, urlsplit
@@ -20,7 +21,7 @@ from bbvars.answers import (  # noqa: F401  (parse_token_answer: also taken from
     variable_records,
 )
 from bbvars.auth import Hints, Token
-from bbvars.errors import ApiError, ConflictError
+from bbvars.errors import ApiError, Cancelled, ConflictError
 from bbvars.events import RetryWait
 from bbvars.models import RemoteVariable, Target, Variable
 from bbvars.retries import (  # noqa: F401  (RetryPolicy: the engine and tests take it from here)
@@ -79,6 +80,7 @@ class BitbucketClient:
         self.timeout = timeout  # for each request as a whole: see transport.deadline
         self.log = log
         self.requests_sent = 0
+        self.cancel: threading.Event | None = None  # once set, no new request (or retry) is sent
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self.http = httpx.Client(
             base_url=self.api_url + "/",
@@ -131,7 +133,8 @@ class BitbucketClient:
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(is_retryable),
             wait=WaitRetryAfterOrBackoff(self.retry),
-            stop=tenacity.stop_after_attempt(self.retry.attempts) | tenacity.stop_after_delay(self.retry.max_total),
+            stop=tenacity.stop_after_attempt(self.retry.attempts) | tenacity.stop_after_delay(self.retry.max_total)
+            | tenacity.stop_when_event_set(self.cancel or threading.Event()),  # cancelled: no further attempt
             before_sleep=before_sleep,
             reraise=True,
         )
@@ -140,6 +143,8 @@ class BitbucketClient:
             with transport.paused():
                 for attempt in retrying:
                     with attempt, transport.deadline(self.timeout):
+                        if self.cancel is not None and self.cancel.is_set():
+                            raise Cancelled()  # cancelled (SIGINT/SIGTERM): no new request, not even a retry
                         response = self._attempt(method, url, cap, auth, kwargs)
                         if response.status_code in RETRY_STATUSES:
                             raise RetryableStatus(response)

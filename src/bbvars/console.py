@@ -17,5 +17,11 @@ def write_line(line: str, stream: TextIO | None = None) -> None:
         stream.flush()
 
 
+def one_line(text: str) -> str:
+    """Text that stays one line of a CI log: a line break in a name or message would let it forge the next line (a
+    pipe's `✔`, a GitHub workflow command), so line breaks are shown as `\\r` and `\\n`."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def debug_to_stderr(line: str) -> None:
-    write_line(f"bbvars: debug: {line}", sys.stderr)
+    write_line(f"bbvars: debug: {one_line(line)}", sys.stderr)

@@ -13,7 +13,9 @@ from bbvars.errors import InputError
 from bbvars.models import Variable
 from bbvars.settings import BY_NAME, Setting, Settings
 
-# Bitbucket sets no documented limit; 16 MiB is far above any real set of variables and keeps memory bounded.
+# Bitbucket: "The maximum length of all combined pipeline variable names and values should not exceed 120K characters".
+MAX_TOTAL_CHARACTERS = 120_000
+# Bitbucket sets no documented limit on one document; 16 MiB is far above any real set of variables and keeps memory bounded.
 MAX_INPUT_BYTES = 16 * 1024 * 1024
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 TERRAFORM_OUTPUT_FIELDS = frozenset({"value", "type", "sensitive"})
@@ -350,10 +352,30 @@ def collect(documents: Iterable[tuple[str, str]], pairs: Iterable[str], *, prefi
     return build_variables(merge(sources), prefix=prefix, upper=upper, secured=secured)
 
 
+def check_variables(variables: list[Variable], settings: Settings, label: Callable[[Setting], str]) -> None:
+    """What the input of one target must meet before any request: not empty (unless allow_empty; an empty input with
+    prune is refused by the engine whatever allow_empty says), and within Bitbucket's total for names and values."""
+    if not variables and not settings.allow_empty and not settings.prune:
+        raise InputError(
+            "the input has no variables (`terraform output -json` prints {} when run away from the Terraform state, "
+            "or before the first apply): run it where the Terraform state is, after the first apply, or set "
+            f"{label(BY_NAME['allow_empty'])} to accept an empty input"
+        )
+    total = sum(len(v.key) + len(v.value) for v in variables)
+    if total > MAX_TOTAL_CHARACTERS:
+        raise InputError(
+            f"the input's {len(variables)} variables take {total:,} characters in names and values, over the "
+            f"{MAX_TOTAL_CHARACTERS:,} Bitbucket allows for all the variables of a target together: move some to "
+            "another target (a repository, environment or workspace), or shorten them"
+        )
+
+
 def variables_of(settings: Settings, label: Callable[[Setting], str]) -> list[Variable]:
-    """The variables of a surface that takes one document as a setting (pipe, action, Terraform)."""
+    """The checked variables of a surface that takes one document as a setting (pipe, action, Terraform)."""
     setting = BY_NAME["variables"]
     if settings.variables is None or not settings.variables.strip():
         raise InputError(f"{label(setting)} is not set: give the variables as JSON, YAML or `terraform output -json`")
-    return collect([(label(setting), settings.variables)], (), prefix=settings.prefix, upper=settings.upper,
-                   secured=settings.secured)
+    variables = collect([(label(setting), settings.variables)], (), prefix=settings.prefix, upper=settings.upper,
+                        secured=settings.secured)
+    check_variables(variables, settings, label)
+    return variables

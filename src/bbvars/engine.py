@@ -52,6 +52,7 @@ def open_client(
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
     events: Events | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[BitbucketClient, TokenSource | None]:
     """A client authenticated as the settings say (bbvars.auth.choose picks the credential kind); every secret of
     the credential, and every token minted, is registered with the redactor before it is used."""
@@ -67,6 +68,7 @@ def open_client(
         hints=credential.hints,
         on_retry=events,
     )
+    client.cancel = cancel
     client.http.auth, tokens = credential.open(client.request_token, redactor.add)
     return client, tokens
 
@@ -173,7 +175,7 @@ def check_jobs(jobs: Sequence[Job]) -> None:
 
 def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = False, concurrency: int = 8,
               redactor: Redactor | None = None, events: Events | None = None,
-              confirm: Confirm | None = None) -> RunResult:
+              confirm: Confirm | None = None, cancel: threading.Event | None = None) -> RunResult:
     """Every job through one client: prepared (resolved, listed, planned) `concurrency` at a time, then every write
     of every target through one pool of `concurrency` workers. `events` hears of the plan, each write and each retry
     wait; `confirm` is asked, with every (target, key) to delete, before any write is sent (a surface on a terminal
@@ -184,7 +186,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
             if variable.secured:
                 redactor.add(variable.value)
     run = RunResult(dry_run, [SyncResult(job.target, dry_run, name=job.name) for job in jobs])
-    applier = Applier(client, concurrency, events)
+    applier = Applier(client, concurrency, events, cancel)
     preparer = Preparer(client, applier)
     prepared: list[TargetRun | None] = [None] * len(jobs)
 
@@ -196,7 +198,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     deletes = [(r.target, op.key) for r in runs for op in r.plan.of(Action.DELETE)]
     if confirm is not None and deletes and not dry_run and not confirm(deletes):
         for target_run in runs:
-            cancel(target_run, f"the {len(deletes)} deletion(s) were not confirmed, so nothing was written: answer y "
+            cancel_target(target_run, f"the {len(deletes)} deletion(s) were not confirmed, so nothing was written: answer y "
                                "to delete, or leave --prune out")
         runs = []
     if events and not dry_run:
@@ -211,7 +213,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     return run
 
 
-def cancel(target_run: TargetRun, why: str) -> None:
+def cancel_target(target_run: TargetRun, why: str) -> None:
     """Nothing of this target is written: its unchanged keys stay so, every other input key is failed, cancelled."""
     result = target_run.result
     result.unchanged = [op.key for op in target_run.plan.of(Action.UNCHANGED)]
@@ -228,16 +230,17 @@ def run(
     retry: RetryPolicy | None = None,
     events: Events | None = None,
     confirm: Confirm | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunResult:
     """The engine's one entry: `settings` gives the credential, concurrency, timeout and dry run for all jobs."""
     check_jobs(jobs)
     if not any(job.variables for job in jobs):
         # Nothing to write: no request either (a job without variables is reported empty).
         return RunResult(settings.dry_run, [SyncResult(job.target, settings.dry_run, name=job.name) for job in jobs])
-    client, _ = open_client(settings, redactor, log, retry, events)
+    client, _ = open_client(settings, redactor, log, retry, events, cancel)
     with client:
         return sync_jobs(client, jobs, dry_run=settings.dry_run, concurrency=settings.concurrency, redactor=redactor,
-                         events=events, confirm=confirm)
+                         events=events, confirm=confirm, cancel=cancel)
 
 
 def run_sync(
@@ -248,6 +251,7 @@ def run_sync(
     retry: RetryPolicy | None = None,
     events: Events | None = None,
     confirm: Confirm | None = None,
+    cancel: threading.Event | None = None,
 ) -> SyncResult:
     """A single-target sync, as the surfaces without a manifest call it: a run of one job."""
-    return run(settings, [job_of(settings, variables)], redactor, log, retry, events, confirm).targets[0]
+    return run(settings, [job_of(settings, variables)], redactor, log, retry, events, confirm, cancel).targets[0]

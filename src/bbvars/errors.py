@@ -31,3 +31,13 @@ class ConflictError(ApiError):
 
 class NotFoundError(ApiError):
     """404: the workspace, repository, environment or variable does not exist."""
+
+
+CANCELLED = "cancelled"  # the error of every key a SIGINT/SIGTERM left unattempted
+
+
+class Cancelled(ApiError):
+    """A request not sent because the run was cancelled (SIGINT/SIGTERM)."""
+
+    def __init__(self) -> None:
+        super().__init__(CANCELLED)

@@ -7,8 +7,10 @@ import argparse
 import importlib
 import os
 import re
+import signal
 import sys
-from typing import NoReturn, Sequence
+import threading
+from typing import Callable, NoReturn, Sequence
 
 from bbvars import __version__
 from bbvars.errors import BbvarsError, InputError
@@ -29,6 +31,9 @@ COMMANDS = {
     "demo": ("bbvars.commands.demo", "sync a sample Terraform output into the embedded emulator, twice"),
     "completion": ("bbvars.commands.completion", "print a shell completion script: bash, zsh or fish"),
 }
+# The commands that take SIGINT/SIGTERM as "finish what is in flight, then report" (they pass args.cancel to the
+# engine); the others (emulator, demo) keep Python's default: Ctrl-C stops them at once.
+CANCELLABLE = frozenset({"sync", "token", "terraform", "pipe", "action"})
 
 
 class Parser(argparse.ArgumentParser):
@@ -60,26 +65,94 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
 
 
 def print_error(message: str) -> None:
-    print(f"bbvars: error: {message}", file=sys.stderr)
+    from bbvars.console import one_line
+
+    print(f"bbvars: error: {one_line(message)}", file=sys.stderr)
+
+
+def print_notice(message: str) -> None:
+    from bbvars.console import write_line
+
+    write_line(f"bbvars: {message}", sys.stderr)
+
+
+class Cancellation:
+    """SIGINT and SIGTERM (Ctrl-C, CI cancellation, `docker stop`) set `event`: the engine starts no new write, the
+    writes in flight finish, and the surface prints the true report; the exit code is then 128 + the signal (130,
+    143). A second SIGINT stops at once. The handlers only set state; a thread tells the user, since printing from
+    a signal handler can break a write in progress."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+        self._done = False
+
+    def install(self, notice: Callable[[str], None] | None) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals reach only the main thread (bbvars run in-process from another thread)
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        if notice is not None:
+            threading.Thread(target=self._tell, args=(notice,), name="bbvars-cancel", daemon=True).start()
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # asked twice: stop now
+        if self.signum is None:
+            self.signum = signum
+        self.event.set()
+
+    def _tell(self, notice: Callable[[str], None]) -> None:
+        self.event.wait()
+        if not self._done and self.signum is not None:
+            notice(f"{signal.Signals(self.signum).name} received: the writes in flight finish, no new one starts; "
+                   "the report follows")
+
+    def restore(self) -> None:
+        self._done = True
+        if self.signum is None:
+            self.event.set()  # lets the notice thread end
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self.signum is None else 128 + self.signum
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    cancellation = Cancellation()
+    try:
+        code = _main(argv, cancellation)
+    finally:
+        cancellation.restore()
+    # Cancelled: whatever the run ended in (its report printed), the exit code says it was stopped.
+    return cancellation.exit_code or code
+
+
+def _main(argv: list[str], cancellation: Cancellation) -> int:
     redactor = Redactor()
     render_error = print_error
     debug = "--debug" in argv
+    name = next((a for a in argv if a in COMMANDS), None)
     try:
         parser, command_parsers = build_parser()
         # Only the chosen command's module is imported, then it adds its own arguments.
-        name = next((a for a in argv if a in COMMANDS), None)
         module = importlib.import_module(COMMANDS[name][0]) if name else None
         if module is not None:
             render_error = getattr(module, "render_error", print_error)
             module.add_arguments(command_parsers[name])
+        if name in CANCELLABLE:
+            cancellation.install(getattr(module, "render_notice", print_notice))
         args = parser.parse_args(argv)
         if module is None:
             parser.print_help(sys.stderr)
             return 2
+        args.cancel = cancellation.event
         return module.run(args, redactor)
     except BbvarsError as exc:
         render_error(redactor(str(exc)))

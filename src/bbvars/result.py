@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bbvars.errors import CANCELLED  # noqa: F401 - the error of a write not sent because the run was cancelled
 from bbvars.models import Target
 
 NOT_ATTEMPTED = "not attempted: "  # the error of a write skipped because an earlier one stopped the run
-CANCELLED = "cancelled"  # the error of a write not sent because the run was cancelled (the team's convention)
 
 
 def without_request(message: str, key: str) -> str:

@@ -3,6 +3,7 @@ README table all derive from SETTINGS; each surface only turns its raw input int
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import re
 from dataclasses import dataclass, field, fields, replace
@@ -88,6 +89,9 @@ SETTINGS: tuple[Setting, ...] = (
             default=False),
     Setting("format", "choice", "`bbvars list` output: JSON, or dotenv that --file reads back", flags=("--format",),
             default="json", choices=("json", "dotenv")),
+    Setting("allow_empty", "bool", "accept an input with no variables (else refused: `terraform output -json` "
+            "prints {} away from the state)", flags=("--allow-empty",), env="ALLOW_EMPTY",
+            action_input="allow_empty", query_key="allow_empty", default=False),
     Setting("atlassian_account_email", "text", "Atlassian account email, the user name of an Atlassian API token",
             env="ATLASSIAN_ACCOUNT_EMAIL", action_input="atlassian_account_email",
             query_key="atlassian_account_email"),
@@ -124,6 +128,7 @@ class Settings:
     output: str = "json"
     yes: bool = False
     format: str = "json"
+    allow_empty: bool = False
     atlassian_account_email: str | None = None
     atlassian_api_token: str | None = field(default=None, repr=False)
 
@@ -161,8 +166,26 @@ def parse_keys(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.replace("\n", ",").split(",") if part.strip())
 
 
+# Settings whose value is one line: a line break in one could forge a line of a CI log (a GitHub workflow command,
+# a pipe's result line), so it is refused rather than printed. Documents and key lists may span lines.
+SINGLE_LINE_KINDS = frozenset({"text", "secret", "url", "choice", "bool", "int", "number"})
+
+
+def check_text(raw: str, label: str) -> None:
+    """Text that cannot be written as UTF-8 is refused: Python hands over undecodable argv/environment bytes as
+    lone surrogates, which would fail only when a request is sent."""
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{label} is not UTF-8 text: check its encoding (its text is not shown)") from None
+
+
 def coerce(setting: Setting, raw: str, label: str) -> object:
     """Turn one raw string (env var, action input, query value) into the setting's typed value."""
+    check_text(raw, label)
+    # Trailing whitespace is forgiven (a pasted secret often ends in a newline); a line break before the end is not.
+    if setting.kind in SINGLE_LINE_KINDS and ("\n" in raw.rstrip() or "\r" in raw.rstrip()):
+        raise InputError(f"{label} holds a line break, and it must be one line (its text is not shown)")
     if setting.kind == "bool":
         return parse_bool(raw, label)
     if setting.kind in ("int", "number"):
@@ -199,7 +222,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+USER_INFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/*[^/?#]*@")
+
+
 def check_url(url: str, label: str) -> None:
+    if USER_INFO.match(url):
+        # A password in a URL would be printed by every message naming the URL: refused, and never shown.
+        raise InputError(f"{label} holds a user name or password (user:password@host): remove it (the URL is not "
+                         "shown); credentials go in their own settings")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
@@ -295,6 +325,15 @@ def cli_label(setting: Setting) -> str:
     return setting.flags[0] if setting.flags else (setting.env if setting.cli_reads_env else setting.name)
 
 
+class Once(argparse.Action):
+    """A flag that takes one value may be given once: `-e Test -e Staging` would otherwise silently keep the last."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{'/'.join(self.option_strings)} is given twice: give it once (no value is shown)")
+        setattr(namespace, self.dest, values)
+
+
 def add_arguments(parser, names: tuple[str, ...]) -> None:
     """argparse options for the named settings, straight from the table."""
     for name in names:
@@ -310,6 +349,7 @@ def add_arguments(parser, names: tuple[str, ...]) -> None:
         else:
             options["type"] = lambda raw, s=setting: coerce(s, raw, s.flags[0])
             options["metavar"] = name.upper()
+            options["action"] = Once
         if setting.default not in (None, (), "", False):
             options["help"] += f" (default: {setting.default})"
         parser.add_argument(*setting.flags, **options)
@@ -325,6 +365,9 @@ def from_cli(args, environ: Mapping[str, str]) -> Settings:
         given = getattr(args, setting.name, None)
         if given is None:
             continue
+        if setting.kind in ("keys", "files", "pairs"):
+            for item in given:
+                check_text(item, setting.flags[0])
         if setting.kind == "keys":
             given = tuple(key for item in given for key in parse_keys(item))
         elif setting.kind in ("files", "pairs"):

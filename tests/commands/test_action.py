@@ -13,7 +13,11 @@ import pytest
 import yaml
 
 from bbvars.commands.action import escape_data, mask
+from tests.commands.test_pipe import listing
 from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, env_for, run_cli
+
+# The consumer's HTTP Basic header (base64 of id:secret), masked right after the secret: a server may echo it.
+BASIC = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
 
 PASSWORD = "pw-Action-4f5e6d"  # a sensitive Terraform output
 CERTIFICATE = "-----BEGIN KEY-----\nline-One-8a7b\nline-Two-6c5d\n-----END KEY-----"  # secured, multi-line
@@ -190,7 +194,7 @@ def test_a_bad_input_is_an_error_line_before_any_request(emulator, github):
     run = run_action(env)
     assert run.code == 2
     masked, rest = masks_first(run.stdout)
-    assert masked == [CLIENT_SECRET]
+    assert masked == [CLIENT_SECRET, BASIC]
     assert rest == ["::error::input dry_run must be true or false (also yes/no, 1/0), got 'maybe'; "
                     "input timeout must be between 1 and 600, got 0"]
     assert emulator.requests == []
@@ -234,8 +238,7 @@ def test_the_token_command_masks_the_token_and_outputs_it(emulator, github):
     assert (result["token_type"], result["expires_in"], result["scopes"]) == (
         "bearer", "7200", "pipeline pipeline:variable")
     masked, rest = masks_first(run.stdout)
-    # The consumer's secret, its Basic header form (key:secret in base64), then the token the moment it exists.
-    assert masked == [CLIENT_SECRET, base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode(), token]
+    assert masked == [CLIENT_SECRET, BASIC, token]
     assert rest == ["✔ Minted a bearer token (output access_token, masked), expires in 7200 s"]
     assert token not in run.stderr
     # GITHUB_OUTPUT holds the token only as the access_token output.
@@ -343,3 +346,35 @@ def test_each_retry_wait_is_one_plain_line(emulator, github):
     retries = [line for line in run.stdout.splitlines() if "Bitbucket answered 503" in line]
     assert len(retries) == 1 and re.fullmatch(r"Bitbucket answered 503; waiting \d+\.\d s, attempt 2 of 6",
                                               retries[0]), retries
+
+
+def test_listed_names_cannot_forge_workflow_commands_or_markdown(emulator, github):
+    # A malicious or broken server lists keys holding a workflow command and Markdown/HTML; prune deletes them.
+    evil = "EVIL\n::stop-commands::x\n::error::forged"
+    markup = "X|<img src=x onerror=alert(1)>`code`*em*"
+    emulator.inject(listing(evil, markup))
+    env = action_env(emulator, github, workspace="acme", repository="api", variables='{"A": "1"}', prune="true")
+    run = run_action(env)
+    assert run.code == 0, run.stdout
+    lines = run.stdout.splitlines()
+    assert not any(line.startswith(("::stop-commands::", "::error::")) for line in lines), run.stdout
+    assert "- EVIL\\n::stop-commands::x\\n::error::forged" in lines
+    summary = Path(github["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "<img" not in summary and "`code`" not in summary, summary
+    assert "| X\\|&lt;img src=x onerror=alert\\(1\\)&gt;\\`code\\`\\*em\\* | deleted |" in summary, summary
+    assert "| EVIL\\\\n::stop\\-commands::x\\\\n::error::forged | deleted |" in summary, summary
+    assert len([line for line in summary.splitlines() if line.startswith("|")]) == 5  # header, rule, 3 rows
+
+
+def test_the_github_writer_escapes_data_properties_and_plain_lines(capsys):
+    from bbvars.commands import _github as gh
+
+    gh.command("error", "50%\r\nnext", title="a:b,c\n")
+    gh.log("\n::stop-commands::x")
+    gh.log("::add-mask::x")
+    gh.log("  ##[error]old syntax")
+    assert capsys.readouterr().out.splitlines() == [
+        "::error title=a%3Ab%2Cc%0A::50%25%0D%0Anext", "\\n::stop-commands::x", "> ::add-mask::x",
+        ">   ##[error]old syntax"]
+    assert gh.markdown("a|b <i>x</i> [l](u) # _e_") == "a\\|b &lt;i&gt;x&lt;/i&gt; \\[l\\]\\(u\\) \\# \\_e\\_"
+    assert gh.markdown_key("DB_HOST") == "`DB_HOST`" and gh.markdown_key("a`b") == "a\\`b"

@@ -70,7 +70,9 @@ def test_an_empty_or_all_secured_listing_reads_back_as_no_variables(emulator, tm
     listed = run_cli(["list", "-w", "acme", "-r", "api", "--format", "dotenv"], env=env_for(emulator))
     (tmp_path / "vars.env").write_text(listed.stdout)
     emulator.reset_requests()
-    synced = run_cli(["sync", "-w", "acme", "-r", "api", "--file", str(tmp_path / "vars.env")], env=env_for(emulator))
+    # An input with no variables is refused unless allowed (issue 7): the read-back says so on purpose.
+    synced = run_cli(["sync", "-w", "acme", "-r", "api", "--file", str(tmp_path / "vars.env"), "--allow-empty"],
+                     env=env_for(emulator))
     assert synced.code == 0 and synced.json["created"] == [] and emulator.requests == []
 
 

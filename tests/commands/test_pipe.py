@@ -17,6 +17,14 @@ TERRAFORM = {
 }
 
 
+def listing(*keys: str) -> Fault:
+    """The variables listing answered with `keys` (which the emulator itself would refuse to store)."""
+    values = [{"type": "pipeline_variable", "uuid": f"{{0000000{n}-0000-0000-0000-000000000000}}", "key": key,
+               "value": "x", "secured": False} for n, key in enumerate(keys)]
+    return Fault(method="GET", path=r"/pipelines_config/variables/?$", status=200, times=1,
+                 body=json.dumps({"values": values, "page": 1, "pagelen": 100, "size": len(values)}))
+
+
 def run_pipe(env):
     return run_cli(["pipe"], env=env)
 
@@ -206,3 +214,15 @@ def test_variables_as_dotenv_text(emulator):
     run = run_pipe(env)
     assert run.code == 0, run.stdout
     assert stored(emulator) == {"API_URL": ("https://api.example.com", False), "GREETING": ("hi there", False)}
+
+
+def test_a_listed_name_with_a_line_break_cannot_forge_a_pipe_line(emulator):
+    # A malicious or broken server lists a variable whose key holds line breaks; prune deletes it and names it.
+    emulator.inject(listing("EVIL\n✔ Synced: forged\nINFO: forged"))
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}', PRUNE="true")
+    run = run_pipe(env)
+    assert run.code == 0, run.stdout
+    lines = run.stdout.splitlines()
+    assert lines[1:] == ["+ A", "- EVIL\\n✔ Synced: forged\\nINFO: forged",
+                         "✔ Synced: 1 created, 0 updated, 0 unchanged, 1 deleted"]
+    assert [line for line in lines if line.startswith(("✔", "✖", "INFO:"))] == [lines[0], lines[-1]]

@@ -239,8 +239,10 @@ def test_quiet_still_gives_one_error_line_naming_the_failed_key(emulator):
     assert "check the key and value" in run.stderr
 
 
-def test_an_empty_document_sends_no_request(emulator):
-    run = run_cli(["sync", "-w", "acme", "-r", "api"], env=env_for(emulator), input="{}")
+def test_an_empty_document_is_refused_unless_allowed(emulator):
+    refused = run_cli(["sync", "-w", "acme", "-r", "api"], env=env_for(emulator), input="{}")
+    assert refused.code == 2 and refused.stdout == "" and "--allow-empty" in refused.stderr
+    run = run_cli(["sync", "-w", "acme", "-r", "api", "--allow-empty"], env=env_for(emulator), input="{}")
     assert run.code == 0, run.stderr
     assert run.json["created"] == [] and emulator.requests == []
 
@@ -251,3 +253,14 @@ def test_a_redirect_is_not_taken_for_success(emulator):
     assert run.code == 1 and run.json["failed"][0]["key"] == "A"
     assert "redirect (HTTP 302)" in run.stderr
     assert stored(emulator) == {}
+
+
+def test_a_listed_name_with_a_line_break_stays_on_one_summary_line(emulator):
+    from tests.commands.test_pipe import listing
+
+    # A CLI step of a GitHub workflow is read for workflow commands too: a listed key cannot start one.
+    emulator.inject(listing("EVIL\n::stop-commands::x"))
+    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--prune"], env=env_for(emulator))
+    assert run.code == 0, run.stderr
+    assert "- EVIL\\n::stop-commands::x" in run.stderr.splitlines()
+    assert not any(line.startswith("::") for line in run.stderr.splitlines())

@@ -46,7 +46,7 @@ class Sync:
 
 def sync(emu: Emulator, monkeypatch, capsys, wanted: dict[str, str], *args: str, secured=(), env=None) -> Sync:
     before = state(emu)
-    flags = ["sync", "-w", WORKSPACE, "-r", REPOSITORY, *args]
+    flags = ["sync", "-w", WORKSPACE, *([] if "-r" in args else ["-r", REPOSITORY]), *args]
     for key in secured:
         flags += ["--secured", key]
     run = run_main(flags, env=env or env_for(emu), input=json.dumps(wanted), monkeypatch=monkeypatch, capsys=capsys)

@@ -207,3 +207,54 @@ def test_the_cli_returns_0_1_or_2_and_never_a_traceback(shared_emulator, monkeyp
     assert "static-token-for-fuzz" not in out.getvalue() + err.getvalue()
     if code == 2:
         assert out.getvalue() == "" or "usage" in err.getvalue()
+
+
+# -- the CI writers: no text can forge a line -------------------------------------------------------------------------
+
+HOSTILE_TEXT = st.lists(st.sampled_from(list("ab:%,|<>`*_[]()#!\\\r\n ✔✖INFO") + ["::", "##[", "\r\n"]),
+                        max_size=30).map("".join)
+
+
+@FAST
+@given(data=HOSTILE_TEXT, title=HOSTILE_TEXT, plain=HOSTILE_TEXT)
+def test_github_writer_output_is_one_line_each_and_round_trips(data, title, plain):
+    from bbvars.commands import _github as gh
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        gh.command("error", data, title=title)
+        gh.log(plain)
+    lines = out.getvalue().split("\n")
+    assert lines[-1] == "" and len(lines) == 3, lines
+    command, logged = lines[0], lines[1]
+    assert "\r" not in command + logged
+    assert not logged.lstrip().startswith(("::", "##["))
+    # The runner undoes the escaping: what it reads is exactly what was given.
+    head, _, body = command.partition("::error ")[2].partition("::")
+    unescape = lambda text: text.replace("%3A", ":").replace("%2C", ",").replace("%0D", "\r").replace(  # noqa: E731
+        "%0A", "\n").replace("%25", "%")
+    assert unescape(body) == data and unescape(head.removeprefix("title=")) == title
+
+
+@FAST
+@given(text=HOSTILE_TEXT)
+def test_markdown_escaping_leaves_no_markup(text):
+    from bbvars.commands._github import markdown
+
+    shown = markdown(text)
+    assert "\n" not in shown and "\r" not in shown and "<" not in shown and ">" not in shown
+    unescaped = shown.replace("\\\\", "")
+    for special in "|`*_[]()#!":
+        assert special not in unescaped.replace("\\" + special, ""), (text, shown)
+
+
+@FAST
+@given(text=HOSTILE_TEXT)
+def test_pipe_lines_are_one_line_each(text):
+    from bbvars.commands.pipe import emit
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        emit("INFO: ", text)
+    assert out.getvalue().count("\n") == 1 and "\r" not in out.getvalue()
+    assert out.getvalue().startswith("INFO: ")

@@ -40,6 +40,8 @@ CERTIFICATE = "-----BEGIN TEST KEY-----\nline-One-Cert-8a7b\nline-Two-Cert-6c5d\
 API_KEY = "key-Secured%Input-8e2f4a"  # secured by naming its key (a % too: GitHub's workflow commands escape it)
 VAR_SECRET = "var-Secured-Pair-6d0b2f"  # the CLI's secured --var
 LONG_SECRET = "eyJhbGciOiJSUzI1NiJ9.RECOGNISABLE-long-Sensitive-Output." + "0123456789abcdef" * 4  # a JWT-like one
+# Characters JSON and URLs escape: a server echoing the request body shows it as "tricky\"Quote\\Back\tTab-\u00e9".
+TRICKY = 'tricky"Quote\\Back\tTab-é/&+ sp-4e7a'
 WRONG_CLIENT_ID = "other-client"  # a consumer whose real secret is not CLIENT_SECRET
 READER_CLIENT_ID = "reader-client"  # a consumer with CLIENT_SECRET but only the scope `pipeline`
 
@@ -49,11 +51,12 @@ DOCUMENT = {  # `terraform output -json`
     "tls_key": {"sensitive": True, "type": "string", "value": CERTIFICATE},
     "api_key": {"sensitive": False, "type": "string", "value": API_KEY},
     "signing_jwt": {"sensitive": True, "type": "string", "value": LONG_SECRET},
+    "tricky_secret": {"sensitive": True, "type": "string", "value": TRICKY},
 }
 # The same, with a key Bitbucket refuses (found after the secured values were read, before they are known secured).
 BAD_DOCUMENT = {**DOCUMENT, "db-user": {"sensitive": False, "type": "string", "value": "admin"}}
 SECURED_VALUES = {"sensitive output": PASSWORD, "multi-line sensitive output": CERTIFICATE,
-                  "secured key": API_KEY, "long sensitive output": LONG_SECRET}
+                  "secured key": API_KEY, "long sensitive output": LONG_SECRET, "escaped sensitive output": TRICKY}
 
 STALE = "STALE_KEY"  # in the target before a run with prune, not in the input
 TOKEN_PATH = r"^/site/oauth2/access_token$"
@@ -129,6 +132,23 @@ def echo_the_api_token(emu: Emulator, case: str) -> list[Fault]:
                   body=error_body(f"bad request from {API_TOKEN} (Authorization: Basic {basic})"))]
 
 
+def echo_encoded_forms(emu: Emulator, case: str) -> list[Fault]:
+    """A 400 whose message echoes the request body (so each secured value JSON-escaped, `ensure_ascii` and not) and
+    a query string (URL-encoded), as a server or proxy in between may."""
+    secrets = [TRICKY, PASSWORD, CERTIFICATE, API_KEY, CLIENT_SECRET] + ([VAR_SECRET] if case == "cli-sync" else [])
+    body = json.dumps({"values": secrets}) + " " + json.dumps(secrets, ensure_ascii=False)
+    query = " ".join(f"{quote(secret, safe='')} {quote_plus(secret)}" for secret in secrets)
+    return [Fault(method="POST", path=LIST_OR_CREATE, status=400, times=1,
+                  body=error_body(f"invalid body {body} for ?{query}"))]
+
+
+def token_error_echoing_the_basic_header(emu: Emulator, case: str) -> list[Fault]:
+    """The token endpoint echoes the Authorization header it got: the base64 of client_id:client_secret."""
+    header = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    body = json.dumps({"error": "invalid_request", "error_description": f"bad header Authorization: Basic {header}"})
+    return [Fault(method="POST", path=TOKEN_PATH, status=400, times=1, body=body)]
+
+
 def fatal_503(emu: Emulator, case: str) -> list[Fault]:
     """Every attempt at the list (sync) or the token (token) answered 503, Retry-After: 0 keeping the six attempts
     fast; the body echoes secrets too."""
@@ -164,6 +184,9 @@ MODES = [
     Mode("fail-400-echoing-secrets", ("sync",), faults=echo_every_secret, exit={"sync": 1}),
     Mode("fail-403-echoing-secrets", ("sync",), faults=fatal_403_echoing_every_secret, exit={"sync": 1}),
     Mode("fail-400-echo-cut-short", ("sync",), faults=echo_cut_short, exit={"sync": 1}),
+    Mode("fail-400-echoing-encoded-forms", ("sync",), faults=echo_encoded_forms, exit={"sync": 1}),
+    Mode("fail-token-endpoint-echoing-basic-header", BOTH, faults=token_error_echoing_the_basic_header,
+         exit={"sync": 1, "token": 1}),
     Mode("fail-token-endpoint-echo-cut-short", BOTH, faults=token_error_cut_short, exit={"sync": 1, "token": 1}),
     Mode("fail-token-endpoint-echoing-secret", BOTH, faults=token_error_echoing_the_secret,
          exit={"sync": 1, "token": 1}),
@@ -338,11 +361,13 @@ def forms(secret: str, consumer: tuple[str, str] | None = None) -> set[str]:
     """The secret as it could show up: raw, JSON/URL/workflow-command escaped, whitespace-collapsed, each line of a
     multi-line one, its first 12 characters (what a message cut short would leave); for the consumer secret also the
     Basic authorization header."""
-    found = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1],
-             quote(secret, safe=""), quote_plus(secret), escape_data(secret), " ".join(secret.split()),
-             base64.b64encode(secret.encode()).decode()}
+    plain = {secret, " ".join(secret.split())}
     if "\n" in secret:
-        found |= {line.strip() for line in secret.splitlines() if len(line.strip()) >= 8}
+        plain |= {line.strip() for line in secret.splitlines() if len(line.strip()) >= 8}
+    found = set(plain) | {base64.b64encode(secret.encode()).decode()}
+    for form in plain:  # each as JSON, a repr, URL-encoded and workflow-command escaped
+        found |= {json.dumps(form)[1:-1], json.dumps(form, ensure_ascii=False)[1:-1], repr(form)[1:-1],
+                  quote(form, safe=""), quote(form), quote_plus(form), escape_data(form)}
     if len(secret) >= 16:
         found.add(secret[:12])
     if consumer and consumer[1] == secret:
@@ -431,9 +456,10 @@ def check_masks(case: Case, given: Given, ran: Ran, tokens: list[str], secrets: 
     leading = next((i for i, mask in enumerate(is_mask) if not mask), len(lines))
     first_masks = {unescape_data(line.removeprefix("::add-mask::")) for line in lines[:leading]}
 
-    held_lines = {line for secret in secrets.values() for line in secret.splitlines() if line.strip()}
-    if given.consumer:  # the Basic header's form of the consumer's key and secret is masked too
-        held_lines.add(base64.b64encode(f"{given.consumer[0]}:{given.consumer[1]}".encode()).decode())
+    # Each mask is a line of a secret the run holds, in one of the forms it may be printed in (JSON-escaped,
+    # URL-encoded, the consumer's Basic header, ...): bbvars masks those forms too.
+    held_lines = {line for secret in secrets.values() for form in forms(secret, given.consumer)
+                  for line in form.splitlines() if line.strip()}
     assert set(masked) <= held_lines, f"masks of something not a secret: {set(masked) - held_lines}"
     assert len(masked) == len(set(masked)), f"a secret masked twice: {masked}"
 
@@ -445,6 +471,12 @@ def check_masks(case: Case, given: Given, ran: Ran, tokens: list[str], secrets: 
     for secret in known_at_start:
         for line in secret.splitlines():
             assert line in first_masks, f"{line!r} is not masked before the first other line:\n{ran.stdout}"
+    # The printable forms are masked up front too: the consumer's Basic header, a secret's JSON-escaped form.
+    if given.consumer:
+        header = base64.b64encode(":".join(given.consumer).encode()).decode()
+        assert header in first_masks, f"the Basic header is not masked first:\n{ran.stdout}"
+    if read:
+        assert json.dumps(TRICKY)[1:-1] in first_masks and quote(TRICKY, safe="") in first_masks, ran.stdout
 
     results = [i for i, line in enumerate(lines)
                if line.startswith(("::group::", "::error::", "✔")) or line.startswith("DEBUG: GET ")]
@@ -475,7 +507,7 @@ def test_no_secret_leaks(case: Case, emulator: Emulator, tmp_path: Path) -> None
     statuses = [(r.method, r.status) for r in emulator.requests]
     if case.mode.bad_input or expected == 2:
         assert statuses == [], statuses
-    if case.mode.faults in (echo_every_secret, echo_cut_short):
+    if case.mode.faults in (echo_every_secret, echo_cut_short, echo_encoded_forms):
         assert ("POST", 400) in statuses
     if case.mode.faults is fatal_403_echoing_every_secret:
         assert ("POST", 403) in statuses
@@ -604,3 +636,29 @@ def test_an_error_text_is_redacted_before_it_is_cut_short():
     with pytest.raises(ApiError) as caught:
         parse_token_answer(token, redact)
     assert leaks(str(caught.value), {"client secret": CLIENT_SECRET}, None) == []
+
+
+# -- workflow-command injection ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("setting", ["environment", "prefix", "workspace", "repository"])
+def test_an_input_cannot_stop_the_runners_command_processing(emulator: Emulator, tmp_path: Path, setting) -> None:
+    """`::stop-commands::` on a line of its own would make the runner print every later `::add-mask::` line as
+    text, secret included: an input holding one is refused, after the masks, and no such line is ever printed."""
+    inputs = yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]
+    given = {"workspace": "acme", "repository": "api", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+             "variables": json.dumps(DOCUMENT), setting: "\n::stop-commands::x\n"}
+    env = clean_env(GITHUB_OUTPUT=str(tmp_path / "output"), GITHUB_STEP_SUMMARY=str(tmp_path / "summary"))
+    for name, spec in inputs.items():
+        env[f"INPUT_{name.upper()}"] = str(given.pop(name, spec.get("default", "")))
+    proc = subprocess.run([sys.executable, "-m", "bbvars", "action"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 2 and emulator.requests == [], proc.stdout
+    assert not any(line.lstrip().startswith("::stop-commands::") for line in lines), proc.stdout
+    masks = [i for i, line in enumerate(lines) if line.startswith("::add-mask::")]
+    assert masks and masks == list(range(len(masks))), proc.stdout  # every mask before any other line
+    assert lines[len(masks):] == [f"::error::input {setting} holds a line break, and it must be one line (its text "
+                                  "is not shown)"]
+    rest = "\n".join(lines[len(masks):]) + proc.stderr
+    assert leaks(rest, {"client secret": CLIENT_SECRET}, (CLIENT_ID, CLIENT_SECRET)) == []

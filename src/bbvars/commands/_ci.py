@@ -6,23 +6,26 @@ from __future__ import annotations
 from typing import Callable, Iterable, Mapping
 
 from bbvars import report
-from bbvars.console import write_line
+from bbvars.console import one_line, write_line  # noqa: F401 - one_line is the CI surfaces' too
 from bbvars.engine import SyncResult
 from bbvars.errors import InputError
 from bbvars.events import Event, Events, RetryWait, retry_line
 from bbvars.settings import SETTINGS, Setting, Settings, from_strings
 
+
 def say(line: str) -> None:
-    """One whole line on stdout (the CI surfaces print everything there)."""
+    """One whole line on stdout (the CI surfaces print everything there). Each surface prints through its own
+    escaping writer (commands/_github.py, pipe.py's emit), never through this directly."""
     write_line(line)
 
 
-def retry_lines(prefix: str = "") -> Events:
-    """Engine events as a CI log wants them: each retry wait one plain line (no progress: a log is not a screen)."""
+def retry_lines(prefix: str = "", write: Callable[[str], None] | None = None) -> Events:
+    """Engine events as a CI log wants them: each retry wait one plain line (no progress: a log is not a screen),
+    written by the surface's own writer (`write`) when it gives one."""
 
     def log(event: Event) -> None:
         if isinstance(event, RetryWait):
-            say(prefix + retry_line(event))
+            (write or (lambda line: say(one_line(prefix + line))))(retry_line(event))
 
     return log
 

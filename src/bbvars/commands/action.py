@@ -12,11 +12,13 @@ import argparse
 import os
 import uuid
 
-from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, retry_lines, say, understood
+from bbvars.commands import _github as gh
+from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, retry_lines, understood
+from bbvars.commands._github import escape_data
 from bbvars.engine import SyncResult
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
-from bbvars.settings import Setting, Settings
+from bbvars.settings import SETTINGS, Setting, Settings, check_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,20 +35,25 @@ def sources(setting: Setting) -> tuple[str | None, str | None]:
     return given, setting.env if setting.cli_reads_env else None
 
 
-def escape_data(text: str) -> str:
-    """Workflow-command data escaping, as GitHub's toolkit does it (the runner undoes it)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+__all__ = ["escape_data", "mask", "render_error", "render_notice", "run"]
 
 
-def mask(secret: str) -> None:
-    """GitHub masks line by line, so a multi-line secret is registered one line at a time."""
+def mask(secret: str, masked: set[str] | None = None) -> None:
+    """GitHub masks line by line, so a multi-line secret is registered one line at a time (each line once, when
+    `masked` keeps the lines registered so far)."""
     for line in secret.splitlines():
-        if line.strip():
-            say(f"::add-mask::{escape_data(line)}")
+        if line.strip() and (masked is None or line not in masked):
+            if masked is not None:
+                masked.add(line)
+            gh.command("add-mask", line)
 
 
 def render_error(message: str) -> None:
-    say(f"::error::{escape_data(message)}")
+    gh.command("error", message)
+
+
+def render_notice(message: str) -> None:
+    gh.log(f"bbvars: {message}")
 
 
 def append_to(variable: str, text: str) -> None:
@@ -89,14 +96,17 @@ def summary_markdown(result: SyncResult) -> str:
     verbs = {"created": "to create", "updated": "to update", "deleted": "to delete"} if result.dry_run else {}
     rows = [(key, verbs.get(change, change)) for change in ("created", "updated", "deleted")
             for key in sorted(getattr(result, change))]
-    rows += [(failed["key"], "failed") for failed in sorted(result.failed, key=lambda f: f["key"])]
-    lines = [f"### bbvars: {result.target.describe()}", ""]
+    # A failure's own cause in its cell; the one that stopped the run is told once, in the closing line.
+    rows += [(failed["key"], "failed" if result.cause(failed) == result.error else f"failed: {failed['error']}")
+             for failed in sorted(result.failed, key=lambda f: f["key"])]
+    lines = [f"### bbvars: {gh.markdown(result.target.describe())}", ""]
     if rows:
-        lines += ["| key | change |", "|---|---|", *(f"| `{key}` | {change} |" for key, change in rows), ""]
+        lines += ["| key | change |", "|---|---|",
+                  *(f"| {gh.markdown_key(key)} | {gh.markdown(change)} |" for key, change in rows), ""]
     else:
         lines += ["No changes.", ""]
     closing = outcome(result) if result.ok else failure(result)
-    return "\n".join(lines + [closing, ""]) + "\n"
+    return "\n".join(lines + [gh.markdown(closing), ""]) + "\n"
 
 
 def write_summary(text: str) -> None:
@@ -106,21 +116,26 @@ def write_summary(text: str) -> None:
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.settings import validate
 
-    redactor.listeners.append(mask)
     raw = raw_settings(os.environ, sources)
-    for secret in ("client_secret", "access_token", "atlassian_api_token"):
-        redactor.add(raw.get(secret))
+    by_name = {s.name: s for s in SETTINGS}
+    for name, text in raw.items():
+        check_text(text, label(by_name[name]))  # before a mask is printed: a mask of such text could not be
+    masked: set[str] = set()
+    redactor.listeners.append(lambda form: mask(form, masked))
+    redactor.add_basic((raw.get("client_id") or "").strip(), raw.get("client_secret"))
+    redactor.add(raw.get("access_token"))
+    redactor.add_basic((raw.get("atlassian_account_email") or "").strip(), raw.get("atlassian_api_token"))
     settings = read_settings(raw, label)
     validate(settings, label)
     from bbvars.auth import choose, register
 
-    register(choose(settings), redactor)  # every form of the credential masked before anything is printed
-    log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
+    register(choose(settings), redactor)  # every form of the credential chosen masked before anything is printed
+    log = (lambda line: gh.log(f"DEBUG: {line}")) if settings.debug else None
     if settings.command == "token":
         return token_command(settings, redactor, log)
     if settings.command == "check":
         return check_command(settings, redactor, log)
-    return sync_command(settings, redactor, log)
+    return sync_command(settings, redactor, log, getattr(args, "cancel", None))
 
 
 EMPTY_VARIABLES = (
@@ -144,7 +159,7 @@ def workspace_file(given: str) -> tuple[str, str]:
 
 
 def read_variables(settings: Settings) -> list:
-    from bbvars.documents import collect, read_limited, variables_of
+    from bbvars.documents import check_variables, collect, read_limited, variables_of
 
     if not settings.variables_file:
         if settings.variables is None or not settings.variables.strip():
@@ -161,10 +176,12 @@ def read_variables(settings: Settings) -> list:
                          "(e.g. `terraform output -json > outputs.json`)") from None
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror}") from None
-    return collect([(source, text)], (), prefix=settings.prefix, upper=settings.upper, secured=settings.secured)
+    variables = collect([(source, text)], (), prefix=settings.prefix, upper=settings.upper, secured=settings.secured)
+    check_variables(variables, settings, label)
+    return variables
 
 
-def sync_command(settings: Settings, redactor: Redactor, log) -> int:
+def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
     from bbvars import engine, report
     from bbvars.auth import describe
 
@@ -174,27 +191,27 @@ def sync_command(settings: Settings, redactor: Redactor, log) -> int:
             redactor.add(variable.value)  # masked (by the listener) before anything about the run is printed
     inline = sum(v.secured for v in variables) if not settings.variables_file else 0
     if inline:
-        say(f"::warning::input variables carried {inline} secured value(s) inline: the runner prints a step's with: "
-            "inputs in the log before the action starts, masked only when they come from secrets.*. Write them to "
-            "a file and pass variables_file instead")
+        gh.command("warning", f"input variables carried {inline} secured value(s) inline: the runner prints a "
+                   "step's with: inputs in the log before the action starts, masked only when they come from "
+                   "secrets.*. Write them to a file and pass variables_file instead")
     if settings.debug:
-        say(redactor(f"DEBUG: {understood(settings, label)}"))
+        gh.log(redactor(f"DEBUG: {understood(settings, label)}"))
     verb = "Checking" if settings.dry_run else "Syncing"
-    say(redactor(f"{verb} {len(variables)} variable(s) into {engine.target_of(settings).describe()}"
-                 + (" (dry run: nothing is written)" if settings.dry_run else "") + "..."))
-    say(describe(settings))  # the kind, never its value
-    result = engine.run_sync(settings, variables, redactor, log, events=retry_lines())
+    gh.log(redactor(f"{verb} {len(variables)} variable(s) into {engine.target_of(settings).describe()}"
+                    + (" (dry run: nothing is written)" if settings.dry_run else "") + "..."))
+    gh.log(describe(settings))  # the kind, never its value
+    result = engine.run_sync(settings, variables, redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
     lines = report.change_lines(result)
     if lines:
-        say(f"::group::Changes ({len(lines)})")
+        gh.command("group", f"Changes ({len(lines)})")
         for line in lines:
-            say(redactor(line))
-        say("::endgroup::")
+            gh.log(redactor(line))
+        gh.command("endgroup")
     write_outputs(sync_outputs(result))
     write_summary(redactor(summary_markdown(result)))
     if not result.ok:
         raise BbvarsError(failure(result))
-    say(redactor(f"✔ {outcome(result)}"))
+    gh.log(redactor(f"✔ {outcome(result)}"))
     return 0
 
 
@@ -206,19 +223,19 @@ def check_command(settings: Settings, redactor: Redactor, log) -> int:
     from bbvars.engine import target_of
 
     target = target_of(settings)
-    say(f"Checking the credentials and {target.describe()} (nothing is written)...")
-    say(describe(settings))
+    gh.log(redactor(f"Checking the credentials and {target.describe()} (nothing is written)..."))
+    gh.log(describe(settings))
     result = run_check(settings, redactor, log)
     for line in result.checklist():
-        say(redactor(line))
+        gh.log(redactor(line))
     write_outputs({"ok": "true" if result.ok else "false", "credential": result.credential,
                    "result": redactor(json.dumps(result.as_json()))})
-    rows = [f"| {'✔' if c.ok else '✖'} | {c.name} | {c.detail.replace('|', '/')} |" for c in result.checks]
-    write_summary(redactor("\n".join([f"### bbvars check: {target.describe()}", "", "| | check | detail |",
-                                      "|---|---|---|", *rows, ""]) + "\n"))
+    rows = [f"| {'✔' if c.ok else '✖'} | {c.name} | {gh.markdown(c.detail)} |" for c in result.checks]
+    write_summary(redactor("\n".join([f"### bbvars check: {gh.markdown(target.describe())}", "",
+                                      "| | check | detail |", "|---|---|---|", *rows, ""]) + "\n"))
     if not result.ok:
         raise BbvarsError(f"Check failed: {result.first_failure()}")
-    say("✔ Check passed: these credentials can sync this target")
+    gh.log("✔ Check passed: these credentials can sync this target")
     return 0
 
 
@@ -234,5 +251,5 @@ def token_command(settings: Settings, redactor: Redactor, log) -> int:
         "scopes": token.scopes,
     })
     lifetime = f", expires in {token.expires_in} s" if token.expires_in is not None else ""
-    say(redactor(f"✔ Minted a {token.token_type} token (output access_token, masked){lifetime}"))
+    gh.log(redactor(f"✔ Minted a {token.token_type} token (output access_token, masked){lifetime}"))
     return 0

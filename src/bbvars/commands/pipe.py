@@ -7,14 +7,30 @@ list, then `✔ message` on success or `✖ message` on failure, all on stdout."
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+from typing import Mapping
 
-from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, retry_lines, say, understood
+from bbvars.commands._ci import failure, one_line, outcome, raw_settings, read_settings, retry_lines, say, understood
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
-from bbvars.settings import Setting
+from bbvars.settings import SETTINGS, Setting
 
 RESULT_FILE = "result.json"
+# Variables of the container and of a shell, never meant for the pipe: not checked for typos.
+STANDARD_VARIABLES = frozenset({
+    "PATH", "HOME", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "TERM", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE",
+    "TZ", "TMPDIR", "MAIL", "DISPLAY", "EDITOR", "PAGER", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "CI",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    "GPG_KEY", "DOCKER_HOST",
+})
+STANDARD_PREFIXES = ("BITBUCKET_", "LC_", "PYTHON", "PIP_", "XDG_", "DOCKER_", "SSH_", "GIT_")
+
+
+def emit(prefix: str, text: str) -> None:
+    """The pipe's one writer: every line is a fixed prefix (`INFO: `, `✔ `, `✖ `, ...) then one line of text, so a
+    line break in a name or a message can never forge another line."""
+    say(f"{prefix}{one_line(text)}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +43,29 @@ def label(setting: Setting) -> str:
 
 
 def render_error(message: str) -> None:
-    say(f"✖ {message}")
+    emit("✖ ", message)
+
+
+def render_notice(message: str) -> None:
+    emit("INFO: ", message)
+
+
+def pipe_variables() -> list[str]:
+    return sorted({name for s in SETTINGS for name in (s.env, s.env_fallback) if name})
+
+
+def check_spelling(environ: Mapping[str, str]) -> None:
+    """A misspelled pipe variable (ENVIROMENT) would be ignored, and the pipe would write somewhere else (the
+    repository's variables instead of the environment's): one close to a variable of the pipe is refused."""
+    known = pipe_variables()
+    for name in sorted(environ):
+        upper = name.upper()
+        if name in known or upper.startswith(STANDARD_PREFIXES) or upper in STANDARD_VARIABLES:
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.85)
+        if close:
+            raise InputError(f"the variable {one_line(name)[:60]} is not one of the pipe's: did you mean {close[0]}? "
+                             "(the pipe's variables are listed in pipe.yml)")
 
 
 def write_result(text: str) -> None:
@@ -41,7 +79,7 @@ def write_result(text: str) -> None:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
     except OSError as exc:  # the result is a convenience: failing to keep it must not fail the sync
-        say(f"WARNING: could not write {path}: {exc.strerror}")
+        emit("WARNING: ", f"could not write {path}: {exc.strerror}")
 
 
 def check_command(settings, redactor: Redactor, log) -> int:
@@ -51,15 +89,15 @@ def check_command(settings, redactor: Redactor, log) -> int:
     from bbvars.check import run_check
     from bbvars.engine import target_of
 
-    say(f"INFO: Checking the credentials and {target_of(settings).describe()} (nothing is written)...")
-    say(f"INFO: {describe(settings)}")
+    emit("INFO: ", redactor(f"Checking the credentials and {target_of(settings).describe()} (nothing is written)..."))
+    emit("INFO: ", describe(settings))
     result = run_check(settings, redactor, log)
-    for line in result.checklist():
-        say(redactor(line))
+    for check in result.checks:
+        emit("✔ " if check.ok else "✖ ", redactor(check.line()))
     write_result(json.dumps(result.as_json(), indent=2))
     if not result.ok:
         raise BbvarsError(f"Check failed: {result.first_failure()}")
-    say("✔ Check passed: these credentials can sync this target")
+    emit("✔ ", "Check passed: these credentials can sync this target")
     return 0
 
 
@@ -70,6 +108,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.engine import run_sync, target_of
     from bbvars.settings import validate
 
+    check_spelling(os.environ)
     raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback))
     for secret in ("client_secret", "access_token", "atlassian_api_token"):
         redactor.add(raw.get(secret))
@@ -80,7 +119,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
             "`bbvars token` in a script step of the bbvars image instead, and capture its output"
         )
     validate(settings, label)
-    log = (lambda line: say(f"DEBUG: {line}")) if settings.debug else None
+    log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
     if settings.command == "check":
         return check_command(settings, redactor, log)
     variables = variables_of(settings, label)
@@ -89,17 +128,18 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     verb = "Checking" if settings.dry_run else "Syncing"
     extras = [note for flag, note in ((settings.dry_run, "dry run: nothing is written"),
                                       (settings.prune, "prune: keys not in VARIABLES are deleted")) if flag]
-    say(f"INFO: {verb} {len(variables)} variable(s) into {target.describe()}"
-        + (f" ({'; '.join(extras)})" if extras else "") + "...")
+    emit("INFO: ", redactor(f"{verb} {len(variables)} variable(s) into {target.describe()}"
+                            + (f" ({'; '.join(extras)})" if extras else "") + "..."))
     if settings.debug:
-        say(redactor(f"DEBUG: {understood(settings, label)}"))
-    say(f"INFO: {describe(settings)}")  # the kind, never its value
-    result = run_sync(settings, variables, redactor, log, events=retry_lines("INFO: "))
+        emit("DEBUG: ", redactor(understood(settings, label)))
+    emit("INFO: ", describe(settings))  # the kind, never its value
+    result = run_sync(settings, variables, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
+                      cancel=getattr(args, "cancel", None))
 
     for line in report.change_lines(result):
-        say(redactor(line))
+        emit("", redactor(line))
     write_result(report.to_json(result))
     if not result.ok:
         raise BbvarsError(failure(result))
-    say(f"✔ {outcome(result)}")
+    emit("✔ ", outcome(result))
     return 0

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import select
+import signal
+import stat
 import sys
+import threading
 
-from bbvars.console import debug_to_stderr
+from bbvars.console import debug_to_stderr, one_line
 from bbvars.errors import InputError
 from bbvars.redaction import Redactor
 from bbvars.render import Progress, is_terminal, paint, summary_line, wants_colour
@@ -18,7 +23,7 @@ CREDENTIALS_EPILOG = (
     "Atlassian API token), BITBUCKET_ACCESS_TOKEN (an access token), BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET "
     "(an OAuth consumer); with none of them, the stored login of `bbvars login`.")
 OPTIONS = ("workspace", "repository", "environment", "files", "pairs", "secured", "prefix", "upper", "dry_run",
-           "prune", "yes", "concurrency", "timeout", "debug", "quiet", "output")
+           "prune", "yes", "concurrency", "timeout", "debug", "quiet", "output", "allow_empty")
 CONFIRM_LISTED = 20  # deletions named in the question; the rest are counted
 
 
@@ -27,10 +32,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = CREDENTIALS_EPILOG
 
 
+# How long a pipe on standard input may stay silent before it counts as empty: `terraform output -json | bbvars ...`
+# may take a moment to write; a CI runner's stdin that is open but never written must not hold the run forever.
+STDIN_GRACE = 2.0
+
+
+def stdin_holds_data(stdin) -> bool:
+    """Whether standard input holds data that --var/--file would leave unread. A terminal, /dev/null, a closed or
+    empty stdin (what CI gives) do not; a pipe silent for STDIN_GRACE seconds does not either."""
+    if stdin is None or stdin.isatty():
+        return False
+    try:
+        fd = stdin.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):  # not a file (an in-process stream)
+        return bool((stdin.buffer if hasattr(stdin, "buffer") else stdin).read(1))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode):
+            return info.st_size > os.lseek(fd, 0, os.SEEK_CUR)
+        if stat.S_ISCHR(info.st_mode) or stat.S_ISDIR(info.st_mode):
+            return False  # /dev/null and the like
+        readable, _, _ = select.select([fd], [], [], STDIN_GRACE)
+        return bool(readable) and bool(os.read(fd, 1))  # read only to refuse: nothing is lost
+    except OSError:
+        return False  # a closed descriptor
+
+
 def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
     from bbvars.documents import read_limited, shown
 
     stdin = stdin if stdin is not None else sys.stdin
+    if (settings.files or settings.pairs) and "-" not in settings.files and stdin_holds_data(stdin):
+        raise InputError("standard input holds data, but --var/--file are given, so it would be ignored: add "
+                         "`--file -` to read it as well, or stop piping into bbvars")
     if not settings.files and not settings.pairs:
         if stdin is None or stdin.isatty():
             raise InputError("no variables given: pipe a document to standard input, or use --file or --var")
@@ -52,18 +86,19 @@ def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars import report
-    from bbvars.documents import collect
+    from bbvars.documents import check_variables, collect
     from bbvars.auth import describe
     from bbvars.engine import run_sync
 
     settings = from_cli(args, os.environ)
-    redactor.add(settings.client_secret)
+    redactor.add_basic(settings.client_id, settings.client_secret)
     redactor.add(settings.access_token)
     redactor.add(settings.atlassian_api_token)
     validate(settings, cli_label)
     documents = read_documents(settings)
     variables = collect(documents, settings.pairs, prefix=settings.prefix, upper=settings.upper,
                         secured=settings.secured)
+    check_variables(variables, settings, cli_label)
     terminal = is_terminal(sys.stderr)
     colour = wants_colour(sys.stderr, os.environ)
     # Progress and retry lines only for a person at a terminal; --debug already logs every request and retry.
@@ -73,7 +108,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         confirm = lambda deletes: ask_to_delete(deletes, progress)  # noqa: E731
     try:
         result = run_sync(settings, variables, redactor, debug_to_stderr if settings.debug else None,
-                          events=progress, confirm=confirm)
+                          events=progress, confirm=confirm, cancel=getattr(args, "cancel", None))
     finally:
         if progress is not None:
             progress.close()
@@ -82,9 +117,9 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if not settings.quiet:
         print(f"bbvars: {describe(settings)}", file=sys.stderr)  # the kind, never its value
         for line in report.summary(result):
-            print(summary_line(redactor(line), colour), file=sys.stderr)
+            print(summary_line(one_line(redactor(line)), colour), file=sys.stderr)
     if not result.ok:  # always, --quiet or not: exit 1 comes with its cause
-        print(paint(f"bbvars: error: {redactor(report.failure_line(result))}", "31", colour), file=sys.stderr)
+        print(paint(f"bbvars: error: {one_line(redactor(report.failure_line(result)))}", "31", colour), file=sys.stderr)
     return 0 if result.ok else 1
 
 
@@ -96,8 +131,15 @@ def ask_to_delete(deletes: list, progress: Progress | None) -> bool:
     for target in dict.fromkeys(target for target, _ in deletes):
         keys = sorted(key for where, key in deletes if where == target)
         lines.append(f"  {target.describe()}:")
-        lines += [f"- {key}" for key in keys[:CONFIRM_LISTED]]
+        lines += [f"- {one_line(key)}" for key in keys[:CONFIRM_LISTED]]
         lines += [f"  ... and {len(keys) - CONFIRM_LISTED} more"] if len(keys) > CONFIRM_LISTED else []
     sys.stderr.write("\n".join(lines) + "\nDelete them? [y/N] ")
     sys.stderr.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
+    # Nothing is written yet: Ctrl-C at the question stops at once (not "finish the writes in flight").
+    interrupt_now = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler) if interrupt_now else None
+    try:
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+    finally:
+        if interrupt_now:
+            signal.signal(signal.SIGINT, previous)

@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
 
 
+render_notice = None  # standard error holds exactly one line: the cancellation is told by the error line
+
+
 def render_error(message: str) -> None:
     """Exactly one line: Terraform shows standard error verbatim in its diagnostic."""
     print(f"bbvars: error: {' '.join(message.split())}", file=sys.stderr)
@@ -152,15 +155,19 @@ def joined(keys: list[str]) -> str:
     return ",".join(sorted(keys))
 
 
-def sync_answer(settings: Settings, label: Callable[[Setting], str], redactor: Redactor) -> dict[str, str]:
+def sync_answer(settings: Settings, label: Callable[[Setting], str], redactor: Redactor,
+                cancel=None) -> dict[str, str]:
     from bbvars import report
     from bbvars.documents import variables_of
     from bbvars.engine import run_sync
 
     variables = variables_of(settings, label)
-    result = run_sync(settings, variables, redactor, None)
+    result = run_sync(settings, variables, redactor, None, cancel=cancel)
     if not result.ok:
         raise BbvarsError(report.failure_line(result))
+    if cancel is not None and cancel.is_set():
+        # Everything was done before the signal was noticed; still a cancelled run, so no answer on stdout.
+        raise BbvarsError(f"cancelled after the sync had finished: {report.counts(result)}")
     return {
         "created": joined(result.created),
         "updated": joined(result.updated),
@@ -197,12 +204,13 @@ def check_answer(settings: Settings, redactor: Redactor) -> dict[str, str]:
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     query = parse_query(read_stdin(sys.stdin))
     settings, label = settings_from(query, os.environ)
-    redactor.add(settings.client_secret)
+    redactor.add_basic(settings.client_id, settings.client_secret)
     redactor.add(settings.access_token)
     redactor.add(settings.atlassian_api_token)
     validate(settings, label)
+    cancel = getattr(args, "cancel", None)
     answers = {"token": lambda: token_answer(settings, redactor), "check": lambda: check_answer(settings, redactor)}
-    answer = answers.get(settings.command, lambda: sync_answer(settings, label, redactor))()
+    answer = answers.get(settings.command, lambda: sync_answer(settings, label, redactor, cancel))()
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in answer.items()), "the answer must be strings"
     # Written whole and last: stdout holds the answer or nothing.
     sys.stdout.write(json.dumps(answer) + "\n")
