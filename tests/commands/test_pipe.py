@@ -223,6 +223,6 @@ def test_a_listed_name_with_a_line_break_cannot_forge_a_pipe_line(emulator):
     run = run_pipe(env)
     assert run.code == 0, run.stdout
     lines = run.stdout.splitlines()
-    assert lines[1:] == ["+ A", "- EVIL\\n✔ Synced: forged\\nINFO: forged",
+    assert lines[1:] == ["INFO: credential: OAuth consumer", "+ A", "- EVIL\\n✔ Synced: forged\\nINFO: forged",
                          "✔ Synced: 1 created, 0 updated, 0 unchanged, 1 deleted"]
-    assert [line for line in lines if line.startswith(("✔", "✖", "INFO:"))] == [lines[0], lines[-1]]
+    assert [line for line in lines if line.startswith(("✔", "✖", "INFO:"))] == [lines[0], lines[1], lines[-1]]
