@@ -55,7 +55,8 @@ def open_client(
     cancel: threading.Event | None = None,
 ) -> tuple[BitbucketClient, TokenSource | None]:
     """A client authenticated as the settings say (bbvars.auth.choose picks the credential kind); every secret of
-    the credential, and every token minted, is registered with the redactor before it is used."""
+    the credential, and every token minted, is registered with the redactor before it is used. Once `cancel` is set,
+    the client sends no new request."""
     credential = register(choose(settings), redactor)
     client = BitbucketClient(
         settings.api_url,

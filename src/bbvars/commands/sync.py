@@ -86,8 +86,8 @@ def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars import report
-    from bbvars.documents import check_variables, collect
     from bbvars.auth import describe
+    from bbvars.documents import check_variables, collect
     from bbvars.engine import run_sync
 
     settings = from_cli(args, os.environ)
