@@ -146,3 +146,16 @@ def test_never_more_than_5_requests_even_when_every_token_is_refused_as_expired(
     run = run_cli(["check", "-w", "acme", "-r", "api", "-e", "Production"], env=env)
     assert run.code == 1 and len(emu.requests) <= 5, emu.requests
     assert not run.json["checks"][0]["ok"] and run.json["checks"][0]["name"] == "credential"
+
+
+def test_an_unreachable_or_failing_bitbucket_is_not_called_a_missing_target(emu):
+    from bbvars.emulator import Fault
+
+    emu.inject(Fault(path="^/2.0/", status=503, times=-1))
+    run, checks = check(emu, "-w", "acme", "-r", "api", **API)
+    assert run.code == 1
+    assert not checks["credential"]["ok"] and "not verified" in checks["credential"]["detail"]
+    assert not checks["repository"]["ok"] and checks["repository"]["detail"].startswith("could not be read")
+    run, checks = check(emu, "-w", "acme", "-r", "api", BITBUCKET_CLIENT_ID=CLIENT_ID,
+                        BITBUCKET_CLIENT_SECRET=CLIENT_SECRET)
+    assert checks["credential"]["ok"] and not checks["repository"]["ok"]  # the token was granted: that much holds

@@ -169,17 +169,25 @@ def _environment(probe: Probe, target: Target, add) -> str | None:
     path = f"repositories/{segment(target.workspace)}/{segment(target.repository or '')}/environments"
     response = probe.get(path, f"listing the environments of {target.workspace}/{target.repository}",
                          f"repository {target.workspace}/{target.repository} not found")
-    values = response.json().get("values", []) if isinstance(response.json(), dict) else []
-    environments = [env for env in values if isinstance(env, dict)]
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    values = body.get("values") if isinstance(body, dict) else None
+    environments = [env for env in values if isinstance(env, dict)] if isinstance(values, list) else []
     add(Check("repository", True, f"repository {target.workspace}/{target.repository} exists"))
     found = match_environment(environments, target.environment or "")
-    if found is None:
+    if found is None or not isinstance(found.get("uuid"), str):
         names = ", ".join(sorted(str(env.get("name")) for env in environments)) or "none"
-        add(Check("environment", False, f"environment {target.environment!r} not found in {target.workspace}/"
-                                        f"{target.repository}; it has: {names}"))
+        size = body.get("size") if isinstance(body, dict) else None
+        looked = f" (the first {len(environments)} of {size} looked at)" if isinstance(size, int) and size > len(
+            environments) else ""
+        problem = "is listed without a uuid" if found is not None else "not found"
+        add(Check("environment", False, f"environment {target.environment!r} {problem} in {target.workspace}/"
+                                        f"{target.repository}; it has: {names}{looked}"))
         return None
-    add(Check("environment", True, f"environment {found.get('name')} exists ({found.get('uuid')})"))
-    return str(found["uuid"])
+    add(Check("environment", True, f"environment {found.get('name')} exists ({found['uuid']})"))
+    return found["uuid"]
 
 
 def _scopes_after_read(credential: Credential, scopes: list[str] | None, add) -> None:
@@ -195,6 +203,12 @@ def _api_failure(exc: ApiError, credential: Credential, scopes: list[str] | None
                  target: Target, add) -> None:
     if exc.status == 401:
         add(Check("credential", False, f"{credential.name}: {exc}"))
+        return
+    if exc.status is None or exc.status == 429 or exc.status >= 500:
+        # Unreachable, rate-limited or failing: a granted token still proves the credential; nothing else does.
+        add(Check("credential", scopes is not None, works if scopes is not None else
+                  f"{credential.name}: not verified, Bitbucket could not be asked: {exc}"))
+        add(Check(where, False, f"could not be read: {exc}"))
         return
     add(Check("credential", True, works))
     if exc.status == 403:
