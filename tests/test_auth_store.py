@@ -42,7 +42,11 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     assert [p.name for p in tmp_path.iterdir()] == ["credentials.json"]
 
 
-@pytest.mark.parametrize("text", ["", "{", "[]", '{"client_id": 1}', '{"version": 1}'])
+DAMAGED_EXPIRY = ('{"client_id": "i", "client_secret": "s", "access_token": "a", "refresh_token": "r", '
+                  '"expires_at": "soon", "scopes": "", "user": "u", "token_url": "https://x/t"}')
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"client_id": 1}', '{"version": 1}', DAMAGED_EXPIRY])
 def test_a_damaged_file_says_how_to_recover(tmp_path, text):
     path = tmp_path / "credentials.json"
     path.write_text(text)

@@ -70,6 +70,9 @@ def load(path: Path) -> Login | None:
         login = Login(**{name: data[name] for name in names})
         if not all(isinstance(getattr(login, n), str) for n in names - {"expires_at"}):
             raise TypeError
+        if login.expires_at is not None and (isinstance(login.expires_at, bool)
+                                             or not isinstance(login.expires_at, (int, float))):
+            raise TypeError
     except (ValueError, KeyError, TypeError):
         raise BbvarsError(f"the stored login {path} is damaged: run `bbvars logout`, then `bbvars login`") from None
     return login
