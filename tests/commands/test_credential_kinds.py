@@ -169,3 +169,21 @@ def test_debug_mode_shows_no_credential_in_any_form(kind, kinds_emulator):
         forms += [saved.access_token, saved.refresh_token]
     for form in forms:
         assert form not in shown
+
+
+def test_an_error_echoing_the_stored_login_shows_none_of_it(kinds_emulator, config_home):
+    import json as json_module
+
+    from bbvars.auth import store
+    from bbvars.emulator import Fault
+
+    assert log_in(kinds_emulator).code == 0
+    saved = store.load(store.credentials_path())
+    echoed = f"bad {saved.access_token} {saved.refresh_token} {saved.client_secret}"
+    kinds_emulator.inject(Fault(method="POST", path="variables", status=400, times=1,
+                                body=json_module.dumps({"type": "error", "error": {"message": echoed}})))
+    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--debug"],
+                  env=clean_env(BITBUCKET_API_URL=kinds_emulator.api_url))
+    assert run.code == 1 and "***" in run.stdout + run.stderr
+    for secret in (saved.access_token, saved.refresh_token, saved.client_secret):
+        assert secret not in run.stdout + run.stderr
