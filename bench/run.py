@@ -23,7 +23,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +32,9 @@ if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/ first on the 
     sys.path.insert(0, str(ROOT))
 
 from bbvars.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ENVIRONMENTS  # noqa: E402
-from bbvars.engine import run_sync  # noqa: E402
+import bbvars.applier as applier  # noqa: E402
+from bbvars import engine  # noqa: E402
+from bbvars.engine import Job, run_sync  # noqa: E402
 from bbvars.models import Target, Variable  # noqa: E402
 from bbvars.redaction import Redactor  # noqa: E402
 from bbvars.settings import Settings  # noqa: E402
@@ -244,6 +247,153 @@ def log_table(rows: list[Row]) -> str:
         each = ", ".join(f"{t:.2f}" for t in r.samples)
         lines.append(f"| {r.scope} | {r.n:,} | {r.workload} | {r.log} | {r.reported:,} | {each} s |")
     return "\n".join(lines)
+
+
+# -- many targets in one run (a manifest's engine) ----------------------------------------------------------------
+
+
+def parse_multi(text: str) -> list[tuple[int, int]]:
+    """'6x100,12x100' -> [(6, 100), (12, 100)]: T targets x N variables each."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        t, _, n = item.partition("x")
+        pairs.append((int(t), int(n)))
+    return pairs
+
+
+def multi_targets(workspace: str, t: int) -> list[Target]:
+    """T deployment environments, three (Test, Staging, Production) to a repository."""
+    repositories = math.ceil(t / len(DEMO_ENVIRONMENTS))
+    return [Target(workspace, f"repo{r}", env) for r in range(repositories) for env in DEMO_ENVIRONMENTS][:t]
+
+
+def prepare_multi(emulator, workspace: str, t: int) -> None:
+    for r in range(math.ceil(t / len(DEMO_ENVIRONMENTS))):
+        prepare_namespace(emulator, workspace, f"repo{r}")
+
+
+@contextmanager
+def write_phase_timer(spans: list[float]):
+    """The time of the engine's write phase (Applier.run: every write of every target), patched in here only."""
+    original = applier.Applier.run
+
+    def timed(self, runs):
+        started = time.perf_counter()
+        try:
+            return original(self, runs)
+        finally:
+            spans.append(time.perf_counter() - started)
+
+    applier.Applier.run = timed
+    try:
+        yield
+    finally:
+        applier.Applier.run = original
+
+
+@dataclass
+class MultiRow:
+    targets: int
+    n: int
+    workload: str
+    requests: int
+    minimum: int
+    writes: int
+    seconds: float
+    write_seconds: float
+    separate_requests: int = 0  # the same targets as one `bbvars sync` each, one after another
+    separate_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def at_minimum(self) -> bool:
+        return self.requests == self.minimum
+
+    def ideal_write(self, concurrency: int, latency: float) -> float:
+        return self.writes / concurrency * latency
+
+
+def multi_minimum(targets: list[Target], existing: int, writes: int) -> int:
+    """1 token + one environment listing per repository + each target's list pages + the changed writes."""
+    repositories = len({(t.workspace, t.repository) for t in targets if t.environment})
+    return 1 + repositories + len(targets) * max(1, math.ceil(existing / PAGELEN)) + writes
+
+
+def run_multi(emulator, t: int, n: int, concurrency: int) -> list[MultiRow]:
+    """The three workloads over T targets x N variables in one run, then the same as T separate runs."""
+    first = make_variables(n)
+    steps = [(WORKLOADS[0], [], first), (WORKLOADS[1], first, first), (WORKLOADS[2], first, change_tenth(first))]
+    workspace = f"multi{t}x{n}"
+    prepare_multi(emulator, workspace, t)
+    targets = multi_targets(workspace, t)
+    settings = settings_for(emulator, Target(workspace), concurrency)
+    rows = []
+    for workload, existing, desired in steps:
+        jobs = [Job(target, desired, replace(settings, repository=target.repository, environment=target.environment))
+                for target in targets]
+        spans: list[float] = []
+        emulator.reset_requests()
+        started = time.perf_counter()
+        with write_phase_timer(spans):
+            result = engine.run(settings, jobs, Redactor())
+        seconds = time.perf_counter() - started
+        requests = len(emulator.requests)
+        writes = t * writes_needed(existing, desired)
+        row = MultiRow(t, n, workload, requests, multi_minimum(targets, len(existing), writes), writes, seconds,
+                       sum(spans))
+        if not result.ok:
+            row.errors.append(f"bbvars failed: {[r.error or r.failed[:2] for r in result.targets if not r.ok][:2]}")
+        written = sum(len(r.created) + len(r.updated) for r in result.targets)
+        if written != writes:
+            row.errors.append(f"bbvars wrote {written}, expected {writes}")
+        if result.requests != requests:
+            row.errors.append(f"RunResult.requests {result.requests}, emulator log {requests}")
+        rows.append(row)
+        log(f"  manifest T={t:<3} N={n:<5} {workload:<12} {requests:>6} requests (minimum {row.minimum}) "
+            f"{seconds:7.3f} s, writes {row.write_seconds:6.3f} s")
+    separate_workspace = f"multisep{t}x{n}"
+    prepare_multi(emulator, separate_workspace, t)
+    for row, (workload, existing, desired) in zip(rows, steps):
+        emulator.reset_requests()
+        started = time.perf_counter()
+        for target in multi_targets(separate_workspace, t):
+            run_sync(settings_for(emulator, target, concurrency), desired, Redactor())
+        row.separate_seconds = time.perf_counter() - started
+        row.separate_requests = len(emulator.requests)
+        log(f"  separate T={t:<3} N={n:<5} {workload:<12} {row.separate_requests:>6} requests "
+            f"{row.separate_seconds:7.3f} s")
+    return rows
+
+
+def multi_table(rows: list[MultiRow], concurrency: int, latency: float) -> str:
+    lines = ["| T targets x N | workload | requests | minimum | wall time | write phase | (writes / concurrency) x "
+             "latency | T separate runs: requests | T separate runs: time |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        mark = "" if r.at_minimum else " ✗"
+        ideal = r.ideal_write(concurrency, latency)
+        ratio = f" ({r.write_seconds / ideal:.2f}x)" if ideal else ""
+        lines.append(f"| {r.targets} x {r.n:,} | {r.workload} | {r.requests:,}{mark} | {r.minimum:,} | "
+                     f"{seconds_text(r.seconds)} | {seconds_text(r.write_seconds)}{ratio} | "
+                     f"{r.writes:,}/{concurrency} x {latency * 1000:.0f} ms = {seconds_text(ideal)} | "
+                     f"{r.separate_requests:,} | {seconds_text(r.separate_seconds)} |")
+    return "\n".join(lines)
+
+
+def multi_targets_met(rows: list[MultiRow], concurrency: int, latency: float) -> list[str]:
+    lines = []
+    if rows:
+        off = [r for r in rows if not r.at_minimum]
+        lines.append(f"| many targets: requests equal the minimum in every row ({len(rows)} rows) | "
+                     f"{len(rows) - len(off)} of {len(rows)} at the minimum | {'yes' if not off else '**no**'} |")
+    for r in rows:
+        ideal = r.ideal_write(concurrency, latency)
+        if r.workload == WORKLOADS[0] and ideal >= 0.5:  # long enough for the bound to show
+            lines.append(f"| {r.targets} x {r.n:,} first sync: write phase within 1.3x of {r.writes:,}/{concurrency} "
+                         f"x {latency * 1000:.0f} ms = {ideal:.2f} s | {r.write_seconds:.2f} s "
+                         f"({r.write_seconds / ideal:.2f}x) | "
+                         f"{'yes' if r.write_seconds <= 1.3 * ideal else '**no**'} |")
+    return lines
 
 
 # -- the real CLI, end to end ------------------------------------------------------------------------------------
@@ -558,8 +708,9 @@ def harness(rows: list[Row], n: int, latency: float, concurrency: int) -> str:
 
 
 def targets(rows: list[Row], latency: float, concurrency: int, startup_info: dict | None,
-            memory_results: list[dict] | None) -> str:
+            memory_results: list[dict] | None, multi_rows: list[MultiRow] | None = None) -> str:
     lines = ["| target | measured | met? |", "|---|---|---|"]
+    lines += multi_targets_met(multi_rows or [], concurrency, latency)
     off = [r for r in rows if not r.at_minimum]
     lines.append(f"| requests equal the minimum in every row ({len(rows)} rows) | "
                  f"{len(rows) - len(off)} of {len(rows)} at the minimum"
@@ -625,6 +776,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="bbvars runs per workload, median reported (default 3; --quick: 1)")
     parser.add_argument("--startup-runs", type=int, default=None, help="runs per start-up command (default 21)")
     parser.add_argument("--memory-sizes", default=None, help="N for the memory section (default 1000,10000)")
+    parser.add_argument("--multi", default=None,
+                        help="many targets in one run: T targets x N variables, e.g. 6x100,24x100 (default "
+                             "6x100,24x100; --quick: 3x10,6x10); 'none' skips them")
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end CLI rows")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up section")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory section")
@@ -633,6 +787,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in (args.sizes or ("10,100" if args.quick else "10,100,1000")).split(",")]
     args.scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    multi = args.multi or ("3x10,6x10" if args.quick else "6x100,24x100")
+    args.multi = [] if multi == "none" else parse_multi(multi)
     unknown = set(args.scopes) - set(SCOPES)
     if unknown:
         parser.error(f"unknown scope(s): {', '.join(sorted(unknown))}")
@@ -659,6 +815,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"bbvars concurrency: {args.concurrency}; emulator: {args.emulator}; bbvars runs per workload: "
                 f"{args.repeats} (median shown)"]
     rows: list[Row] = []
+    multi_rows: list[MultiRow] = []
     startup_info = memory_results = None
     with start_emulator(args.emulator, args.latency) as emulator:
         log(f"emulator ({emulator.mode}) at {emulator.url}, latency {args.latency * 1000:.0f} ms")
@@ -670,6 +827,16 @@ def main(argv: list[str] | None = None) -> int:
         sections.append("## Sync: requests and wall time\n\n" + sync_table(rows))
         sections.append("Request log per bbvars run (emulator's log; SyncResult.requests alongside):\n\n"
                         + log_table(rows))
+        for t, n in args.multi:
+            multi_rows.extend(run_multi(emulator, t, n, args.concurrency))
+        if multi_rows:
+            sections.append("## Many targets in one run (a manifest)\n\nT deployment environments (three to a "
+                            "repository) x N variables each, in one engine run: one token, one environment listing "
+                            "per repository, each target listed once, every write of every target under one "
+                            f"concurrency bound ({args.concurrency}). The write phase is timed around the engine's "
+                            "Applier.run. The last two columns run the same targets as one `bbvars sync` each, one "
+                            "after another (a token and an environment lookup each, concurrency per target).\n\n"
+                            + multi_table(multi_rows, args.concurrency, args.latency))
         if args.emulator == "process" and "repository" in args.scopes:
             sections.append("## What the harness allows: emulator placement and a minimal client\n\n"
                             + harness(rows, max(args.sizes), args.latency, args.concurrency))
@@ -685,8 +852,9 @@ def main(argv: list[str] | None = None) -> int:
         text, startup_info = startup(args.startup_runs)
         sections.append("## Start-up\n\n" + text)
     sections.insert(1, "## Targets\n\n" + targets(rows, args.latency, args.concurrency, startup_info,
-                                                          memory_results))
+                                                          memory_results, multi_rows))
     problems = [f"{r.scope} N={r.n} {r.workload}: {e}" for r in rows for e in r.errors]
+    problems += [f"T={r.targets} N={r.n} {r.workload}: {e}" for r in multi_rows for e in r.errors]
     if problems:
         sections.append("## Problems\n\n" + "\n".join(f"- {p}" for p in problems))
     sections.append(f"Total benchmark time: {time.perf_counter() - began:.0f} s")

@@ -23,7 +23,8 @@ FAST_RETRY = RetryPolicy(attempts=4, initial=0.01, max_wait=0.05, max_total=5.0)
 
 AMBIENT_PREFIXES = ("BITBUCKET_", "INPUT_", "GITHUB_")  # what a CI runner (or a developer's shell) may have set
 PIPE_VARIABLES = ("WORKSPACE", "REPOSITORY", "ENVIRONMENT", "VARIABLES", "SECURED", "DEBUG", "COMMAND", "DRY_RUN",
-                  "PRUNE", "PREFIX", "UPPER", "CONCURRENCY", "TIMEOUT", "ALLOW_EMPTY")  # the pipe's own variables
+                  "PRUNE", "PREFIX", "UPPER", "CONCURRENCY", "TIMEOUT", "ALLOW_EMPTY", "MANIFEST",
+                  "TARGETS")  # the pipe's own variables
 
 
 def ambient(name: str) -> bool:

@@ -481,6 +481,22 @@ def test_a_job_without_variables_is_reported_empty_and_not_listed(emulator):
     assert result.ok and result.targets[0].as_json()["created"] == [] and result.targets[1].created == ["W"]
     assert not any(r.path.startswith("/2.0/repositories") for r in emulator.requests)
 
+
+def test_two_spellings_of_one_environment_write_it_once_and_the_later_target_fails(emulator):
+    uuid = next(e["uuid"] for e in emulator.environments("acme", "api") if e["name"] == "Staging")
+    jobs = [job(Target("acme", "api", "Staging"), {"A": "1"}), job(Target("acme", "api", uuid), {"A": "2"}),
+            job(Target("acme", "api"), {"B": "1"})]
+
+    result = run_jobs(emulator, jobs)
+
+    first, again, other = result.targets
+    assert first.ok and first.created == ["A"] and other.ok
+    assert again.failed == [{"key": "A", "error": again.error}]
+    assert again.error == (f"environment {uuid} of acme/api is environment Staging of acme/api, which another target "
+                           "writes: give each place once")
+    assert stored(emulator, environment=uuid) == {"A": ("1", False)}
+
+
 # -- events and confirmation (what a terminal shows and asks) ---------------------------------------------------------
 
 
@@ -523,3 +539,17 @@ def test_deletions_declined_mean_nothing_is_written_and_every_key_is_reported(em
     # Without deletions nothing is asked.
     assert run_sync(settings_for(emulator), [Variable("NEW", "n")], Redactor(), confirm=confirm).created == ["NEW"]
     assert len(asked) == 1
+
+
+def test_a_cancel_leaves_every_key_of_every_target_not_yet_written_cancelled(emulator):
+    cancel = threading.Event()
+    emulator.inject(Fault(method="POST", path="variables$", times=1, action=lambda emu: cancel.set()))
+    jobs = [job(Target("acme", "api"), {"A": "1", "B": "2"}), job(Target("acme", "api", "Test"), {"C": "3"}),
+            job(Target("acme"), {"D": "4"})]
+
+    result = engine_run(settings_for(emulator, concurrency=1), jobs, Redactor(), cancel=cancel)
+
+    first, second, third = result.targets
+    assert first.created == ["A"] and first.failed == [{"key": "B", "error": "cancelled"}]
+    assert second.failed == [{"key": "C", "error": "cancelled"}] and third.failed == [{"key": "D", "error": "cancelled"}]
+    assert [r.method for r in api_writes(emulator)] == ["POST"]  # the write in flight finished; none started after

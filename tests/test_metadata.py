@@ -18,7 +18,8 @@ README = (ROOT / "README.md").read_text()
 
 ACTION_OUTPUTS = {"created", "updated", "unchanged", "deleted", "failed", "changed", "result", "ok", "credential",
                   "access_token", "token_type", "expires_in", "scopes"}
-PIPE_REQUIRED = {"VARIABLES"}  # everything else has a default, a fallback, or an alternative (token vs consumer)
+PIPE_REQUIRED: set[str] = set()  # each has a default, a fallback, or an alternative (token vs consumer, VARIABLES vs
+# MANIFEST)
 
 
 def load(name: str) -> dict:

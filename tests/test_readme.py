@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import referencing
 
 from bbvars.emulator import Fault
 from bbvars.settings import markdown_table
@@ -21,6 +22,9 @@ from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, clean_env, env_for, fr
 
 README = (ROOT / "README.md").read_text()
 SCHEMA = json.loads((ROOT / "schema" / "result.schema.json").read_text())
+RUN_SCHEMA = json.loads((ROOT / "schema" / "run-result.schema.json").read_text())
+REGISTRY = referencing.Registry().with_resources(
+    (schema["$id"], referencing.Resource.from_contents(schema)) for schema in (SCHEMA, RUN_SCHEMA))
 CHECK_SCHEMA = json.loads((ROOT / "schema" / "check.schema.json").read_text())
 LOGOUT_SCHEMA = {"type": "object", "required": ["logged_out", "path"], "additionalProperties": False,
                  "properties": {"logged_out": {"type": "boolean"}, "path": {"type": "string"}}}
@@ -90,7 +94,10 @@ def test_every_sh_block_runs(block, emulator, tmp_path):
     reports = list(json_documents(proc.stdout))
     assert reports, f"README example printed no JSON report:\n{proc.stdout}"
     for report in reports:
-        jsonschema.validate(report, schema_of(report))
+        if "targets" in report:  # a manifest's run
+            jsonschema.Draft202012Validator(RUN_SCHEMA, registry=REGISTRY).validate(report)
+        else:
+            jsonschema.validate(report, schema_of(report))
         assert report.get("ok", True), f"README example reported a failing check:\n{block}\n{proc.stderr}"
 
 

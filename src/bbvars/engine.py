@@ -163,6 +163,26 @@ class Preparer:
         return TargetRun(target, path, make_plan(job.variables, existing, prune=job.options.prune), result)
 
 
+def once_each(prepared: Sequence[TargetRun | None]) -> list[TargetRun]:
+    """The prepared targets, each place once: two spellings of one environment (its name and its uuid) are known the
+    same only once resolved, and the later one fails rather than write the place twice."""
+    first: dict[str, TargetRun] = {}
+    runs = []
+    for target_run in prepared:
+        if target_run is None:
+            continue
+        if target_run.path in first:
+            result = target_run.result
+            result.error = (f"{target_run.target.describe()} is {first[target_run.path].target.describe()}, "
+                            "which another target writes: give each place once")
+            result.failed = [{"key": op.key, "error": result.error} for op in target_run.plan.operations
+                             if op.variable is not None]
+            continue
+        first[target_run.path] = target_run
+        runs.append(target_run)
+    return runs
+
+
 def check_jobs(jobs: Sequence[Job]) -> None:
     """What can be known wrong about the jobs before a request is sent."""
     for job in jobs:
@@ -194,13 +214,18 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     def prepare(index: int) -> None:
         prepared[index] = preparer.prepare(jobs[index], run.targets[index])
 
-    bounded((i for i, job in enumerate(jobs) if job.variables), concurrency, prepare)
-    runs = [target_run for target_run in prepared if target_run is not None]
+    todo = [i for i, job in enumerate(jobs) if job.variables]
+    # The first target alone, so the token is fetched once (and a refused credential stops the rest unsent), then
+    # the others `concurrency` at a time.
+    for index in todo[:1]:
+        prepare(index)
+    bounded(todo[1:], concurrency, prepare)
+    runs = once_each(prepared)
     deletes = [(r.target, op.key) for r in runs for op in r.plan.of(Action.DELETE)]
     if confirm is not None and deletes and not dry_run and not confirm(deletes):
         for target_run in runs:
-            cancel_target(target_run, f"the {len(deletes)} deletion(s) were not confirmed, so nothing was written: answer y "
-                               "to delete, or leave --prune out")
+            cancel_target(target_run, f"the {len(deletes)} deletion(s) were not confirmed, so nothing was written: "
+                                      "answer y to delete, or leave --prune out")
         runs = []
     if events and not dry_run:
         events(Planned(sum(len(r.plan.writes) for r in runs), tuple(key for _, key in deletes)))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from bbvars.result import NOT_ATTEMPTED, SyncResult
+from bbvars.models import Target
+from bbvars.result import NOT_ATTEMPTED, RunResult, SyncResult
 
 
 def to_json(result: SyncResult) -> str:
@@ -81,3 +82,52 @@ def counts(result: SyncResult) -> str:
 
 def summary(result: SyncResult) -> list[str]:
     return [f"{result.target.describe()}: {counts(result)}", *change_lines(result)]
+
+
+# -- many targets (a manifest) --------------------------------------------------------------------------------------
+
+
+def run_to_json(run: RunResult) -> str:
+    return json.dumps(run.as_json(), indent=2, ensure_ascii=False)
+
+
+def heading(result: SyncResult) -> str:
+    """A target as the summary names it: its name in the manifest first, when it has one."""
+    return f"{result.name} ({result.target.describe()})" if result.name else result.target.describe()
+
+
+def run_counts(run: RunResult) -> str:
+    total = SyncResult(Target(""), run.dry_run)  # the sum of every target's lists
+    for result in run.targets:
+        for bucket in ("created", "updated", "unchanged", "deleted", "failed"):
+            getattr(total, bucket).extend(getattr(result, bucket))
+    return f"{len(run.targets)} target{'s' if len(run.targets) != 1 else ''}: {counts(total)}"
+
+
+def run_summary(run: RunResult) -> list[str]:
+    """One ordered plan across the targets: each target's counts and changes in the manifest's order, then the
+    total."""
+    lines: list[str] = []
+    for result in run.targets:
+        per_target = counts(result).removesuffix(" (dry run: nothing written)")  # said once, in the total
+        lines += [f"{heading(result)}: {per_target}", *(f"  {line}" for line in change_lines(result))]
+    return lines + [run_counts(run)]
+
+
+def run_failure_lines(run: RunResult) -> list[str]:
+    """One line per failed target; a cause that alone stopped several targets (a refused credential) told once."""
+    lines: list[str] = []
+    shared: dict[str, list[SyncResult]] = {}
+    for result in run.targets:
+        if result.ok:
+            continue
+        if result.error and not result.changed and all(result.cause(f) == result.error for f in result.failed):
+            shared.setdefault(result.error, []).append(result)
+        else:
+            lines.append(failure_line(result))
+    for cause, results in shared.items():
+        if len(results) == 1:
+            lines.append(failure_line(results[0]))
+        else:
+            lines.append(f"{cause} ({len(results)} targets not done: {', '.join(heading(r) for r in results)})")
+    return lines

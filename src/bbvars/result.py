@@ -46,7 +46,9 @@ class SyncResult:
         return bool(self.created or self.updated or self.deleted)
 
     def as_json(self) -> dict:
+        named = {"name": self.name} if self.name is not None else {}
         return {
+            **named,
             "target": self.target.as_json(),
             "dry_run": self.dry_run,
             "created": sorted(self.created),

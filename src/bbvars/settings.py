@@ -34,6 +34,8 @@ class Setting:
     default: object = None
     choices: tuple[str, ...] = ()
     bounds: tuple[float, float] | None = None
+    per_target: bool = False  # a per-sync setting each target of a manifest may set (`defaults:` or the target)
+    metavar: str | None = None  # the CLI's name for the value, when the kind's (KEY, PATH, ...) would mislead
 
     @property
     def cli_reads_env(self) -> bool:
@@ -64,15 +66,18 @@ SETTINGS: tuple[Setting, ...] = (
             flags=("--file", "-f"), default=()),
     Setting("pairs", "pairs", "one variable KEY=VALUE; repeatable; overrides the files", flags=("--var",), default=()),
     Setting("secured", "keys", "keys to store as secured ('*' = all); sensitive Terraform outputs always are",
-            flags=("--secured",), env="SECURED", action_input="secured", query_key="secured", default=()),
+            flags=("--secured",), env="SECURED", action_input="secured", query_key="secured", default=(),
+            per_target=True),
     Setting("prefix", "text", "prefix added to every key", flags=("--prefix",), env="PREFIX",
-            action_input="prefix", query_key="prefix", default=""),
+            action_input="prefix", query_key="prefix", default="", per_target=True),
     Setting("upper", "bool", "upper-case keys and turn hyphens into underscores (db-host -> DB_HOST)",
-            flags=("--upper",), env="UPPER", action_input="upper", query_key="upper", default=False),
+            flags=("--upper",), env="UPPER", action_input="upper", query_key="upper", default=False,
+            per_target=True),
     Setting("dry_run", "bool", "send no write; report what would change", flags=("--dry-run",), env="DRY_RUN",
             action_input="dry_run", query_key="dry_run", default=False),
     Setting("prune", "bool", "also delete variables of the target that are not in the input",
-            flags=("--prune",), env="PRUNE", action_input="prune", query_key="prune", default=False),
+            flags=("--prune",), env="PRUNE", action_input="prune", query_key="prune", default=False,
+            per_target=True),
     Setting("concurrency", "int", "writes in flight at once", flags=("--concurrency",), env="CONCURRENCY",
             action_input="concurrency", query_key="concurrency", default=8, bounds=(1, 32)),
     Setting("timeout", "number", "seconds allowed for each request as a whole, answer included",
@@ -91,7 +96,11 @@ SETTINGS: tuple[Setting, ...] = (
             default="json", choices=("json", "dotenv")),
     Setting("allow_empty", "bool", "accept an input with no variables (else refused: `terraform output -json` "
             "prints {} away from the state)", flags=("--allow-empty",), env="ALLOW_EMPTY",
-            action_input="allow_empty", query_key="allow_empty", default=False),
+            action_input="allow_empty", query_key="allow_empty", default=False, per_target=True),
+    Setting("manifest", "text", "a manifest (YAML or JSON) of many targets and their sources, instead of one target",
+            flags=("--manifest", "-m"), env="MANIFEST", action_input="manifest", metavar="PATH"),
+    Setting("targets", "keys", "with a manifest: run only the targets of these names; repeatable",
+            flags=("--target",), env="TARGETS", action_input="targets", default=(), metavar="NAME"),
     Setting("atlassian_account_email", "text", "Atlassian account email, the user name of an Atlassian API token",
             env="ATLASSIAN_ACCOUNT_EMAIL", action_input="atlassian_account_email",
             query_key="atlassian_account_email"),
@@ -129,9 +138,10 @@ class Settings:
     yes: bool = False
     format: str = "json"
     allow_empty: bool = False
+    manifest: str | None = None
+    targets: tuple[str, ...] = ()
     atlassian_account_email: str | None = None
     atlassian_api_token: str | None = field(default=None, repr=False)
-
 
 
 assert [f.name for f in fields(Settings)] == [s.name for s in SETTINGS], "Settings and SETTINGS must agree"
@@ -306,6 +316,12 @@ def validate(settings: Settings, labels: Callable[[Setting], str]) -> None:
     check_credentials(settings, labels)
     if settings.command == "token":
         return
+    if settings.manifest is not None:
+        check_manifest_settings(settings, labels)
+        return  # workspaces, repositories and environments are the manifest's, checked as it is read
+    if settings.targets:
+        raise InputError(f"{labels(BY_NAME['targets'])} chooses targets of a manifest: give "
+                         f"{labels(BY_NAME['manifest'])} too")
     if not settings.workspace:
         raise InputError(f"no workspace: set {labels(BY_NAME['workspace'])}")
     if settings.environment and not settings.repository:
@@ -316,6 +332,28 @@ def validate(settings: Settings, labels: Callable[[Setting], str]) -> None:
     check_slug(settings.workspace, labels(BY_NAME["workspace"]))
     check_slug(settings.repository, labels(BY_NAME["repository"]))
     check_name(settings.environment, labels(BY_NAME["environment"]))
+
+
+# With a manifest, these belong to its targets; a per-target setting given outside it applies to every target.
+SINGLE_TARGET_ONLY = ("repository", "environment", "variables", "files", "pairs", "variables_file")
+
+
+def check_manifest_settings(settings: Settings, labels: Callable[[Setting], str]) -> None:
+    if not settings.manifest.strip():
+        raise InputError(f"{labels(BY_NAME['manifest'])} is empty: give the path of the manifest")
+    given = [labels(BY_NAME[name]) for name in SINGLE_TARGET_ONLY if getattr(settings, name) not in (None, ())]
+    if given:
+        raise InputError(f"{', '.join(given)} cannot be combined with {labels(BY_NAME['manifest'])}: the manifest "
+                         "names each target and its sources")
+    check_slug(settings.workspace, labels(BY_NAME["workspace"]))
+
+
+def surface_overrides(settings: Settings) -> dict[str, object]:
+    """The per-target settings a surface gave (not left at their defaults): with a manifest, they apply to every
+    target, over what the manifest says (`--prune` prunes every target)."""
+    unset = Settings()
+    return {s.name: getattr(settings, s.name) for s in SETTINGS
+            if s.per_target and getattr(settings, s.name) != getattr(unset, s.name)}
 
 
 # -- the CLI surface's view of the table ---------------------------------------------------------------------------
@@ -343,12 +381,12 @@ def add_arguments(parser, names: tuple[str, ...]) -> None:
             options["action"] = "store_true"
         elif setting.kind in ("keys", "files", "pairs"):
             options["action"] = "append"
-            options["metavar"] = {"keys": "KEY", "files": "PATH", "pairs": "KEY=VALUE"}[setting.kind]
+            options["metavar"] = setting.metavar or {"keys": "KEY", "files": "PATH", "pairs": "KEY=VALUE"}[setting.kind]
         elif setting.kind == "choice":
             options["choices"] = setting.choices  # argparse checks them, --help and completion list them
         else:
             options["type"] = lambda raw, s=setting: coerce(s, raw, s.flags[0])
-            options["metavar"] = name.upper()
+            options["metavar"] = setting.metavar or name.upper()
             options["action"] = Once
         if setting.default not in (None, (), "", False):
             options["help"] += f" (default: {setting.default})"

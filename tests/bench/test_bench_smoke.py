@@ -3,11 +3,14 @@ in every scope and workload, and the baseline more. No timing is asserted: speed
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from bench.baseline import predicted_requests
 from bench.emulator_process import start_emulator
-from bench.run import SCOPES, WORKLOADS, change_tenth, main, make_variables, minimum_requests, run_scope
+from bench.run import (SCOPES, WORKLOADS, change_tenth, main, make_variables, minimum_requests, multi_minimum,
+                       multi_targets, run_multi, run_scope)
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +54,28 @@ def test_baseline_model_pages_at_ten():
 
 def test_the_report_renders_end_to_end(capsys):
     code = main(["--sizes", "10", "--latency", "0", "--baseline-full-max", "5", "--no-startup", "--no-memory",
-                 "--no-cli", "--emulator", "process"])
+                 "--no-cli", "--emulator", "process", "--multi", "3x10"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "| deployment | 10 | 10% changed | 4 | 4 |" in out
     assert "≈" in out  # N=10 above --baseline-full-max 5: the baseline estimated from a measured sample
     assert "**no**" not in out
+    assert "| 3 x 10 | re-sync | 5 | 5 |" in out  # a token, one environment listing, three target listings
+
+
+@pytest.mark.parametrize("t, n", [(4, 10), (7, 25)])
+def test_many_targets_in_one_run_send_the_minimum_and_fewer_than_separate_runs(emulator, t, n):
+    rows = run_multi(emulator, t, n, concurrency=8)
+    assert [r.workload for r in rows] == list(WORKLOADS)
+    for row in rows:
+        where = f"T={t} N={n} {row.workload}"
+        assert row.errors == [], where
+        assert row.requests == row.minimum, where  # 1 token + a listing per repository + one per target + writes
+        # T separate runs: a token and an environment lookup each instead of one for all
+        assert row.separate_requests == row.requests + (t - 1) + (t - math.ceil(t / 3)), where
+
+
+def test_multi_minimum_counts_one_token_one_environment_listing_per_repository():
+    targets = multi_targets("ws", 7)  # repo0..repo2: three, three and one environment
+    assert multi_minimum(targets, 0, 70) == 1 + 3 + 7 + 70
+    assert multi_minimum(targets, 250, 0) == 1 + 3 + 7 * 3

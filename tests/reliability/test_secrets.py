@@ -86,6 +86,7 @@ class Mode:
     surfaces: tuple[str, ...] = ("cli", "terraform", "pipe", "action")
     exit: dict[str, int] = field(default_factory=lambda: {"sync": 0, "token": 0})
     options: tuple[str, ...] = ()  # boolean settings turned on, by name: dry_run, prune (the target then holds STALE)
+    manifest: bool = False  # sync through a manifest (MANIFEST_TEXT) whose source is the document, not one target
 
 
 def echo_every_secret(emu: Emulator, case: str, status: int = 400) -> list[Fault]:
@@ -210,7 +211,28 @@ MODES = [
     # A query giving client_secret as a number: Terraform's type error must not echo it.
     Mode("fail-secret-not-a-string", BOTH, bad_input="secret-query", surfaces=("terraform",),
          exit={"sync": 2, "token": 2}),
+    # Through a manifest: the document as a source feeding two targets, and a secured literal variable.
+    *(Mode(f"manifest-{mode.name}", ("sync",), debug=mode.debug, credentials=mode.credentials, faults=mode.faults,
+           bad_input=mode.bad_input, surfaces=("cli", "pipe", "action"), exit={"sync": mode.exit["sync"]},
+           manifest=True)
+      for mode in (Mode("normal", BOTH), Mode("debug", BOTH, debug=True, faults=one_503_each),
+                   Mode("fail-wrong-secret", BOTH, credentials="wrong-secret", exit={"sync": 1}),
+                   Mode("fail-400-echoing-secrets", BOTH, faults=echo_every_secret, exit={"sync": 1}),
+                   Mode("fail-bad-input", BOTH, bad_input="input", exit={"sync": 2}))),
 ]
+MANIFEST_SECRET = "lit-Secured-Manifest-2f9a7e"  # a literal variable of the manifest, named as secured
+MANIFEST_TEXT = f"""\
+version: 1
+workspace: acme
+sources: {{infra: {{file: outputs.json}}}}
+targets:
+  - repository: api
+    from: infra
+    secured: [api_key, MANIFEST_TOKEN]
+    variables: {{MANIFEST_TOKEN: {MANIFEST_SECRET}}}
+  - from: infra
+    include: [db_password, tls_key]
+"""
 NUMERIC_SECRET = 86753091122334455  # the client secret of fail-secret-not-a-string, given as a JSON number
 
 SURFACE_COMMANDS = [("cli", "sync"), ("cli", "token"), ("terraform", "sync"), ("terraform", "token"),
@@ -252,6 +274,7 @@ class Given:
     stdin: str
     secrets: dict[str, str]
     consumer: tuple[str, str] | None  # (client id, secret) the run authenticates with, for the Basic header's form
+    inputs: frozenset[str] = frozenset()  # files the test wrote for the run to read (a manifest and its source)
 
 
 def credentials_for(mode: Mode) -> tuple[dict[str, str], dict[str, str], tuple[str, str] | None]:
@@ -288,6 +311,8 @@ def prepare(case: Case, emu: Emulator, workdir: Path) -> Given:
         plain.update({name: "true" for name in mode.options})
     if "prune" in mode.options:
         emu.seed_variable("acme", STALE, "stale value", repository="api")
+    if mode.manifest:  # the targets, the secured key and the document are the manifest's
+        plain = {"timeout": "5", "manifest": "bbvars.yml", **{name: "true" for name in mode.options}}
 
     for name in ("home", "tmp", "cwd", "ci"):
         (workdir / name).mkdir()
@@ -296,10 +321,19 @@ def prepare(case: Case, emu: Emulator, workdir: Path) -> Given:
     args: list[str] = []
     stdin = ""
 
+    inputs: frozenset[str] = frozenset()
+    if mode.manifest:
+        (workdir / "cwd" / "outputs.json").write_text(document)
+        (workdir / "cwd" / "bbvars.yml").write_text(MANIFEST_TEXT)
+        inputs = frozenset({"cwd/outputs.json", "cwd/bbvars.yml"})
+        secrets["secured literal of the manifest"] = MANIFEST_SECRET
+
     if case.surface == "cli":
         env.update({BY_NAME[name].env: value for name, value in credentials.items()})
         args = [case.command, "--timeout", plain["timeout"]] + (["--debug"] if mode.debug else [])
-        if syncing:
+        if mode.manifest:
+            args += ["--manifest", "bbvars.yml"] + [f"--{name.replace('_', '-')}" for name in mode.options]
+        elif syncing:
             stdin = document
             pair = f"CLI_TOKEN{':' if mode.bad_input == 'var-typo' else '='}{VAR_SECRET}"
             args += ["-f", "-", "-w", "acme", "-r", "api", "--secured", "api_key", "--secured", "CLI_TOKEN",
@@ -318,31 +352,34 @@ def prepare(case: Case, emu: Emulator, workdir: Path) -> Given:
             secrets["client secret given as a number"] = str(NUMERIC_SECRET)
     elif case.surface == "pipe":
         env.update({BY_NAME[name].env: value for name, value in credentials.items()})
-        env.update({name.upper(): value for name, value in plain.items()}, VARIABLES=document,
+        env.update({name.upper(): value for name, value in plain.items()},
                    BITBUCKET_PIPE_STORAGE_DIR=str(workdir / "ci" / "pipe-storage"))
+        if not mode.manifest:
+            env["VARIABLES"] = document
         if mode.debug:
             env["DEBUG"] = "true"
         args = ["pipe"]
     else:  # action: every input of action.yml, as the runner passes them to a Docker action
-        inputs = yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]
+        action_inputs = yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]
         given = {**plain, **credentials, "command": case.command, "debug": "true" if mode.debug else "false"}
-        if syncing:
+        if syncing and not mode.manifest:
             given["variables"] = document
-        for name, spec in inputs.items():
+        for name, spec in action_inputs.items():
             env[f"INPUT_{name.upper()}"] = str(given.pop(name, spec.get("default", "")))
         assert not given, given
         for name in ("output", "summary"):
             (workdir / "ci" / name).touch()
         env.update(GITHUB_OUTPUT=str(workdir / "ci" / "output"), GITHUB_STEP_SUMMARY=str(workdir / "ci" / "summary"))
         args = ["action"]
-    return Given(env, args, stdin, secrets, consumer)
+    return Given(env, args, stdin, secrets, consumer, inputs)
 
 
 def run(given: Given, workdir: Path) -> Ran:
     proc = subprocess.run([sys.executable, "-m", "bbvars", *given.args], input=given.stdin, capture_output=True,
                           text=True, env=given.env, cwd=workdir / "cwd", timeout=60)
     files = {str(path.relative_to(workdir)): path.read_text(errors="replace")
-             for path in sorted(workdir.rglob("*")) if path.is_file()}
+             for path in sorted(workdir.rglob("*")) if path.is_file()
+             and str(path.relative_to(workdir)) not in given.inputs}
     return Ran(proc.returncode, proc.stdout, proc.stderr, files)
 
 
@@ -467,7 +504,7 @@ def check_masks(case: Case, given: Given, ran: Ran, tokens: list[str], secrets: 
                       if name in given.secrets]
     read = case.command == "sync" and case.mode.bad_input is None  # the document was read, its secrets known
     if read:
-        known_at_start += list(SECURED_VALUES.values())
+        known_at_start += list(SECURED_VALUES.values()) + ([MANIFEST_SECRET] if case.mode.manifest else [])
     for secret in known_at_start:
         for line in secret.splitlines():
             assert line in first_masks, f"{line!r} is not masked before the first other line:\n{ran.stdout}"
@@ -518,6 +555,9 @@ def test_no_secret_leaks(case: Case, emulator: Emulator, tmp_path: Path) -> None
         assert api_writes(emulator) == [] and held == ({STALE} if "prune" in case.mode.options else set())
     elif "prune" in case.mode.options:
         assert ("DELETE", 204) in statuses and STALE not in held and set(DOCUMENT) <= held
+    if case.mode.manifest and expected == 0:  # both targets of the manifest were written
+        assert {v["key"] for v in emulator.variables("acme", None)} == {"db_password", "tls_key"}
+        assert {"MANIFEST_TOKEN", *DOCUMENT} == held
     if case.mode.name == "fail-scope-403":
         assert ("POST", 403) in statuses
     if case.mode.faults is fatal_503:

@@ -7,7 +7,7 @@ from typing import Callable, Iterable, Mapping
 
 from bbvars import report
 from bbvars.console import one_line, write_line  # noqa: F401 - one_line is the CI surfaces' too
-from bbvars.engine import SyncResult
+from bbvars.engine import RunResult, SyncResult
 from bbvars.errors import InputError
 from bbvars.events import Event, Events, RetryWait, retry_line
 from bbvars.settings import SETTINGS, Setting, Settings, from_strings
@@ -71,3 +71,25 @@ def outcome(result: SyncResult) -> str:
 def failure(result: SyncResult) -> str:
     """One line saying why a sync did not fully succeed: the counts, then each failed key with its cause."""
     return f"Sync failed ({report.counts(result)}): {report.failure_line(result)}"
+
+
+# -- a manifest's run -----------------------------------------------------------------------------------------------
+
+
+def announce(jobs, settings: Settings) -> str:
+    """The opening line of a manifest's run."""
+    count = sum(len(job.variables) for job in jobs)
+    extras = [note for flag, note in ((settings.dry_run, "dry run: nothing is written"),) if flag]
+    return (f"{'Checking' if settings.dry_run else 'Syncing'} {count} variable(s) into {len(jobs)} target(s) of "
+            f"{settings.manifest}" + (f" ({'; '.join(extras)})" if extras else "") + "...")
+
+
+def run_outcome(run: RunResult) -> str:
+    return f"{'Checked' if run.dry_run else 'Synced'} {report.run_counts(run)}"
+
+
+def run_failure(run: RunResult) -> str:
+    """One line for a manifest's run that did not fully succeed: the totals, then each failed target's cause."""
+    failed = sum(1 for result in run.targets if not result.ok)
+    return (f"Sync failed for {failed} of {len(run.targets)} target(s) ({report.run_counts(run)}): "
+            + "; ".join(report.run_failure_lines(run)))

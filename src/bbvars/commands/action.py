@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import uuid
+from dataclasses import replace
 
 from bbvars.commands import _github as gh
-from bbvars.commands._ci import failure, outcome, raw_settings, read_settings, retry_lines, understood
+from bbvars.commands._ci import announce, failure, outcome, raw_settings, read_settings, retry_lines, run_failure
+from bbvars.commands._ci import run_outcome, understood
 from bbvars.commands._github import escape_data
-from bbvars.engine import SyncResult
+from bbvars.engine import RunResult, SyncResult
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
 from bbvars.settings import SETTINGS, Setting, Settings, check_text
@@ -135,6 +137,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         return token_command(settings, redactor, log)
     if settings.command == "check":
         return check_command(settings, redactor, log)
+    if settings.manifest is not None:
+        return manifest_command(settings, redactor, log, getattr(args, "cancel", None))
     return sync_command(settings, redactor, log, getattr(args, "cancel", None))
 
 
@@ -145,17 +149,21 @@ EMPTY_VARIABLES = (
 )
 
 
-def workspace_file(given: str) -> tuple[str, str]:
+def workspace_root() -> str:
+    return os.path.realpath(os.environ.get("GITHUB_WORKSPACE") or os.getcwd())
+
+
+def workspace_file(given: str, name: str = "variables_file") -> tuple[str, str]:
     """(path, source name) of a file inside the workspace; anything outside it is refused: the action reads only
     what the workflow itself put there."""
     from bbvars.documents import shown
 
-    workspace = os.path.realpath(os.environ.get("GITHUB_WORKSPACE") or os.getcwd())
+    workspace = workspace_root()
     path = os.path.realpath(os.path.join(workspace, given))
     if os.path.commonpath([workspace, path]) != workspace:
-        raise InputError(f"input variables_file {shown(given, 200)!r} is outside the workspace ({workspace}): give a "
+        raise InputError(f"input {name} {shown(given, 200)!r} is outside the workspace ({workspace}): give a "
                          "path relative to it, such as outputs.json")
-    return path, f"input variables_file {shown(given, 200)}"
+    return path, f"input {name} {shown(given, 200)}"
 
 
 def read_variables(settings: Settings) -> list:
@@ -252,4 +260,55 @@ def token_command(settings: Settings, redactor: Redactor, log) -> int:
     })
     lifetime = f", expires in {token.expires_in} s" if token.expires_in is not None else ""
     gh.log(redactor(f"✔ Minted a {token.token_type} token (output access_token, masked){lifetime}"))
+    return 0
+
+
+# -- a manifest: many targets --------------------------------------------------------------------------------------
+
+
+def place(result: SyncResult) -> str:
+    """A target in the outputs' key lists: its name, else workspace/repository/environment."""
+    t = result.target
+    return result.name or "/".join(part for part in (t.workspace, t.repository, t.environment) if part)
+
+
+def run_outputs(run: RunResult) -> dict[str, str]:
+    """The single-target outputs over every target, each key as TARGET:KEY; `result` is the whole run's report."""
+    from bbvars import report
+
+    outputs = {name: ",".join(f"{place(r)}:{key}" for r in run.targets for key in sorted(getattr(r, name)))
+               for name in ("created", "updated", "unchanged", "deleted")}
+    outputs["failed"] = ",".join(f"{place(r)}:{f['key']}" for r in run.targets
+                                 for f in sorted(r.failed, key=lambda f: f["key"]))
+    outputs["changed"] = "true" if run.changed else "false"
+    outputs["result"] = report.run_to_json(run)
+    return outputs
+
+
+def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
+    import sys
+
+    from bbvars import engine, manifest, report
+
+    path, _ = workspace_file(settings.manifest or "", "manifest")
+    # Named as given in messages; its sources, too, must be in the workspace.
+    jobs = manifest.jobs(replace(settings, manifest=os.path.relpath(path)), sys.stdin, within=workspace_root())
+    for job in jobs:
+        for variable in job.variables:
+            if variable.secured:
+                redactor.add(variable.value)  # masked (by the listener) before anything about the run is printed
+    if settings.debug:
+        gh.log(redactor(f"DEBUG: {understood(settings, label)}"))
+    gh.log(redactor(announce(jobs, settings)))
+    result = engine.run(settings, jobs, redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
+    gh.command("group", f"Plan ({len(result.targets)} targets)")
+    for line in report.run_summary(result):
+        gh.log(redactor(line))
+    gh.command("endgroup")
+    write_outputs(run_outputs(result))
+    closing = run_outcome(result) if result.ok else run_failure(result)
+    write_summary(redactor("".join(summary_markdown(r) for r in result.targets) + f"**{gh.markdown(closing)}**\n"))
+    if not result.ok:
+        raise BbvarsError(closing)
+    gh.log(redactor(f"✔ {closing}"))
     return 0

@@ -11,10 +11,11 @@ import difflib
 import os
 from typing import Mapping
 
-from bbvars.commands._ci import failure, one_line, outcome, raw_settings, read_settings, retry_lines, say, understood
+from bbvars.commands._ci import announce, failure, one_line, outcome, raw_settings, read_settings, retry_lines
+from bbvars.commands._ci import run_failure, run_outcome, say, understood
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
-from bbvars.settings import SETTINGS, Setting
+from bbvars.settings import SETTINGS, Setting, Settings
 
 RESULT_FILE = "result.json"
 # Variables of the container and of a shell, never meant for the pipe: not checked for typos.
@@ -110,6 +111,10 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
 
     check_spelling(os.environ)
     raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback))
+    if "manifest" in raw:
+        # A pipeline always sets BITBUCKET_REPO_SLUG: with a manifest, the targets name their own repositories (the
+        # workspace still falls back to BITBUCKET_WORKSPACE for targets that name none).
+        raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback if s.name == "workspace" else None))
     for secret in ("client_secret", "access_token", "atlassian_api_token"):
         redactor.add(raw.get(secret))
     settings = read_settings(raw, label)
@@ -122,6 +127,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
     if settings.command == "check":
         return check_command(settings, redactor, log)
+    if settings.manifest is not None:
+        return run_manifest(settings, redactor, getattr(args, "cancel", None))
     variables = variables_of(settings, label)
 
     target = target_of(settings)
@@ -142,4 +149,25 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if not result.ok:
         raise BbvarsError(failure(result))
     emit("✔ ", outcome(result))
+    return 0
+
+
+def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
+    import sys
+
+    from bbvars import engine, manifest, report
+
+    jobs = manifest.jobs(settings, sys.stdin)
+    emit("INFO: ", redactor(announce(jobs, settings)))
+    if settings.debug:
+        emit("DEBUG: ", redactor(understood(settings, label)))
+    log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
+    result = engine.run(settings, jobs, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
+                        cancel=cancel)
+    for line in report.run_summary(result):
+        emit("", redactor(line))
+    write_result(report.run_to_json(result))
+    if not result.ok:
+        raise BbvarsError(run_failure(result))
+    emit("✔ ", run_outcome(result))
     return 0

@@ -23,7 +23,7 @@ CREDENTIALS_EPILOG = (
     "Atlassian API token), BITBUCKET_ACCESS_TOKEN (an access token), BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET "
     "(an OAuth consumer); with none of them, the stored login of `bbvars login`.")
 OPTIONS = ("workspace", "repository", "environment", "files", "pairs", "secured", "prefix", "upper", "dry_run",
-           "prune", "yes", "concurrency", "timeout", "debug", "quiet", "output", "allow_empty")
+           "prune", "yes", "concurrency", "timeout", "debug", "quiet", "output", "allow_empty", "manifest", "targets")
 CONFIRM_LISTED = 20  # deletions named in the question; the rest are counted
 
 
@@ -95,6 +95,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     redactor.add(settings.access_token)
     redactor.add(settings.atlassian_api_token)
     validate(settings, cli_label)
+    if settings.manifest is not None:
+        return run_manifest(settings, redactor, getattr(args, "cancel", None))
     documents = read_documents(settings)
     variables = collect(documents, settings.pairs, prefix=settings.prefix, upper=settings.upper,
                         secured=settings.secured)
@@ -120,6 +122,34 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
             print(summary_line(one_line(redactor(line)), colour), file=sys.stderr)
     if not result.ok:  # always, --quiet or not: exit 1 comes with its cause
         print(paint(f"bbvars: error: {one_line(redactor(report.failure_line(result)))}", "31", colour), file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
+    """Every target of the manifest (or the --target ones) in one run: one JSON report, one ordered summary."""
+    from bbvars import engine, manifest, report
+
+    jobs = manifest.jobs(settings, sys.stdin)
+    colour = wants_colour(sys.stderr, os.environ)
+    progress = (Progress(sys.stderr, colour=colour) if is_terminal(sys.stderr) and not settings.quiet
+                and not settings.debug else None)
+    confirm = None
+    if any(job.options.prune for job in jobs) and not settings.yes and not settings.dry_run and is_terminal(sys.stdin):
+        confirm = lambda deletes: ask_to_delete(deletes, progress)  # noqa: E731
+    try:
+        result = engine.run(settings, jobs, redactor, debug_to_stderr if settings.debug else None, events=progress,
+                            confirm=confirm, cancel=cancel)
+    finally:
+        if progress is not None:
+            progress.close()
+    if settings.output == "json":
+        print(report.run_to_json(result))
+    if not settings.quiet:
+        for line in report.run_summary(result):
+            indent = len(line) - len(line.lstrip(" "))  # a target's change lines, under its heading
+            print(line[:indent] + summary_line(redactor(line[indent:]), colour), file=sys.stderr)
+    for line in report.run_failure_lines(result):  # always, --quiet or not: exit 1 comes with its cause
+        print(paint(f"bbvars: error: {redactor(line)}", "31", colour), file=sys.stderr)
     return 0 if result.ok else 1
 
 
