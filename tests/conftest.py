@@ -29,3 +29,12 @@ def fast_retry(monkeypatch):
     """Retries with millisecond backoff, for in-process runs against injected faults."""
     monkeypatch.setattr(client_module, "DEFAULT_RETRY", FAST_RETRY)
     return FAST_RETRY
+
+
+@pytest.fixture(autouse=True)
+def config_home(tmp_path_factory, monkeypatch):
+    """Every test gets an empty config directory of its own: a developer's own `bbvars login` must never be used,
+    nor touched, by a test (subprocesses inherit it through clean_env)."""
+    home = tmp_path_factory.mktemp("config-home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    return home

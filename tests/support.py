@@ -129,3 +129,78 @@ def seed(emu: Emulator, values: dict[str, str], secured: bool = False, workspace
     where = where or {"repository": "api"}
     for key, value in values.items():
         emu.seed_variable(workspace, key, value, secured=secured, **where)
+
+
+# Recognisable credentials of the other kinds (Atlassian API tokens start with ATATT).
+API_EMAIL = "dev@example.com"
+API_TOKEN = "ATATT3xFfGF0-recognisable-api-token-5e1d"
+ACCESS_TOKEN = "repo-access-token-recognisable-77c1"
+LOGIN_CLIENT_ID = "login-client"
+LOGIN_CLIENT_SECRET = "l0gin-SECRET-recognisable-91b2"
+LOGIN_SCOPES = ("pipeline", "pipeline:variable", "account")
+
+
+def free_port() -> int:
+    """A port free right now on 127.0.0.1 (never login's default 8976, which a developer may be using)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def login_consumer(emu: Emulator, port: int | None = None) -> str:
+    """A public consumer for the authorization-code flow whose callback is a free loopback port; its callback URL."""
+    callback = f"http://127.0.0.1:{port or free_port()}/callback"
+    emu.add_consumer(LOGIN_CLIENT_ID, LOGIN_CLIENT_SECRET, scopes=LOGIN_SCOPES, private=False, callback_url=callback)
+    return callback
+
+
+def login_env(emu: Emulator, **extra: str) -> dict[str, str]:
+    return clean_env(BITBUCKET_API_URL=emu.api_url, BITBUCKET_TOKEN_URL=emu.token_url,
+                     BITBUCKET_CLIENT_ID=LOGIN_CLIENT_ID, BITBUCKET_CLIENT_SECRET=LOGIN_CLIENT_SECRET, **extra)
+
+
+def start_login(emu: Emulator, callback: str, *args: str, env: dict[str, str] | None = None):
+    """`bbvars login --no-browser` as a real process, and the consent page URL it printed (None if it printed
+    none: then it has exited)."""
+    import re
+
+    proc = subprocess.Popen([sys.executable, "-m", "bbvars", "login", "--no-browser", "--callback-url", callback,
+                             *args], env=env or login_env(emu), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    first = proc.stderr.readline()  # returns "" if the process ends first, so this cannot hang
+    found = re.search(r"(http://\S+/site/oauth2/authorize\S+)", first)
+    return proc, (found.group(1) if found else None), first
+
+
+def finish(proc, first_line: str = "", timeout: float = 60) -> Run:
+    out, err = proc.communicate(timeout=timeout)
+    return Run(proc.returncode, out, first_line + err)
+
+
+def answer_consent(page_url: str, decision: str = "grant") -> str:
+    """What a person does on the emulator's consent page, over HTTP: press a button, follow the redirect to the
+    callback. Returns the callback URL the browser was sent to."""
+    import re
+
+    import httpx
+
+    with httpx.Client(trust_env=False) as web:
+        page = web.get(page_url)
+        assert page.status_code == 200 and "Grant access" in page.text and "Cancel" in page.text, page.text
+        form = dict(re.findall(r"name='(client_id|state)' value='([^']*)'", page.text))
+        answer = web.post(page_url.split("?")[0], data={**form, "decision": decision})
+        assert answer.status_code == 302, answer.text
+        location = answer.headers["location"]
+        web.get(location)
+    return location
+
+
+def log_in(emu: Emulator) -> Run:
+    """A whole login over HTTP into this test's config directory."""
+    callback = login_consumer(emu)
+    proc, page, first = start_login(emu, callback)
+    assert page, first
+    answer_consent(page)
+    return finish(proc, first)

@@ -16,7 +16,7 @@ from tests.support import ROOT
 
 README = (ROOT / "README.md").read_text()
 
-ACTION_OUTPUTS = {"created", "updated", "unchanged", "deleted", "failed", "changed", "result",
+ACTION_OUTPUTS = {"created", "updated", "unchanged", "deleted", "failed", "changed", "result", "ok", "credential",
                   "access_token", "token_type", "expires_in", "scopes"}
 PIPE_REQUIRED: set[str] = set()  # each has a default, a fallback, or an alternative (token vs consumer, VARIABLES vs
 # MANIFEST)

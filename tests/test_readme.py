@@ -17,13 +17,28 @@ import referencing
 
 from bbvars.emulator import Fault
 from bbvars.settings import markdown_table
-from tests.support import ROOT, clean_env, env_for, run_cli
+from bbvars.auth.login import DEFAULT_CALLBACK_URL
+from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, clean_env, env_for, free_port, run_cli
 
 README = (ROOT / "README.md").read_text()
 SCHEMA = json.loads((ROOT / "schema" / "result.schema.json").read_text())
 RUN_SCHEMA = json.loads((ROOT / "schema" / "run-result.schema.json").read_text())
 REGISTRY = referencing.Registry().with_resources(
     (schema["$id"], referencing.Resource.from_contents(schema)) for schema in (SCHEMA, RUN_SCHEMA))
+CHECK_SCHEMA = json.loads((ROOT / "schema" / "check.schema.json").read_text())
+LOGOUT_SCHEMA = {"type": "object", "required": ["logged_out", "path"], "additionalProperties": False,
+                 "properties": {"logged_out": {"type": "boolean"}, "path": {"type": "string"}}}
+
+
+LOGIN_SCHEMA = {"type": "object", "required": ["user", "scopes", "path"], "additionalProperties": False,
+                "properties": {"user": {"type": "string"}, "scopes": {"type": "string"}, "path": {"type": "string"}}}
+
+
+def schema_of(document: dict) -> dict:
+    """Each command's JSON by its shape: a sync report, a check, a login or a logout."""
+    if "checks" in document:
+        return CHECK_SCHEMA
+    return LOGOUT_SCHEMA if "logged_out" in document else LOGIN_SCHEMA if "user" in document else SCHEMA
 SH_BLOCKS = re.findall(r"```sh\n(.*?)```", README, re.S)
 SAMPLE_TERRAFORM_OUTPUT = {
     "api_url": {"sensitive": False, "type": "string", "value": "https://api.example.com"},
@@ -60,6 +75,19 @@ def test_every_sh_block_runs(block, emulator, tmp_path):
         """))
     fake.chmod(0o755)
     env = env_for(emulator, PATH=f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    if "bbvars login" in block:
+        # The login example: a free port stands in for the default one (a test never takes 8976, which may be in
+        # use), the consumer gets that callback URL, and a stand-in browser ($BROWSER, which Python's webbrowser
+        # runs) presses "Grant access" on the emulator's consent page and follows the redirect, as a person would.
+        callback = f"http://localhost:{free_port()}/callback"
+        block = block.replace(DEFAULT_CALLBACK_URL, callback)
+        emulator.add_consumer(CLIENT_ID, CLIENT_SECRET, scopes=("pipeline", "pipeline:variable", "account"),
+                              callback_url=callback)
+        browser = bin_dir / "browser"
+        browser.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+                           "from tests.support import answer_consent\nanswer_consent(sys.argv[1])\n")
+        browser.chmod(0o755)
+        env["BROWSER"] = str(browser)
     script = "set -euo pipefail\n" + block
     proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"README example failed:\n{block}\nstderr:\n{proc.stderr}"
@@ -69,7 +97,8 @@ def test_every_sh_block_runs(block, emulator, tmp_path):
         if "targets" in report:  # a manifest's run
             jsonschema.Draft202012Validator(RUN_SCHEMA, registry=REGISTRY).validate(report)
         else:
-            jsonschema.validate(report, SCHEMA)
+            jsonschema.validate(report, schema_of(report))
+        assert report.get("ok", True), f"README example reported a failing check:\n{block}\n{proc.stderr}"
 
 
 def json_documents(text: str):

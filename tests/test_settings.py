@@ -62,7 +62,7 @@ def test_numbers(name, raw, value):
     ("concurrency", "0", "between 1 and 32"), ("concurrency", "33", "between 1 and 32"),
     ("timeout", "0.5", "between 1 and 600"), ("timeout", "nan", "between 1 and 600"), ("timeout", "inf", "between"),
     ("timeout", "x", "must be a number"), ("concurrency", "9" * 5000, "must be a whole number"),
-    ("command", "deploy", "must be one of sync, token"),
+    ("command", "deploy", "must be one of sync, check, token"),
 ])
 def test_bad_numbers_and_choices(name, raw, words):
     with pytest.raises(InputError, match=words):

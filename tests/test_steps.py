@@ -18,8 +18,13 @@ def test_the_prune_prefix_is_the_prefix_as_it_appears_in_the_keys():
 
 def test_the_fingerprint_key_comes_from_the_setting_else_from_the_credential_in_use():
     assert steps.fingerprint_key(Settings()) is None  # nothing secret: no key (never one derived from "")
-    consumer = Settings(client_id="id", client_secret="consumer-secret", access_token="tok", fingerprint=True)
+    consumer = Settings(client_id="id", client_secret="consumer-secret", fingerprint=True)
     assert steps.credential_secret(consumer) == "consumer-secret"
+    # The credential the run uses (auth.choose's precedence): an access token before a consumer, an API token first.
+    both = Settings(client_id="id", client_secret="consumer-secret", access_token="tok", fingerprint=True)
+    assert steps.credential_secret(both) == "tok"
+    api = Settings(atlassian_account_email="me@example.com", atlassian_api_token="ATATT-api", access_token="tok")
+    assert steps.credential_secret(api) == "ATATT-api"
     assert steps.fingerprint_key(consumer) == derive_key("consumer-secret")
     token = Settings(access_token="access-token", fingerprint=True)
     assert steps.credential_secret(token) == "access-token" and steps.fingerprint_key(token) == derive_key("access-token")

@@ -7,7 +7,7 @@ from typing import Callable
 
 import httpx
 
-from bbvars.auth import Token
+from bbvars.auth import Hints, Token
 from bbvars.errors import ApiError, ConflictError, NotFoundError
 from bbvars.models import Target
 
@@ -45,8 +45,11 @@ def scope_detail(response: httpx.Response) -> tuple[list[str], list[str]]:
         return [], []
 
 
-def check(response: httpx.Response, what: str, not_found: str, redact: Callable[[str], str] | None) -> httpx.Response:
-    """The answer if it is a success; otherwise the exception that says what it means."""
+def check(response: httpx.Response, what: str, not_found: str, redact: Callable[[str], str] | None,
+          hints: Hints | None = None) -> httpx.Response:
+    """The answer if it is a success; otherwise the exception that says what it means (the fix in the words of the
+    credential kind in use: `hints`)."""
+    hints = hints or Hints()
     status = response.status_code
     if status < 300:
         return response
@@ -60,28 +63,17 @@ def check(response: httpx.Response, what: str, not_found: str, redact: Callable[
         )
     message = error_message(response, redact)
     if status == 401:
-        raise ApiError(
-            f"Bitbucket refused the credentials {what} (401: {message}): check the access token, or the OAuth "
-            "consumer's key and secret",
-            401,
-            fatal=True,
-        )
+        raise ApiError(f"Bitbucket refused the credentials {what} (401: {message}): {hints.refused}", 401, fatal=True)
     if status == 403:
         granted, required = scope_detail(response)
         if required:
             raise ApiError(
                 f"the credentials lack the scope {', '.join(map(str, required))} {what} (granted: "
-                f"{', '.join(map(str, granted)) or 'none'}): give the OAuth consumer the permission 'Pipelines: Edit "
-                f"variables' (scope {WRITE_SCOPE}), which writing variables needs",
+                f"{', '.join(map(str, granted)) or 'none'}): {hints.grant}",
                 403,
                 fatal=True,
             )
-        raise ApiError(
-            f"Bitbucket denied access {what} (403: {message}): the consumer's account needs admin rights on the "
-            f"repository or workspace, and the consumer the scope {WRITE_SCOPE}",
-            403,
-            fatal=True,
-        )
+        raise ApiError(f"Bitbucket denied access {what} (403: {message}): {hints.denied}", 403, fatal=True)
     if status == 404:
         raise NotFoundError(f"{not_found} (404: {message})", 404)
     if status == 409:
@@ -139,7 +131,8 @@ def scopes_text(raw: object) -> str:
     return ""
 
 
-def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | None = None) -> Token:
+def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | None = None,
+                       grant: str = "client_credentials") -> Token:
     status = response.status_code
     if status == 200:
         try:
@@ -158,8 +151,10 @@ def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | 
                            fatal=True)
         scopes = scopes_text(body["scope"] if "scope" in body else body.get("scopes"))
         expires = body.get("expires_in")
+        refresh = body.get("refresh_token")  # authorization-code and refresh-token grants only
         return Token(token, str(body.get("token_type", "bearer")),
-                     expires if isinstance(expires, int) and not isinstance(expires, bool) else None, scopes)
+                     expires if isinstance(expires, int) and not isinstance(expires, bool) else None, scopes,
+                     refresh if usable_text(refresh) else None)
     if 300 <= status < 400:
         where = httpx.URL(response.headers["Location"]).host if response.headers.get("Location") else "elsewhere"
         raise ApiError(f"the token URL answered a redirect (HTTP {status} to {where or 'a relative address'}), which "
@@ -177,10 +172,25 @@ def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | 
             status,
             fatal=True,
         )
+    if error == "invalid_grant" and grant == "refresh_token":
+        raise ApiError(
+            "Bitbucket refused the stored login's refresh token (invalid_grant: it expires after 3 months unused, "
+            "and the consumer may have been changed or access revoked): run `bbvars login` again",
+            status,
+            fatal=True,
+        )
+    if error == "invalid_grant" and grant == "authorization_code":
+        raise ApiError(
+            "Bitbucket refused the authorization code (invalid_grant: it is single-use and short-lived, and the "
+            "consumer's callback URL must match): run `bbvars login` again",
+            status,
+            fatal=True,
+        )
     if error == "invalid_grant" and "public" in description.lower():
         raise ApiError(
             "the OAuth consumer is public, and client credentials need a private one: edit the consumer in "
-            "Bitbucket (Workspace settings > OAuth consumers) and tick 'This is a private consumer'",
+            "Bitbucket (Workspace settings > OAuth consumers) and tick 'This is a private consumer' (or, to act as "
+            "yourself after `bbvars login`, unset BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET)",
             status,
             fatal=True,
         )

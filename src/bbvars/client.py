@@ -20,7 +20,7 @@ from bbvars.answers import (  # noqa: F401  (parse_token_answer: also taken from
     parse_token_answer,
     variable_records,
 )
-from bbvars.auth import Token
+from bbvars.auth import Hints, Token
 from bbvars.errors import ApiError, Cancelled, ConflictError
 from bbvars.events import RetryWait
 from bbvars.models import RemoteVariable, Target, Variable
@@ -70,7 +70,9 @@ class BitbucketClient:
         log: Callable[[str], None] | None = None,
         redact: Callable[[str], str] | None = None,
         on_retry: Callable[[RetryWait], None] | None = None,
+        hints: Hints | None = None,
     ):
+        self.hints = hints or Hints()  # what messages say for the credential kind in use (scopes, fixes)
         self.api_url = api_url.rstrip("/")
         self.on_retry = on_retry  # told of every retry wait (events.RetryWait), for a surface to show it
         self.redact = redact  # masks known secrets in Bitbucket's error texts before they are cut short
@@ -243,20 +245,19 @@ class BitbucketClient:
         return str(self.http.base_url.join(url))
 
     def check(self, response: httpx.Response, what: str, not_found: str) -> httpx.Response:
-        return check(response, what, not_found, self.redact)
+        return check(response, what, not_found, self.redact, self.hints)
 
     # -- token ---------------------------------------------------------------------------------------------------
 
     def fetch_token(self, token_url: str, client_id: str, client_secret: str) -> Token:
-        response = self.send(
-            "POST",
-            token_url,
-            what="for a token",
-            cap=transport.TOKEN_CAP,
-            data={"grant_type": "client_credentials"},
-            auth=httpx.BasicAuth(client_id, client_secret),
-        )
-        return parse_token_answer(response, self.redact)
+        return self.request_token(token_url, client_id, client_secret, {"grant_type": "client_credentials"})
+
+    def request_token(self, token_url: str, client_id: str, client_secret: str, form: dict) -> Token:
+        """One token request of any grant (client_credentials, authorization_code, refresh_token), with the
+        consumer's key and secret as HTTP Basic."""
+        response = self.send("POST", token_url, what="for a token", cap=transport.TOKEN_CAP, data=form,
+                             auth=httpx.BasicAuth(client_id, client_secret))
+        return parse_token_answer(response, self.redact, str(form.get("grant_type", "")))
 
     # -- listing -------------------------------------------------------------------------------------------------
 

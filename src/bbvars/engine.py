@@ -5,12 +5,12 @@ one concurrency bound. A single-target sync is a run of one job. Knows nothing o
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from bbvars import fingerprints, steps
 from bbvars.applier import Applier, TargetRun, bounded
-from bbvars.auth import OAuthBearer, StaticBearer, Token, TokenSource
+from bbvars.auth import Token, TokenSource, choose, register
 from bbvars.client import BitbucketClient, RetryPolicy, collection_path
 from bbvars.errors import ApiError, BbvarsError, InputError, NotFoundError
 from bbvars.events import Events, Planned
@@ -55,10 +55,10 @@ def open_client(
     events: Events | None = None,
     cancel: threading.Event | None = None,
 ) -> tuple[BitbucketClient, TokenSource | None]:
-    """A client authenticated as the settings say; every minted token is registered as a secret first. Once
-    `cancel` is set, the client sends no new request."""
-    redactor.add_basic(settings.client_id, settings.client_secret)
-    redactor.add(settings.access_token)
+    """A client authenticated as the settings say (bbvars.auth.choose picks the credential kind); every secret of
+    the credential, and every token minted, is registered with the redactor before it is used. Once `cancel` is set,
+    the client sends no new request."""
+    credential = register(choose(settings), redactor)
     redactor.add(settings.fingerprint_key)
     client = BitbucketClient(
         settings.api_url,
@@ -68,34 +68,26 @@ def open_client(
         max_connections=settings.concurrency + 2,
         log=(lambda line: log(redactor(line))) if log else None,
         redact=redactor,
+        hints=credential.hints,
         on_retry=events,
     )
     client.cancel = cancel
-    if settings.client_id and settings.client_secret:
-        def fetch() -> Token:
-            token = client.fetch_token(settings.token_url, settings.client_id or "", settings.client_secret or "")
-            redactor.add(token.access_token)
-            return token
-
-        tokens = TokenSource(fetch)
-        client.http.auth = OAuthBearer(tokens)
-        return client, tokens
-    client.http.auth = StaticBearer(settings.access_token or "")
-    return client, None
+    client.http.auth, tokens = credential.open(client.request_token, redactor.add)
+    return client, tokens
 
 
 def mint_token(settings: Settings, redactor: Redactor, log=None, retry: RetryPolicy | None = None) -> Token:
-    client, tokens = open_client(settings, redactor, log, retry)
+    # A token is minted from the OAuth consumer whatever else is set (validate() requires one for this command).
+    consumer_only = replace(settings, access_token=None, atlassian_api_token=None, atlassian_account_email=None)
+    client, tokens = open_client(consumer_only, redactor, log, retry)
     with client:
         assert tokens is not None, "validate() requires an OAuth consumer for the token command"
         return tokens.current()
 
 
-def resolve_environment(client: BitbucketClient, target: Target, environments: list[dict] | None = None) -> str:
-    """The uuid of the environment named by name, slug or uuid (braces optional), among `environments` (the
-    repository's, listed here when not given)."""
-    wanted = (target.environment or "").strip()
-    environments = client.list_environments(target) if environments is None else environments
+def match_environment(environments: list[dict], wanted: str) -> dict | None:
+    """The environment named by uuid (braces optional), name or slug, exact before case-insensitive."""
+    wanted = wanted.strip()
     bare = wanted.strip("{}").lower()
     for match in (
         lambda env: str(env.get("uuid", "")).strip("{}").lower() == bare,
@@ -106,7 +98,18 @@ def resolve_environment(client: BitbucketClient, target: Target, environments: l
     ):
         found = [env for env in environments if match(env)]
         if found:
-            return str(found[0]["uuid"])
+            return found[0]
+    return None
+
+
+def resolve_environment(client: BitbucketClient, target: Target, environments: list[dict] | None = None) -> str:
+    """The uuid of the environment named by name, slug or uuid (braces optional), among `environments` (the
+    repository's, listed here when not given)."""
+    wanted = (target.environment or "").strip()
+    environments = client.list_environments(target) if environments is None else environments
+    found = match_environment(environments, wanted)
+    if found is not None:
+        return str(found["uuid"])
     names = ", ".join(sorted(str(env.get("name")) for env in environments)) or "none"
     raise NotFoundError(
         f"deployment environment {wanted!r} not found in {target.workspace}/{target.repository} (it has: {names}): "

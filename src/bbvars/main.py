@@ -19,6 +19,9 @@ from bbvars.redaction import Redactor
 # Command modules are imported only when chosen: `bbvars --help` must not pay for httpx.
 COMMANDS = {
     "sync": ("bbvars.commands.sync", "create/update Pipelines variables from key/values (Terraform outputs, JSON, YAML)"),
+    "check": ("bbvars.commands.check", "verify the credentials and the target without writing (at most 5 requests)"),
+    "login": ("bbvars.commands.login", "log in through the browser (OAuth authorization code) and store the tokens"),
+    "logout": ("bbvars.commands.logout", "delete the login stored by `bbvars login`"),
     "list": ("bbvars.commands.listing", "print a target's variables (secured ones without value) as JSON or dotenv"),
     "token": ("bbvars.commands.token", "print a short-lived access token minted from the OAuth consumer"),
     "terraform": ("bbvars.commands.terraform", "run as a Terraform `external` data source program"),

@@ -14,7 +14,11 @@ from bbvars.errors import InputError
 
 DEFAULT_API_URL = "https://api.bitbucket.org/2.0"
 DEFAULT_TOKEN_URL = "https://bitbucket.org/site/oauth2/access_token"
-ENGINE_COMMANDS = ("sync", "token")  # what `command` may say (the CLI's subcommands are in main.py)
+ENGINE_COMMANDS = ("sync", "check", "token")  # what `command` may say (the CLI's subcommands are in main.py)
+
+
+CLI_ENV_PREFIXES = ("BITBUCKET_", "ATLASSIAN_", "BBVARS_")  # the only environment variables the CLI reads
+API_TOKEN_PREFIX = "ATATT"  # how Atlassian API tokens begin
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,7 @@ class Setting:
     kind: str  # text | secret | url | bool | int | number | keys | document | choice | files | pairs
     help: str
     flags: tuple[str, ...] = ()  # CLI; secrets never get one
-    env: str | None = None  # pipe variable / `docker run -e`; the CLI reads only the BITBUCKET_* ones
+    env: str | None = None  # pipe variable / `docker run -e`; the CLI reads only the BITBUCKET_*/ATLASSIAN_* ones
     env_fallback: str | None = None  # Bitbucket Pipelines' own variable used when `env` is unset
     action_input: str | None = None
     query_key: str | None = None  # Terraform external data source
@@ -35,8 +39,9 @@ class Setting:
 
     @property
     def cli_reads_env(self) -> bool:
-        # Only bbvars' own and Bitbucket's names: an ambient ENVIRONMENT=staging must not change the CLI's target.
-        return bool(self.env and self.env.startswith(("BITBUCKET_", "BBVARS_")))
+        # Only bbvars' own, Bitbucket's and Atlassian's names: an ambient ENVIRONMENT=staging must not change the
+        # CLI's target.
+        return bool(self.env and self.env.startswith(CLI_ENV_PREFIXES))
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -48,7 +53,7 @@ SETTINGS: tuple[Setting, ...] = (
             env="BITBUCKET_ACCESS_TOKEN", action_input="access_token", query_key="access_token"),
     Setting("api_url", "url", "Bitbucket API base URL", env="BITBUCKET_API_URL", default=DEFAULT_API_URL),
     Setting("token_url", "url", "OAuth token URL", env="BITBUCKET_TOKEN_URL", default=DEFAULT_TOKEN_URL),
-    Setting("command", "choice", "what to do: sync or token", env="COMMAND", action_input="command",
+    Setting("command", "choice", "what to do: sync, check or token", env="COMMAND", action_input="command",
             query_key="command", default="sync", choices=ENGINE_COMMANDS),
     Setting("workspace", "text", "workspace slug or {uuid}", flags=("--workspace", "-w"), env="WORKSPACE",
             env_fallback="BITBUCKET_WORKSPACE", action_input="workspace", query_key="workspace"),
@@ -110,6 +115,11 @@ SETTINGS: tuple[Setting, ...] = (
             bounds=(0, 1_000_000), per_target=True),
     Setting("protect", "keys", "keys prune never deletes (globs such as 'DEPLOY_*'); repeatable",
             flags=("--protect",), env="PROTECT", action_input="protect", query_key="protect", default=(), per_target=True),
+    Setting("atlassian_account_email", "text", "Atlassian account email, the user name of an Atlassian API token",
+            env="ATLASSIAN_ACCOUNT_EMAIL", action_input="atlassian_account_email",
+            query_key="atlassian_account_email"),
+    Setting("atlassian_api_token", "secret", "Atlassian API token (with Bitbucket scopes), sent as HTTP Basic",
+            env="ATLASSIAN_API_TOKEN", action_input="atlassian_api_token", query_key="atlassian_api_token"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 SECRETS = tuple(s.name for s in SETTINGS if s.kind == "secret")  # what every surface registers with its Redactor
@@ -150,7 +160,8 @@ class Settings:
     exit_code: bool = False
     max_deletes: int | None = None
     protect: tuple[str, ...] = ()
-
+    atlassian_account_email: str | None = None
+    atlassian_api_token: str | None = field(default=None, repr=False)
 
 
 assert [f.name for f in fields(Settings)] == [s.name for s in SETTINGS], "Settings and SETTINGS must agree"
@@ -288,27 +299,53 @@ def check_protect(patterns: tuple[str, ...], label: str) -> None:
                              "and the glob characters * ? [ ]")
 
 
+def check_credentials(settings: Settings, labels: Callable[[Setting], str]) -> None:
+    """Credentials that cannot work, before any request. Which kind is used when several are set is decided by
+    bbvars.auth.choose; here only whether there is one that can be used."""
+    def label(name: str) -> str:
+        return labels(BY_NAME[name])
+
+    email, api_token = settings.atlassian_account_email, settings.atlassian_api_token
+    if api_token and not email:
+        raise InputError(f"{label('atlassian_account_email')} is not set: an Atlassian API token is sent with the "
+                         "Atlassian account's email as the user name")
+    if email and not api_token:
+        raise InputError(f"{label('atlassian_api_token')} is not set: set it to the Atlassian API token of "
+                         f"{label('atlassian_account_email')}")
+    if settings.access_token and settings.access_token.startswith(API_TOKEN_PREFIX):
+        raise InputError(
+            f"{label('access_token')} holds an Atlassian API token (it starts with {API_TOKEN_PREFIX}), which is "
+            f"sent as HTTP Basic with its account's email, not as a Bearer access token: set it as "
+            f"{label('atlassian_api_token')}, with {label('atlassian_account_email')}"
+        )
+    has_consumer = bool(settings.client_id and settings.client_secret)
+    other = bool(settings.access_token or api_token)
+    if settings.client_id and not settings.client_secret and not other:
+        raise InputError(f"{label('client_secret')} is not set: set it to the OAuth consumer's secret")
+    if settings.client_secret and not settings.client_id and not other:
+        raise InputError(f"{label('client_id')} is not set: set it to the OAuth consumer's key")
+    if settings.command == "token":
+        if not has_consumer:
+            raise InputError(f"token needs an OAuth consumer: set {label('client_id')} and {label('client_secret')}")
+        return
+    if not has_consumer and not other:
+        from bbvars.auth import store  # only here: importing the settings table must stay light
+
+        if not store.exists():
+            raise InputError(
+                f"no credentials: set {label('atlassian_account_email')} and {label('atlassian_api_token')} (an "
+                f"Atlassian API token), or {label('access_token')}, or {label('client_id')} and "
+                f"{label('client_secret')} (an OAuth consumer), or run `bbvars login`"
+            )
+
+
 def validate(settings: Settings, labels: Callable[[Setting], str]) -> None:
     """Everything that can be known wrong before a request is sent."""
     check_url(settings.api_url, labels(BY_NAME["api_url"]))
     check_url(settings.token_url, labels(BY_NAME["token_url"]))
-    has_consumer = bool(settings.client_id and settings.client_secret)
-    if settings.client_id and not settings.client_secret and not settings.access_token:
-        raise InputError(f"{labels(BY_NAME['client_secret'])} is not set: set it to the OAuth consumer's secret")
-    if settings.client_secret and not settings.client_id and not settings.access_token:
-        raise InputError(f"{labels(BY_NAME['client_id'])} is not set: set it to the OAuth consumer's key")
+    check_credentials(settings, labels)
     if settings.command == "token":
-        if not has_consumer:
-            raise InputError(
-                f"token needs an OAuth consumer: set {labels(BY_NAME['client_id'])} and "
-                f"{labels(BY_NAME['client_secret'])}"
-            )
         return
-    if not has_consumer and not settings.access_token:
-        raise InputError(
-            f"no credentials: set {labels(BY_NAME['client_id'])} and {labels(BY_NAME['client_secret'])} "
-            f"(an OAuth consumer), or {labels(BY_NAME['access_token'])}"
-        )
     if settings.manifest is not None:
         check_manifest_settings(settings, labels)
         return  # workspaces, repositories and environments are the manifest's, checked as it is read
@@ -398,7 +435,8 @@ def add_arguments(parser, names: tuple[str, ...]) -> None:
 
 
 def from_cli(args, environ: Mapping[str, str]) -> Settings:
-    """Flags given + the BITBUCKET_* environment; no other ambient variable may change what the CLI does."""
+    """Flags given + the BITBUCKET_*/ATLASSIAN_* environment; no other ambient variable may change what the CLI does
+    (but for the stored login's location, XDG_CONFIG_HOME or HOME)."""
     raw = {s.name: environ.get(s.env, "") for s in SETTINGS if s.cli_reads_env}
     settings = from_strings(raw, cli_label)
     values: dict[str, object] = {}

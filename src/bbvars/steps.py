@@ -16,13 +16,17 @@ Execute = Callable[[list[Operation]], dict[str, tuple[str, str | None]]]  # Appl
 
 
 def credential_secret(settings: Settings) -> str:
-    """The secret of the credential the run uses (the same choice engine.open_client makes), from which the
+    """The secret of the credential the run uses (auth.choose, as engine.open_client), from which the
     fingerprint key is derived when BBVARS_FINGERPRINT_KEY is not set. Each credential kind names its secret here;
     it must stay the same from run to run (a rotating refresh token would not: such a kind should name the secret
     it is minted with), else every secured value is rewritten on every run."""
-    if settings.client_id and settings.client_secret:
-        return settings.client_secret
-    return settings.access_token or ""
+    from bbvars.auth import choose  # the same choice engine.open_client makes
+    from bbvars.errors import InputError
+
+    try:
+        return choose(settings).fingerprint_secret
+    except InputError:
+        return ""  # no credential at all: validate() has said so already, or will
 
 
 def fingerprint_key(settings: Settings) -> bytes | None:

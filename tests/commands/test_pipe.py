@@ -41,7 +41,7 @@ def test_syncs_terraform_outputs_into_an_environment(emulator):
     assert run.code == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == "INFO: Syncing 3 variable(s) into environment Production of acme/api..."
-    assert lines[1:] == ["+ DB_HOST", "+ DB_PASSWORD (secured)", "+ REPLICAS",
+    assert lines[1:] == ["INFO: credential: OAuth consumer", "+ DB_HOST", "+ DB_PASSWORD (secured)", "+ REPLICAS",
                          "✔ Synced: 3 created, 0 updated, 0 unchanged, 0 deleted"]
     assert run.stderr == ""
     assert stored(emulator, repository="api", environment="Production") == {
@@ -87,7 +87,7 @@ def test_updates_and_prunes_show_in_the_change_list(emulator):
     assert run.code == 0, run.stdout
     assert "(prune: keys not in VARIABLES are deleted)" in run.stdout.splitlines()[0]
     assert run.stdout.splitlines()[1:] == [
-        "+ B", "~ A", "- GONE", "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
+        "INFO: credential: OAuth consumer", "+ B", "~ A", "- GONE", "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
     assert set(stored(emulator, repository="api")) == {"A", "B"}
 
 
@@ -223,9 +223,9 @@ def test_a_listed_name_with_a_line_break_cannot_forge_a_pipe_line(emulator):
     run = run_pipe(env)
     assert run.code == 0, run.stdout
     lines = run.stdout.splitlines()
-    assert lines[1:] == ["+ A", "- EVIL\\n✔ Synced: forged\\nINFO: forged",
+    assert lines[1:] == ["INFO: credential: OAuth consumer", "+ A", "- EVIL\\n✔ Synced: forged\\nINFO: forged",
                          "✔ Synced: 1 created, 0 updated, 0 unchanged, 1 deleted"]
-    assert [line for line in lines if line.startswith(("✔", "✖", "INFO:"))] == [lines[0], lines[-1]]
+    assert [line for line in lines if line.startswith(("✔", "✖", "INFO:"))] == [lines[0], lines[1], lines[-1]]
 
 
 def test_fingerprints_and_exit_code(emulator):

@@ -28,6 +28,13 @@ TERRAFORM_OUTPUT = {
 
 
 
+
+def summary_of(run) -> list[str]:
+    """stderr after the line naming the credential kind, which comes first (never a value)."""
+    lines = run.stderr.splitlines()
+    assert lines[0] == "bbvars: credential: OAuth consumer", run.stderr
+    return lines[1:]
+
 def test_terraform_outputs_first_run_then_nothing_to_do(emulator, bb_env):
     first = run_cli(SYNC, env=bb_env, input=json.dumps(TERRAFORM_OUTPUT))
 
@@ -48,7 +55,7 @@ def test_terraform_outputs_first_run_then_nothing_to_do(emulator, bb_env):
         "tags": ('{"team":"core","tier":"1"}', False),
         "db_password": ("pa55-w0rd-terraform", True),  # sensitive outputs are secured
     }
-    assert first.stderr.splitlines() == [
+    assert summary_of(first) == [
         "repository acme/api: 7 created, 0 updated, 0 unchanged, 0 deleted",
         "+ db_host", "+ db_password (secured)", "+ db_port", "+ enabled", "+ ratio", "+ tags", "+ zones"]
 
@@ -59,8 +66,8 @@ def test_terraform_outputs_first_run_then_nothing_to_do(emulator, bb_env):
     # says why; everything else is left alone.
     assert second.json["updated"] == ["db_password"] and len(second.json["unchanged"]) == 6
     assert second.json["reasons"] == {"db_password": "no fingerprint"}
-    assert second.stderr.splitlines() == ["repository acme/api: 0 created, 1 updated, 6 unchanged, 0 deleted",
-                                          "~ db_password (secured, no fingerprint)"]
+    assert summary_of(second) == ["repository acme/api: 0 created, 1 updated, 6 unchanged, 0 deleted",
+                                  "~ db_password (secured, no fingerprint)"]
     assert [r.method for r in api_writes(emulator)] == ["PUT"]
 
 
@@ -71,7 +78,7 @@ def test_update_and_prune_lines(emulator, bb_env):
     run = run_cli([*SYNC, "--prune"], env=bb_env, input='{"KEEP": "k", "CHANGE": "new", "ADD": "a"}')
 
     assert run.code == 0
-    assert run.stderr.splitlines() == ["repository acme/api: 1 created, 1 updated, 1 unchanged, 1 deleted",
+    assert summary_of(run) == ["repository acme/api: 1 created, 1 updated, 1 unchanged, 1 deleted",
                                        "+ ADD", "~ CHANGE", "- EXTRA"]
     assert (run.json["created"], run.json["updated"], run.json["unchanged"], run.json["deleted"]) == (
         ["ADD"], ["CHANGE"], ["KEEP"], ["EXTRA"])
@@ -86,7 +93,7 @@ def test_dry_run_writes_nothing_and_says_what_it_would_do(emulator, bb_env):
 
     assert run.code == 0 and run.json["dry_run"] is True
     assert (run.json["created"], run.json["updated"], run.json["deleted"]) == (["ADD"], ["CHANGE"], ["EXTRA"])
-    assert run.stderr.splitlines()[0] == ("repository acme/api: 1 to create, 1 to update, 0 unchanged, 1 to delete "
+    assert summary_of(run)[0] == ("repository acme/api: 1 to create, 1 to update, 0 unchanged, 1 to delete "
                                           "(dry run: nothing written)")
     assert api_writes(emulator) == [] and stored(emulator) == {"CHANGE": ("old", False), "EXTRA": ("e", False)}
 
@@ -133,7 +140,7 @@ def test_a_failure_exits_1_with_the_report_and_one_error_line(emulator, bb_env):
     jsonschema.validate(run.json, SCHEMA)
     assert [f["key"] for f in run.json["failed"]] == ["A", "B"]
     assert all("repository acme/nope not found" in f["error"] for f in run.json["failed"])
-    lines = run.stderr.splitlines()
+    lines = summary_of(run)
     assert lines[0] == "repository acme/nope: 0 created, 0 updated, 0 unchanged, 0 deleted, 2 failed"
     # The shared cause is told once, naming the keys (few of them), in the one error line.
     assert len(lines) == 2 and lines[1].startswith(
@@ -168,7 +175,7 @@ def test_environment_variables_by_name(emulator, bb_env):
     run = run_cli([*SYNC, "-e", "production"], env=bb_env, input='{"URL": "https://prod"}')
     assert run.code == 0
     assert run.json["target"] == {"workspace": "acme", "repository": "api", "environment": "production"}
-    assert run.stderr.splitlines()[0].startswith("environment production of acme/api: 1 created")
+    assert summary_of(run)[0].startswith("environment production of acme/api: 1 created")
     assert stored(emulator, repository="api", environment=uuid) == {"URL": ("https://prod", False)}
 
 
@@ -279,14 +286,14 @@ def test_fingerprints_make_a_second_run_write_nothing_and_exit_0(emulator, bb_en
     second = run_cli(args, env=bb_env, input=SECURED_INPUT)
     assert second.code == 0, second.stderr
     assert api_writes(emulator) == [] and second.json["unchanged"] == ["API_KEY", "DB_PASSWORD", "HOST"]
-    assert second.stderr.splitlines() == ["repository acme/api: 0 created, 0 updated, 3 unchanged, 0 deleted"]
+    assert summary_of(second) == ["repository acme/api: 0 created, 0 updated, 3 unchanged, 0 deleted"]
 
     emulator.reset_requests()
     changed = run_cli(args, env=bb_env, input=SECURED_INPUT.replace("3c4d", "9z9z"))
     assert changed.code == 3
     jsonschema.validate(changed.json, SCHEMA)
     assert changed.json["updated"] == ["API_KEY"] and changed.json["reasons"] == {"API_KEY": "fingerprint differs"}
-    assert changed.stderr.splitlines()[1:] == ["~ API_KEY (secured, fingerprint differs)"]
+    assert summary_of(changed)[1:] == ["~ API_KEY (secured, fingerprint differs)"]
     assert [w.method for w in api_writes(emulator)] == ["PUT", "PUT"]  # its write plus the fingerprint update
 
 

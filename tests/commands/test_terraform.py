@@ -315,7 +315,7 @@ def test_a_query_that_is_not_an_object_of_strings_is_an_input_error(emulator, ra
     ("prune", "on", "query key prune must be true or false"),
     ("concurrency", "100", "query key concurrency must be between 1 and 32"),
     ("timeout", "soon", "query key timeout must be a number"),
-    ("command", "apply", "query key command must be one of sync, token"),
+    ("command", "apply", "query key command must be one of sync, check, token"),
     ("repository", "a/b", "query key repository 'a/b' is not a slug"),
 ])
 def test_bad_setting_values_are_input_errors(emulator, key, value, expected):

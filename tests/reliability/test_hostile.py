@@ -16,7 +16,8 @@ import types
 
 import pytest
 
-from bbvars import applier, auth, paging
+from bbvars import applier, paging
+from bbvars.auth import flows as auth  # the module whose clock the test turns
 from bbvars import client as client_module
 from bbvars.client import RetryPolicy
 from bbvars.emulator import Emulator, Fault

@@ -29,7 +29,8 @@ import pytest
 import yaml
 
 from bbvars.emulator import Emulator, Fault
-from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, api_writes, clean_env, env_for
+from bbvars.settings import BY_NAME
+from tests.support import API_EMAIL, API_TOKEN, CLIENT_ID, CLIENT_SECRET, ROOT, api_writes, clean_env, env_for
 
 # -- the recognisable secrets ---------------------------------------------------------------------------------------
 
@@ -68,8 +69,7 @@ def error_body(message: str) -> str:
 
 def minted(emu: Emulator) -> list[str]:
     """Every token the emulator issued, in order (static access tokens never expire, minted ones do)."""
-    tokens = emu._state._tokens  # noqa: SLF001 - the emulator's record of issued tokens is the only source
-    return [token for token, record in tokens.items() if record.expires_at is not None]
+    return emu.minted_tokens()
 
 
 # -- the modes ------------------------------------------------------------------------------------------------------
@@ -124,6 +124,13 @@ def token_error_cut_short(emu: Emulator, case: str) -> list[Fault]:
 def token_error_echoing_the_secret(emu: Emulator, case: str) -> list[Fault]:
     body = json.dumps({"error": "invalid_request", "error_description": f"malformed client secret {CLIENT_SECRET}"})
     return [Fault(method="POST", path=TOKEN_PATH, status=400, times=1, body=body)]
+
+
+def echo_the_api_token(emu: Emulator, case: str) -> list[Fault]:
+    """A 400 on one create whose message echoes the API token raw and in its Basic header form."""
+    basic = base64.b64encode(f"{API_EMAIL}:{API_TOKEN}".encode()).decode()
+    return [Fault(method="POST", path=LIST_OR_CREATE, status=400, times=1,
+                  body=error_body(f"bad request from {API_TOKEN} (Authorization: Basic {basic})"))]
 
 
 def echo_encoded_forms(emu: Emulator, case: str) -> list[Fault]:
@@ -194,6 +201,11 @@ MODES = [
     Mode("fail-401-echoing-access-token", ("sync",), credentials="access-token", faults=access_token_rejected,
          exit={"sync": 1}),
     Mode("fail-bad-input", BOTH, bad_input="input", exit={"sync": 2, "token": 2}),
+    # An Atlassian API token (HTTP Basic email:token on every call): the token command refuses it (exit 2).
+    Mode("api-token", BOTH, credentials="api-token", exit={"sync": 0, "token": 2}),
+    Mode("api-token-debug", ("sync",), debug=True, credentials="api-token", surfaces=("cli", "pipe", "action")),
+    Mode("fail-400-echoing-the-api-token", ("sync",), credentials="api-token", faults=echo_the_api_token,
+         exit={"sync": 1}),
     # The typo `--var KEY:value` (meant KEY=value, named by --secured): the value must not be echoed.
     Mode("fail-var-typo", ("sync",), bad_input="var-typo", surfaces=("cli",), exit={"sync": 2}),
     # A query giving client_secret as a number: Terraform's type error must not echo it.
@@ -269,6 +281,9 @@ def credentials_for(mode: Mode) -> tuple[dict[str, str], dict[str, str], tuple[s
     """(settings, secrets) for the mode's credentials; settings by name: client_id, client_secret, access_token."""
     if mode.credentials == "access-token":
         return {"access_token": ACCESS_TOKEN}, {"access token": ACCESS_TOKEN}, None
+    if mode.credentials == "api-token":
+        return ({"atlassian_account_email": API_EMAIL, "atlassian_api_token": API_TOKEN}, {"api token": API_TOKEN},
+                (API_EMAIL, API_TOKEN))
     client_id = {"consumer": CLIENT_ID, "wrong-secret": WRONG_CLIENT_ID, "reader": READER_CLIENT_ID}[mode.credentials]
     return ({"client_id": client_id, "client_secret": CLIENT_SECRET}, {"client secret": CLIENT_SECRET},
             (client_id, CLIENT_SECRET))
@@ -277,6 +292,7 @@ def credentials_for(mode: Mode) -> tuple[dict[str, str], dict[str, str], tuple[s
 def prepare(case: Case, emu: Emulator, workdir: Path) -> Given:
     mode = case.mode
     emu.add_access_token(ACCESS_TOKEN)
+    emu.add_api_token(API_EMAIL, API_TOKEN)
     emu.add_consumer(WRONG_CLIENT_ID, "s3cr3t-the-REAL-one-0000")
     emu.add_consumer(READER_CLIENT_ID, CLIENT_SECRET, scopes=("pipeline",))
     for fault in (mode.faults(emu, f"{case.surface}-{case.command}") if mode.faults else []):
@@ -313,7 +329,7 @@ def prepare(case: Case, emu: Emulator, workdir: Path) -> Given:
         secrets["secured literal of the manifest"] = MANIFEST_SECRET
 
     if case.surface == "cli":
-        env.update({f"BITBUCKET_{name.upper()}": value for name, value in credentials.items()})
+        env.update({BY_NAME[name].env: value for name, value in credentials.items()})
         args = [case.command, "--timeout", plain["timeout"]] + (["--debug"] if mode.debug else [])
         if mode.manifest:
             args += ["--manifest", "bbvars.yml"] + [f"--{name.replace('_', '-')}" for name in mode.options]
@@ -324,7 +340,7 @@ def prepare(case: Case, emu: Emulator, workdir: Path) -> Given:
                      "--var", pair] + [f"--{name.replace('_', '-')}" for name in mode.options]
             secrets["secured --var"] = VAR_SECRET
     elif case.surface == "terraform":
-        env.update({f"BITBUCKET_{name.upper()}": value for name, value in credentials.items()})
+        env.update({BY_NAME[name].env: value for name, value in credentials.items()})
         query = dict(plain, command=case.command)
         if syncing:
             query["variables"] = document
@@ -335,7 +351,7 @@ def prepare(case: Case, emu: Emulator, workdir: Path) -> Given:
             stdin = json.dumps(query)
             secrets["client secret given as a number"] = str(NUMERIC_SECRET)
     elif case.surface == "pipe":
-        env.update({f"BITBUCKET_{name.upper()}": value for name, value in credentials.items()})
+        env.update({BY_NAME[name].env: value for name, value in credentials.items()})
         env.update({name.upper(): value for name, value in plain.items()},
                    BITBUCKET_PIPE_STORAGE_DIR=str(workdir / "ci" / "pipe-storage"))
         if not mode.manifest:
@@ -484,7 +500,8 @@ def check_masks(case: Case, given: Given, ran: Ran, tokens: list[str], secrets: 
     assert set(masked) <= held_lines, f"masks of something not a secret: {set(masked) - held_lines}"
     assert len(masked) == len(set(masked)), f"a secret masked twice: {masked}"
 
-    known_at_start = [given.secrets[name] for name in ("client secret", "access token") if name in given.secrets]
+    known_at_start = [given.secrets[name] for name in ("client secret", "access token", "api token")
+                      if name in given.secrets]
     read = case.command == "sync" and case.mode.bad_input is None  # the document was read, its secrets known
     if read:
         known_at_start += list(SECURED_VALUES.values()) + ([MANIFEST_SECRET] if case.mode.manifest else [])

@@ -128,12 +128,18 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     redactor.listeners.append(lambda form: mask(form, masked))
     redactor.add_basic((raw.get("client_id") or "").strip(), raw.get("client_secret"))
     redactor.add(raw.get("access_token"))
+    redactor.add_basic((raw.get("atlassian_account_email") or "").strip(), raw.get("atlassian_api_token"))
     redactor.add(raw.get("fingerprint_key"))
     settings = read_settings(raw, label)
     validate(settings, label)
+    from bbvars.auth import choose, register
+
+    register(choose(settings), redactor)  # every form of the credential chosen masked before anything is printed
     log = (lambda line: gh.log(f"DEBUG: {line}")) if settings.debug else None
     if settings.command == "token":
         return token_command(settings, redactor, log)
+    if settings.command == "check":
+        return check_command(settings, redactor, log)
     if settings.manifest is not None:
         return manifest_command(settings, redactor, log, getattr(args, "cancel", None))
     return sync_command(settings, redactor, log, getattr(args, "cancel", None))
@@ -188,6 +194,7 @@ def read_variables(settings: Settings) -> list:
 
 def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
     from bbvars import engine, report
+    from bbvars.auth import describe
 
     variables = read_variables(settings)
     for variable in variables:
@@ -203,6 +210,7 @@ def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> in
     verb = "Checking" if settings.dry_run else "Syncing"
     gh.log(redactor(f"{verb} {len(variables)} variable(s) into {engine.target_of(settings).describe()}"
                     + (" (dry run: nothing is written)" if settings.dry_run else "") + "..."))
+    gh.log(describe(settings))  # the kind, never its value
     result = engine.run_sync(settings, variables, redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
     lines = report.change_lines(result)
     if lines:
@@ -216,6 +224,30 @@ def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> in
         raise BbvarsError(failure(result))
     gh.log(redactor(f"✔ {outcome(result)}"))
     return exit_code(settings, result.ok, result.changed)
+
+
+def check_command(settings: Settings, redactor: Redactor, log) -> int:
+    import json
+
+    from bbvars.auth import describe
+    from bbvars.check import run_check
+    from bbvars.engine import target_of
+
+    target = target_of(settings)
+    gh.log(redactor(f"Checking the credentials and {target.describe()} (nothing is written)..."))
+    gh.log(describe(settings))
+    result = run_check(settings, redactor, log)
+    for line in result.checklist():
+        gh.log(redactor(line))
+    write_outputs({"ok": "true" if result.ok else "false", "credential": result.credential,
+                   "result": redactor(json.dumps(result.as_json()))})
+    rows = [f"| {'✔' if c.ok else '✖'} | {c.name} | {gh.markdown(c.detail)} |" for c in result.checks]
+    write_summary(redactor("\n".join([f"### bbvars check: {gh.markdown(target.describe())}", "",
+                                      "| | check | detail |", "|---|---|---|", *rows, ""]) + "\n"))
+    if not result.ok:
+        raise BbvarsError(f"Check failed: {result.first_failure()}")
+    gh.log("✔ Check passed: these credentials can sync this target")
+    return 0
 
 
 def token_command(settings: Settings, redactor: Redactor, log) -> int:

@@ -83,8 +83,28 @@ def write_result(text: str) -> None:
         emit("WARNING: ", f"could not write {path}: {exc.strerror}")
 
 
+def check_command(settings, redactor: Redactor, log) -> int:
+    import json
+
+    from bbvars.auth import describe
+    from bbvars.check import run_check
+    from bbvars.engine import target_of
+
+    emit("INFO: ", redactor(f"Checking the credentials and {target_of(settings).describe()} (nothing is written)..."))
+    emit("INFO: ", describe(settings))
+    result = run_check(settings, redactor, log)
+    for check in result.checks:
+        emit("✔ " if check.ok else "✖ ", redactor(check.line()))
+    write_result(json.dumps(result.as_json(), indent=2))
+    if not result.ok:
+        raise BbvarsError(f"Check failed: {result.first_failure()}")
+    emit("✔ ", "Check passed: these credentials can sync this target")
+    return 0
+
+
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars import report
+    from bbvars.auth import describe
     from bbvars.documents import variables_of
     from bbvars.engine import run_sync, target_of
     from bbvars.settings import validate
@@ -104,6 +124,9 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
             "`bbvars token` in a script step of the bbvars image instead, and capture its output"
         )
     validate(settings, label)
+    log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
+    if settings.command == "check":
+        return check_command(settings, redactor, log)
     if settings.manifest is not None:
         return run_manifest(settings, redactor, getattr(args, "cancel", None))
     variables = variables_of(settings, label)
@@ -116,7 +139,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
                             + (f" ({'; '.join(extras)})" if extras else "") + "..."))
     if settings.debug:
         emit("DEBUG: ", redactor(understood(settings, label)))
-    log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
+    emit("INFO: ", describe(settings))  # the kind, never its value
     result = run_sync(settings, variables, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
                       cancel=getattr(args, "cancel", None))
 

@@ -18,6 +18,10 @@ from bbvars.render import Progress, is_terminal, paint, summary_line, wants_colo
 from bbvars.settings import Settings, cli_label, exit_code, from_cli, validate
 from bbvars.settings import add_arguments as add_setting_arguments
 
+CREDENTIALS_EPILOG = (
+    "Credentials come from the environment only, the first of: ATLASSIAN_ACCOUNT_EMAIL and ATLASSIAN_API_TOKEN (an "
+    "Atlassian API token), BITBUCKET_ACCESS_TOKEN (an access token), BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET "
+    "(an OAuth consumer); with none of them, the stored login of `bbvars login`.")
 OPTIONS = ("workspace", "repository", "environment", "files", "pairs", "secured", "prefix", "upper", "dry_run",
            "prune", "yes", "concurrency", "timeout", "debug", "quiet", "output", "allow_empty", "manifest", "targets",
            "fingerprint", "exit_code", "max_deletes", "protect")
@@ -26,10 +30,8 @@ CONFIRM_LISTED = 20  # deletions named in the question; the rest are counted
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_setting_arguments(parser, OPTIONS)
-    parser.epilog = ("Credentials come from the environment only: BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET "
-                     "(an OAuth consumer), or BITBUCKET_ACCESS_TOKEN; the fingerprint key from "
-                     "BBVARS_FINGERPRINT_KEY. Exit codes: 0 done, 1 failed, 2 bad input, 3 (only with --exit-code) "
-                     "something changed.")
+    parser.epilog = (CREDENTIALS_EPILOG + " The fingerprint key comes from BBVARS_FINGERPRINT_KEY. Exit codes: 0 "
+                     "done, 1 failed, 2 bad input, 3 (only with --exit-code) something changed.")
 
 
 # How long a pipe on standard input may stay silent before it counts as empty: `terraform output -json | bbvars ...`
@@ -86,12 +88,14 @@ def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars import report
+    from bbvars.auth import describe
     from bbvars.documents import check_variables, collect
     from bbvars.engine import run_sync
 
     settings = from_cli(args, os.environ)
     redactor.add_basic(settings.client_id, settings.client_secret)
     redactor.add(settings.access_token)
+    redactor.add(settings.atlassian_api_token)
     redactor.add(settings.fingerprint_key)
     validate(settings, cli_label)
     if settings.manifest is not None:
@@ -116,6 +120,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if settings.output == "json":
         print(report.to_json(result))
     if not settings.quiet:
+        print(f"bbvars: {describe(settings)}", file=sys.stderr)  # the kind, never its value
         for line in report.summary(result):
             print(summary_line(one_line(redactor(line)), colour), file=sys.stderr)
     if not result.ok:  # always, --quiet or not: exit 1 comes with its cause

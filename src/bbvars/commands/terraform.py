@@ -18,7 +18,7 @@ from bbvars.redaction import Redactor
 from bbvars.settings import BY_NAME, SETTINGS, Setting, Settings, from_strings, validate
 
 BY_QUERY_KEY: dict[str, Setting] = {s.query_key: s for s in SETTINGS if s.query_key}
-CREDENTIALS = ("client_id", "client_secret", "access_token")
+CREDENTIALS = ("client_id", "client_secret", "access_token", "atlassian_account_email", "atlassian_api_token")
 # The only ambient variables this surface reads; every other setting comes from the query.
 FROM_ENVIRONMENT = (*CREDENTIALS, "api_url", "token_url", "fingerprint_key")
 QUERY_SOURCE = "the query on standard input"
@@ -28,9 +28,10 @@ Terraform runs this program; it is not meant to be run by hand. It reads the dat
 of strings on standard input and answers one JSON object of strings on standard output.
 
 query keys: {", ".join(sorted(BY_QUERY_KEY))}
-credentials: BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET (an OAuth consumer) or BITBUCKET_ACCESS_TOKEN in
-  Terraform's environment (recommended: the query is stored in the state), or the query keys client_id,
-  client_secret, access_token; when the query names any of them, the environment's credentials are not used.
+credentials: ATLASSIAN_ACCOUNT_EMAIL and ATLASSIAN_API_TOKEN (an Atlassian API token), BITBUCKET_ACCESS_TOKEN, or
+  BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET (an OAuth consumer) in Terraform's environment (recommended: the
+  query is stored in the state), or the query keys of the same names; when the query names any of them, the
+  environment's credentials are not used. With none, the stored login of `bbvars login`.
 
   data "external" "bbvars" {{
     program = ["bbvars", "terraform"]
@@ -44,6 +45,7 @@ credentials: BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET (an OAuth consumer)
 
 answer (command sync): created, updated, unchanged, deleted, failed (comma-joined keys), changed, dry_run
 answer (command token): access_token, token_type, expires_in, scopes
+answer (command check): ok ("true"; a failing check fails the data source with its line), credential
 """
 
 
@@ -189,16 +191,27 @@ def token_answer(settings: Settings, redactor: Redactor) -> dict[str, str]:
     }
 
 
+def check_answer(settings: Settings, redactor: Redactor) -> dict[str, str]:
+    """A data source that only reads: `ok` and the credential kind, or the plan fails with the first failing check."""
+    from bbvars.check import run_check
+
+    result = run_check(settings, redactor, None)
+    if not result.ok:
+        raise BbvarsError(f"check failed: {result.first_failure()}")
+    return {"ok": "true", "credential": result.credential}
+
+
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     query = parse_query(read_stdin(sys.stdin))
     settings, label = settings_from(query, os.environ)
     redactor.add_basic(settings.client_id, settings.client_secret)
     redactor.add(settings.access_token)
+    redactor.add(settings.atlassian_api_token)
     redactor.add(settings.fingerprint_key)
     validate(settings, label)
     cancel = getattr(args, "cancel", None)
-    answer = (token_answer(settings, redactor) if settings.command == "token"
-              else sync_answer(settings, label, redactor, cancel))
+    answers = {"token": lambda: token_answer(settings, redactor), "check": lambda: check_answer(settings, redactor)}
+    answer = answers.get(settings.command, lambda: sync_answer(settings, label, redactor, cancel))()
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in answer.items()), "the answer must be strings"
     # Written whole and last: stdout holds the answer or nothing.
     sys.stdout.write(json.dumps(answer) + "\n")

@@ -1,4 +1,5 @@
-"""An in-memory Bitbucket Cloud API emulator (pipelines variables, environments, OAuth tokens) over real HTTP.
+"""An in-memory Bitbucket Cloud API emulator (pipelines variables, environments, OAuth tokens and the consent page,
+Atlassian API tokens, access tokens) over real HTTP.
 
 Standard library only, so it starts fast and needs nothing the client code needs.
 """
@@ -13,9 +14,13 @@ from bbvars.emulator.emulator import (
     RequestRecord,
 )
 from bbvars.emulator.faults import Fault
+from bbvars.emulator.identity import API_TOKEN_SCOPES, DEMO_USER, User
 from bbvars.emulator.serve import serve
 
 __all__ = [
+    "API_TOKEN_SCOPES",
+    "DEMO_USER",
+    "User",
     "DEMO_CLIENT_ID",
     "DEMO_CLIENT_SECRET",
     "DEMO_ENVIRONMENTS",

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Protocol
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
 
+from bbvars.emulator.identity import Identities, Token
+from bbvars.emulator.messages import (  # re-exported: the server and the Emulator take them from here
+    AUTHORIZE_PATH,
+    Options,
+    Request,
+    Response,
+    basic_credentials,
+    bearer_token,
+    error_response,
+    json_response,
+)
+from bbvars.emulator.oauth import OAuthEndpoints
 from bbvars.emulator.state import (
     ENVIRONMENT_TYPE_RANKS,
     ApiError,
@@ -20,7 +29,6 @@ from bbvars.emulator.state import (
     NotFound,
     Scope,
     State,
-    TokenError,
     Variable,
     grants,
 )
@@ -31,45 +39,8 @@ DEFAULT_PAGELEN = 10
 MAX_PAGELEN = 100
 READ_SCOPE = "pipeline"
 WRITE_SCOPE = "pipeline:variable"
-
-
-class Options(Protocol):
-    """The knobs tests turn at run time; the Emulator provides them and they are read on every request."""
-
-    token_ttl: float
-    scope_field: str
-    omit_next: bool
-    omit_size: bool
-
-
-@dataclass
-class Request:
-    method: str
-    path: str  # decoded
-    raw_path: str  # as sent, for building links that keep the client's encoding
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-    base_url: str  # scheme://host[:port] the client used
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str | None = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(status, json.dumps(payload).encode(), "application/json", headers or {})
-
-
-def error_response(status: int, message: str, detail: str | dict[str, Any] | None = None, **headers: str) -> Response:
-    error: dict[str, Any] = {"message": message}
-    if detail is not None:
-        error["detail"] = detail
-    return json_response(status, {"type": "error", "error": error}, headers)
+API_TOKEN_READ, API_TOKEN_WRITE = "read:pipeline:bitbucket", "admin:pipeline:bitbucket"
+USER_SCOPES = {"oauth": "account", "access": "account", "api": "read:user:bitbucket"}  # what GET /2.0/user needs
 
 
 def fault_response(
@@ -118,6 +89,7 @@ ROUTES: list[tuple[str, dict[str, tuple[str, bool]]]] = [
         {"GET": ("get_variable", False), "PUT": ("update_variable", True), "DELETE": ("delete_variable", True)},
     ),
     ("repositories/{workspace}/{repository}/environments", {"GET": ("list_environments", False)}),
+    ("user", {"GET": ("get_user", False)}),
     ("repositories/{workspace}/{repository}/environments/{uuid:environment}", {"GET": ("get_environment", False)}),
 ]
 
@@ -165,60 +137,24 @@ def environment_json(env: Environment) -> dict[str, Any]:
     }
 
 
-def bearer_token(headers: dict[str, str]) -> str | None:
-    scheme, _, credentials = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return credentials.strip() or None
-
-
-def basic_credentials(headers: dict[str, str]) -> tuple[str | None, str | None]:
-    scheme, _, encoded = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None, None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None, None
-    client_id, sep, secret = decoded.partition(":")
-    return (client_id, secret) if sep else (None, None)
-
-
 class Api:
-    def __init__(self, state: State, options: Options) -> None:
+    def __init__(self, state: State, identities: Identities, options: Options) -> None:
         self.state = state
+        self.identities = identities
         self.options = options
+        self.oauth = OAuthEndpoints(identities, options)
 
     def handle(self, request: Request) -> Response:
         try:
             if request.path == TOKEN_PATH:
-                return self.token(request)
+                return self.oauth.token(request)
+            if request.path == AUTHORIZE_PATH:
+                return self.oauth.authorize(request)
             if request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"):
                 return self.api(request)
             raise NotFound(f"No resource at {request.path}.")
         except ApiError as error:
             return error_response(error.status, error.message, error.detail)
-
-    def token(self, request: Request) -> Response:
-        if request.method != "POST":
-            return error_response(405, "Method not allowed.", Allow="POST")
-        client_id, secret = basic_credentials(request.headers)
-        form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
-        try:
-            token, scopes = self.state.issue_token(client_id, secret, form.get("grant_type"), self.options.token_ttl)
-        except TokenError as refused:
-            return json_response(400, {"error": refused.error, "error_description": refused.description})
-        ttl = self.options.token_ttl
-        return json_response(
-            200,
-            {
-                "access_token": token,
-                self.options.scope_field: " ".join(scopes),
-                "expires_in": int(ttl) if float(ttl).is_integer() else ttl,  # Bitbucket sends whole seconds
-                "token_type": "bearer",
-                "state": "client_credentials",
-            },
-        )
 
     def api(self, request: Request) -> Response:
         # Split before decoding so an encoded "/" stays inside its segment. Trailing slashes are accepted, as
@@ -231,13 +167,35 @@ class Api:
         if request.method not in methods:
             return error_response(405, "Method not allowed.", Allow=", ".join(methods))
         handler_name, writes = methods[request.method]
-        granted = self.state.authenticate(bearer_token(request.headers))
-        required = WRITE_SCOPE if writes else READ_SCOPE
-        if not grants(granted, required):
+        bearer = bearer_token(request.headers)
+        credential = self.identities.authenticate(bearer, basic_credentials(request.headers))
+        try:
+            response = self._authorized(request, credential, captured, handler_name, writes)
+        except ApiError as error:
+            response = error_response(error.status, error.message, error.detail)
+        if credential.kind == "access" and bearer and segments[0] == "repositories":
+            # Scaled rate limits, and their headers, are for access tokens on /2.0/repositories/* only.
+            count, limit = self.identities.requests_with(bearer), self.options.rate_limit
+            response.headers.update({"X-RateLimit-Limit": str(limit), "X-RateLimit-Resource": "api",
+                                     "X-RateLimit-NearLimit": "true" if count >= 0.8 * limit else "false"})
+        return response
+
+    def _authorized(self, request: Request, credential: Token, captured: dict[str, str], handler_name: str,
+                    writes: bool) -> Response:
+        if handler_name == "get_user":
+            required = USER_SCOPES[credential.kind]
+        elif credential.kind == "api":
+            required = API_TOKEN_WRITE if writes else API_TOKEN_READ
+        else:
+            required = WRITE_SCOPE if writes else READ_SCOPE
+        if not grants(credential.scopes, required):
             raise Forbidden(
                 "Your credentials lack one or more required privilege scopes.",
-                {"granted": list(granted), "required": [required]},
+                {"granted": list(credential.scopes), "required": [required]},
             )
+        if handler_name == "get_user":
+            user = credential.user
+            return json_response(200, user.as_json() if user else {"type": "app_user", "display_name": "app user"})
         params: dict[str, str] = {}
         for name, value in captured.items():
             if name.startswith("uuid:"):

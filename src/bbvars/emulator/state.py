@@ -1,4 +1,5 @@
-"""The emulator's data model and Bitbucket's rules for it, without any HTTP.
+"""The emulator's data model (workspaces, repositories, environments, variables) and Bitbucket's rules for it,
+without any HTTP; who may call is identity.py's.
 
 Every public method of `State` takes the one lock and returns copies, so HTTP handler threads and test code can use
 it at the same time without seeing half-made changes.
@@ -7,7 +8,6 @@ it at the same time without seeing half-made changes.
 from __future__ import annotations
 
 import re
-import secrets
 import threading
 import time
 import uuid as uuidlib
@@ -54,15 +54,6 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     status = 409
-
-
-class TokenError(Exception):
-    """The token endpoint refuses: answered 400 with the OAuth `error` and `error_description`."""
-
-    def __init__(self, error: str, description: str) -> None:
-        super().__init__(error)
-        self.error = error
-        self.description = description
 
 
 def new_uuid() -> str:
@@ -233,20 +224,6 @@ class Workspace:
     repositories: dict[str, Repository] = field(default_factory=dict)
 
 
-@dataclass
-class Consumer:
-    client_id: str
-    secret: str
-    scopes: tuple[str, ...]
-    private: bool
-
-
-@dataclass
-class Token:
-    scopes: tuple[str, ...]
-    expires_at: float | None  # time.monotonic() deadline; None never expires (static access tokens)
-
-
 class Scope(NamedTuple):
     """Where variables live: a workspace, or a repository in it, or an environment of that repository."""
 
@@ -259,8 +236,6 @@ class State:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._workspaces: dict[str, Workspace] = {}
-        self._consumers: dict[str, Consumer] = {}
-        self._tokens: dict[str, Token] = {}
         self.lag = 0.0  # seconds listings trail writes by (the `lag` quirk)
         self.total_characters: int | None = TOTAL_CHARACTERS  # None: no limit (the benchmark's scale runs)
 
@@ -289,57 +264,6 @@ class State:
             env = Environment(new_uuid(), name, slug or default_slug(name), env_type)
             repo.environments[env.uuid] = env
             return env.uuid
-
-    def add_consumer(self, client_id: str, secret: str, scopes: tuple[str, ...], private: bool) -> None:
-        with self._lock:
-            self._consumers[client_id] = Consumer(client_id, secret, tuple(scopes), private)
-
-    def add_access_token(self, token: str, scopes: tuple[str, ...]) -> None:
-        with self._lock:
-            self._tokens[token] = Token(tuple(scopes), None)
-
-    # --- tokens ---
-
-    def issue_token(
-        self, client_id: str | None, secret: str | None, grant_type: str | None, ttl: float
-    ) -> tuple[str, tuple[str, ...]]:
-        with self._lock:
-            consumer = self._consumers.get(client_id or "")
-            # Compare in constant time: cheap, and the emulator should not model a timing leak as acceptable.
-            if consumer is None or secret is None or not secrets.compare_digest(consumer.secret, secret):
-                raise TokenError("unauthorized_client", "Invalid OAuth client credentials")
-            if grant_type != "client_credentials":
-                raise TokenError(
-                    "unsupported_grant_type",
-                    f"Unsupported grant type: {grant_type}" if grant_type else "Missing grant_type parameter",
-                )
-            if not consumer.private:
-                raise TokenError(
-                    "invalid_grant",
-                    'Cannot use client_credentials with a consumer marked as "public". '
-                    "Calls for auto generated consumers should use urn:bb:oauth2:auth-code instead.",
-                )
-            token = secrets.token_urlsafe(32)
-            self._tokens[token] = Token(consumer.scopes, time.monotonic() + ttl)
-            return token, consumer.scopes
-
-    def expire_tokens(self) -> None:
-        with self._lock:
-            for token in self._tokens.values():
-                if token.expires_at is not None:
-                    token.expires_at = float("-inf")
-
-    def authenticate(self, token: str | None) -> tuple[str, ...]:
-        """The scopes `token` grants; Unauthorized when it is missing, unknown or expired."""
-        if not token:
-            raise Unauthorized("Access denied: send a token as 'Authorization: Bearer <token>'.")
-        with self._lock:
-            found = self._tokens.get(token)
-            if found is None:
-                raise Unauthorized("Token is invalid or not supported for this endpoint.")
-            if found.expires_at is not None and time.monotonic() >= found.expires_at:
-                raise Unauthorized("Access token expired.")
-            return found.scopes
 
     # --- environments ---
 

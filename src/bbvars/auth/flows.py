@@ -1,7 +1,9 @@
-"""Authentication as httpx.Auth flows: the rest of the code never thinks about tokens."""
+"""Each credential kind as an httpx.Auth flow, side by side (as httpx keeps BasicAuth and DigestAuth): the rest of
+the code never thinks about tokens."""
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ class Token:
     token_type: str
     expires_in: int | None
     scopes: str
+    refresh_token: str | None = field(default=None, repr=False)  # authorization-code grants only
 
     def as_json(self) -> dict:
         return {
@@ -51,12 +54,12 @@ CLOCK_HINT = ("Bitbucket refused a token it had just issued as expired: check th
 
 
 class TokenSource:
-    """One token per run, fetched on first use; renewed only when Bitbucket says it expired."""
+    """One token per run, fetched on first use (unless one is given); renewed only when Bitbucket says it expired."""
 
-    def __init__(self, fetch: Callable[[], Token]):
+    def __init__(self, fetch: Callable[[], Token], initial: Token | None = None):
         self._fetch = fetch
         self._lock = threading.Lock()
-        self._token: Token | None = None
+        self._token: Token | None = initial
         self._minted: dict[str, tuple[float, int | None]] = {}  # token -> (when minted, its expires_in)
         self._accepted: set[str] = set()  # tokens Bitbucket has judged and let through at least once
         self.renewals = 0
@@ -101,7 +104,8 @@ class TokenSource:
 
 
 class OAuthBearer(httpx.Auth):
-    """Client-credentials tokens, sent only as `Authorization: Bearer`; one renewal when a token expires."""
+    """Tokens from a TokenSource, sent only as `Authorization: Bearer`; one renewal when a token expires. An OAuth
+    consumer's client-credentials grant uses it as it is."""
 
     # Not requires_response_body: httpx would read every answer whole, past the size cap; only a 401's body is read
     # here, within a small cap, to see whether the token expired.
@@ -136,11 +140,33 @@ class OAuthBearer(httpx.Auth):
         return True
 
 
+class StoredLogin(OAuthBearer):
+    """The tokens `bbvars login` stored: the same Bearer flow, but a renewal is a refresh-token grant whose rotated
+    refresh token is stored at once (the TokenSource's fetch does that), and a token already expired by the clock is
+    refreshed before the first request rather than after a 401."""
+
+
 class StaticBearer(httpx.Auth):
-    """A repository/workspace access token: nothing to mint or renew."""
+    """A repository/project/workspace access token: nothing to mint or renew."""
 
     def __init__(self, token: str):
         self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+def basic_header(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+class AtlassianApiToken(httpx.Auth):
+    """An Atlassian API token: HTTP Basic with the account's email as the user name, on every call (never Bearer,
+    and no token request)."""
+
+    def __init__(self, email: str, token: str):
+        self._header = basic_header(email, token)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = self._header

@@ -1,0 +1,215 @@
+"""The authorization-code flow of `bbvars login`: a one-shot loopback listener for the browser's redirect, the
+`state` check, the code exchange, and the stored login. Nothing here prints a token."""
+
+from __future__ import annotations
+
+import errno
+import html
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from bbvars.auth import store
+from bbvars.auth.flows import StaticBearer, Token
+from bbvars.errors import BbvarsError, InputError
+
+DEFAULT_CALLBACK_URL = "http://localhost:8976/callback"
+DEFAULT_WAIT = 300.0  # seconds for the person to answer the consent page
+
+
+@dataclass(frozen=True)
+class Callback:
+    host: str
+    port: int
+    path: str
+    url: str
+
+
+def parse_callback_url(url: str) -> Callback:
+    """Only loopback http: the code must reach this machine's listener and nothing else."""
+    from bbvars.settings import is_loopback
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        port, parts = None, None
+    if parts is None or parts.scheme != "http" or not parts.hostname or not is_loopback(parts.hostname):
+        raise InputError(f"--callback-url must be a loopback http:// URL such as {DEFAULT_CALLBACK_URL} (the browser "
+                         f"hands the code to bbvars on this machine), got {url[:80]!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise InputError("--callback-url takes no user, query or fragment: give http://HOST:PORT/PATH")
+    host = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname
+    return Callback(host, port or 80, parts.path or "/", url)
+
+
+def authorize_url(token_url: str, client_id: str, state: str) -> str:
+    """The consent page lives next to the token endpoint: .../site/oauth2/authorize."""
+    base = token_url.rsplit("/", 1)[0]
+    return f"{base}/authorize?" + urlencode({"client_id": client_id, "response_type": "code", "state": state})
+
+
+class _Listener(ThreadingHTTPServer):
+    """One thread per connection (so a connection that sends nothing keeps no one out), none waited for at the end."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, callback: Callback):
+        self.callback = callback
+        self.answer: dict[str, str] | None = None
+        self.answered = threading.Event()
+        self.lock = threading.Lock()
+        if ":" in callback.host:
+            import socket
+
+            self.address_family = socket.AF_INET6
+        super().__init__((callback.host, callback.port), _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN, which can stall on DNS; a loopback listener needs none.
+        import socketserver
+
+        socketserver.TCPServer.server_bind(self)
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # no traceback on a browser that went away
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Listener
+    timeout = 10  # seconds a connection may take to send its request
+
+    def log_message(self, format: str, *args) -> None:
+        pass  # request lines carry the code
+
+    def do_GET(self) -> None:
+        split = urlsplit(self.path)
+        if split.path != self.server.callback.path:
+            self._page(404, "Not found", "This is bbvars login's callback; nothing else is here.")
+            return
+        answer = dict(parse_qsl(split.query, keep_blank_values=True))
+        with self.server.lock:  # the first callback wins; a second one (a reload) is told it is not wanted
+            first = self.server.answer is None
+            if first:
+                self.server.answer = answer
+        if not first:
+            self._page(404, "Not found", "This login has already been answered.")
+        elif "code" in answer:
+            self._page(200, "bbvars: logged in", "You may close this window and go back to the terminal.")
+        else:
+            self._page(400, "bbvars: not logged in", f"Bitbucket answered {answer.get('error', 'no code')}. Go back "
+                                                     "to the terminal.")
+        if first:
+            self.server.answered.set()  # after the page is written: the browser always gets it
+
+    def _page(self, status: int, title: str, text: str) -> None:
+        body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>"
+                f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def listen(callback: Callback) -> _Listener:
+    try:
+        return _Listener(callback)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise BbvarsError(f"port {callback.port} on {callback.host} is in use (another `bbvars login`?): stop "
+                              "what holds it, or give --callback-url with another port (the consumer's callback URL "
+                              "must be the same)") from None
+        raise BbvarsError(f"cannot listen on {callback.host}:{callback.port} for the callback ({exc.strerror}): "
+                          "give --callback-url with another loopback address or port") from None
+
+
+@dataclass(frozen=True)
+class Consumer:
+    client_id: str
+    client_secret: str
+    token_url: str
+
+
+def login(
+    consumer: Consumer,
+    callback: Callback,
+    *,
+    request_token: Callable[[str, str, str, dict], Token],
+    who: Callable[[Token], str],
+    show: Callable[[str], None],
+    open_browser: Callable[[str], object] | None,
+    wait: float,
+    path: Path,
+) -> store.Login:
+    """Runs the whole flow and stores the login; every failure is one BbvarsError line."""
+    state = secrets.token_urlsafe(24)
+    listener = listen(callback)  # before the browser is sent anywhere: its answer must find us listening
+    serving = threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    serving.start()
+    try:
+        url = authorize_url(consumer.token_url, consumer.client_id, state)
+        show(f"Open this page in a browser to log in: {url}")
+        if open_browser is not None:
+            try:
+                open_browser(url)
+            except Exception:  # no browser here: the printed page is the way
+                pass
+        show(f"Waiting up to {wait:g} s for the browser to come back to {callback.url} ...")
+        if not listener.answered.wait(wait):
+            raise BbvarsError(f"no answer from the browser within {wait:g} s: run `bbvars login` again (--timeout "
+                              "allows more time; the consumer's callback URL must be "
+                              f"{callback.url})")
+    finally:
+        listener.shutdown()
+        listener.server_close()
+    answer = listener.answer or {}
+    if not secrets.compare_digest(answer.get("state", ""), state):
+        raise BbvarsError("the callback's state does not match this login (an old browser tab, or a request that "
+                          "did not come from Bitbucket): nothing was stored; run `bbvars login` again")
+    if answer.get("error") == "access_denied":
+        raise BbvarsError("access was not granted in the browser (access_denied): run `bbvars login` again and "
+                          "choose Grant access")
+    if "code" not in answer:
+        raise BbvarsError(f"Bitbucket came back without a code ({answer.get('error', 'no error given')[:60]}): check "
+                          "the consumer, then run `bbvars login` again")
+    token = request_token(consumer.token_url, consumer.client_id, consumer.client_secret,
+                          {"grant_type": "authorization_code", "code": answer["code"]})
+    if not token.refresh_token:
+        raise BbvarsError("Bitbucket answered the code without a refresh token, so the login could not be kept: "
+                          "check BITBUCKET_TOKEN_URL")
+    login_ = store.Login(
+        client_id=consumer.client_id,
+        client_secret=consumer.client_secret,
+        access_token=token.access_token,
+        refresh_token=token.refresh_token,
+        expires_at=time.time() + token.expires_in if token.expires_in is not None else None,
+        scopes=token.scopes,
+        user=who(token),
+        token_url=consumer.token_url,
+    )
+    store.save(path, login_)
+    return login_
+
+
+def who_is(client, token: Token) -> str:
+    """Who the token acts as, from GET /2.0/user (needs the consumer's Account: Read scope)."""
+    from bbvars.errors import ApiError
+
+    client.http.auth = StaticBearer(token.access_token)
+    try:
+        response = client.send("GET", "user", what="asking who logged in")
+        body = response.json() if response.status_code == 200 else None
+    except (ApiError, ValueError):
+        body = None
+    if not isinstance(body, dict) or not body.get("display_name"):
+        return "an account bbvars cannot name (the consumer lacks the Account: Read scope)"
+    nickname = body.get("nickname") or body.get("username")
+    return f"{body['display_name']}" + (f" ({nickname})" if nickname else "")
