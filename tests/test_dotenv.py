@@ -72,3 +72,10 @@ def test_documents_read_dotenv_and_still_yaml_and_json():
 def test_secured_variables_are_comments_naming_the_key_only():
     assert dotenv.render([("S", None, True), ("P", "v", False)]) == (
         "# S: secured, its value cannot be read back\nP=\"v\"\n")
+
+
+def test_render_leaves_out_a_listed_key_that_is_no_variable_name_so_it_cannot_add_a_line():
+    text = dotenv.render([("GOOD", "1", False), ("EVIL\nINJECTED=x", "2", False), ("A B", "3", False)])
+    assert text.splitlines() == ["GOOD=\"1\"", "# left out: 'EVIL\\nINJECTED=x' is not a valid variable name",
+                                 "# left out: 'A B' is not a valid variable name"]
+    assert dotenv.parse(text, "listing") == [("GOOD", "1")]

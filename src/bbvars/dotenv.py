@@ -15,6 +15,7 @@ from bbvars.errors import InputError
 # A key as .env files write them; documents.build_variables then applies Bitbucket's stricter rule (with the
 # --upper hint for hyphens).
 ASSIGNMENT = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=")
+VALID_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # Bitbucket's variable names: the only keys render() writes
 ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$", "`": "`"}
 
 
@@ -109,7 +110,10 @@ def render(variables: list[tuple[str, str | None, bool]], heading: str | None = 
     """KEY="value" lines; a secured variable is a comment naming its key, as its value can never be read."""
     lines = [f"# {heading}"] if heading else []
     for key, value, secured in variables:
-        if secured or value is None:
+        if not VALID_KEY.match(key):
+            # A server could list any text as a key: one holding a line break would add a line of its own choosing.
+            lines.append(f"# left out: {ascii(key)[:80]} is not a valid variable name")
+        elif secured or value is None:
             lines.append(f"# {key}: secured, its value cannot be read back")
         else:
             lines.append(f"{key}={quote(value)}")

@@ -156,9 +156,11 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
     import sys
 
     from bbvars import engine, manifest, report
+    from bbvars.auth import describe
 
     jobs = manifest.jobs(settings, sys.stdin)
     emit("INFO: ", redactor(announce(jobs, settings)))
+    emit("INFO: ", describe(settings))  # the kind, never its value
     if settings.debug:
         emit("DEBUG: ", redactor(understood(settings, label)))
     log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
