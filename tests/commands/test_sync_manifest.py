@@ -215,6 +215,7 @@ def test_the_pipe_runs_a_manifest_from_the_clone(emulator, project):
     assert run.code == 0, run.stdout
     lines = run.stdout.splitlines()
     assert lines[0] == "INFO: Syncing 5 variable(s) into 2 target(s) of bbvars.yml..."
+    assert lines[1] == "INFO: credential: OAuth consumer"  # the kind, never its value
     assert lines[-1] == "✔ Synced 2 targets: 5 created, 0 updated, 0 unchanged, 0 deleted"
     check_report(json.loads((project / "storage" / "result.json").read_text()))
     assert stored(emulator, repository="api") == {}  # BITBUCKET_REPO_SLUG is no target of a manifest
