@@ -47,12 +47,15 @@ def test_the_example_manifest_syncs_a_terraform_state_with_the_minimum_requests(
     assert report["ok"] and [t["name"] for t in report["targets"]] == [
         "api-staging", "api-production", "web", "web-production", "shared"]
     writes = sum(len(t["created"]) + len(t["updated"]) + len(t["deleted"]) for t in report["targets"])
-    # 1 token + 2 environment listings (api's and web's) + 5 variable listings + the writes: nothing more.
-    assert len(emulator.requests) == 1 + 2 + 5 + writes
+    # 1 token + 2 environment listings (api's and web's) + 5 variable listings + the writes + the fingerprint
+    # variable of each target holding a secured value (api's two environments): nothing more.
+    assert len(emulator.requests) == 1 + 2 + 5 + writes + 2
     api_rows = {"API_URL": ("https://api.example.com", False), "DB_HOST": ("db.internal.example.com", False),
                 "DB_PORT": ("5432", False), "DB_PASSWORD": (DB_PASSWORD, True)}
-    assert stored(emulator, environment="Staging") == {**api_rows, "LOG_LEVEL": ("debug", False)}
-    assert stored(emulator, environment="Production") == {**api_rows, "LOG_LEVEL": ("warn", False)}
+    for environment, level in (("Staging", "debug"), ("Production", "warn")):
+        held = stored(emulator, environment=environment)
+        assert held.pop("BBVARS_FINGERPRINTS")[1] is False  # plain, and never reported as an input key
+        assert held == {**api_rows, "LOG_LEVEL": (level, False)}
     assert report["targets"][1]["deleted"] == ["LEFTOVER"]
     assert stored(emulator, repository="web") == {"PUBLIC_CDN_URL": ("https://cdn.example.com", False)}
     web_production = emulator.environments("acme", "web")[0]["uuid"]
@@ -67,9 +70,9 @@ def test_the_example_manifest_syncs_a_terraform_state_with_the_minimum_requests(
     assert second.returncode == 0, second.stderr
     again = json.loads(second.stdout)["targets"]
     assert all(t["created"] == t["deleted"] == t["failed"] == [] for t in again)
-    # Only the secured value is written again: Bitbucket never returns it, so it cannot be compared.
-    assert [t["updated"] for t in again] == [["DB_PASSWORD"], ["DB_PASSWORD"], [], [], []]
-    assert len(emulator.requests) == 1 + 2 + 5 + 2
+    # Nothing is written, the secured value neither: its fingerprint matches (fingerprint: true in defaults).
+    assert all(t["updated"] == [] for t in again) and json.loads(second.stdout)["ok"] is True
+    assert len(emulator.requests) == 1 + 2 + 5
 
     emulator.reset_requests()
     checked = sync(terraform, work, env, "--dry-run", "--target", "web")
