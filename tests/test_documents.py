@@ -20,7 +20,8 @@ from bbvars.documents import (
 )
 from bbvars.errors import InputError
 from bbvars.models import Variable
-from bbvars.settings import Settings, cli_label
+from bbvars.settings import Settings
+from bbvars.cli_settings import cli_label
 
 
 def values(text: str) -> dict[str, str]:

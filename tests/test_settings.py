@@ -13,17 +13,14 @@ from bbvars.settings import (
     DEFAULT_API_URL,
     SETTINGS,
     Settings,
-    add_arguments,
     check_url,
-    cli_label,
     coerce,
-    from_cli,
     from_strings,
-    markdown_table,
     parse_bool,
     parse_keys,
     validate,
 )
+from bbvars.cli_settings import add_arguments, cli_label, from_cli, markdown_table
 
 CONSUMER = dict(client_id="id", client_secret="secret", workspace="acme")
 
@@ -184,7 +181,7 @@ def test_text_that_is_not_utf8_is_refused(name):
 def test_a_valued_flag_given_twice_is_refused_and_a_repeatable_one_is_not():
     import argparse
 
-    from bbvars.settings import add_arguments
+    from bbvars.cli_settings import add_arguments
 
     class Refusing(argparse.ArgumentParser):
         def error(self, message):

@@ -19,7 +19,8 @@ from bbvars.documents import KEY_PATTERN, build_variables, collect, parse_docume
 from bbvars.emulator import Emulator
 from bbvars.errors import InputError
 from bbvars.main import main
-from bbvars.settings import SETTINGS, Settings, cli_label, from_strings, validate
+from bbvars.settings import SETTINGS, Settings, from_strings, validate
+from bbvars.cli_settings import cli_label
 from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, FakeStdin, env_for, use_env
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,8 +8,9 @@ import os
 import sys
 
 from bbvars.redaction import Redactor
-from bbvars.settings import add_arguments as add_setting_arguments
-from bbvars.settings import cli_label, from_cli, validate
+from bbvars.cli_settings import add_arguments as add_setting_arguments
+from bbvars.settings import validate
+from bbvars.cli_settings import cli_label, from_cli
 
 OPTIONS = ("workspace", "repository", "environment", "format", "timeout", "debug")
 

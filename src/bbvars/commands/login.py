@@ -29,7 +29,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.auth import store
     from bbvars.auth.login import Consumer, login, parse_callback_url, who_is
     from bbvars.client import BitbucketClient
-    from bbvars.settings import check_url, cli_label, from_cli, BY_NAME
+    from bbvars.settings import check_url, BY_NAME
+    from bbvars.cli_settings import cli_label, from_cli
 
     settings = from_cli(argparse.Namespace(), os.environ)
     redactor.add(settings.client_secret)

@@ -15,8 +15,9 @@ from bbvars.console import debug_to_stderr, one_line
 from bbvars.errors import InputError
 from bbvars.redaction import Redactor
 from bbvars.render import Progress, is_terminal, paint, summary_line, wants_colour
-from bbvars.settings import Settings, cli_label, exit_code, from_cli, validate
-from bbvars.settings import add_arguments as add_setting_arguments
+from bbvars.settings import Settings, exit_code, validate
+from bbvars.cli_settings import cli_label, from_cli
+from bbvars.cli_settings import add_arguments as add_setting_arguments
 
 CREDENTIALS_EPILOG = (
     "Credentials come from the environment only, the first of: ATLASSIAN_ACCOUNT_EMAIL and ATLASSIAN_API_TOKEN (an "

@@ -9,8 +9,9 @@ from dataclasses import replace
 
 from bbvars.console import debug_to_stderr
 from bbvars.redaction import Redactor
-from bbvars.settings import add_arguments as add_setting_arguments
-from bbvars.settings import cli_label, from_cli, validate
+from bbvars.cli_settings import add_arguments as add_setting_arguments
+from bbvars.settings import validate
+from bbvars.cli_settings import cli_label, from_cli
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
