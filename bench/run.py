@@ -97,6 +97,17 @@ def settings_for(emulator, target: Target, concurrency: int, **extra) -> Setting
                     environment=target.environment, concurrency=concurrency, **extra)
 
 
+def run_errors(repeat: int, records, result, row) -> list[str]:
+    """What makes a repeat of a workload untrue: another request count than run 1's, or a failed sync."""
+    errors = []
+    if (len(records), result.requests) != (row.requests, row.reported):
+        errors.append(f"run {repeat + 1} sent {len(records)} requests (reported {result.requests}), "
+                      f"run 1 {row.requests}")
+    if not result.ok:
+        errors.append(f"bbvars failed: {result.error or result.failed[:3]}")
+    return errors
+
+
 def describe_log(records) -> str:
     """'POST token 1, GET 11, POST 1000' from the emulator's request log."""
     counts: Counter[str] = Counter()
@@ -183,11 +194,7 @@ def run_scope(emulator, scope: str, n: int, concurrency: int, baseline_full_max:
                                 describe_log(records), 0, 0.0))
             row = rows[index]
             row.samples.append(seconds)
-            if (len(records), result.requests) != (row.requests, row.reported):
-                row.errors.append(f"run {repeat + 1} sent {len(records)} requests (reported {result.requests}), "
-                                  f"run 1 {row.requests}")
-            if not result.ok:
-                row.errors.append(f"bbvars failed: {result.error or result.failed[:3]}")
+            row.errors.extend(run_errors(repeat, records, result, row))
             if len(result.created) + len(result.updated) != expected:
                 row.errors.append(f"bbvars wrote {len(result.created) + len(result.updated)}, expected {expected}")
             log(f"  bbvars   {scope:<10} N={n:<5} {workload:<12} {len(records):>6} requests (minimum {minimum}) "

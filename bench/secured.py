@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from bbvars.models import Variable
 
-from bench.run import PAGELEN, describe_log, log, prepare_namespace, run_bbvars, seconds_text, settings_for, target_for
+from bench.run import PAGELEN, describe_log, log, run_errors, prepare_namespace, run_bbvars, seconds_text, settings_for, target_for
 
 # (mode, workload): fingerprints off, then on; each mode in its own fresh repository per repeat.
 WORKLOADS = (
@@ -91,11 +91,7 @@ def run_secured(emulator, n: int, concurrency: int, repeats: int = 1) -> list[Se
                                        describe_log(records)))
             row = rows[index]
             row.samples.append(seconds)
-            if (len(records), result.requests) != (row.requests, row.reported):
-                row.errors.append(f"run {repeat + 1} sent {len(records)} requests (reported {result.requests}), "
-                                  f"run 1 {row.requests}")
-            if not result.ok:
-                row.errors.append(f"bbvars failed: {result.error or result.failed[:3]}")
+            row.errors.extend(run_errors(repeat, records, result, row))
             expected_changed = writes - (1 if mode == "fingerprints" and writes else 0)
             if len(result.created) + len(result.updated) != expected_changed:
                 row.errors.append(f"bbvars wrote {len(result.created) + len(result.updated)} secured values, "
