@@ -214,3 +214,10 @@ def test_two_processes_meeting_an_expired_login_refresh_it_once(emulator, config
     assert [code for code, _ in results] == [0, 0], results
     assert len(token_requests(emulator)) == 1
     assert set(stored(emulator)) == {"K0", "K1"}
+
+
+def test_the_account_name_from_the_server_is_one_short_printable_line():
+    from bbvars.auth.login import plain
+
+    assert plain("Ada\n::stop-commands::x\r\x1b[31m") == "Ada ::stop-commands::x [31m"
+    assert len(plain("x" * 500)) == 80

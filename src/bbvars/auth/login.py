@@ -212,4 +212,10 @@ def who_is(client, token: Token) -> str:
     if not isinstance(body, dict) or not body.get("display_name"):
         return "an account bbvars cannot name (the consumer lacks the Account: Read scope)"
     nickname = body.get("nickname") or body.get("username")
-    return f"{body['display_name']}" + (f" ({nickname})" if nickname else "")
+    return plain(body["display_name"]) + (f" ({plain(nickname)})" if nickname else "")
+
+
+def plain(text: object, limit: int = 80) -> str:
+    """A server's name for the account as one short printable line: it is printed, stored and later shown in CI
+    logs as the credential's name, so a line break or control character in it must not start a line of its own."""
+    return "".join(char for char in " ".join(str(text).split()) if char.isprintable())[:limit]
