@@ -123,6 +123,14 @@ def test_a_missing_environment_lists_the_environments(emu):
     assert "✖ environment: environment 'prod' not found" in run.stderr
 
 
+def test_an_environment_name_from_the_server_cannot_forge_a_line_of_the_checklist(emu):
+    emu.add_environment("acme", "api", "Evil\n::stop-commands::x")
+    run, checks = check(emu, "-w", "acme", "-r", "api", "-e", "prod", **API)
+    assert run.code == 1 and "Evil\n::stop-commands::x" in checks["environment"]["detail"]  # the JSON keeps it whole
+    assert not any(line.startswith("::") for line in run.stderr.splitlines())
+    assert "Evil\\n::stop-commands::x" in run.stderr
+
+
 def test_a_workspace_target_and_a_near_limit_access_token(emu):
     emu.rate_limit = 1  # the first request already uses 100% of it
     run, checks = check(emu, "-w", "acme", "-r", "api", BITBUCKET_ACCESS_TOKEN=ACCESS_TOKEN)

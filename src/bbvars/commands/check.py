@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from bbvars.console import one_line
     from bbvars.check import run_check
 
     settings = replace(from_cli(args, os.environ), command="check")
@@ -36,5 +37,5 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
     if not settings.quiet:
         for line in result.checklist():
-            print(redactor(line), file=sys.stderr)
+            print(one_line(redactor(line)), file=sys.stderr)  # names from the server stay on their line
     return 0 if result.ok else 1
