@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import bbvars.applier as applier  # noqa: E402
-import bbvars.engine as engine  # noqa: E402
+import bbvars.sync.applier as applier  # noqa: E402
+import bbvars.sync.engine as engine  # noqa: E402
 from bbvars.redaction import Redactor  # noqa: E402
 
 from bench.emulator_process import start_emulator  # noqa: E402

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from bbvars.client import collection_path
-from bbvars.client import segment as _segment
+from bbvars.bitbucket.client import collection_path
+from bbvars.bitbucket.client import segment as _segment
 from bbvars.models import Target, Variable
 
 DEFAULT_PAGELEN = 10  # what Bitbucket answers when no pagelen is asked for

@@ -33,12 +33,12 @@ if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/ first on the 
     sys.path.insert(0, str(ROOT))
 
 from bbvars.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ENVIRONMENTS  # noqa: E402
-import bbvars.applier as applier  # noqa: E402
-from bbvars import engine  # noqa: E402
-from bbvars.engine import Job, run_sync  # noqa: E402
+import bbvars.sync.applier as applier  # noqa: E402
+from bbvars.sync import engine  # noqa: E402
+from bbvars.sync.engine import Job, run_sync  # noqa: E402
 from bbvars.models import Target, Variable  # noqa: E402
 from bbvars.redaction import Redactor  # noqa: E402
-from bbvars.settings import Settings  # noqa: E402
+from bbvars.request.settings import Settings  # noqa: E402
 
 from bench.baseline import Baseline, predicted_requests  # noqa: E402
 from bench.emulator_process import start_emulator  # noqa: E402
@@ -599,10 +599,10 @@ def memory(emulator, sizes: list[int], concurrency: int) -> tuple[str, list[dict
     results = []
     try:
         for what, argv in (("`python -c pass`", [sys.executable, "-c", "pass"]),
-                           ("import floor: `python -c \"import bbvars.commands.sync, bbvars.engine, "
-                            "bbvars.documents, bbvars.report\"`",
-                            [sys.executable, "-c", "import bbvars.commands.sync, bbvars.engine, bbvars.documents, "
-                                                   "bbvars.report"])):
+                           ("import floor: `python -c \"import bbvars.surfaces.cli.sync, bbvars.sync.engine, "
+                            "bbvars.request.documents, bbvars.sync.report\"`",
+                            [sys.executable, "-c", "import bbvars.surfaces.cli.sync, bbvars.sync.engine, bbvars.request.documents, "
+                                                   "bbvars.sync.report"])):
             rss, seconds, code = peak_rss(argv)
             results.append({"what": what, "n": 0, "rss": rss, "seconds": seconds, "requests": 0, "input": 0,
                             "exit": code})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bbvars import client as client_module
+from bbvars.bitbucket import client as client_module
 from bbvars.emulator import Emulator
 from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, env_for
 

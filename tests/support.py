@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bbvars.client import RetryPolicy
+from bbvars.bitbucket.client import RetryPolicy
 from bbvars.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def run_cli(args: list[str], *, env: dict[str, str], input: str | None = None, t
 
 def run_main(args: list[str], *, env: dict[str, str], input: str = "", monkeypatch, capsys) -> Run:
     """bbvars in-process (so monkeypatched retry timings apply), with its real argv/env/stdin handling."""
-    from bbvars.main import main
+    from bbvars.surfaces.cli.main import main
 
     use_env(monkeypatch, env)
     monkeypatch.setattr(sys, "stdin", FakeStdin(input))

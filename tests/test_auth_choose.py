@@ -13,7 +13,7 @@ from bbvars.auth import AtlassianApiToken, OAuthBearer, StaticBearer, StoredLogi
 from bbvars.auth import store
 from bbvars.errors import InputError
 from bbvars.redaction import Redactor
-from bbvars.settings import Settings
+from bbvars.request.settings import Settings
 
 API = dict(atlassian_account_email="dev@example.com", atlassian_api_token="ATATT-choose-0001")
 ACCESS = dict(access_token="access-choose-0002")

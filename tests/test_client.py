@@ -10,9 +10,9 @@ import httpx
 import pytest
 import tenacity
 
-from bbvars import client as client_module
-from bbvars import paging
-from bbvars.client import (
+from bbvars.bitbucket import client as client_module
+from bbvars.bitbucket import paging
+from bbvars.bitbucket.client import (
     DEFAULT_RETRY,
     BitbucketClient,
     RetriedConflict,

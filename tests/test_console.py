@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from bbvars.console import write_line
+from bbvars.surfaces.console import write_line
 
 
 class Recorder:
@@ -38,7 +38,7 @@ def test_lines_from_many_threads_stay_whole():
 
 
 def test_one_line_shows_line_breaks_instead_of_starting_a_line():
-    from bbvars.console import one_line
+    from bbvars.surfaces.console import one_line
 
     assert one_line("a\nb\r\nc") == "a\\nb\\r\\nc"
     assert one_line("plain") == "plain"

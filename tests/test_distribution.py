@@ -21,6 +21,6 @@ def test_the_wheel_builds_with_every_module_and_the_command(tmp_path):
         metadata = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
     modules = {str(p.relative_to(ROOT / "src")) for p in (ROOT / "src" / "bbvars").rglob("*.py")}
     assert modules <= names, sorted(modules - names)
-    assert "bbvars = bbvars.main:entry" in entry_points
+    assert "bbvars = bbvars.surfaces.cli.main:entry" in entry_points
     for requirement in ("httpx", "tenacity", "pyyaml"):
         assert f"Requires-Dist: {requirement}" in metadata.replace("PyYAML", "pyyaml")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bbvars.documents import (
+from bbvars.request.documents import (
     MAX_INPUT_BYTES,
     build_variables,
     collect,
@@ -20,8 +20,8 @@ from bbvars.documents import (
 )
 from bbvars.errors import InputError
 from bbvars.models import Variable
-from bbvars.settings import Settings
-from bbvars.cli_settings import cli_label
+from bbvars.request.settings import Settings
+from bbvars.surfaces.cli.options import cli_label
 
 
 def values(text: str) -> dict[str, str]:
@@ -239,10 +239,10 @@ def test_variables_of_a_single_document_setting():
 
 
 def test_check_variables_refuses_an_empty_input_unless_allowed_and_counts_the_total():
-    from bbvars.documents import MAX_TOTAL_CHARACTERS, check_variables
+    from bbvars.request.documents import MAX_TOTAL_CHARACTERS, check_variables
     from bbvars.errors import InputError
     from bbvars.models import Variable
-    from bbvars.settings import Settings
+    from bbvars.request.settings import Settings
 
     label = lambda s: s.name  # noqa: E731
     with pytest.raises(InputError, match="run it where the Terraform state is, after the first apply, or set "
@@ -258,11 +258,11 @@ def test_check_variables_refuses_an_empty_input_unless_allowed_and_counts_the_to
 
 
 def test_with_fingerprints_the_total_counts_the_fingerprint_variable():
-    from bbvars.documents import MAX_TOTAL_CHARACTERS, check_variables
+    from bbvars.request.documents import MAX_TOTAL_CHARACTERS, check_variables
     from bbvars.errors import InputError
-    from bbvars.fingerprints import rendered_length
+    from bbvars.sync.fingerprints import rendered_length
     from bbvars.models import Variable
-    from bbvars.settings import Settings
+    from bbvars.request.settings import Settings
 
     room = MAX_TOTAL_CHARACTERS - rendered_length(["PW"])
     fits = [Variable("PW", "x" * (room - 2), secured=True)]

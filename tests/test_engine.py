@@ -8,13 +8,13 @@ import threading
 import pytest
 
 from bbvars.emulator import Emulator, Fault
-from bbvars.engine import (NOT_ATTEMPTED, Job, RunResult, SyncResult, mint_token, open_client, resolve_environment,
+from bbvars.sync.engine import (NOT_ATTEMPTED, Job, RunResult, SyncResult, mint_token, open_client, resolve_environment,
                            run_sync, target_of)
-from bbvars.engine import run as engine_run
+from bbvars.sync.engine import run as engine_run
 from bbvars.errors import NotFoundError
 from bbvars.models import Target, Variable
 from bbvars.redaction import Redactor
-from bbvars.settings import Settings
+from bbvars.request.settings import Settings
 from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, api_writes, seed, stored, token_requests
 
 pytestmark = pytest.mark.usefixtures("fast_retry")

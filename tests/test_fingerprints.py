@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bbvars import fingerprints
+from bbvars.sync import fingerprints
 from bbvars.emulator import Emulator, Fault
-from bbvars.engine import SyncResult, run_sync
+from bbvars.sync.engine import SyncResult, run_sync
 from bbvars.errors import InputError
-from bbvars.fingerprints import VARIABLE, Book, derive_key, fingerprint, next_entries, parse, render
+from bbvars.sync.fingerprints import VARIABLE, Book, derive_key, fingerprint, next_entries, parse, render
 from bbvars.models import RemoteVariable, Variable
-from bbvars.plan import Action, make_plan
+from bbvars.sync.plan import Action, make_plan
 from bbvars.redaction import Redactor
-from bbvars.settings import Settings
+from bbvars.request.settings import Settings
 from tests.support import CLIENT_ID, CLIENT_SECRET, api_writes, seed, stored
 
 KEY = derive_key("a-credential-secret")

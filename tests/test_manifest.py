@@ -12,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bbvars import manifest, manifest_schema
+from bbvars.request import manifest
+from bbvars.request import manifest_schema
 from bbvars.errors import InputError
 from bbvars.models import Target, Variable
-from bbvars.settings import SETTINGS, Setting, Settings
+from bbvars.request.settings import SETTINGS, Setting, Settings
 from tests.support import ROOT, FakeStdin
 
 SCHEMA_FILE = ROOT / "schema" / "manifest.schema.json"
@@ -299,7 +300,7 @@ def test_a_broken_manifest_is_one_line_naming_the_manifest_and_the_target(tmp_pa
 
 def test_the_schema_file_is_generated_from_the_settings_table():
     assert json.loads(SCHEMA_FILE.read_text()) == manifest_schema.json_schema(), (
-        "schema/manifest.schema.json differs from the code: run `python -m bbvars.manifest_schema > "
+        "schema/manifest.schema.json differs from the code: run `python -m bbvars.request.manifest_schema > "
         "schema/manifest.schema.json`")
 
 

@@ -10,8 +10,9 @@ import sys
 import pytest
 import yaml
 
-from bbvars.commands import action, pipe
-from bbvars.settings import SETTINGS, Setting
+from bbvars.surfaces import action
+from bbvars.surfaces import pipe
+from bbvars.request.settings import SETTINGS, Setting
 from tests.support import ROOT
 
 README = (ROOT / "README.md").read_text()

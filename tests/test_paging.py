@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bbvars import paging
+from bbvars.bitbucket import paging
 from bbvars.errors import ApiError
-from bbvars.paging import PagingError, list_all, request_identity
+from bbvars.bitbucket.paging import PagingError, list_all, request_identity
 
 API = "https://api.example.test/2.0"
 PATH = "repositories/acme/api/pipelines_config/variables"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bbvars.models import RemoteVariable, Variable
-from bbvars.plan import (FINGERPRINT_DIFFERS, NO_FINGERPRINT, SECURED_FLAG, VALUE_DIFFERS, Action, PrunePolicy,
+from bbvars.sync.plan import (FINGERPRINT_DIFFERS, NO_FINGERPRINT, SECURED_FLAG, VALUE_DIFFERS, Action, PrunePolicy,
                          make_plan, needs_update, update_reason)
 
 

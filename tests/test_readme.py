@@ -16,7 +16,7 @@ import pytest
 import referencing
 
 from bbvars.emulator import Fault
-from bbvars.cli_settings import markdown_table
+from bbvars.surfaces.cli.options import markdown_table
 from bbvars.auth.login import DEFAULT_CALLBACK_URL
 from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, clean_env, env_for, free_port, run_cli
 
@@ -52,7 +52,7 @@ def test_settings_table_is_generated_from_the_settings_table():
     assert block, "README lost its settings-table markers"
     assert block.group(1) == markdown_table(), (
         "README's settings table differs from the code: paste the output of "
-        "`python -c 'from bbvars.cli_settings import markdown_table; print(markdown_table())'`"
+        "`python -c 'from bbvars.surfaces.cli.options import markdown_table; print(markdown_table())'`"
     )
 
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from bbvars import render
+from bbvars.surfaces import render
 from bbvars.events import Planned, RetryWait, Written, retry_line
 
 

@@ -10,11 +10,11 @@ import httpx
 import pytest
 import tenacity
 
-from bbvars import retries
-from bbvars.client import BitbucketClient
+from bbvars.bitbucket import retries
+from bbvars.bitbucket.client import BitbucketClient
 from bbvars.errors import ApiError
 from bbvars.models import Target
-from bbvars.retries import DEFAULT_RETRY, RetryPolicy
+from bbvars.bitbucket.retries import DEFAULT_RETRY, RetryPolicy
 from tests.support import ROOT
 
 API = "https://api.example.test/2.0"

@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 
 from bbvars.errors import InputError
-from bbvars.settings import (
+from bbvars.request.settings import (
     BY_NAME,
     DEFAULT_API_URL,
     SETTINGS,
@@ -20,7 +20,7 @@ from bbvars.settings import (
     parse_keys,
     validate,
 )
-from bbvars.cli_settings import add_arguments, cli_label, from_cli, markdown_table
+from bbvars.surfaces.cli.options import add_arguments, cli_label, from_cli, markdown_table
 
 CONSUMER = dict(client_id="id", client_secret="secret", workspace="acme")
 
@@ -144,7 +144,7 @@ def test_the_markdown_table_lists_every_setting():
 @pytest.mark.parametrize("url", ["https://user:pass@api.example.com/2.0", "https://user@api.example.com/2.0",
                                  "http://u:p@127.0.0.1:8080/2.0", "ftp://u:p@x/", "https://a:b@[::1"])
 def test_a_url_with_user_info_is_refused_without_showing_it(url):
-    from bbvars.settings import check_url
+    from bbvars.request.settings import check_url
 
     with pytest.raises(InputError) as caught:
         check_url(url, "BITBUCKET_API_URL")
@@ -153,7 +153,7 @@ def test_a_url_with_user_info_is_refused_without_showing_it(url):
 
 
 def test_an_at_sign_in_a_path_is_no_user_info():
-    from bbvars.settings import check_url
+    from bbvars.request.settings import check_url
 
     check_url("https://api.example.com/2.0/@team", "BITBUCKET_API_URL")
 
@@ -181,7 +181,7 @@ def test_text_that_is_not_utf8_is_refused(name):
 def test_a_valued_flag_given_twice_is_refused_and_a_repeatable_one_is_not():
     import argparse
 
-    from bbvars.cli_settings import add_arguments
+    from bbvars.surfaces.cli.options import add_arguments
 
     class Refusing(argparse.ArgumentParser):
         def error(self, message):

@@ -3,11 +3,11 @@ deletes more than max_deletes allows."""
 
 from __future__ import annotations
 
-from bbvars import steps
-from bbvars.fingerprints import derive_key
+from bbvars.sync import steps
+from bbvars.sync.fingerprints import derive_key
 from bbvars.models import RemoteVariable, Target, Variable
-from bbvars.plan import PrunePolicy, make_plan
-from bbvars.settings import Settings
+from bbvars.sync.plan import PrunePolicy, make_plan
+from bbvars.request.settings import Settings
 
 
 def test_the_prune_prefix_is_the_prefix_as_it_appears_in_the_keys():

@@ -12,9 +12,9 @@ import httpcore
 import httpx
 import pytest
 
-from bbvars import transport
+from bbvars.bitbucket import transport
 from bbvars.errors import ApiError
-from bbvars.transport import AnswerTooLarge, certificate_problem, deadline, paused, proxy_for, read_capped
+from bbvars.bitbucket.transport import AnswerTooLarge, certificate_problem, deadline, paused, proxy_for, read_capped
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 

@@ -1,3 +1,3 @@
-from bbvars.main import entry
+from bbvars.surfaces.cli.main import entry
 
 entry()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bbvars.commands.action import escape_data, mask
+from bbvars.surfaces.action import escape_data, mask
 from tests.commands.test_pipe import listing
 from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, api_writes, env_for, run_cli
 
@@ -367,7 +367,7 @@ def test_listed_names_cannot_forge_workflow_commands_or_markdown(emulator, githu
 
 
 def test_the_github_writer_escapes_data_properties_and_plain_lines(capsys):
-    from bbvars.commands import _github as gh
+    from bbvars.surfaces import _github as gh
 
     gh.command("error", "50%\r\nnext", title="a:b,c\n")
     gh.log("\n::stop-commands::x")

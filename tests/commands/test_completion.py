@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from bbvars.commands import completion
-from bbvars.main import COMMANDS
+from bbvars.surfaces.cli import completion
+from bbvars.surfaces.cli.main import COMMANDS
 from tests.support import clean_env, run_cli
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bbvars.documents import MAX_INPUT_BYTES
+from bbvars.request.documents import MAX_INPUT_BYTES
 from tests.support import CLIENT_SECRET, FakeStdin, run_cli, run_main, use_env
 
 SYNC = ["sync", "-w", "acme", "-r", "api"]
@@ -158,7 +158,7 @@ def test_an_input_at_the_limit_is_accepted(emulator, bb_env, monkeypatch, capsys
 
 
 def test_no_input_at_all_on_a_terminal_is_refused(emulator, bb_env, monkeypatch, capsys):
-    from bbvars.main import main
+    from bbvars.surfaces.cli.main import main
 
     use_env(monkeypatch, bb_env)
     monkeypatch.setattr(sys, "stdin", FakeStdin("", tty=True))
@@ -464,7 +464,7 @@ def test_other_variables_of_the_pipe_environment_are_not_typos(emulator, bb_env,
 
 
 def test_names_and_values_over_120000_characters_are_refused(emulator, bb_env, monkeypatch, capsys):
-    from bbvars.documents import MAX_TOTAL_CHARACTERS
+    from bbvars.request.documents import MAX_TOTAL_CHARACTERS
 
     value = "v" * (MAX_TOTAL_CHARACTERS - len("BIG") - len("SMALL") - len("x"))
     at_limit = {"BIG": value, "SMALL": "x"}

@@ -13,8 +13,8 @@ import types
 import pytest
 import tenacity
 
-from bbvars import client as client_module
-from bbvars.client import DEFAULT_RETRY, RetryPolicy
+from bbvars.bitbucket import client as client_module
+from bbvars.bitbucket.client import DEFAULT_RETRY, RetryPolicy
 from bbvars.emulator import Emulator, Fault
 from tests.reliability.helpers import REPOSITORY, VARIABLES, WORKSPACE, check, settle, state, sync
 from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, api_writes, env_for, seed, token_requests

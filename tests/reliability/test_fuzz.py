@@ -14,13 +14,13 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bbvars import client as client_module
-from bbvars.documents import KEY_PATTERN, build_variables, collect, parse_document, parse_pairs
+from bbvars.bitbucket import client as client_module
+from bbvars.request.documents import KEY_PATTERN, build_variables, collect, parse_document, parse_pairs
 from bbvars.emulator import Emulator
 from bbvars.errors import InputError
-from bbvars.main import main
-from bbvars.settings import SETTINGS, Settings, from_strings, validate
-from bbvars.cli_settings import cli_label
+from bbvars.surfaces.cli.main import main
+from bbvars.request.settings import SETTINGS, Settings, from_strings, validate
+from bbvars.surfaces.cli.options import cli_label
 from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, FakeStdin, env_for, use_env
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -219,7 +219,7 @@ HOSTILE_TEXT = st.lists(st.sampled_from(list("ab:%,|<>`*_[]()#!\\\r\n ✔✖INFO
 @FAST
 @given(data=HOSTILE_TEXT, title=HOSTILE_TEXT, plain=HOSTILE_TEXT)
 def test_github_writer_output_is_one_line_each_and_round_trips(data, title, plain):
-    from bbvars.commands import _github as gh
+    from bbvars.surfaces import _github as gh
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -240,7 +240,7 @@ def test_github_writer_output_is_one_line_each_and_round_trips(data, title, plai
 @FAST
 @given(text=HOSTILE_TEXT)
 def test_markdown_escaping_leaves_no_markup(text):
-    from bbvars.commands._github import markdown
+    from bbvars.surfaces._github import markdown
 
     shown = markdown(text)
     assert "\n" not in shown and "\r" not in shown and "<" not in shown and ">" not in shown
@@ -252,7 +252,7 @@ def test_markdown_escaping_leaves_no_markup(text):
 @FAST
 @given(text=HOSTILE_TEXT)
 def test_pipe_lines_are_one_line_each(text):
-    from bbvars.commands.pipe import emit
+    from bbvars.surfaces.pipe import emit
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -16,10 +16,11 @@ import types
 
 import pytest
 
-from bbvars import applier, paging
+from bbvars.sync import applier
+from bbvars.bitbucket import paging
 from bbvars.auth import flows as auth  # the module whose clock the test turns
-from bbvars import client as client_module
-from bbvars.client import RetryPolicy
+from bbvars.bitbucket import client as client_module
+from bbvars.bitbucket.client import RetryPolicy
 from bbvars.emulator import Emulator, Fault
 from bbvars.emulator import state as state_module
 from tests.reliability.hostile import (

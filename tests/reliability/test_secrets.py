@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from bbvars.emulator import Emulator, Fault
-from bbvars.settings import BY_NAME
+from bbvars.request.settings import BY_NAME
 from tests.support import API_EMAIL, API_TOKEN, CLIENT_ID, CLIENT_SECRET, ROOT, api_writes, clean_env, env_for
 
 # -- the recognisable secrets ---------------------------------------------------------------------------------------
@@ -612,7 +612,7 @@ def test_the_cli_takes_no_secret_as_an_argument(emulator, tmp_path, argv):
 
 
 def test_demo_never_prints_its_sensitive_value(tmp_path):
-    from bbvars.commands.demo import SAMPLE_OUTPUTS
+    from bbvars.surfaces.cli.demo import SAMPLE_OUTPUTS
 
     sensitive = SAMPLE_OUTPUTS["db_password"]["value"]
     proc = subprocess.run([sys.executable, "-m", "bbvars", "demo"], capture_output=True, text=True,
@@ -665,7 +665,7 @@ def test_the_redactor_masks_a_multi_line_secret_put_on_one_line():
 def test_an_error_text_is_redacted_before_it_is_cut_short():
     import httpx
 
-    from bbvars.client import error_message, parse_token_answer
+    from bbvars.bitbucket.client import error_message, parse_token_answer
     from bbvars.errors import ApiError
     from bbvars.redaction import Redactor
 

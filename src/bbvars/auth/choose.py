@@ -17,7 +17,7 @@ from bbvars.auth.flows import AtlassianApiToken, OAuthBearer, StaticBearer, Stor
 from bbvars.errors import ApiError, InputError
 
 if TYPE_CHECKING:  # only for annotations: settings must not depend on this module's imports
-    from bbvars.settings import Settings
+    from bbvars.request.settings import Settings
 
 # post_token(token_url, client_id, client_secret, form) -> Token: the client's token request, retries included.
 TokenPoster = Callable[[str, str, str, dict], Token]

@@ -12,7 +12,7 @@ from typing import Callable, Generator
 import httpx
 
 from bbvars.errors import ApiError
-from bbvars.transport import TOKEN_CAP, paused, read_capped
+from bbvars.bitbucket.transport import TOKEN_CAP, paused, read_capped
 
 # A run renews at most this often: a server that keeps calling fresh tokens expired must not loop forever.
 MAX_RENEWALS = 3

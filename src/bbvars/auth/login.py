@@ -32,7 +32,7 @@ class Callback:
 
 def parse_callback_url(url: str) -> Callback:
     """Only loopback http: the code must reach this machine's listener and nothing else."""
-    from bbvars.settings import is_loopback
+    from bbvars.request.settings import is_loopback
 
     try:
         parts = urlsplit(url)

@@ -1,0 +1,320 @@
+"""`bbvars action`: the GitHub Docker action surface.
+
+Settings come from the action inputs (`INPUT_<ACTION_INPUT>`, as GitHub passes them to a Docker action), with the
+BITBUCKET_* variables the CLI reads as fallbacks. Every secret is masked with `::add-mask::` before anything else is
+printed: the consumer secret and access token at once, each secured value as soon as the document is parsed, and a
+minted token the moment it exists (a Redactor listener). Results go to $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY;
+failures are one `::error::` line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import uuid
+from dataclasses import replace
+
+from bbvars.surfaces import _github as gh
+from bbvars.surfaces._ci import announce, failure, outcome, raw_settings, read_settings, retry_lines, run_failure
+from bbvars.surfaces._ci import run_outcome, understood
+from bbvars.surfaces._github import escape_data
+from bbvars.sync.engine import RunResult, SyncResult
+from bbvars.errors import BbvarsError, InputError
+from bbvars.redaction import Redactor
+from bbvars.request.settings import SETTINGS, Setting, Settings, check_text, exit_code
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "Takes no options: every setting is an action input (INPUT_*), see action.yml."
+
+
+def label(setting: Setting) -> str:
+    return f"input {setting.action_input}" if setting.action_input else (setting.env or setting.name)
+
+
+def sources(setting: Setting) -> tuple[str | None, str | None]:
+    """The input first, then the BITBUCKET_* variable the CLI would read (credentials and URLs)."""
+    given = f"INPUT_{setting.action_input.upper()}" if setting.action_input else None
+    return given, setting.env if setting.cli_reads_env else None
+
+
+__all__ = ["escape_data", "mask", "render_error", "render_notice", "run"]
+
+
+def mask(secret: str, masked: set[str] | None = None) -> None:
+    """GitHub masks line by line, so a multi-line secret is registered one line at a time (each line once, when
+    `masked` keeps the lines registered so far)."""
+    for line in secret.splitlines():
+        if line.strip() and (masked is None or line not in masked):
+            if masked is not None:
+                masked.add(line)
+            gh.command("add-mask", line)
+
+
+def render_error(message: str) -> None:
+    gh.command("error", message)
+
+
+def render_notice(message: str) -> None:
+    gh.log(f"bbvars: {message}")
+
+
+def append_to(variable: str, text: str) -> None:
+    """Append to the file GitHub names in `variable`; a file we cannot write is a known failure, not a crash."""
+    path = os.environ.get(variable)
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise BbvarsError(f"cannot write ${variable} ({path}): {exc.strerror}; the container runs as uid "
+                          f"{os.getuid()}, which the runner's file must allow") from None
+
+
+def write_outputs(outputs: dict[str, str]) -> None:
+    """Step outputs in the multi-line-safe form: name<<delimiter, value, delimiter."""
+    blocks = []
+    for name, value in outputs.items():
+        delimiter = f"ghadelimiter_{uuid.uuid4()}"
+        while delimiter in value:  # cannot happen by chance; checked so a value can never end an output
+            delimiter = f"ghadelimiter_{uuid.uuid4()}"
+        blocks.append(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+    append_to("GITHUB_OUTPUT", "".join(blocks))
+
+
+def sync_outputs(result: SyncResult) -> dict[str, str]:
+    from bbvars.sync import report
+
+    lists = result.as_json()
+    outputs = {name: ",".join(lists[name]) for name in ("created", "updated", "unchanged", "deleted")}
+    outputs["failed"] = ",".join(failed["key"] for failed in lists["failed"])
+    outputs["changed"] = "true" if result.changed else "false"
+    outputs["result"] = report.to_json(result)
+    return outputs
+
+
+def summary_markdown(result: SyncResult) -> str:
+    """A table of keys and what happened to each: never a value."""
+    from bbvars.sync import report
+
+    verbs = {"created": "to create", "updated": "to update", "deleted": "to delete"} if result.dry_run else {}
+    rows = [(key, verbs.get(change, change) + (f" ({text})" if (text := report.note(result, key)) else ""))
+            for change in ("created", "updated", "deleted") for key in sorted(getattr(result, change))]
+    # A failure's own cause in its cell; the one that stopped the run is told once, in the closing line.
+    rows += [(failed["key"], "failed" if result.cause(failed) == result.error else f"failed: {failed['error']}")
+             for failed in sorted(result.failed, key=lambda f: f["key"])]
+    lines = [f"### bbvars: {gh.markdown(result.target.describe())}", ""]
+    if rows:
+        lines += ["| key | change |", "|---|---|",
+                  *(f"| {gh.markdown_key(key)} | {gh.markdown(change)} |" for key, change in rows), ""]
+    else:
+        lines += ["No changes.", ""]
+    closing = outcome(result) if result.ok else failure(result)
+    return "\n".join(lines + [gh.markdown(closing), ""]) + "\n"
+
+
+def write_summary(text: str) -> None:
+    append_to("GITHUB_STEP_SUMMARY", text)
+
+
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from bbvars.request.settings import validate
+
+    raw = raw_settings(os.environ, sources)
+    by_name = {s.name: s for s in SETTINGS}
+    for name, text in raw.items():
+        check_text(text, label(by_name[name]))  # before a mask is printed: a mask of such text could not be
+    masked: set[str] = set()
+    redactor.listeners.append(lambda form: mask(form, masked))
+    redactor.add_basic((raw.get("client_id") or "").strip(), raw.get("client_secret"))
+    redactor.add(raw.get("access_token"))
+    redactor.add_basic((raw.get("atlassian_account_email") or "").strip(), raw.get("atlassian_api_token"))
+    redactor.add(raw.get("fingerprint_key"))
+    settings = read_settings(raw, label)
+    validate(settings, label)
+    from bbvars.auth import choose, register
+
+    register(choose(settings), redactor)  # every form of the credential chosen masked before anything is printed
+    log = (lambda line: gh.log(f"DEBUG: {line}")) if settings.debug else None
+    if settings.command == "token":
+        return token_command(settings, redactor, log)
+    if settings.command == "check":
+        return check_command(settings, redactor, log)
+    if settings.manifest is not None:
+        return manifest_command(settings, redactor, log, getattr(args, "cancel", None))
+    return sync_command(settings, redactor, log, getattr(args, "cancel", None))
+
+
+EMPTY_VARIABLES = (
+    "input variables is empty and variables_file is not set. If the workflow passes variables a step output, GitHub "
+    "most likely dropped it for holding a secret-looking value (the runner warns 'Skip output'): write the document "
+    "to a file in the workspace in an earlier step and give its path as variables_file"
+)
+
+
+def workspace_root() -> str:
+    return os.path.realpath(os.environ.get("GITHUB_WORKSPACE") or os.getcwd())
+
+
+def workspace_file(given: str, name: str = "variables_file") -> tuple[str, str]:
+    """(path, source name) of a file inside the workspace; anything outside it is refused: the action reads only
+    what the workflow itself put there."""
+    from bbvars.request.documents import shown
+
+    workspace = workspace_root()
+    path = os.path.realpath(os.path.join(workspace, given))
+    if os.path.commonpath([workspace, path]) != workspace:
+        raise InputError(f"input {name} {shown(given, 200)!r} is outside the workspace ({workspace}): give a "
+                         "path relative to it, such as outputs.json")
+    return path, f"input {name} {shown(given, 200)}"
+
+
+def read_variables(settings: Settings) -> list:
+    from bbvars.request.documents import check_variables, collect, read_limited, variables_of
+
+    if not settings.variables_file:
+        if settings.variables is None or not settings.variables.strip():
+            raise InputError(EMPTY_VARIABLES)
+        return variables_of(settings, label)
+    if settings.variables is not None and settings.variables.strip():
+        raise InputError("inputs variables and variables_file are both set: give one of them")
+    path, source = workspace_file(settings.variables_file)
+    try:
+        with open(path, "rb") as handle:
+            text = read_limited(handle, source)
+    except FileNotFoundError:
+        raise InputError(f"{source} does not exist in the workspace: write it in an earlier step of the same job "
+                         "(e.g. `terraform output -json > outputs.json`)") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror}") from None
+    variables = collect([(source, text)], (), prefix=settings.prefix, upper=settings.upper, secured=settings.secured)
+    check_variables(variables, settings, label)
+    return variables
+
+
+def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
+    from bbvars.sync import engine
+    from bbvars.sync import report
+    from bbvars.auth import describe
+
+    variables = read_variables(settings)
+    for variable in variables:
+        if variable.secured:
+            redactor.add(variable.value)  # masked (by the listener) before anything about the run is printed
+    inline = sum(v.secured for v in variables) if not settings.variables_file else 0
+    if inline:
+        gh.command("warning", f"input variables carried {inline} secured value(s) inline: the runner prints a "
+                   "step's with: inputs in the log before the action starts, masked only when they come from "
+                   "secrets.*. Write them to a file and pass variables_file instead")
+    if settings.debug:
+        gh.log(redactor(f"DEBUG: {understood(settings, label)}"))
+    verb = "Checking" if settings.dry_run else "Syncing"
+    gh.log(redactor(f"{verb} {len(variables)} variable(s) into {engine.target_of(settings).describe()}"
+                    + (" (dry run: nothing is written)" if settings.dry_run else "") + "..."))
+    gh.log(describe(settings))  # the kind, never its value
+    result = engine.run_sync(settings, variables, redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
+    lines = report.change_lines(result)
+    if lines:
+        gh.command("group", f"Changes ({len(lines)})")
+        for line in lines:
+            gh.log(redactor(line))
+        gh.command("endgroup")
+    write_outputs(sync_outputs(result))
+    write_summary(redactor(summary_markdown(result)))
+    if not result.ok:
+        raise BbvarsError(failure(result))
+    gh.log(redactor(f"✔ {outcome(result)}"))
+    return exit_code(settings, result.ok, result.changed)
+
+
+def check_command(settings: Settings, redactor: Redactor, log) -> int:
+    import json
+
+    from bbvars.auth import describe
+    from bbvars.sync.check import run_check
+    from bbvars.sync.engine import target_of
+
+    target = target_of(settings)
+    gh.log(redactor(f"Checking the credentials and {target.describe()} (nothing is written)..."))
+    gh.log(describe(settings))
+    result = run_check(settings, redactor, log)
+    for line in result.checklist():
+        gh.log(redactor(line))
+    write_outputs({"ok": "true" if result.ok else "false", "credential": result.credential,
+                   "result": redactor(json.dumps(result.as_json()))})
+    rows = [f"| {'✔' if c.ok else '✖'} | {c.name} | {gh.markdown(c.detail)} |" for c in result.checks]
+    write_summary(redactor("\n".join([f"### bbvars check: {gh.markdown(target.describe())}", "",
+                                      "| | check | detail |", "|---|---|---|", *rows, ""]) + "\n"))
+    if not result.ok:
+        raise BbvarsError(f"Check failed: {result.first_failure()}")
+    gh.log("✔ Check passed: these credentials can sync this target")
+    return 0
+
+
+def token_command(settings: Settings, redactor: Redactor, log) -> int:
+    from bbvars.sync.engine import mint_token
+
+    token = mint_token(settings, redactor, log)  # the engine registers the token, so the listener masks it first
+    redactor.add(token.access_token)
+    write_outputs({
+        "access_token": token.access_token,
+        "token_type": token.token_type,
+        "expires_in": "" if token.expires_in is None else str(token.expires_in),
+        "scopes": token.scopes,
+    })
+    lifetime = f", expires in {token.expires_in} s" if token.expires_in is not None else ""
+    gh.log(redactor(f"✔ Minted a {token.token_type} token (output access_token, masked){lifetime}"))
+    return 0
+
+
+# -- a manifest: many targets --------------------------------------------------------------------------------------
+
+
+def place(result: SyncResult) -> str:
+    """A target in the outputs' key lists: its name, else workspace/repository/environment."""
+    t = result.target
+    return result.name or "/".join(part for part in (t.workspace, t.repository, t.environment) if part)
+
+
+def run_outputs(run: RunResult) -> dict[str, str]:
+    """The single-target outputs over every target, each key as TARGET:KEY; `result` is the whole run's report."""
+    from bbvars.sync import report
+
+    outputs = {name: ",".join(f"{place(r)}:{key}" for r in run.targets for key in sorted(getattr(r, name)))
+               for name in ("created", "updated", "unchanged", "deleted")}
+    outputs["failed"] = ",".join(f"{place(r)}:{f['key']}" for r in run.targets
+                                 for f in sorted(r.failed, key=lambda f: f["key"]))
+    outputs["changed"] = "true" if run.changed else "false"
+    outputs["result"] = report.run_to_json(run)
+    return outputs
+
+
+def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
+    import sys
+
+    from bbvars.sync import engine
+    from bbvars.request import manifest
+    from bbvars.sync import report
+
+    path, _ = workspace_file(settings.manifest or "", "manifest")
+    # Named as given in messages; its sources, too, must be in the workspace.
+    jobs = manifest.jobs(replace(settings, manifest=os.path.relpath(path)), sys.stdin, within=workspace_root())
+    for job in jobs:
+        for variable in job.variables:
+            if variable.secured:
+                redactor.add(variable.value)  # masked (by the listener) before anything about the run is printed
+    if settings.debug:
+        gh.log(redactor(f"DEBUG: {understood(settings, label)}"))
+    gh.log(redactor(announce(jobs, settings)))
+    result = engine.run(settings, jobs, redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
+    gh.command("group", f"Plan ({len(result.targets)} targets)")
+    for line in report.run_summary(result):
+        gh.log(redactor(line))
+    gh.command("endgroup")
+    write_outputs(run_outputs(result))
+    closing = run_outcome(result) if result.ok else run_failure(result)
+    write_summary(redactor("".join(summary_markdown(r) for r in result.targets) + f"**{gh.markdown(closing)}**\n"))
+    if not result.ok:
+        raise BbvarsError(closing)
+    gh.log(redactor(f"✔ {closing}"))
+    return exit_code(settings, result.ok, result.changed)

@@ -1,0 +1,41 @@
+"""`bbvars check`: the credentials and the target of a sync, verified without writing anything."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import replace
+
+from bbvars.surfaces.console import debug_to_stderr
+from bbvars.redaction import Redactor
+from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
+from bbvars.request.settings import validate
+from bbvars.surfaces.cli.options import cli_label, from_cli
+
+OPTIONS = ("workspace", "repository", "environment", "timeout", "debug", "quiet")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bbvars.surfaces.cli.sync import CREDENTIALS_EPILOG
+
+    add_setting_arguments(parser, OPTIONS)
+    parser.epilog = (CREDENTIALS_EPILOG + " Sends no write and at most 5 requests; stdout is one JSON document, "
+                     "stderr a checklist; exit 0 when every check holds, 1 otherwise.")
+
+
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from bbvars.surfaces.console import one_line
+    from bbvars.sync.check import run_check
+
+    settings = replace(from_cli(args, os.environ), command="check")
+    for secret in (settings.client_secret, settings.access_token, settings.atlassian_api_token):
+        redactor.add(secret)
+    validate(settings, cli_label)
+    result = run_check(settings, redactor, debug_to_stderr if settings.debug else None)
+    print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    if not settings.quiet:
+        for line in result.checklist():
+            print(one_line(redactor(line)), file=sys.stderr)  # names from the server stay on their line
+    return 0 if result.ok else 1

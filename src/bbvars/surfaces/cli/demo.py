@@ -1,0 +1,70 @@
+"""`bbvars demo`: the main job, end to end, against the embedded emulator: what a new user runs first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bbvars.redaction import Redactor
+
+# What `terraform output -json` prints for a small stack: names as Terraform likes them, one sensitive output.
+SAMPLE_OUTPUTS = {
+    "api_url": {"sensitive": False, "type": "string", "value": "https://api.example.com"},
+    "bucket-name": {"sensitive": False, "type": "string", "value": "acme-artifacts-prod"},
+    "replicas": {"sensitive": False, "type": "number", "value": 3},
+    "allowed_cidrs": {"sensitive": False, "type": ["list", "string"], "value": ["10.0.0.0/16", "10.1.0.0/16"]},
+    "db_password": {"sensitive": True, "type": "string", "value": "demo-only-Pa55word"},
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "Nothing leaves this machine: the emulator runs in-process on a free loopback port."
+
+
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from bbvars.sync import report
+    from bbvars.request.documents import collect
+    from bbvars.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REPOSITORY, DEMO_WORKSPACE, Emulator
+    from bbvars.sync.engine import run_sync
+    from bbvars.request.settings import Settings
+
+    document = json.dumps(SAMPLE_OUTPUTS, indent=2)
+    with Emulator.demo(port=0) as emulator:
+        settings = Settings(
+            client_id=DEMO_CLIENT_ID,
+            client_secret=DEMO_CLIENT_SECRET,
+            api_url=emulator.api_url,
+            token_url=emulator.token_url,
+            workspace=DEMO_WORKSPACE,
+            repository=DEMO_REPOSITORY,
+            environment="Production",
+            upper=True,
+        )
+        print(f"Emulated Bitbucket API at {emulator.api_url} (workspace {DEMO_WORKSPACE}, repository "
+              f"{DEMO_REPOSITORY}, environments Test/Staging/Production).\n")
+        print("Input, as `terraform output -json` prints it (the sensitive value masked here):")
+        for name, output in SAMPLE_OUTPUTS.items():
+            shown = dict(output, value="***") if output["sensitive"] else output
+            print(f"  {name}: {json.dumps(shown)}")
+        print()
+        command = (f"terraform output -json | bbvars sync --workspace {DEMO_WORKSPACE} --repository "
+                   f"{DEMO_REPOSITORY} --environment Production --upper")
+        results = []
+        for attempt, note in ((1, "first run: everything is new"),
+                              (2, "second run: nothing to change, except the secured value, which Bitbucket never "
+                                  "returns and so is rewritten (unless --fingerprint is on)")):
+            variables = collect([("standard input", document)], (), prefix="", upper=True, secured=())
+            emulator.reset_requests()
+            result = run_sync(settings, variables, redactor)
+            results.append(result)
+            print(f"$ {command}    # {note}")
+            for line in report.summary(result):
+                print(f"  {line}")
+            print(f"  ({len(emulator.requests)} API requests)")
+            print(report.to_json(result) + "\n")
+        stored = emulator.variables(DEMO_WORKSPACE, repository=DEMO_REPOSITORY, environment="Production")
+        print("Stored in the Production environment now:")
+        for variable in stored:
+            shown = "(secured: never readable)" if variable["secured"] else variable["value"]
+            print(f"  {variable['key']} = {shown}")
+    return 0 if all(result.ok for result in results) else 1

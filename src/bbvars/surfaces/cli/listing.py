@@ -1,0 +1,52 @@
+"""`bbvars list`: what a target holds, in one listing and no write; JSON, or dotenv that `sync --file` reads back."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from bbvars.redaction import Redactor
+from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
+from bbvars.request.settings import validate
+from bbvars.surfaces.cli.options import cli_label, from_cli
+
+OPTIONS = ("workspace", "repository", "environment", "format", "timeout", "debug")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_setting_arguments(parser, OPTIONS)
+    parser.epilog = ("Secured variables are listed without a value (Bitbucket never returns one); in dotenv they are "
+                     "comments naming the key. Credentials as for sync.")
+
+
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from bbvars.request import dotenv
+    from bbvars.sync import fingerprints
+    from bbvars.bitbucket.client import collection_path
+    from bbvars.surfaces.console import debug_to_stderr
+    from bbvars.sync.engine import open_client, resolve_environment, target_of
+
+    settings = from_cli(args, os.environ)
+    validate(settings, cli_label)
+    target = target_of(settings)
+    client, _ = open_client(settings, redactor, debug_to_stderr if settings.debug else None)
+    with client:
+        uuid = resolve_environment(client, target) if target.scope == "deployment" else None
+        listed = sorted(client.list_variables(collection_path(target, uuid), target), key=lambda v: v.key)
+    # bbvars' own fingerprint variable is no user variable (and `sync --file` would refuse it read back).
+    listed = [v for v in listed if v.key != fingerprints.VARIABLE]
+    # Plain values are what the target shows anyone who can read it; a credential of this run inside one is still
+    # masked (the redactor is the last line of defence on every output).
+    rows = [(v.key, None if v.secured or v.value is None else redactor(v.value), v.secured) for v in listed]
+    if settings.format == "dotenv":
+        secured = sum(secured for _, _, secured in rows)
+        heading = (f"{target.describe()}: {len(rows)} variable(s)" + (f", {secured} secured" if secured else "")
+                   + " (bbvars list)")
+        sys.stdout.write(dotenv.render(rows, heading))
+    else:
+        items = [{"key": key, "secured": secured, **({} if value is None else {"value": value})}
+                 for key, value, secured in rows]
+        print(json.dumps(items, indent=2, ensure_ascii=False))
+    return 0

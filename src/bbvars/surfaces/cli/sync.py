@@ -1,0 +1,181 @@
+"""`bbvars sync`: the command line surface of the engine."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import select
+import signal
+import stat
+import sys
+import threading
+
+from bbvars.surfaces.console import debug_to_stderr, one_line
+from bbvars.errors import InputError
+from bbvars.redaction import Redactor
+from bbvars.surfaces.render import Progress, is_terminal, paint, summary_line, wants_colour
+from bbvars.request.settings import Settings, exit_code, validate
+from bbvars.surfaces.cli.options import cli_label, from_cli
+from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
+
+CREDENTIALS_EPILOG = (
+    "Credentials come from the environment only, the first of: ATLASSIAN_ACCOUNT_EMAIL and ATLASSIAN_API_TOKEN (an "
+    "Atlassian API token), BITBUCKET_ACCESS_TOKEN (an access token), BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET "
+    "(an OAuth consumer); with none of them, the stored login of `bbvars login`.")
+OPTIONS = ("workspace", "repository", "environment", "files", "pairs", "secured", "prefix", "upper", "dry_run",
+           "prune", "yes", "concurrency", "timeout", "debug", "quiet", "output", "allow_empty", "manifest", "targets",
+           "fingerprint", "exit_code", "max_deletes", "protect")
+CONFIRM_LISTED = 20  # deletions named in the question; the rest are counted
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_setting_arguments(parser, OPTIONS)
+    parser.epilog = (CREDENTIALS_EPILOG + " The fingerprint key comes from BBVARS_FINGERPRINT_KEY. Exit codes: 0 "
+                     "done, 1 failed, 2 bad input, 3 (only with --exit-code) something changed.")
+
+
+# How long a pipe on standard input may stay silent before it counts as empty: `terraform output -json | bbvars ...`
+# may take a moment to write; a CI runner's stdin that is open but never written must not hold the run forever.
+STDIN_GRACE = 2.0
+
+
+def stdin_holds_data(stdin) -> bool:
+    """Whether standard input holds data that --var/--file would leave unread. A terminal, /dev/null, a closed or
+    empty stdin (what CI gives) do not; a pipe silent for STDIN_GRACE seconds does not either."""
+    if stdin is None or stdin.isatty():
+        return False
+    try:
+        fd = stdin.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):  # not a file (an in-process stream)
+        return bool((stdin.buffer if hasattr(stdin, "buffer") else stdin).read(1))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode):
+            return info.st_size > os.lseek(fd, 0, os.SEEK_CUR)
+        if stat.S_ISCHR(info.st_mode) or stat.S_ISDIR(info.st_mode):
+            return False  # /dev/null and the like
+        readable, _, _ = select.select([fd], [], [], STDIN_GRACE)
+        return bool(readable) and bool(os.read(fd, 1))  # read only to refuse: nothing is lost
+    except OSError:
+        return False  # a closed descriptor
+
+
+def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
+    from bbvars.request.documents import read_limited, shown
+
+    stdin = stdin if stdin is not None else sys.stdin
+    if (settings.files or settings.pairs) and "-" not in settings.files and stdin_holds_data(stdin):
+        raise InputError("standard input holds data, but --var/--file are given, so it would be ignored: add "
+                         "`--file -` to read it as well, or stop piping into bbvars")
+    if not settings.files and not settings.pairs:
+        if stdin is None or stdin.isatty():
+            raise InputError("no variables given: pipe a document to standard input, or use --file or --var")
+        return [("standard input", read_limited(stdin.buffer if hasattr(stdin, "buffer") else stdin,
+                                                "standard input"))]
+    documents = []
+    for path in settings.files:
+        if path == "-":
+            documents.append(("standard input", read_limited(stdin.buffer if hasattr(stdin, "buffer") else stdin,
+                                                             "standard input")))
+            continue
+        try:
+            with open(path, "rb") as handle:
+                documents.append((f"file {shown(path, 200)}", read_limited(handle, f"file {shown(path, 200)}")))
+        except OSError as exc:
+            raise InputError(f"cannot read --file {shown(path, 200)}: {exc.strerror}") from None
+    return documents
+
+
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from bbvars.sync import report
+    from bbvars.auth import describe
+    from bbvars.request.documents import check_variables, collect
+    from bbvars.sync.engine import run_sync
+
+    settings = from_cli(args, os.environ)
+    redactor.add_basic(settings.client_id, settings.client_secret)
+    redactor.add(settings.access_token)
+    redactor.add(settings.atlassian_api_token)
+    redactor.add(settings.fingerprint_key)
+    validate(settings, cli_label)
+    if settings.manifest is not None:
+        return run_manifest(settings, redactor, getattr(args, "cancel", None))
+    documents = read_documents(settings)
+    variables = collect(documents, settings.pairs, prefix=settings.prefix, upper=settings.upper,
+                        secured=settings.secured)
+    check_variables(variables, settings, cli_label)
+    terminal = is_terminal(sys.stderr)
+    colour = wants_colour(sys.stderr, os.environ)
+    # Progress and retry lines only for a person at a terminal; --debug already logs every request and retry.
+    progress = Progress(sys.stderr, colour=colour) if terminal and not settings.quiet and not settings.debug else None
+    confirm = None
+    if settings.prune and not settings.yes and not settings.dry_run and is_terminal(sys.stdin):
+        confirm = lambda deletes: ask_to_delete(deletes, progress)  # noqa: E731
+    try:
+        result = run_sync(settings, variables, redactor, debug_to_stderr if settings.debug else None,
+                          events=progress, confirm=confirm, cancel=getattr(args, "cancel", None))
+    finally:
+        if progress is not None:
+            progress.close()
+    if settings.output == "json":
+        print(report.to_json(result))
+    if not settings.quiet:
+        print(f"bbvars: {describe(settings)}", file=sys.stderr)  # the kind, never its value
+        for line in report.summary(result):
+            print(summary_line(one_line(redactor(line)), colour), file=sys.stderr)
+    if not result.ok:  # always, --quiet or not: exit 1 comes with its cause
+        print(paint(f"bbvars: error: {one_line(redactor(report.failure_line(result)))}", "31", colour), file=sys.stderr)
+    return exit_code(settings, result.ok, result.changed)
+
+
+def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
+    """Every target of the manifest (or the --target ones) in one run: one JSON report, one ordered summary."""
+    from bbvars.sync import engine
+    from bbvars.request import manifest
+    from bbvars.sync import report
+
+    jobs = manifest.jobs(settings, sys.stdin)
+    colour = wants_colour(sys.stderr, os.environ)
+    progress = (Progress(sys.stderr, colour=colour) if is_terminal(sys.stderr) and not settings.quiet
+                and not settings.debug else None)
+    confirm = None
+    if any(job.options.prune for job in jobs) and not settings.yes and not settings.dry_run and is_terminal(sys.stdin):
+        confirm = lambda deletes: ask_to_delete(deletes, progress)  # noqa: E731
+    try:
+        result = engine.run(settings, jobs, redactor, debug_to_stderr if settings.debug else None, events=progress,
+                            confirm=confirm, cancel=cancel)
+    finally:
+        if progress is not None:
+            progress.close()
+    if settings.output == "json":
+        print(report.run_to_json(result))
+    if not settings.quiet:
+        for line in report.run_summary(result):
+            indent = len(line) - len(line.lstrip(" "))  # a target's change lines, under its heading
+            print(line[:indent] + summary_line(redactor(line[indent:]), colour), file=sys.stderr)
+    for line in report.run_failure_lines(result):  # always, --quiet or not: exit 1 comes with its cause
+        print(paint(f"bbvars: error: {redactor(line)}", "31", colour), file=sys.stderr)
+    return exit_code(settings, result.ok, result.changed)
+
+
+def ask_to_delete(deletes: list, progress: Progress | None) -> bool:
+    """On a terminal, --prune asks before any delete is sent, naming what would go; anything but y/yes is no."""
+    if progress is not None:
+        progress.close()
+    lines = [f"--prune would delete {len(deletes)} variable(s) that the input does not have:"]
+    for target in dict.fromkeys(target for target, _ in deletes):
+        keys = sorted(key for where, key in deletes if where == target)
+        lines.append(f"  {target.describe()}:")
+        lines += [f"- {one_line(key)}" for key in keys[:CONFIRM_LISTED]]
+        lines += [f"  ... and {len(keys) - CONFIRM_LISTED} more"] if len(keys) > CONFIRM_LISTED else []
+    sys.stderr.write("\n".join(lines) + "\nDelete them? [y/N] ")
+    sys.stderr.flush()
+    # Nothing is written yet: Ctrl-C at the question stops at once (not "finish the writes in flight").
+    interrupt_now = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler) if interrupt_now else None
+    try:
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+    finally:
+        if interrupt_now:
+            signal.signal(signal.SIGINT, previous)

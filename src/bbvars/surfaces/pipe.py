@@ -1,0 +1,177 @@
+"""`bbvars pipe`: the Bitbucket Pipe surface (also the Docker image's default command).
+
+Settings come from the pipe variables, each named by its setting's `env` in the SETTINGS table, with Bitbucket's own
+variable (`env_fallback`) when one is unset. Output follows Atlassian's pipes: `INFO:` progress lines, the change
+list, then `✔ message` on success or `✖ message` on failure, all on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+from typing import Mapping
+
+from bbvars.surfaces._ci import announce, failure, one_line, outcome, raw_settings, read_settings, retry_lines
+from bbvars.surfaces._ci import run_failure, run_outcome, say, understood
+from bbvars.errors import BbvarsError, InputError
+from bbvars.redaction import Redactor
+from bbvars.request.settings import SECRETS, SETTINGS, Setting, Settings, exit_code
+
+RESULT_FILE = "result.json"
+# Variables of the container and of a shell, never meant for the pipe: not checked for typos.
+STANDARD_VARIABLES = frozenset({
+    "PATH", "HOME", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "TERM", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE",
+    "TZ", "TMPDIR", "MAIL", "DISPLAY", "EDITOR", "PAGER", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "CI",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    "GPG_KEY", "DOCKER_HOST",
+})
+STANDARD_PREFIXES = ("BITBUCKET_", "LC_", "PYTHON", "PIP_", "XDG_", "DOCKER_", "SSH_", "GIT_")
+
+
+def emit(prefix: str, text: str) -> None:
+    """The pipe's one writer: every line is a fixed prefix (`INFO: `, `✔ `, `✖ `, ...) then one line of text, so a
+    line break in a name or a message can never forge another line."""
+    say(f"{prefix}{one_line(text)}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("Takes no options: every setting is a pipe variable (WORKSPACE, REPOSITORY, ENVIRONMENT, "
+                     "VARIABLES, SECURED, ...), see pipe.yml.")
+
+
+def label(setting: Setting) -> str:
+    return setting.env or setting.name
+
+
+def render_error(message: str) -> None:
+    emit("✖ ", message)
+
+
+def render_notice(message: str) -> None:
+    emit("INFO: ", message)
+
+
+def pipe_variables() -> list[str]:
+    return sorted({name for s in SETTINGS for name in (s.env, s.env_fallback) if name})
+
+
+def check_spelling(environ: Mapping[str, str]) -> None:
+    """A misspelled pipe variable (ENVIROMENT) would be ignored, and the pipe would write somewhere else (the
+    repository's variables instead of the environment's): one close to a variable of the pipe is refused."""
+    known = pipe_variables()
+    for name in sorted(environ):
+        upper = name.upper()
+        if name in known or upper.startswith(STANDARD_PREFIXES) or upper in STANDARD_VARIABLES:
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.85)
+        if close:
+            raise InputError(f"the variable {one_line(name)[:60]} is not one of the pipe's: did you mean {close[0]}? "
+                             "(the pipe's variables are listed in pipe.yml)")
+
+
+def write_result(text: str) -> None:
+    """The result (keys only, no value) in the pipe's storage directory, for later steps of the same pipe."""
+    directory = os.environ.get("BITBUCKET_PIPE_STORAGE_DIR")
+    if not directory:
+        return
+    path = os.path.join(directory, RESULT_FILE)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    except OSError as exc:  # the result is a convenience: failing to keep it must not fail the sync
+        emit("WARNING: ", f"could not write {path}: {exc.strerror}")
+
+
+def check_command(settings, redactor: Redactor, log) -> int:
+    import json
+
+    from bbvars.auth import describe
+    from bbvars.sync.check import run_check
+    from bbvars.sync.engine import target_of
+
+    emit("INFO: ", redactor(f"Checking the credentials and {target_of(settings).describe()} (nothing is written)..."))
+    emit("INFO: ", describe(settings))
+    result = run_check(settings, redactor, log)
+    for check in result.checks:
+        emit("✔ " if check.ok else "✖ ", redactor(check.line()))
+    write_result(json.dumps(result.as_json(), indent=2))
+    if not result.ok:
+        raise BbvarsError(f"Check failed: {result.first_failure()}")
+    emit("✔ ", "Check passed: these credentials can sync this target")
+    return 0
+
+
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from bbvars.sync import report
+    from bbvars.auth import describe
+    from bbvars.request.documents import variables_of
+    from bbvars.sync.engine import run_sync, target_of
+    from bbvars.request.settings import validate
+
+    check_spelling(os.environ)
+    raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback))
+    if "manifest" in raw:
+        # A pipeline always sets BITBUCKET_REPO_SLUG: with a manifest, the targets name their own repositories (the
+        # workspace still falls back to BITBUCKET_WORKSPACE for targets that name none).
+        raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback if s.name == "workspace" else None))
+    for secret in SECRETS:
+        redactor.add(raw.get(secret))
+    settings = read_settings(raw, label)
+    if settings.command == "token":
+        raise InputError(
+            "COMMAND=token is not available in a pipe: the token would be printed into the build log. Run "
+            "`bbvars token` in a script step of the bbvars image instead, and capture its output"
+        )
+    validate(settings, label)
+    log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
+    if settings.command == "check":
+        return check_command(settings, redactor, log)
+    if settings.manifest is not None:
+        return run_manifest(settings, redactor, getattr(args, "cancel", None))
+    variables = variables_of(settings, label)
+
+    target = target_of(settings)
+    verb = "Checking" if settings.dry_run else "Syncing"
+    extras = [note for flag, note in ((settings.dry_run, "dry run: nothing is written"),
+                                      (settings.prune, "prune: keys not in VARIABLES are deleted")) if flag]
+    emit("INFO: ", redactor(f"{verb} {len(variables)} variable(s) into {target.describe()}"
+                            + (f" ({'; '.join(extras)})" if extras else "") + "..."))
+    if settings.debug:
+        emit("DEBUG: ", redactor(understood(settings, label)))
+    emit("INFO: ", describe(settings))  # the kind, never its value
+    result = run_sync(settings, variables, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
+                      cancel=getattr(args, "cancel", None))
+
+    for line in report.change_lines(result):
+        emit("", redactor(line))
+    write_result(report.to_json(result))
+    if not result.ok:
+        raise BbvarsError(failure(result))
+    emit("✔ ", outcome(result))
+    return exit_code(settings, result.ok, result.changed)
+
+
+def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
+    import sys
+
+    from bbvars.sync import engine
+    from bbvars.request import manifest
+    from bbvars.sync import report
+    from bbvars.auth import describe
+
+    jobs = manifest.jobs(settings, sys.stdin)
+    emit("INFO: ", redactor(announce(jobs, settings)))
+    emit("INFO: ", describe(settings))  # the kind, never its value
+    if settings.debug:
+        emit("DEBUG: ", redactor(understood(settings, label)))
+    log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
+    result = engine.run(settings, jobs, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
+                        cancel=cancel)
+    for line in report.run_summary(result):
+        emit("", redactor(line))
+    write_result(report.run_to_json(result))
+    if not result.ok:
+        raise BbvarsError(run_failure(result))
+    emit("✔ ", run_outcome(result))
+    return exit_code(settings, result.ok, result.changed)

@@ -1,0 +1,229 @@
+"""Applying plans: every write of every target of a run through one pool of `concurrency` workers, with the conflict
+handling (409 on create, 404 on update) and the stop on a fatal answer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, TypeVar
+
+from bbvars.sync import steps
+from bbvars.bitbucket.client import BitbucketClient, RetriedConflict
+from bbvars.errors import ApiError, ConflictError, NotFoundError
+from bbvars.sync.fingerprints import Book
+from bbvars.errors import CANCELLED, ApiError, ConflictError, NotFoundError
+from bbvars.events import Events, Written
+from bbvars.models import RemoteVariable, Target, Variable
+from bbvars.sync.plan import Action, Operation, Plan, needs_update
+from bbvars.sync.result import NOT_ATTEMPTED, SyncResult, without_request
+
+Item = TypeVar("Item")
+# Waits between re-lists after a 409 whose key the listing does not show yet: 3.75 s at most in all.
+RELIST_WAITS = (0.25, 0.5, 1.0, 2.0)
+
+
+def bounded(items: Iterable[Item], concurrency: int, work: Callable[[Item], None]) -> None:
+    """work(item) for every item, at most `concurrency` at once. Workers pull one item at a time, so memory stays
+    flat however many items there are (a pool's map would queue a future for every one up front)."""
+    pending: Iterator[Item] = iter(items)
+    take = threading.Lock()
+    done = object()
+
+    def worker() -> None:
+        while True:
+            with take:
+                item = next(pending, done)
+            if item is done:
+                return
+            work(item)  # type: ignore[arg-type]
+
+    workers = [threading.Thread(target=worker, name=f"bbvars-{n}", daemon=True) for n in range(max(1, concurrency))]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        # Joined in short waits: a signal that lands while its handler is already running (a second Ctrl-C right
+        # after the first) is only handled once the main thread runs Python code again, never inside one long wait.
+        while thread.is_alive():
+            thread.join(0.2)
+
+
+@dataclass
+class TargetRun:
+    """One target inside a run: where its variables live, its plan, its result, and its own conflict re-listing."""
+
+    target: Target
+    path: str
+    plan: Plan
+    result: SyncResult
+    outcomes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    remaining: int = 0  # writes not finished yet
+    relist_lock: threading.Lock = field(default_factory=threading.Lock)
+    relisted: dict[str, RemoteVariable] = field(default_factory=dict)
+    relist_generation: int = 0
+    book: Book | None = None  # the target's fingerprint variable
+    expected: dict[str, str] | None = None  # fingerprints of the wanted secured values (None: fingerprints off)
+
+    def __post_init__(self) -> None:
+        self.remaining = 0 if self.result.dry_run else len(self.plan.writes)
+
+
+class Applier:
+    """Runs the plans' writes with bounded concurrency. A 409 on create becomes an update, a 404 on update a create,
+    and a fatal answer (credentials, scope, rate limit, unreachable) stops what has not started yet, in every
+    target: they share one credential."""
+
+    def __init__(self, client: BitbucketClient, concurrency: int, events: Events | None = None,
+                 cancel: threading.Event | None = None):
+        self.client, self.concurrency = client, concurrency
+        self.events = events  # told of each finished write (events.Written), for a surface to show progress
+        self.cancel = cancel  # set by SIGINT/SIGTERM: the writes in flight finish, no new one starts
+        self.stop: ApiError | None = None
+        self._count_lock = threading.Lock()
+
+    def run(self, runs: list[TargetRun]) -> None:
+        """Every write of every run, in the order given; each run finished after its last write."""
+        for run in runs:
+            if run.remaining == 0:
+                self.finish(run)
+        writes = ((run, op) for run in runs if run.remaining for op in run.plan.writes)
+        self.execute(writes)
+
+    def execute(self, writes: Iterable[tuple[TargetRun, Operation]]) -> None:
+        bounded(writes, self.concurrency, lambda item: self._write(*item))
+
+    def _write(self, run: TargetRun, op: Operation) -> None:
+        try:
+            outcome = self._run_one(run, op)
+        except Exception as exc:  # a bug must still leave this key reported, as failed
+            outcome = ("failed", f"internal error ({type(exc).__name__}: {exc})")
+        with self._count_lock:
+            run.outcomes[op.key] = outcome
+            run.remaining -= 1
+            last = run.remaining == 0
+        if self.events:
+            self.events(Written(op.key, outcome[0]))
+        if last:
+            self.finish(run)
+
+    def finish(self, run: TargetRun) -> None:
+        """A target's closing step, once all its writes are done (at once when it has none): its result is recorded
+        here. Runs on the worker of the target's last write, so it stays inside the concurrency bound."""
+        record(run, self.stop)
+        result = run.result
+        if run.book is not None and result.error is None and self.stop is None:
+            # After the target's writes: its fingerprint variable records what was written successfully.
+            succeeded = {*result.created, *result.updated, *result.unchanged, *result.deleted}
+            result.fingerprints, error = steps.finish_fingerprints(
+                run.book, run.plan, run.expected, succeeded, dry_run=result.dry_run,
+                execute=lambda ops: {op.key: self._run_one(run, op) for op in ops})
+            result.error = result.error or error
+
+    def _run_one(self, run: TargetRun, op: Operation) -> tuple[str, str | None]:
+        if self.cancel is not None and self.cancel.is_set():
+            return "failed", CANCELLED
+        if self.stop is not None:
+            return "failed", f"{NOT_ATTEMPTED}{self.stop}"
+        try:
+            return self._execute(run, op), None
+        except ApiError as exc:
+            if exc.fatal and self.stop is None:
+                # Told to the keys not tried yet without the request it came from ("creating K00").
+                self.stop = ApiError(without_request(str(exc), op.key), exc.status, fatal=True)
+            return "failed", str(exc)
+
+    def _execute(self, run: TargetRun, op: Operation) -> str:
+        if op.action is Action.CREATE:
+            return self._create(run, op.variable)
+        if op.action is Action.UPDATE:
+            if self._overwrite(run, op.variable, op.remotes):
+                return "updated"
+            # Deleted by someone else since we listed: what the input wants is for it to exist (and if it was
+            # re-created meanwhile, the create's 409 handling makes it what the input says).
+            return self._create(run, op.variable)
+        for remote in op.remotes:
+            try:
+                self.client.delete_variable(run.path, remote.uuid, op.key, run.target)
+            except NotFoundError:
+                pass  # already gone: the wanted state holds
+        return "deleted"
+
+    def _create(self, run: TargetRun, variable: Variable) -> str:
+        generation = run.relist_generation
+        try:
+            self.client.create_variable(run.path, variable, run.target)
+            return "created"
+        except ConflictError as conflict:
+            # Created by someone else since we listed: find it and make it what the input says. After a retry, the
+            # someone is most likely our own first attempt, which reached Bitbucket though its answer did not: the
+            # key did not exist when listed and does now, so this run created it.
+            ours = isinstance(conflict, RetriedConflict)
+            remote, generation = self._find(run, variable.key, generation, fresh=True)
+            # Listings lag behind writes (the Terraform provider waits 5 s after a create): a key that is not listed
+            # yet may be soon. Re-list a few times, sharing each listing with the other conflicts waiting meanwhile.
+            for wait in RELIST_WAITS:
+                if remote is not None:
+                    break
+                time.sleep(wait)
+                remote, generation = self._find(run, variable.key, generation)
+            if remote is None:
+                raise ApiError(f"Bitbucket says {variable.key} exists (409) but its listing still does not show it "
+                               f"after {len(RELIST_WAITS) + 1} re-lists over {sum(RELIST_WAITS):.1f} s (listings can "
+                               "lag behind writes): re-run in a minute") from None
+            if not needs_update(variable, remote):
+                return "created" if ours else "unchanged"
+            self._overwrite(run, variable, (remote,))
+            return "created" if ours else "updated"
+
+    def _overwrite(self, run: TargetRun, variable: Variable, remotes: tuple[RemoteVariable, ...]) -> bool:
+        """Write `variable` through each record of its key (a key listed twice has two); False when every record
+        was gone. Bitbucket cannot turn a secured variable back into a plain one: such a record is deleted, and the
+        plain variable created once, unless another record of the key already holds it."""
+        updated = replaced = 0
+        for remote in remotes:
+            try:
+                if remote.secured and not variable.secured:
+                    self.client.delete_variable(run.path, remote.uuid, variable.key, run.target)
+                    replaced += 1
+                else:
+                    self.client.update_variable(run.path, remote.uuid, variable, run.target)
+                    updated += 1
+            except NotFoundError:
+                pass  # deleted by someone else since we listed
+        if replaced and not updated:
+            self.client.create_variable(run.path, variable, run.target)
+        return bool(updated or replaced)
+
+    def _find(self, run: TargetRun, key: str, seen_generation: int,
+              fresh: bool = False) -> tuple[RemoteVariable | None, int]:
+        """The record of `key` in a listing taken after `seen_generation`, and that listing's generation. One fresh
+        listing serves every conflict of this target that arose before it was taken; `fresh` (just met a 409) also
+        re-lists when the latest listing, which may predate the 409, does not show the key."""
+        with run.relist_lock:
+            if run.relist_generation == seen_generation or (fresh and key not in run.relisted):
+                listed = self.client.list_variables(run.path, run.target)
+                run.relisted = {v.key: v for v in listed}
+                run.relist_generation += 1
+            return run.relisted.get(key), run.relist_generation
+
+
+def record(run: TargetRun, stop: ApiError | None) -> None:
+    """The plan's keys into the result: each exactly once, as what happened to it (or would, in a dry run)."""
+    result = run.result
+    for op in run.plan.operations:
+        if result.dry_run:
+            action, error = {Action.CREATE: "created", Action.UPDATE: "updated", Action.UNCHANGED: "unchanged",
+                             Action.DELETE: "deleted"}[op.action], None
+        else:
+            action, error = run.outcomes.get(op.key, ("unchanged", None) if op.action is Action.UNCHANGED
+                                             else ("failed", "no outcome was recorded for this write"))
+        if error is not None:
+            result.failed.append({"key": op.key, "error": error})
+        else:
+            getattr(result, action).append(op.key)
+    if stop is not None and any(f["error"] in (str(stop), NOT_ATTEMPTED + str(stop))
+                                or without_request(f["error"], f["key"]) == str(stop) for f in result.failed):
+        result.error = str(stop)  # the cause that stopped this target, told once
+    elif any(f["error"] == CANCELLED for f in result.failed):
+        result.error = CANCELLED
+    steps.explain(run.plan, result)
