@@ -54,6 +54,7 @@ class Token:
     expires_at: float | None  # time.monotonic() deadline; None never expires (static access tokens)
     kind: str = "oauth"  # oauth (a consumer's grant) | access (access token) | api (Atlassian API token)
     user: User | None = None  # who a user's token acts as (authorization-code grants, API tokens)
+    owner: str = ""  # whose hourly request budget it spends: its consumer, its user, or the access token itself
 
 
 @dataclass
@@ -86,11 +87,11 @@ class Identities:
 
     def add_access_token(self, token: str, scopes: tuple[str, ...]) -> None:
         with self._lock:
-            self._tokens[token] = Token(tuple(scopes), None, "access")
+            self._tokens[token] = Token(tuple(scopes), None, "access", owner=f"access token {token}")
 
     def add_api_token(self, email: str, token: str, scopes: tuple[str, ...], user: User) -> None:
         with self._lock:
-            self._api_tokens[(email, token)] = Token(tuple(scopes), None, "api", user)
+            self._api_tokens[(email, token)] = Token(tuple(scopes), None, "api", user, owner=f"user {user.account_id}")
 
     def consumer(self, client_id: str | None) -> Consumer | None:
         with self._lock:
@@ -131,7 +132,7 @@ class Identities:
                     "Calls for auto generated consumers should use urn:bb:oauth2:auth-code instead.",
                 )
             token = secrets.token_urlsafe(32)
-            self._tokens[token] = Token(consumer.scopes, time.monotonic() + ttl)
+            self._tokens[token] = Token(consumer.scopes, time.monotonic() + ttl, owner=f"consumer {consumer.client_id}")
             return token, consumer.scopes, None
 
     def _user_grant(self, consumer: Consumer, grant_type: str, form: dict[str, str], ttl: float,
@@ -147,7 +148,8 @@ class Identities:
             raise TokenError("invalid_grant", f"Invalid {what}")
         del pool[given]
         token = secrets.token_urlsafe(32)
-        self._tokens[token] = Token(grant.scopes, time.monotonic() + ttl, "oauth", grant.user)
+        self._tokens[token] = Token(grant.scopes, time.monotonic() + ttl, "oauth", grant.user,
+                                    owner=f"consumer {consumer.client_id}")
         refresh = secrets.token_urlsafe(32)
         self._refresh_tokens[refresh] = Grant(consumer.client_id, grant.scopes, time.monotonic() + refresh_ttl,
                                               grant.user)
