@@ -103,7 +103,7 @@ def check_command(settings, redactor: Redactor, log) -> int:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from bbvars.sync import report
+    from bbvars.sync import budget, report
     from bbvars.auth import describe
     from bbvars.request.documents import variables_of
     from bbvars.sync.engine import run_sync, target_of
@@ -147,7 +147,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         emit("", redactor(line))
     write_result(report.to_json(result))
     if not result.ok:
-        raise BbvarsError(failure(result))
+        raise budget.stop_or_failure(result, failure(result))
     emit("✔ ", outcome(result))
     return exit_code(settings, result.ok, result.changed)
 
@@ -157,7 +157,7 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
 
     from bbvars.sync import engine
     from bbvars.request import manifest
-    from bbvars.sync import report
+    from bbvars.sync import budget, report
     from bbvars.auth import describe
 
     jobs = manifest.jobs(settings, sys.stdin)
@@ -172,6 +172,6 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
         emit("", redactor(line))
     write_result(report.run_to_json(result))
     if not result.ok:
-        raise BbvarsError(run_failure(result))
+        raise budget.stop_or_failure(result, run_failure(result))
     emit("✔ ", run_outcome(result))
     return exit_code(settings, result.ok, result.changed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from bbvars.models import Target
+from bbvars.sync import budget
 from bbvars.sync.plan import FINGERPRINT_DIFFERS, NO_FINGERPRINT, SECURED_FLAG
 from bbvars.sync.result import NOT_ATTEMPTED, RunResult, SyncResult
 
@@ -72,7 +73,15 @@ def change_lines(result: SyncResult) -> list[str]:
             lines.append(shorten(f"! {keys[0]}: {cause}"))
         else:
             lines.append(shorten(f"! {keys_failed(keys, skipped)}: {cause}"))
-    return lines
+    return lines + cost_lines(result.cost, result.dry_run)
+
+
+def cost_lines(cost: dict | None, dry_run: bool) -> list[str]:
+    """The requests a run needs and sent (budget.py), and, for a dry run over the hour's budget, the ways out."""
+    if not cost:
+        return []
+    hourly = budget.hourly_line(cost) if dry_run else None
+    return [budget.cost_line(cost, dry_run)] + ([hourly] if hourly else [])
 
 
 def failure_line(result: SyncResult) -> str:
@@ -132,7 +141,7 @@ def run_summary(run: RunResult) -> list[str]:
     for result in run.targets:
         per_target = counts(result).removesuffix(" (dry run: nothing written)")  # said once, in the total
         lines += [f"{heading(result)}: {per_target}", *(f"  {line}" for line in change_lines(result))]
-    return lines + [run_counts(run)]
+    return lines + [run_counts(run)] + (cost_lines(run.cost, run.dry_run) if len(run.targets) > 1 else [])
 
 
 def run_failure_lines(run: RunResult) -> list[str]:

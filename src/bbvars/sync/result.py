@@ -32,6 +32,7 @@ class SyncResult:
     secured: set[str] = field(default_factory=set)  # keys that are (or, deleted, were) secured: for the summary
     reasons: dict[str, str] = field(default_factory=dict)  # updated key -> why (plan.VALUE_DIFFERS, ...)
     fingerprints: str | None = None  # what became of BBVARS_FINGERPRINTS: created/updated/unchanged/failed
+    cost: dict | None = None  # requests needed and spent (budget.py): the report's `requests`
 
     @property
     def ok(self) -> bool:
@@ -62,6 +63,7 @@ class SyncResult:
             # Additions (absent when empty, so the report of a run without them keeps its shape):
             **({"reasons": dict(sorted(self.reasons.items()))} if self.reasons else {}),
             **({"fingerprints": self.fingerprints} if self.fingerprints else {}),
+            **({"requests": self.cost} if self.cost else {}),
         }
 
 
@@ -72,6 +74,7 @@ class RunResult:
     dry_run: bool
     targets: list[SyncResult] = field(default_factory=list)
     requests: int = 0
+    cost: dict | None = None  # requests needed and spent, the run's total (budget.py): the report's `requests`
 
     @property
     def ok(self) -> bool:
@@ -82,4 +85,5 @@ class RunResult:
         return any(result.changed for result in self.targets)
 
     def as_json(self) -> dict:
-        return {"dry_run": self.dry_run, "targets": [result.as_json() for result in self.targets], "ok": self.ok}
+        return {"dry_run": self.dry_run, "targets": [result.as_json() for result in self.targets], "ok": self.ok,
+                **({"requests": self.cost} if self.cost else {})}
