@@ -404,7 +404,10 @@ def test_the_json_shape(emulator):
     result = run(emulator, {"A": "1"})
     assert result.as_json() == {"target": {"workspace": "acme", "repository": "api", "environment": None},
                                 "dry_run": False, "created": ["A"], "updated": [], "unchanged": [], "deleted": [],
-                                "failed": []}
+                                "failed": [],
+                                "requests": {"token": 1, "needed": 3, "spent": 3, "exact": True,
+                                             "credential": "oauth-consumer", "listing": 1, "writes": 1,
+                                             "fingerprints": 0}}
 
 
 # -- many targets in one run ----------------------------------------------------------------------------------------

@@ -78,8 +78,8 @@ def change_lines(result: SyncResult) -> list[str]:
 
 def cost_lines(cost: dict | None, dry_run: bool) -> list[str]:
     """The requests a run needs and sent (budget.py), and, for a dry run over the hour's budget, the ways out."""
-    if not cost:
-        return []
+    if not cost or not (dry_run or cost["exact"]):
+        return []  # a real run that could not list a target: its bound says little, the JSON report has it
     hourly = budget.hourly_line(cost) if dry_run else None
     return [budget.cost_line(cost, dry_run)] + ([hourly] if hourly else [])
 
