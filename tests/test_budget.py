@@ -92,7 +92,7 @@ def test_many_targets_cost_per_target_and_in_total(small: Emulator) -> None:
     # The environments are listed once for the repository, counted with its first deployment target; the Test
     # environment holds 120 variables: two pages.
     assert (test["environments"], test["listing"], test["writes"], test["needed"]) == (1, 2, 2, 5)
-    assert (staging.get("environments"), staging["listing"], staging["needed"]) == (None, 1, 2)
+    assert (staging["environments"], staging["listing"], staging["needed"]) == (0, 1, 2)
     assert dry.cost["needed"] == real.cost["needed"] == 1 + 4 + 5 + 2 == real.cost["spent"] == len(small.requests)
     assert [t.cost["needed"] for t in dry.targets] == [4, 5, 2]
     assert real.as_json()["requests"]["needed"] == 12

@@ -219,6 +219,8 @@ def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> in
         for line in lines:
             gh.log(redactor(line))
         gh.command("endgroup")
+    for line in report.cost_lines(result.cost, result.dry_run):
+        gh.log(redactor(line))
     write_outputs(sync_outputs(result))
     write_summary(redactor(summary_markdown(result)))
     if not result.ok:

@@ -143,7 +143,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     result = run_sync(settings, variables, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
                       cancel=getattr(args, "cancel", None))
 
-    for line in report.change_lines(result):
+    for line in report.change_lines(result) + report.cost_lines(result.cost, result.dry_run):
         emit("", redactor(line))
     write_result(report.to_json(result))
     if not result.ok:

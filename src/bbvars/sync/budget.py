@@ -134,8 +134,9 @@ class Budget:
                     result.error = result.error or cause
         costs = [self.target_cost(job, target_run) for job, target_run in zip(jobs, listed)]
         self.share_environments(jobs, listed, costs)
-        total = {"token": self.token, "needed": self.token + sum(c["needed"] for c in costs),
-                 "spent": self.meter.sent, "exact": all(c["exact"] for c in costs)}
+        total = {"needed": self.token + sum(c["needed"] for c in costs), "spent": self.meter.sent,
+                 "exact": all(c["exact"] for c in costs), "token": self.token,
+                 **{part: sum(c[part] for c in costs) for part in PARTS}}
         if self.cap is not None:
             total["max"] = self.cap
         if self.credential:
@@ -149,9 +150,7 @@ class Budget:
         if total["needed"] - self.token > hourly:
             total["hourly"] = hourly
         for result, cost in zip(run.targets, costs):
-            if len(run.targets) == 1:  # one target: its cost is the run's
-                cost = {**total, **{k: v for k, v in cost.items() if k not in total}}
-            result.cost = cost
+            result.cost = dict(total) if len(run.targets) == 1 else cost  # one target: its cost is the run's
         run.cost = total
 
     @staticmethod
@@ -178,19 +177,16 @@ class Budget:
     def target_cost(self, job, target_run) -> dict:
         if target_run is None:
             if not job.variables:
-                return {"listing": 0, "writes": 0, "fingerprints": 0, "needed": 0, "spent": 0, "exact": True}
+                return cost_of(0, 0, 0, 0, spent=0, exact=True)
             # Not listed: at least one page; about one write per key (a key held twice, or a secured value made
             # plain, takes more; an unchanged one none).
             spent = self.meter.spent_on(collection_path(job.target)) if job.target.scope != "deployment" else 0
-            return {"listing": 1, "writes": len(job.variables), "fingerprints": 0,
-                    "needed": 1 + len(job.variables), "spent": spent, "exact": False}
+            return cost_of(0, 1, len(job.variables), 0, spent=spent, exact=False)
         plan = self.full.get(id(target_run), target_run.plan)
         writes = sum(op_cost(op) for op in plan.writes)
         fingerprints = fingerprint_cost(target_run, plan.writes, plan)
         listing = self.listed.get(unquoted(target_run.path), 0)
-        return {"listing": listing, "writes": writes, "fingerprints": fingerprints,
-                "needed": listing + writes + fingerprints, "spent": self.meter.spent_on(target_run.path),
-                "exact": True}
+        return cost_of(0, listing, writes, fingerprints, spent=self.meter.spent_on(target_run.path), exact=True)
 
     def share_environments(self, jobs: Sequence, listed: Sequence, costs: list[dict]) -> None:
         """Each repository's environment listing, counted with the first of its deployment targets."""
@@ -207,6 +203,14 @@ class Budget:
             cost["environments"] = pages
             cost["needed"] += pages
             cost["spent"] += self.meter.listed_on(path)
+
+
+PARTS = ("environments", "listing", "writes", "fingerprints")
+
+
+def cost_of(environments: int, listing: int, writes: int, fingerprints: int, *, spent: int, exact: bool) -> dict:
+    return {"needed": environments + listing + writes + fingerprints, "spent": spent, "exact": exact,
+            "environments": environments, "listing": listing, "writes": writes, "fingerprints": fingerprints}
 
 
 def unquoted(path: str) -> str:

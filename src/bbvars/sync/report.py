@@ -73,7 +73,7 @@ def change_lines(result: SyncResult) -> list[str]:
             lines.append(shorten(f"! {keys[0]}: {cause}"))
         else:
             lines.append(shorten(f"! {keys_failed(keys, skipped)}: {cause}"))
-    return lines + cost_lines(result.cost, result.dry_run)
+    return lines
 
 
 def cost_lines(cost: dict | None, dry_run: bool) -> list[str]:
@@ -111,7 +111,8 @@ def counts(result: SyncResult) -> str:
 
 
 def summary(result: SyncResult) -> list[str]:
-    return [f"{result.target.describe()}: {counts(result)}", *change_lines(result)]
+    return [f"{result.target.describe()}: {counts(result)}", *change_lines(result),
+            *cost_lines(result.cost, result.dry_run)]
 
 
 # -- many targets (a manifest) --------------------------------------------------------------------------------------
@@ -140,8 +141,9 @@ def run_summary(run: RunResult) -> list[str]:
     lines: list[str] = []
     for result in run.targets:
         per_target = counts(result).removesuffix(" (dry run: nothing written)")  # said once, in the total
-        lines += [f"{heading(result)}: {per_target}", *(f"  {line}" for line in change_lines(result))]
-    return lines + [run_counts(run)] + (cost_lines(run.cost, run.dry_run) if len(run.targets) > 1 else [])
+        lines += [f"{heading(result)}: {per_target}", *(f"  {line}" for line in change_lines(result)),
+                  *(f"  {line}" for line in cost_lines(result.cost, result.dry_run) if len(run.targets) > 1)]
+    return lines + [run_counts(run), *cost_lines(run.cost, run.dry_run)]
 
 
 def run_failure_lines(run: RunResult) -> list[str]:
