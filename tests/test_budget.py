@@ -251,3 +251,13 @@ def test_without_slowing_down_the_same_run_hits_the_wall(small: Emulator, monkey
     result = sync(small, plain(29), client_id=None, client_secret=None, access_token=ACCESS_TOKEN, concurrency=1)
 
     assert not result.ok and result.cost["stopped"] == "rate limit" and len(result.created) == 9
+
+
+def test_the_wall_with_writes_in_flight_tells_each_key_once(small: Emulator) -> None:
+    wanted = plain(70)
+
+    stopped = sync(small, wanted)  # 8 writes in flight meet the 429s together
+
+    every_key_once(stopped, wanted)
+    assert budget.stopped(stopped) and len(stopped.created) == 49
+    assert all(f["error"].startswith("not attempted: rate limit") for f in stopped.failed)

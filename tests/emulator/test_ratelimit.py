@@ -107,3 +107,11 @@ def test_the_served_emulator_takes_the_flag() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def test_pass_time_ages_every_request(emu: Emulator, anon: httpx.Client) -> None:
+    emu.hourly_limit = 1
+    token = fetch_token(emu)
+    assert [anon.get(REPO_VARS, headers=bearer(token)).status_code for _ in range(2)] == [200, 429]
+    emu.pass_time(3600)
+    assert anon.get(REPO_VARS, headers=bearer(token)).status_code == 200

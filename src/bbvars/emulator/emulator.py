@@ -234,6 +234,10 @@ class Emulator:
         """Delete by key behind the client's back; KeyError when there is no such key."""
         self._state.delete_variable_by_key(Scope(workspace, repository, environment), key)
 
+    def pass_time(self, seconds: float) -> None:
+        """Let `seconds` pass for the hourly budget (hourly_limit): requests older than an hour no longer count."""
+        self.budget.advance(seconds)
+
     def expire_tokens(self) -> None:
         """Expire every token issued so far; the next API call with one answers 401 "Access token expired."."""
         self._identities.expire_tokens()

@@ -66,6 +66,15 @@ class HourlyBudget:
             self._sent[who] = deque(sorted(sent))
 
 
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` pass: every counted request becomes that much older (for a process whose clock a test
+        cannot replace)."""
+        with self._lock:
+            for sent in self._sent.values():
+                for i in range(len(sent)):
+                    sent[i] -= seconds
+
+
 def headers(used: int, limit: int) -> dict[str, str]:
     """The access-token headers after a request: the limit, and whether less than 20% of it is left."""
     return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Resource": "api",

@@ -29,6 +29,7 @@ __all__ = ["Budget", "BudgetSpent", "STOPPED", "Stopped", "op_cost", "stopped"]
 HOURLY = 1000  # Bitbucket's hourly budget for every credential kind (access tokens: maybe scaled, as they are told)
 STOPPED = 4  # the exit code of a run that stopped cleanly at its request budget or at a lasting rate limit
 RATE_LIMIT = "rate limit"
+RATE_LIMITED = "Bitbucket's rate limit was still hit"  # how client.py tells a request that met 429s past the retries
 WHOSE = {"oauth-consumer": "an OAuth consumer", "stored-login": "the OAuth consumer of a stored login",
          "atlassian-api-token": "a user's Atlassian API tokens", "access-token": "an access token"}
 
@@ -161,7 +162,9 @@ class Budget:
         told = str(stop)
         for failure in result.failed:
             error = failure["error"]
-            if error in (told, NOT_ATTEMPTED + told) or without_request(error, failure["key"]) == told:
+            # Writes in flight when the stop came met the same 429s: refused, so not applied either.
+            limited = stop.status == 429 and error.startswith(RATE_LIMITED)
+            if error in (told, NOT_ATTEMPTED + told) or without_request(error, failure["key"]) == told or limited:
                 failure["error"] = NOT_ATTEMPTED + cause
         if result.error == told:
             result.error = cause
