@@ -261,3 +261,32 @@ def test_the_wall_with_writes_in_flight_tells_each_key_once(small: Emulator) -> 
     every_key_once(stopped, wanted)
     assert budget.stopped(stopped) and len(stopped.created) == 49
     assert all(f["error"].startswith("not attempted: rate limit") for f in stopped.failed)
+
+
+def test_when_the_hour_frees_requests_is_said_only_when_the_server_says_it(emulator: Emulator) -> None:
+    import time
+
+    from bbvars.emulator import Fault
+
+    at = int(time.time()) + 600
+    emulator.inject(Fault(path="^/2.0/", status=429, times=-1, headers={"X-RateLimit-Reset": str(at)}))
+
+    result = sync(emulator, plain(2))
+
+    shown = time.strftime("%H:%M:%S UTC", time.gmtime(at))
+    assert budget.stopped(result) and f"Bitbucket says requests are allowed again at {shown}" in result.error
+
+
+def test_rate_limit_headers_are_read_only_as_given() -> None:
+    import httpx
+
+    from bbvars.bitbucket.answers import frees_at, rate_limit
+
+    def answer(**headers: str) -> httpx.Response:
+        return httpx.Response(200, headers=headers)
+
+    assert rate_limit(answer()) is None  # an OAuth consumer's answers carry none
+    assert rate_limit(answer(**{"X-RateLimit-Limit": "1000", "X-RateLimit-NearLimit": "true"})) == (1000, True)
+    assert rate_limit(answer(**{"X-RateLimit-Limit": "lots", "X-RateLimit-NearLimit": "false"})) == (None, False)
+    assert frees_at(answer(), 100.0) is None  # no header: no guess
+    assert frees_at(answer(**{"Retry-After": "30"}), 100.0) == 130.0
