@@ -171,7 +171,9 @@ class Api:
         bearer = bearer_token(request.headers)
         credential = self.identities.authenticate(bearer, basic_credentials(request.headers))
         budget, hourly = self.options.budget, self.options.hourly_limit
-        if not budget.take(credential.owner, hourly):
+        # Counted when there is a budget, and always for access tokens, whose answers tell how much is left.
+        counted = hourly is not None or credential.kind == "access"
+        if counted and not budget.take(credential.owner, hourly):
             response = fault_response(429, None, None, {})  # the hour's budget is spent: Bitbucket's own answer
         else:
             try:

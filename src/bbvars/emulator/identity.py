@@ -76,7 +76,6 @@ class Identities:
         self._api_tokens: dict[tuple[str, str], Token] = {}  # (email, token) -> what it grants
         self._codes: dict[str, Grant] = {}
         self._refresh_tokens: dict[str, Grant] = {}
-        self._requests_by_token: dict[str, int] = {}  # for the rate-limit headers of access tokens
 
     # --- set-up, from Python ---
 
@@ -180,8 +179,6 @@ class Identities:
                     raise Unauthorized("Token is invalid or not supported for this endpoint.")
                 if found.expires_at is not None and time.monotonic() >= found.expires_at:
                     raise Unauthorized("Access token expired.")
-                if found.kind == "access":
-                    self._requests_by_token[token] = self._requests_by_token.get(token, 0) + 1
                 return replace(found)
             email, secret = basic
             if email is not None and secret is not None:
@@ -191,9 +188,3 @@ class Identities:
                     raise Unauthorized("Invalid credentials.")
                 return replace(api)
         raise Unauthorized("Access denied: send a token as 'Authorization: Bearer <token>'.")
-
-    def requests_with(self, token: str) -> int:
-        """How many API requests an access token has made (its rate-limit count)."""
-        with self._lock:
-            return self._requests_by_token.get(token, 0)
-
