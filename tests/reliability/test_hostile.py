@@ -556,6 +556,23 @@ def test_a_409_whose_key_never_shows_fails_that_key_after_the_bounded_re_lists(m
     assert lag_clock[0] - started == sum(applier.RELIST_WAITS)  # all the waiting there was
 
 
+def test_once_a_conflicted_key_never_showed_the_target_s_other_conflicts_do_not_wait_again(monkeypatch, capsys,
+                                                                                             emulator, lag_clock):
+    emulator.lag = 600
+    emulator.inject(Fault(method="POST", path="variables$", times=2,
+                          action=lambda emu: seed(emu, {"R1": "theirs", "R2": "theirs"})))
+    started = lag_clock[0]
+    run = run_main(["sync", "-w", "acme", "-r", "api", "--concurrency", "1"], env=env_for(emulator),
+                   input='{"R1": "mine", "R2": "mine"}', monkeypatch=monkeypatch, capsys=capsys)
+    assert run.code == 1
+    errors = {f["key"]: f["error"] for f in json.loads(run.stdout)["failed"]}
+    assert "after 7 re-lists over 10.0 s" in errors["R1"]
+    assert "already failed to show another key of repository acme/api after 10.0 s" in errors["R2"]
+    assert lag_clock[0] - started == 10.0  # the second conflict waited nothing more
+    # R2's create went out no earlier (this clock moves only in waits) than R1's last re-list: that one serves it.
+    assert len([r for r in emulator.requests if r.method == "GET"]) == 1 + 7
+
+
 def test_a_proxy_bbvars_cannot_speak_to_is_named(monkeypatch, capsys, self_signed):
     cert, context = self_signed
     with HostileServer(bitbucket(), tls=context) as server:

@@ -176,11 +176,11 @@ class Applier:
                 lists += 1
             if remote is None:
                 run.lagging = True
-                waited = sum(waits)
-                also = "" if waits else ", as it did not show another key of this target after waiting"
+                waited = (f"after {lists} re-lists over {sum(waits):.1f} s" if waits else
+                          f"and, as it already failed to show another key of {run.target.describe()} after "
+                          f"{sum(RELIST_WAITS):.1f} s, it is not waited for again")
                 raise ApiError(f"Bitbucket says {variable.key} exists (409) but its listing still does not show it "
-                               f"after {lists} re-list{'s' if lists > 1 else ''} over {waited:.1f} s{also} "
-                               "(listings can lag behind writes): re-run in a minute") from None
+                               f"{waited} (listings can lag behind writes): re-run in a minute") from None
             if not needs_update(variable, remote):
                 return "created" if ours else "unchanged"
             self._overwrite(run, variable, (remote,))
