@@ -4,6 +4,7 @@ tokens, retries, environments, scopes."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -286,10 +287,15 @@ def test_prune_of_a_variable_already_deleted_by_someone_else(emulator):
 def test_two_prunes_at_once_each_report_a_variable_deleted_once_and_already_gone_once(emulator):
     doomed = {f"OLD{i:02d}": "o" for i in range(12)}
     seed(emulator, {"KEEP": "k", **doomed})
-    # The first DELETE of each run is held until the other's arrives: both listed every doomed key before either
+    # Every DELETE is held until both runs' listings are answered: both listed every doomed key before either
     # deleted one.
-    both_listed = threading.Barrier(2, timeout=10)
-    emulator.inject(Fault(method="DELETE", times=2, action=lambda emu: both_listed.wait()))
+
+    def after_both_listings(emu) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len([r for r in emu.requests if r.method == "GET" and r.status]) < 2:
+            time.sleep(0.01)
+
+    emulator.inject(Fault(method="DELETE", times=-1, action=after_both_listings))
     results: list[SyncResult] = []
 
     def prune() -> None:
