@@ -141,3 +141,11 @@ def test_control_characters_in_a_listed_value_never_reach_the_terminal_and_read_
                      env=env_for(emulator))
     assert synced.code == 0, synced.stderr
     assert stored(emulator, environment="Test") == {"CONTROLS": (CONTROLS, False), "PLAIN": ("ünï ☃", False)}
+
+
+def test_an_unusable_ssl_cert_file_is_one_line_naming_it(emulator):
+    run = run_cli(["list", "-w", "acme", "-r", "api"], env=env_for(emulator, SSL_CERT_FILE="/dev/null"))
+    assert run.code == 1 and run.stdout == ""
+    assert run.stderr.splitlines() == [
+        "bbvars: error: cannot load CA certificates from SSL_CERT_FILE (/dev/null): no certificate or crl found; "
+        "point SSL_CERT_FILE at a PEM file of CA certificates, or unset it"], run.stderr
