@@ -257,9 +257,24 @@ def test_the_token_command_needs_a_consumer(emulator, github):
 
 
 def test_workflow_command_data_is_escaped(capsys):
-    mask("a%b\r\n\n  \nsecond%0Aline")
-    assert capsys.readouterr().out == "::add-mask::a%25b\n::add-mask::second%250Aline\n"
+    mask("ab%c\r\n\n  \nsecond%0Aline")
+    assert capsys.readouterr().out == ("::add-mask::ab%25c%0D%0A%0A  %0Asecond%250Aline\n::add-mask::ab%25c\n"
+                                       "::add-mask::second%250Aline\n")
     assert escape_data("50%\r\nnext") == "50%25%0D%0Anext"
+
+
+def test_a_multi_line_secret_masks_its_whole_value_and_only_lines_worth_masking(capsys):
+    # A JSON secret: `{`, `}`, `],` and `---` masked alone would blank every brace and rule in the rest of the log.
+    secret = '{\n  "key": "-----BEGIN KEY-----\\nabc",\n  "id": [\n    "x1y2"\n  ],\n  "ab": 1\n}\n---\n'
+    masked: set[str] = set()
+    mask(secret, masked)
+    mask(secret, masked)  # registered once
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["::add-mask::" + escape_data(secret), '::add-mask::  "key": "-----BEGIN KEY-----\\nabc",',
+                     '::add-mask::  "id": [', '::add-mask::    "x1y2"', '::add-mask::  "ab": 1']
+    mask("ok\n", masked)  # one line with a line break: that line too, however short
+    mask("x", masked)  # a single-line secret is always masked whole
+    assert capsys.readouterr().out.splitlines() == ["::add-mask::ok%0A", "::add-mask::ok", "::add-mask::x"]
 
 
 def test_an_unwritable_github_output_is_a_known_failure(emulator, tmp_path):

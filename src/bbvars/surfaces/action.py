@@ -40,14 +40,31 @@ def sources(setting: Setting) -> tuple[str | None, str | None]:
 __all__ = ["escape_data", "mask", "render_error", "render_notice", "run"]
 
 
+MASKED_LINE_MIN = 4  # a line of a multi-line secret shorter than this (stripped) is not masked on its own
+
+
+def worth_masking(line: str) -> bool:
+    """A line of a multi-line secret masked on its own: GitHub masks every occurrence of a mask anywhere in the rest of
+    the job's log, so `{`, `}`, `-----` or `  ],` (the lines of any JSON or PEM secret) would blank out every brace
+    and rule of every later step. A line qualifies when it holds at least MASKED_LINE_MIN characters and at least
+    one letter or digit; the skipped ones carry next to nothing of the secret."""
+    stripped = line.strip()
+    return len(stripped) >= MASKED_LINE_MIN and any(char.isalnum() for char in stripped)
+
+
 def mask(secret: str, masked: set[str] | None = None) -> None:
-    """GitHub masks line by line, so a multi-line secret is registered one line at a time (each line once, when
-    `masked` keeps the lines registered so far)."""
-    for line in secret.splitlines():
-        if line.strip() and (masked is None or line not in masked):
+    """Register a secret with GitHub: the whole value (escaped, so a multi-line one is one command), then, because
+    GitHub matches masks within one log line, each line of a multi-line value that is worth masking on its own.
+    `masked` keeps what is registered so far, so nothing is registered twice."""
+    lines = [line for line in secret.splitlines() if line.strip()]
+    forms = [secret] if secret.strip() else []
+    if lines != forms:  # it has line breaks
+        forms += lines if len(lines) == 1 else [line for line in lines if worth_masking(line)]
+    for form in forms:
+        if masked is None or form not in masked:
             if masked is not None:
-                masked.add(line)
-            gh.command("add-mask", line)
+                masked.add(form)
+            gh.command("add-mask", form)
 
 
 def render_error(message: str) -> None:
