@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -414,3 +415,26 @@ def test_fingerprints_make_changed_false_and_exit_code_3_only_for_changes(emulat
     assert api_writes(emulator) == []
     for run in (first, second):
         assert_no_secret(run, github, "action-Fingerprint-Key-88")
+
+
+def test_step_outputs_hold_only_valid_variable_names_whatever_bitbucket_lists(emulator, github, tmp_path):
+    # A hostile listing: a key that would run a command in `run: echo "${{ steps.bbvars.outputs.deleted }}"`, one
+    # with a line break, and a real stale key. Whatever the engine does with the first two, no output may hold them.
+    inject = 'x"; touch PWNED; echo "'
+    emulator.inject(listing(inject, "Y\nZ<<EOF", "STALE"))
+    env = action_env(emulator, github, workspace="acme", repository="api", variables='{"A": "1"}', prune="true")
+    run = run_action(env)
+    assert run.code == 0, run.stdout
+    result = outputs(github)  # strict: only our heredoc blocks, nothing a value added
+    for name in ("created", "updated", "unchanged", "deleted", "failed"):
+        assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) for key in result[name].split(",") if key), result
+    assert result["deleted"] == "STALE" and result["created"] == "A"
+    document = json.loads(result["result"])
+    assert document["deleted"] == ["STALE"] and document["failed"] == []
+
+    # The usual way a later step uses the output: no command of the server's runs.
+    step = tmp_path / "step"
+    step.mkdir()
+    script = f'echo "{result["deleted"]}"'
+    done = subprocess.run(["bash", "-c", script], cwd=step, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stdout == "STALE\n" and not (step / "PWNED").exists()

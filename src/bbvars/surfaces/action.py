@@ -99,14 +99,39 @@ def write_outputs(outputs: dict[str, str]) -> None:
     append_to("GITHUB_OUTPUT", "".join(blocks))
 
 
+LISTS = ("created", "updated", "unchanged", "deleted")
+
+
+def named_only(result: SyncResult) -> tuple[SyncResult, int]:
+    """The result as the step outputs tell it: only keys that are valid variable names (a server may list any text as
+    a key), and how many were left out. The log and the summary still show the others, escaped."""
+    def keep(keys):
+        return [key for key in keys if gh.is_variable_name(key)]
+
+    shown = replace(result, **{name: keep(getattr(result, name)) for name in LISTS},
+                    failed=[f for f in result.failed if gh.is_variable_name(f["key"])],
+                    reasons={key: why for key, why in result.reasons.items() if gh.is_variable_name(key)})
+    if len(shown.failed) < len(result.failed) and shown.ok:
+        shown.error = "a key that is not a valid variable name failed"  # still a failed run in the result's `ok`
+    left = sum(len(getattr(result, name)) - len(getattr(shown, name)) for name in (*LISTS, "failed"))
+    return shown, left
+
+
+def warn_left_out(left: int) -> None:
+    if left:
+        gh.command("warning", f"{left} key(s) Bitbucket listed are not valid variable names: they are left out of the "
+                   "step outputs (the log above shows them, escaped)")
+
+
 def sync_outputs(result: SyncResult) -> dict[str, str]:
     from bbvars.sync import report
 
-    lists = result.as_json()
-    outputs = {name: ",".join(lists[name]) for name in ("created", "updated", "unchanged", "deleted")}
+    shown, _ = named_only(result)
+    lists = shown.as_json()
+    outputs = {name: ",".join(lists[name]) for name in LISTS}
     outputs["failed"] = ",".join(failed["key"] for failed in lists["failed"])
     outputs["changed"] = "true" if result.changed else "false"
-    outputs["result"] = report.to_json(result)
+    outputs["result"] = report.to_json(shown)
     return outputs
 
 
@@ -236,6 +261,7 @@ def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> in
         for line in lines:
             gh.log(redactor(line))
         gh.command("endgroup")
+    warn_left_out(named_only(result)[1])
     write_outputs(sync_outputs(result))
     write_summary(redactor(summary_markdown(result)))
     if not result.ok:
@@ -297,12 +323,13 @@ def run_outputs(run: RunResult) -> dict[str, str]:
     """The single-target outputs over every target, each key as TARGET:KEY; `result` is the whole run's report."""
     from bbvars.sync import report
 
-    outputs = {name: ",".join(f"{place(r)}:{key}" for r in run.targets for key in sorted(getattr(r, name)))
-               for name in ("created", "updated", "unchanged", "deleted")}
-    outputs["failed"] = ",".join(f"{place(r)}:{f['key']}" for r in run.targets
+    shown = replace(run, targets=[named_only(r)[0] for r in run.targets])
+    outputs = {name: ",".join(f"{place(r)}:{key}" for r in shown.targets for key in sorted(getattr(r, name)))
+               for name in LISTS}
+    outputs["failed"] = ",".join(f"{place(r)}:{f['key']}" for r in shown.targets
                                  for f in sorted(r.failed, key=lambda f: f["key"]))
     outputs["changed"] = "true" if run.changed else "false"
-    outputs["result"] = report.run_to_json(run)
+    outputs["result"] = report.run_to_json(shown)
     return outputs
 
 
@@ -328,6 +355,7 @@ def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -
     for line in report.run_summary(result):
         gh.log(redactor(line))
     gh.command("endgroup")
+    warn_left_out(sum(named_only(r)[1] for r in result.targets))
     write_outputs(run_outputs(result))
     closing = run_outcome(result) if result.ok else run_failure(result)
     write_summary(redactor("".join(summary_markdown(r) for r in result.targets) + f"**{gh.markdown(closing)}**\n"))
