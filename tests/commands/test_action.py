@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -287,6 +288,19 @@ def test_an_unwritable_github_output_is_a_known_failure(emulator, tmp_path):
     errors = [line for line in run.stdout.splitlines() if line.startswith("::error::")]
     assert len(errors) == 1 and "cannot write $GITHUB_OUTPUT" in errors[0], run.stdout
     assert "internal error" not in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("unwritable", ["GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"])
+def test_an_unwritable_runner_file_stops_the_run_before_any_request(emulator, github, tmp_path, unwritable):
+    # As when the runner's files belong to another uid than the container's: found before anything is written.
+    github = dict(github, **{unwritable: str(tmp_path)})  # a directory: opening it to append fails, even for root
+    run = run_action(action_env(emulator, github, workspace="acme", repository="api", variables='{"A": "1"}'))
+    assert run.code == 1, run.stdout
+    lines = [line for line in run.stdout.splitlines() if not line.startswith("::add-mask::")]
+    assert lines == [f"::error::cannot write ${unwritable} ({tmp_path}): Is a directory; nothing was sent to "
+                     f"Bitbucket (the container runs as uid {os.getuid()}: a Docker action must run as root, the "
+                     "image's default user)"], run.stdout
+    assert emulator.requests == [], "a request was sent"
 
 
 # -- variables_file: values kept out of the log ------------------------------------------------------------------

@@ -75,6 +75,29 @@ def render_notice(message: str) -> None:
     gh.log(f"bbvars: {message}")
 
 
+OUTPUT_FILES = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+
+
+def cannot_write(variable: str, path: str, exc: OSError, before: bool = False) -> BbvarsError:
+    sent = "; nothing was sent to Bitbucket" if before else ""
+    uid = f"the container runs as uid {os.getuid()}: a Docker action must run as root, the image's default user"
+    return BbvarsError(f"cannot write ${variable} ({path}): {exc.strerror or exc}{sent} ({uid})")
+
+
+def check_writable() -> None:
+    """Every file the runner hands us for results, opened for appending before the first request: a run that would
+    write the variables and then fail on its own outputs (a later step would miss them) fails here instead."""
+    for variable in OUTPUT_FILES:
+        path = os.environ.get(variable)
+        if not path:
+            continue
+        try:
+            with open(path, "a", encoding="utf-8"):
+                pass  # appends nothing: the runner's file is left as it is
+        except OSError as exc:
+            raise cannot_write(variable, path, exc, before=True) from None
+
+
 def append_to(variable: str, text: str) -> None:
     """Append to the file GitHub names in `variable`; a file we cannot write is a known failure, not a crash."""
     path = os.environ.get(variable)
@@ -84,8 +107,7 @@ def append_to(variable: str, text: str) -> None:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as exc:
-        raise BbvarsError(f"cannot write ${variable} ({path}): {exc.strerror}; the container runs as uid "
-                          f"{os.getuid()}, which the runner's file must allow") from None
+        raise cannot_write(variable, path, exc) from None
 
 
 def write_outputs(outputs: dict[str, str]) -> None:
@@ -177,6 +199,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.auth import choose, register
 
     register(choose(settings), redactor)  # every form of the credential chosen masked before anything is printed
+    check_writable()  # before the first request
     log = (lambda line: gh.log(f"DEBUG: {line}")) if settings.debug else None
     if settings.command == "token":
         return token_command(settings, redactor, log)
