@@ -52,13 +52,3 @@ def test_printable_escapes_every_control_character_and_the_line_separators():
     assert printable("ünï ☃ C:\\path é") == "ünï ☃ C:\\path é"  # printable text, backslashes included, as it is
     assert one_line is printable
 
-
-def test_json_text_keeps_unicode_but_escapes_what_a_terminal_acts_on():
-    import json
-
-    from bbvars.surfaces.console import json_text
-
-    document = {"k": "é☃\x1b\x7f\x9b\u2028"}
-    text = json_text(document)
-    assert json.loads(text) == document and "é☃" in text
-    assert not set(text) & {"\x1b", "\x7f", "\x9b", "\u2028"}

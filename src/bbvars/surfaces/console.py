@@ -3,7 +3,6 @@ CI log show a line before one printed earlier, above all GitHub's ::add-mask::).
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import threading
@@ -36,16 +35,6 @@ def printable(text: str) -> str:
     own choosing (a pipe's `✔`, a GitHub workflow command) nor move the cursor, recolour or retitle a terminal.
     Everything else, backslashes included, is printed as it is."""
     return _UNPRINTABLE.sub(_escape, text)
-
-
-# What json.dumps(ensure_ascii=False) leaves raw though a terminal may act on it: DEL, C1 (0x9b is CSI) and the
-# Unicode line separators. They can only be inside JSON strings, where \uXXXX means the same character.
-RAW_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
-
-
-def json_text(document) -> str:
-    """JSON with non-ASCII text kept readable, yet no character a terminal would act on."""
-    return RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(document, indent=2, ensure_ascii=False))
 
 
 one_line = printable  # the name most callers know it by: a CI log line must stay one line

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from bbvars.surfaces.console import json_text, one_line
+    from bbvars.surfaces.console import one_line
+    from bbvars.sync.report import json_text
     from bbvars.sync.check import run_check
 
     settings = replace(from_cli(args, os.environ), command="check")

@@ -7,7 +7,7 @@ import os
 import sys
 
 from bbvars.redaction import Redactor
-from bbvars.surfaces.console import json_text
+from bbvars.sync.report import json_text
 from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
 from bbvars.request.settings import validate
 from bbvars.surfaces.cli.options import cli_label, from_cli
