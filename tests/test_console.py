@@ -49,6 +49,6 @@ def test_printable_escapes_every_control_character_and_the_line_separators():
 
     text = "a\x1b[2J\x00\x07\t\x7f\x85\x9b31m\u2028\u2029\r\nz"
     assert printable(text) == "a\\x1b[2J\\x00\\x07\\t\\x7f\\x85\\x9b31m\\u2028\\u2029\\r\\nz"
-    assert printable("ünï ☃ C:\\path é") == "ünï ☃ C:\\path é"  # printable text, backslashes included, as it is
+    assert printable("ünï ☃ C:\\path é") == "ünï ☃ C:\\path é"  # backslashes too: as they are
     assert one_line is printable
 

@@ -197,8 +197,8 @@ def test_an_unwritable_storage_directory_fails_before_any_request(emulator, tmp_
     run = run_pipe(env)
     assert run.code == 1, run.stdout
     assert run.stdout.splitlines() == [
-        f"✖ cannot write {blocker}/result.json (BITBUCKET_PIPE_STORAGE_DIR): the directory is a file; nothing was sent to "
-        f"Bitbucket (the pipe runs as uid {os.getuid()})"], run.stdout
+        f"✖ cannot write {blocker}/result.json (BITBUCKET_PIPE_STORAGE_DIR): the directory is a file; nothing was "
+        f"sent to Bitbucket (the pipe runs as uid {os.getuid()})"], run.stdout
     assert emulator.requests == [] and blocker.read_text() == ""
 
 
