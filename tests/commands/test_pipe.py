@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from bbvars.emulator import Fault
@@ -187,15 +188,26 @@ def test_the_result_is_kept_in_the_pipe_storage_directory(emulator, tmp_path):
     assert json.loads((storage / "result.json").read_text())["failed"][0]["key"] == "db_host"
 
 
-def test_an_unwritable_storage_directory_only_warns(emulator, tmp_path):
+def test_an_unwritable_storage_directory_fails_before_any_request(emulator, tmp_path):
+    # The result file is an output like GitHub's: a run that could not keep it stops before writing any variable.
     blocker = tmp_path / "file"
     blocker.write_text("")
     env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}',
                    BITBUCKET_PIPE_STORAGE_DIR=str(blocker))
     run = run_pipe(env)
-    assert run.code == 0
-    assert any(line.startswith("WARNING: could not write ") for line in run.stdout.splitlines())
-    assert run.stdout.splitlines()[-1].startswith("✔ Synced: 1 created")
+    assert run.code == 1, run.stdout
+    assert run.stdout.splitlines() == [
+        f"✖ cannot write {blocker}/result.json (BITBUCKET_PIPE_STORAGE_DIR): the directory is a file; nothing was "
+        f"sent to Bitbucket (the pipe runs as uid {os.getuid()})"], run.stdout
+    assert emulator.requests == [] and blocker.read_text() == ""
+
+
+def test_the_storage_check_leaves_no_file_when_the_run_stops_early(emulator, tmp_path):
+    storage = tmp_path / "storage"
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}', DRY_RUN="maybe",
+                  BITBUCKET_PIPE_STORAGE_DIR=str(storage))
+    assert run_pipe(env).code == 2
+    assert not (storage / "result.json").exists()
 
 
 def test_each_retry_wait_is_one_plain_info_line(emulator):

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 
 from bbvars.models import Target
 from bbvars.sync.plan import FINGERPRINT_DIFFERS, NO_FINGERPRINT, SECURED_FLAG
 from bbvars.sync.result import NOT_ATTEMPTED, RunResult, SyncResult
 
+# What json.dumps(ensure_ascii=False) leaves raw though a terminal may act on it: DEL, C1 (0x9b is CSI) and the
+# Unicode line separators. They can only be inside JSON strings, where \uXXXX means the same character.
+RAW_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def json_text(document) -> str:
+    """JSON with non-ASCII text kept readable, yet no character a terminal would act on."""
+    return RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(document, indent=2, ensure_ascii=False))
+
 
 def to_json(result: SyncResult) -> str:
-    return json.dumps(result.as_json(), indent=2, ensure_ascii=False)
+    return json_text(result.as_json())
 
 
 LINE_LIMIT = 200  # about one terminal line and a half: a long cause is cut, the JSON report keeps it whole
@@ -113,7 +123,7 @@ def summary(result: SyncResult) -> list[str]:
 
 
 def run_to_json(run: RunResult) -> str:
-    return json.dumps(run.as_json(), indent=2, ensure_ascii=False)
+    return json_text(run.as_json())
 
 
 def heading(result: SyncResult) -> str:
