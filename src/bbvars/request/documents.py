@@ -11,7 +11,8 @@ from typing import IO, Callable, Iterable
 
 from bbvars.errors import InputError
 from bbvars.models import Variable
-from bbvars.request.settings import BY_NAME, Setting, Settings
+from bbvars.redaction import MIN_LENGTH  # shorter secrets would match by chance; the redactor skips them too
+from bbvars.request.settings import BY_NAME, SECRETS, Setting, Settings
 
 # Bitbucket: "The maximum length of all combined pipeline variable names and values should not exceed 120K characters".
 MAX_TOTAL_CHARACTERS = 120_000
@@ -352,9 +353,27 @@ def collect(documents: Iterable[tuple[str, str]], pairs: Iterable[str], *, prefi
     return build_variables(merge(sources), prefix=prefix, upper=upper, secured=secured)
 
 
+def refuse_credentials(variables: Iterable[Variable], settings: Settings, label: Callable[[Setting], str]) -> None:
+    """A plain variable is readable by everyone with access to the repository: one that holds the run's own
+    credential (a document that swept up an environment, a value pasted from the wrong place) is refused, naming the
+    key and the setting, never the secret. A secured variable may hold it."""
+    secrets = [(name, value) for name in SECRETS if (value := getattr(settings, name)) and len(value) >= MIN_LENGTH]
+    for variable in variables:
+        if variable.secured:
+            continue
+        for name, secret in secrets:
+            if secret in variable.value:
+                raise InputError(
+                    f"the plain variable {variable.key} holds the run's credential {label(BY_NAME[name])} (its value "
+                    "is not shown): remove it from the input, or mark the key secured"
+                )
+
+
 def check_variables(variables: list[Variable], settings: Settings, label: Callable[[Setting], str]) -> None:
     """What the input of one target must meet before any request: not empty (unless allow_empty; an empty input with
-    prune is refused by the engine whatever allow_empty says), and within Bitbucket's total for names and values."""
+    prune is refused by the engine whatever allow_empty says), within Bitbucket's total for names and values, and no
+    plain variable holding the run's own credential."""
+    refuse_credentials(variables, settings, label)
     if not variables and not settings.allow_empty and not settings.prune:
         raise InputError(
             "the input has no variables (`terraform output -json` prints {} when run away from the Terraform state, "

@@ -160,7 +160,9 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
     from bbvars.sync import report
     from bbvars.auth import describe
 
-    jobs = manifest.jobs(settings, sys.stdin)
+    from bbvars.request.sources import pipe_host
+
+    jobs = manifest.jobs(settings, sys.stdin, pipe_host(os.environ), confine_manifest=True, label=label)
     emit("INFO: ", redactor(announce(jobs, settings)))
     emit("INFO: ", describe(settings))  # the kind, never its value
     if settings.debug:
