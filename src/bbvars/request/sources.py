@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from bbvars.errors import InputError
-from bbvars.request.documents import read_limited
+from bbvars.request.values import read_limited
 
 STDIN = "-"
 # Files that describe the running system, not documents: refused wherever they are mounted.
