@@ -12,8 +12,9 @@ from bbvars.errors import InputError
 from bbvars.models import Variable
 from bbvars.redaction import MIN_LENGTH  # shorter secrets would match by chance; the redactor skips them too
 from bbvars.request.settings import BY_NAME, SECRETS, Setting, Settings
-from bbvars.request.values import MAX_INPUT_BYTES, Number, check_size, read_limited, render_value, shown, too_long
-# (MAX_INPUT_BYTES, read_limited, shown: imported from here by the surfaces and the manifest)  # noqa: F401
+# MAX_INPUT_BYTES and read_limited are re-exported: the surfaces and the tests import them from here.
+from bbvars.request.values import (MAX_INPUT_BYTES, Number, check_size, read_limited,  # noqa: F401
+                                   render_value, shown, too_long)
 
 # Bitbucket: "The maximum length of all combined pipeline variable names and values should not exceed 120K characters".
 MAX_TOTAL_CHARACTERS = 120_000
