@@ -10,7 +10,7 @@ from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 from bbvars.errors import InputError
-from bbvars.request.places import check_name, check_slug  # noqa: F401 - the one rule for place names
+from bbvars.request.places import check_name, check_slug  # the one rule for place names, on every surface
 
 DEFAULT_API_URL = "https://api.bitbucket.org/2.0"
 DEFAULT_TOKEN_URL = "https://bitbucket.org/site/oauth2/access_token"

@@ -290,11 +290,10 @@ def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -
     from bbvars.sync import engine
     from bbvars.request import manifest
     from bbvars.sync import report
+    from bbvars.request.sources import action_host
 
     path, _ = workspace_file(settings.manifest or "", "manifest")
     # Named as given in messages; its sources, too, must be in the workspace.
-    from bbvars.request.sources import action_host
-
     jobs = manifest.jobs(replace(settings, manifest=os.path.relpath(path)), sys.stdin, action_host(os.environ),
                          confine_manifest=True, label=label)
     for job in jobs:

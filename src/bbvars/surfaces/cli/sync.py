@@ -134,7 +134,6 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
     from bbvars.sync import engine
     from bbvars.request import manifest
     from bbvars.sync import report
-
     from bbvars.request.sources import cli_host
 
     jobs = manifest.jobs(settings, sys.stdin, cli_host(settings.manifest), label=cli_label)
