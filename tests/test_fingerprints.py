@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import string
 
@@ -24,7 +25,7 @@ from bbvars.models import RemoteVariable, Variable
 from bbvars.sync.plan import Action, make_plan
 from bbvars.redaction import Redactor
 from bbvars.request.settings import Settings
-from tests.support import CLIENT_ID, CLIENT_SECRET, api_writes, seed, stored
+from tests.support import CLIENT_ID, CLIENT_SECRET, api_writes, env_for, run_main, seed, stored
 
 FP_KEY = "Yk3nQ0x9-Fingerprint-Key-Tests_4vR2sLw7uE1"  # 42 base64url characters: 252 bits as counted
 KEY = derive_key(FP_KEY)
@@ -422,3 +423,52 @@ def test_a_fingerprint_variable_listed_twice_is_written_through_both_records():
     plan = make_plan(wanted, book.user, recorded=book.recorded, expected=book.expected(wanted))
     op = book.pending(plan, {"PW"}, {"PW": "{PW}"})
     assert [r.uuid for r in op.remotes] == ["{" + VARIABLE + "}", "{second}"] and parse(op.variable.value) == {"PW": fp}
+
+
+# -- every surface ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [None, "password123"])
+def test_every_surface_refuses_fingerprints_without_a_strong_key_before_any_request(emulator, tmp_path, monkeypatch,
+                                                                                    capsys, key):
+    from tests.commands.test_action import action_env
+    from tests.commands.test_terraform import go_marshal, query
+
+    secret = json.dumps({"DB_PASSWORD": "pa55-Word-9f8e7d"})
+    extra = {} if key is None else {"BBVARS_FINGERPRINT_KEY": key}
+    github = {"GITHUB_OUTPUT": str(tmp_path / "output"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
+    manifest = tmp_path / "bbvars.yml"
+    manifest.write_text("version: 1\nworkspace: acme\nsources:\n  vault: {file: secrets.json}\ndefaults:\n"
+                        "  fingerprint: true\n  secured: ['*']\ntargets:\n  - name: api\n    repository: api\n"
+                        "    from: vault\n")
+    (tmp_path / "secrets.json").write_text(secret)
+    monkeypatch.chdir(tmp_path)
+    runs = {
+        "cli": (["sync", "-w", "acme", "-r", "api", "--secured", "*", "--fingerprint"], env_for(emulator, **extra),
+                secret),
+        "manifest": (["sync", "--manifest", str(manifest)], env_for(emulator, **extra), ""),
+        "pipe": (["pipe"], env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES=secret, SECURED="*",
+                                   FINGERPRINT="true", **extra), ""),
+        "action": (["action"], {**action_env(emulator, github, workspace="acme", repository="api", variables=secret,
+                                             secured="*", fingerprint="true"), **extra}, ""),
+        "terraform": (["terraform"], env_for(emulator, **extra),
+                      go_marshal(query(variables=secret, secured="*", fingerprint="true")).decode()),
+    }
+    for surface, (args, env, stdin) in runs.items():
+        run = run_main(args, env=env, input=stdin, monkeypatch=monkeypatch, capsys=capsys)
+        assert run.code == 2, (surface, run.stdout, run.stderr)
+        # (the action registers the key as a mask first, which is how it stays out of the log)
+        shown = "\n".join(line for line in (run.stdout + run.stderr).splitlines()
+                          if not line.startswith("::add-mask::"))
+        assert "BBVARS_FINGERPRINT_KEY" in shown and "bbvars fingerprint-key" in shown, (surface, shown)
+        assert "secrets.token_urlsafe(32)" in shown and (key is None or key not in shown), surface
+        assert emulator.requests == [], surface
+
+
+def test_the_fingerprint_key_command_prints_a_new_strong_key(monkeypatch, capsys):
+    made = {run_main(["fingerprint-key"], env={}, monkeypatch=monkeypatch, capsys=capsys).stdout for _ in range(3)}
+    assert len(made) == 3  # new every time
+    for text in made:
+        key = text.strip()
+        assert text == key + "\n" and len(key) == 43 and fingerprints.key_problem(key) is None
+        assert len(base64.urlsafe_b64decode(key + "=")) == 32  # 256 random bits
