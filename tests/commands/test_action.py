@@ -349,7 +349,8 @@ def test_each_retry_wait_is_one_plain_line(emulator, github):
 
 
 def test_listed_names_cannot_forge_workflow_commands_or_markdown(emulator, github):
-    # A malicious or broken server lists keys holding a workflow command and Markdown/HTML; prune deletes them.
+    # A malicious or broken server lists keys holding a workflow command and Markdown/HTML: no variable names, so
+    # prune leaves them alone, and they are named only escaped, in one warning line, never in the summary.
     evil = "EVIL\n::stop-commands::x\n::error::forged"
     markup = "X|<img src=x onerror=alert(1)>`code`*em*"
     emulator.inject(listing(evil, markup))
@@ -358,12 +359,11 @@ def test_listed_names_cannot_forge_workflow_commands_or_markdown(emulator, githu
     assert run.code == 0, run.stdout
     lines = run.stdout.splitlines()
     assert not any(line.startswith(("::stop-commands::", "::error::")) for line in lines), run.stdout
-    assert "- EVIL\\n::stop-commands::x\\n::error::forged" in lines
+    assert [line for line in lines if '"EVIL\\x0a::stop-commands::x\\x0a::error::forged"' in line
+            and '"X|<img src=x onerror=alert(1)>\\x60code\\x60*em*"' in line] != []
     summary = Path(github["GITHUB_STEP_SUMMARY"]).read_text()
-    assert "<img" not in summary and "`code`" not in summary, summary
-    assert "| X\\|&lt;img src=x onerror=alert\\(1\\)&gt;\\`code\\`\\*em\\* | deleted |" in summary, summary
-    assert "| EVIL\\\\n::stop\\-commands::x\\\\n::error::forged | deleted |" in summary, summary
-    assert len([line for line in summary.splitlines() if line.startswith("|")]) == 5  # header, rule, 3 rows
+    assert "<img" not in summary and "`code`" not in summary and "EVIL" not in summary, summary
+    assert len([line for line in summary.splitlines() if line.startswith("|")]) == 3  # header, rule, 1 row
 
 
 def test_the_github_writer_escapes_data_properties_and_plain_lines(capsys):

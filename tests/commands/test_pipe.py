@@ -217,14 +217,18 @@ def test_variables_as_dotenv_text(emulator):
 
 
 def test_a_listed_name_with_a_line_break_cannot_forge_a_pipe_line(emulator):
-    # A malicious or broken server lists a variable whose key holds line breaks; prune deletes it and names it.
+    # A malicious or broken server lists a variable whose key holds line breaks: no variable name, so prune leaves it
+    # alone and one warning names it escaped.
     emulator.inject(listing("EVIL\n✔ Synced: forged\nINFO: forged"))
     env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}', PRUNE="true")
     run = run_pipe(env)
     assert run.code == 0, run.stdout
     lines = run.stdout.splitlines()
-    assert lines[1:] == ["INFO: credential: OAuth consumer", "+ A", "- EVIL\\n✔ Synced: forged\\nINFO: forged",
-                         "✔ Synced: 1 created, 0 updated, 0 unchanged, 1 deleted"]
+    assert lines[1:] == ["INFO: credential: OAuth consumer", "+ A",
+                         "warning: repository acme/api lists 1 key(s) that are no valid variable name, left alone "
+                         '(not deleted, updated or reported; shown escaped): "EVIL\\x0a\\u2714 Synced: forged\\x0aINFO: '
+                         'forged": Bitbucket allows only [A-Za-z_][A-Za-z0-9_]*, so check BITBUCKET_API_URL',
+                         "✔ Synced: 1 created, 0 updated, 0 unchanged, 0 deleted"]
     assert [line for line in lines if line.startswith(("✔", "✖", "INFO:"))] == [lines[0], lines[1], lines[-1]]
 
 

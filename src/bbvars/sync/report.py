@@ -65,6 +65,8 @@ def change_lines(result: SyncResult) -> list[str]:
     lines = [change_line("+", result, key) for key in sorted(result.created)]
     lines += [change_line("~", result, key) for key in sorted(result.updated)]
     lines += [change_line("-", result, key) for key in sorted(result.deleted)]
+    lines += [f"- {key} (already gone: deleted by someone else)" for key in sorted(result.gone)]
+    lines += [f"warning: {line}" for line in result.warnings]  # names escaped already (SyncResult.note_foreign)
     for cause, keys, skipped in failure_groups(result):
         if cause == result.error or not keys:
             continue  # the cause that stopped the run is told once, in the failure line every surface prints
@@ -96,6 +98,8 @@ def counts(result: SyncResult) -> str:
         "created", "updated", "unchanged", "deleted")
     numbers = (len(result.created), len(result.updated), len(result.unchanged), len(result.deleted))
     text = ", ".join(f"{n} {verb}" for n, verb in zip(numbers, verbs))
+    if result.gone:
+        text += f", {len(result.gone)} already gone"
     if result.failed:
         text += f", {len(result.failed)} failed"
     return text + (" (dry run: nothing written)" if result.dry_run else "")
@@ -120,7 +124,7 @@ def heading(result: SyncResult) -> str:
 def run_counts(run: RunResult) -> str:
     total = SyncResult(Target(""), run.dry_run)  # the sum of every target's lists
     for result in run.targets:
-        for bucket in ("created", "updated", "unchanged", "deleted", "failed"):
+        for bucket in ("created", "updated", "unchanged", "deleted", "gone", "failed"):
             getattr(total, bucket).extend(getattr(result, bucket))
     return f"{len(run.targets)} target{'s' if len(run.targets) != 1 else ''}: {counts(total)}"
 
