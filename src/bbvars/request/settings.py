@@ -106,8 +106,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fingerprint", "bool", "keep keyed fingerprints of secured values (variable BBVARS_FINGERPRINTS), so an "
             "unchanged secured value is not rewritten", flags=("--fingerprint",), env="FINGERPRINT",
             action_input="fingerprint", query_key="fingerprint", default=False, per_target=True),
-    Setting("fingerprint_key", "secret", "key of the fingerprints (default: derived from the credential's secret)",
-            env="BBVARS_FINGERPRINT_KEY"),
+    Setting("fingerprint_key", "secret", "key of the fingerprints, needed with fingerprint on: 128+ random bits (32+ "
+            "hex or 22+ base64url characters), made by `bbvars fingerprint-key`", env="BBVARS_FINGERPRINT_KEY"),
     Setting("exit_code", "bool", "exit 3 when something changed (with dry run: would change), 0 when nothing did",
             flags=("--exit-code",), env="EXIT_CODE", action_input="exit_code", default=False),
     Setting("max_deletes", "int", "refuse the whole run when prune would delete more variables than this",
