@@ -22,6 +22,7 @@ pytestmark = pytest.mark.usefixtures("fast_retry")
 
 BUDGET = "not attempted: request budget"
 HOUR = 50  # the emulator's hourly budget in these tests
+FINGERPRINT_KEY = "0be41abda2043795d0d97d7e7537b49d"  # 128 bits, as BBVARS_FINGERPRINT_KEY must hold
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def test_the_dry_runs_cost_is_what_the_real_run_spends_by_the_servers_count(smal
     seed(small, {"SAME": "s", "OLD": "o", "GONE": "g"})
     seed(small, {"SECRET": "was"}, secured=True)
     wanted = [Variable("SAME", "s"), Variable("OLD", "new"), Variable("SECRET", "now", True), *plain(5)]
-    options = dict(prune=True, fingerprint=True)
+    options = dict(prune=True, fingerprint=True, fingerprint_key=FINGERPRINT_KEY)
 
     dry = sync(small, wanted, dry_run=True, **options)
     # 1 token + 1 listing page + 5 creates + 2 updates + 1 delete + 1 fingerprint write
@@ -157,14 +158,14 @@ def test_a_capped_run_stops_at_the_cap_and_the_rerun_sends_exactly_the_rest(smal
 def test_the_cap_keeps_room_for_the_fingerprint_write(emulator: Emulator) -> None:
     wanted = [Variable(f"S{i}", f"secret-{i}", True) for i in range(8)]
 
-    capped = sync(emulator, wanted, max_requests=7, fingerprint=True)
+    capped = sync(emulator, wanted, max_requests=7, fingerprint=True, fingerprint_key=FINGERPRINT_KEY)
 
     # 1 token + 1 listing + 4 creates + the fingerprint write: the 4 written are known next time.
     assert capped.created == ["S0", "S1", "S2", "S3"] and capped.fingerprints == "created"
     assert not_attempted(capped) == ["S4", "S5", "S6", "S7"] and len(emulator.requests) == 7
     emulator.reset_requests()
 
-    again = sync(emulator, wanted, fingerprint=True)
+    again = sync(emulator, wanted, fingerprint=True, fingerprint_key=FINGERPRINT_KEY)
 
     assert again.ok and again.unchanged == ["S0", "S1", "S2", "S3"] and again.created == ["S4", "S5", "S6", "S7"]
     assert [r.method for r in api_writes(emulator)] == ["POST"] * 4 + ["PUT"]  # the rest, then the fingerprints

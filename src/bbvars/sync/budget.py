@@ -69,7 +69,9 @@ def fingerprint_cost(run, writes: Sequence[Operation], plan: Plan | None = None)
     if run.book is None:
         return 0
     kept = [op for op in (plan or run.plan).operations if op.action is Action.UNCHANGED] + list(writes)
-    return op_cost(run.book.pending(Plan(tuple(kept)), run.expected, {op.key for op in kept}))
+    # As a dry run foresees it (steps.finish_fingerprints): an update keeps its record, a create gets a new one.
+    uuids = {op.key: op.remote.uuid if op.remote is not None else "(created)" for op in writes}
+    return op_cost(run.book.pending(Plan(tuple(kept)), {op.key for op in kept}, uuids))
 
 
 class Budget:
