@@ -74,6 +74,13 @@ def fingerprint_cost(run, writes: Sequence[Operation], plan: Plan | None = None)
     return op_cost(run.book.pending(Plan(tuple(kept)), {op.key for op in kept}, uuids))
 
 
+def fingerprint_most(run) -> int:
+    """The most a target's fingerprint write can cost: one request per record of the variable (one to create it)."""
+    if run.book is None:
+        return 0
+    return 1 + len(run.book.others) if run.book.remote is not None else 1
+
+
 class Budget:
     """One run's meter, its plans' costs, the cut at the cap, and the cost report."""
 
@@ -104,13 +111,19 @@ class Budget:
                 left -= whole
                 continue
             kept: list[Operation] = []
+            spent = 0  # by the kept writes
+            most = fingerprint_most(run)  # the fingerprint write at its dearest: computed exactly only near the cap
             for op in writes:
-                if self.cut or op_cost(op) + sum(map(op_cost, kept)) + fingerprint_cost(run, kept + [op]) > left:
-                    self.cut.setdefault(id(run), []).append(op)
-                else:
+                after = spent + op_cost(op)
+                fits = not self.cut and (after + most <= left or (
+                    after <= left and after + fingerprint_cost(run, kept + [op]) <= left))
+                if fits:
                     kept.append(op)
+                    spent = after
+                else:
+                    self.cut.setdefault(id(run), []).append(op)
             self.cut.setdefault(id(run), [])
-            left -= sum(map(op_cost, kept)) + (fingerprint_cost(run, kept) if kept else 0)
+            left -= spent + (fingerprint_cost(run, kept) if kept else 0)
             chosen = {id(op) for op in kept}
             run.plan = Plan(tuple(op for op in run.plan.operations
                                   if op.action is Action.UNCHANGED or id(op) in chosen))
@@ -121,7 +134,7 @@ class Budget:
     def settle(self, run: RunResult, jobs: Sequence, listed: Sequence, stop: ApiError | None) -> None:
         """The clean stops told as such, and the cost of every target and of the run, into the results."""
         cause = None
-        if stop is not None and str(stop).startswith(REQUEST_BUDGET) or any(self.cut.values()):
+        if (stop is not None and str(stop).startswith(REQUEST_BUDGET)) or any(self.cut.values()):
             cause = budget_cause(self.cap or 0)
         elif stop is not None and stop.status == 429:
             cause = self.rate_cause()
