@@ -460,7 +460,10 @@ def test_the_json_shape(emulator):
     result = run(emulator, {"A": "1"})
     assert result.as_json() == {"target": {"workspace": "acme", "repository": "api", "environment": None},
                                 "dry_run": False, "created": ["A"], "updated": [], "unchanged": [], "deleted": [],
-                                "failed": []}
+                                "failed": [],
+                                "requests": {"needed": 3, "spent": 3, "exact": True, "token": 1, "environments": 0,
+                                             "listing": 1, "writes": 1, "fingerprints": 0,
+                                             "credential": "oauth-consumer"}}
 
 
 # -- many targets in one run ----------------------------------------------------------------------------------------

@@ -155,7 +155,8 @@ def test_the_change_list_is_grouped_and_the_summary_is_a_table(emulator, github)
     _, rest = masks_first(run.stdout)
     assert rest == ["Syncing 2 variable(s) into repository acme/api...", "credential: OAuth consumer",
                     "::group::Changes (3)", "+ A", "~ B",
-                    "- OLD", "::endgroup::", "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
+                    "- OLD", "::endgroup::", "requests: 5 sent, 5 needed (1 token + 1 listing page + 3 writes)",
+                    "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
     assert Path(github["GITHUB_STEP_SUMMARY"]).read_text() == (
         "### bbvars: repository acme/api\n\n| key | change |\n|---|---|\n| `A` | created |\n| `B` | updated |\n"
         "| `OLD` | deleted |\n\nSynced: 1 created, 1 updated, 0 unchanged, 1 deleted\n\n")

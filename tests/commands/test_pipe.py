@@ -43,6 +43,7 @@ def test_syncs_terraform_outputs_into_an_environment(emulator):
     lines = run.stdout.splitlines()
     assert lines[0] == "INFO: Syncing 3 variable(s) into environment Production of acme/api..."
     assert lines[1:] == ["INFO: credential: OAuth consumer", "+ DB_HOST", "+ DB_PASSWORD (secured)", "+ REPLICAS",
+                         "requests: 6 sent, 6 needed (1 token + 1 environment listing + 1 listing page + 3 writes)",
                          "✔ Synced: 3 created, 0 updated, 0 unchanged, 0 deleted"]
     assert run.stderr == ""
     assert stored(emulator, repository="api", environment="Production") == {
@@ -88,7 +89,9 @@ def test_updates_and_prunes_show_in_the_change_list(emulator):
     assert run.code == 0, run.stdout
     assert "(prune: keys not in VARIABLES are deleted)" in run.stdout.splitlines()[0]
     assert run.stdout.splitlines()[1:] == [
-        "INFO: credential: OAuth consumer", "+ B", "~ A", "- GONE", "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
+        "INFO: credential: OAuth consumer", "+ B", "~ A", "- GONE",
+        "requests: 5 sent, 5 needed (1 token + 1 listing page + 3 writes)",
+        "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
     assert set(stored(emulator, repository="api")) == {"A", "B"}
 
 
@@ -96,8 +99,9 @@ def test_dry_run_writes_nothing(emulator):
     env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}', DRY_RUN="TRUE")
     run = run_pipe(env)
     assert run.code == 0, run.stdout
-    assert run.stdout.splitlines()[-2:] == [
-        "+ A", "✔ Checked: 1 to create, 0 to update, 0 unchanged, 0 to delete (dry run: nothing written)"]
+    assert run.stdout.splitlines()[-3:] == [
+        "+ A", "requests: a run needs 3 (1 token + 1 listing page + 1 write); this dry run sent 2",
+        "✔ Checked: 1 to create, 0 to update, 0 unchanged, 0 to delete (dry run: nothing written)"]
     assert api_writes(emulator) == [] and stored(emulator, repository="api") == {}
 
 
@@ -240,6 +244,7 @@ def test_a_listed_name_with_a_line_break_cannot_forge_a_pipe_line(emulator):
                          "warning: repository acme/api lists 1 key(s) that are no valid variable name, left alone "
                          '(not deleted, updated or reported; shown escaped): "EVIL\\x0a\\u2714 Synced: forged\\x0aINFO: '
                          'forged": Bitbucket allows only [A-Za-z_][A-Za-z0-9_]*, so check BITBUCKET_API_URL',
+                         "requests: 3 sent, 3 needed (1 token + 1 listing page + 1 write)",
                          "✔ Synced: 1 created, 0 updated, 0 unchanged, 0 deleted"]
     assert [line for line in lines if line.startswith(("✔", "✖", "INFO:"))] == [lines[0], lines[1], lines[-1]]
 

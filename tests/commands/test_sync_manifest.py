@@ -96,10 +96,15 @@ def test_the_manifest_syncs_with_the_minimum_requests_and_a_second_run_changes_n
     assert first.stderr.splitlines() == [
         "api-prod (environment Production of acme/api): 4 created, 0 updated, 0 unchanged, 0 deleted",
         "  + API_URL", "  + DB_HOST", "  + DB_PASSWORD (secured)", "  + LOG_LEVEL",
+        "  requests: 6 sent, 6 needed (1 environment listing + 1 listing page + 4 writes)",
         "api-test (environment Test of acme/api): 1 created, 0 updated, 0 unchanged, 0 deleted", "  + DB_HOST",
+        "  requests: 2 sent, 2 needed (1 listing page + 1 write)",
         "web (repository acme/web): 1 created, 0 updated, 0 unchanged, 0 deleted", "  + PUBLIC_API_URL",
+        "  requests: 2 sent, 2 needed (1 listing page + 1 write)",
         "shared (workspace acme): 1 created, 0 updated, 0 unchanged, 0 deleted", "  + REGION",
-        "4 targets: 7 created, 0 updated, 0 unchanged, 0 deleted"]
+        "  requests: 2 sent, 2 needed (1 listing page + 1 write)",
+        "4 targets: 7 created, 0 updated, 0 unchanged, 0 deleted",
+        "requests: 13 sent, 13 needed (1 token + 1 environment listing + 4 listing pages + 7 writes)"]
     assert PASSWORD not in first.stdout + first.stderr and CLIENT_SECRET not in first.stdout + first.stderr
 
     emulator.reset_requests()
@@ -122,8 +127,9 @@ def test_dry_run_and_prune_work_across_all_targets(emulator, monkeypatch, capsys
 
     assert dry.code == 0 and dry.json["dry_run"] and api_writes(emulator) == []
     assert [t["deleted"] for t in dry.json["targets"]] == [[], ["OLD_API"], ["PUBLIC_OLD"], []]
-    assert dry.stderr.splitlines()[-1] == ("4 targets: 7 to create, 0 to update, 0 unchanged, 2 to delete "
-                                           "(dry run: nothing written)")
+    assert dry.stderr.splitlines()[-2:] == [
+        "4 targets: 7 to create, 0 to update, 0 unchanged, 2 to delete (dry run: nothing written)",
+        "requests: a run needs 15 (1 token + 1 environment listing + 4 listing pages + 9 writes); this dry run sent 6"]
 
     done = sync(emulator, monkeypatch, capsys, project, "--prune")
     assert done.code == 0 and [t["deleted"] for t in done.json["targets"]] == [[], ["OLD_API"], ["PUBLIC_OLD"], []]

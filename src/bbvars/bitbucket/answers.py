@@ -215,3 +215,29 @@ def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | 
     detail = redact(detail) if redact else detail  # before it is cut short
     raise ApiError(f"getting a token failed (HTTP {status}: {detail[:200]}): check the OAuth consumer",
                    status, fatal=True)
+
+
+# -- rate limit ---------------------------------------------------------------------------------------------------------
+
+
+def rate_limit(response: httpx.Response) -> tuple[int | None, bool] | None:
+    """(X-RateLimit-Limit, X-RateLimit-NearLimit) when the answer carries them (access tokens on /2.0/repositories/*
+    only; an OAuth consumer's answers never do), else None. An unreadable limit is None, not a guess."""
+    near = response.headers.get("X-RateLimit-NearLimit")
+    limit = response.headers.get("X-RateLimit-Limit")
+    if near is None and limit is None:
+        return None
+    number = int(limit) if limit is not None and limit.strip().isdigit() and int(limit) > 0 else None
+    return number, (near or "").strip().lower() == "true"
+
+
+def frees_at(response: httpx.Response, now: float) -> float | None:
+    """When the server says requests are allowed again (Retry-After seconds or date, X-RateLimit-Reset epoch
+    seconds), as a wall-clock time; None when it does not say (Bitbucket's 429 does not)."""
+    from bbvars.bitbucket.retries import retry_after_seconds
+
+    wait = retry_after_seconds(response.headers.get("Retry-After"), now)
+    if wait is not None:
+        return now + wait
+    reset = response.headers.get("X-RateLimit-Reset", "").strip()
+    return float(reset) if reset.isdigit() and float(reset) > now else None

@@ -120,6 +120,10 @@ SETTINGS: tuple[Setting, ...] = (
             query_key="atlassian_account_email"),
     Setting("atlassian_api_token", "secret", "Atlassian API token (with Bitbucket scopes), sent as HTTP Basic",
             env="ATLASSIAN_API_TOKEN", action_input="atlassian_api_token", query_key="atlassian_api_token"),
+    Setting("max_requests", "int", "send at most this many requests (Bitbucket allows about 1,000 an hour): the "
+            "writes that would pass it are not attempted, exit 4, and a re-run continues",
+            flags=("--max-requests",), env="MAX_REQUESTS", action_input="max_requests", query_key="max_requests",
+            bounds=(1, 1_000_000)),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 SECRETS = tuple(s.name for s in SETTINGS if s.kind == "secret")  # what every surface registers with its Redactor
@@ -162,6 +166,7 @@ class Settings:
     protect: tuple[str, ...] = ()
     atlassian_account_email: str | None = None
     atlassian_api_token: str | None = field(default=None, repr=False)
+    max_requests: int | None = None
 
 
 assert [f.name for f in fields(Settings)] == [s.name for s in SETTINGS], "Settings and SETTINGS must agree"
@@ -351,12 +356,14 @@ def validate(settings: Settings, labels: Callable[[Setting], str]) -> None:
 
 
 CHANGES_PENDING = 3  # Terraform's -detailed-exitcode says 2, which bbvars already means for bad input
+STOPPED = 4  # stopped cleanly at the request budget (max_requests) or a lasting rate limit: a re-run continues
 
 
-def exit_code(settings: Settings, ok: bool, changed: bool) -> int:
-    """A sync's exit code: 1 failed; with exit_code, 3 when something changed (with dry run: would change)."""
+def exit_code(settings: Settings, ok: bool, changed: bool, stopped: bool = False) -> int:
+    """A sync's exit code: 1 failed; 4 stopped cleanly at the request budget or a lasting rate limit (nothing
+    else failed); with exit_code, 3 when something changed (with dry run: would change)."""
     if not ok:
-        return 1
+        return STOPPED if stopped else 1
     return CHANGES_PENDING if settings.exit_code and changed else 0
 
 

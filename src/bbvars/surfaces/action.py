@@ -254,7 +254,7 @@ def read_variables(settings: Settings) -> list:
 
 def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
     from bbvars.sync import engine
-    from bbvars.sync import report
+    from bbvars.sync import budget, report
     from bbvars.auth import describe
 
     variables = read_variables(settings)
@@ -279,11 +279,13 @@ def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> in
         for line in lines:
             gh.log(redactor(line))
         gh.command("endgroup")
+    for line in report.cost_lines(result.cost, result.dry_run):
+        gh.log(redactor(line))
     warn_left_out(named_only(result)[1])
     write_outputs(sync_outputs(result))
     write_summary(redactor(summary_markdown(result)))
     if not result.ok:
-        raise BbvarsError(failure(result))
+        raise budget.stop_or_failure(result, failure(result))
     gh.log(redactor(f"✔ {outcome(result)}"))
     return exit_code(settings, result.ok, result.changed)
 
@@ -356,7 +358,7 @@ def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -
 
     from bbvars.sync import engine
     from bbvars.request import manifest
-    from bbvars.sync import report
+    from bbvars.sync import budget, report
     from bbvars.request.sources import action_host
 
     path, _ = workspace_file(settings.manifest or "", "manifest")
@@ -380,6 +382,6 @@ def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -
     closing = run_outcome(result) if result.ok else run_failure(result)
     write_summary(redactor("".join(summary_markdown(r) for r in result.targets) + f"**{gh.markdown(closing)}**\n"))
     if not result.ok:
-        raise BbvarsError(closing)
+        raise budget.stop_or_failure(result, closing)
     gh.log(redactor(f"✔ {closing}"))
     return exit_code(settings, result.ok, result.changed)

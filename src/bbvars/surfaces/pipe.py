@@ -125,7 +125,7 @@ def check_command(settings, redactor: Redactor, log) -> int:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from bbvars.sync import report
+    from bbvars.sync import budget, report
     from bbvars.auth import describe
     from bbvars.request.documents import variables_of
     from bbvars.sync.engine import run_sync, target_of
@@ -166,11 +166,11 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     result = run_sync(settings, variables, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
                       cancel=getattr(args, "cancel", None))
 
-    for line in report.change_lines(result):
+    for line in report.change_lines(result) + report.cost_lines(result.cost, result.dry_run):
         emit("", redactor(line))
     write_result(report.to_json(result))
     if not result.ok:
-        raise BbvarsError(failure(result))
+        raise budget.stop_or_failure(result, failure(result))
     emit("✔ ", outcome(result))
     return exit_code(settings, result.ok, result.changed)
 
@@ -180,7 +180,7 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
 
     from bbvars.sync import engine
     from bbvars.request import manifest
-    from bbvars.sync import report
+    from bbvars.sync import budget, report
     from bbvars.auth import describe
     from bbvars.request.sources import pipe_host
 
@@ -196,6 +196,6 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
         emit("", redactor(line))
     write_result(report.run_to_json(result))
     if not result.ok:
-        raise BbvarsError(run_failure(result))
+        raise budget.stop_or_failure(result, run_failure(result))
     emit("✔ ", run_outcome(result))
     return exit_code(settings, result.ok, result.changed)

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
-from bbvars.sync import fingerprints
+from bbvars.sync import budget, fingerprints
 from bbvars.sync import steps
 from bbvars.sync.applier import Applier, TargetRun, bounded
 from bbvars.auth import Token, TokenSource, choose, register
@@ -214,7 +214,8 @@ def check_jobs(jobs: Sequence[Job]) -> None:
 def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = False, concurrency: int = 8,
               redactor: Redactor | None = None, events: Events | None = None,
               confirm: Confirm | None = None, cancel: threading.Event | None = None,
-              fingerprint_key: bytes | None = None) -> RunResult:
+              fingerprint_key: bytes | None = None, max_requests: int | None = None,
+              credential: str | None = None) -> RunResult:
     """Every job through one client: prepared (resolved, listed, planned) `concurrency` at a time, then every write
     of every target through one pool of `concurrency` workers. `events` hears of the plan, each write and each retry
     wait; `confirm` is asked, with every (target, key) to delete, before any write is sent (a surface on a terminal
@@ -226,6 +227,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
                 redactor.add(variable.value)
     run = RunResult(dry_run, [SyncResult(job.target, dry_run, name=job.name) for job in jobs])
     applier = Applier(client, concurrency, events, cancel)
+    costs = budget.Budget(client, max_requests, cancel, credential)  # counts, caps and paces every request
     preparer = Preparer(client, applier, fingerprint_key)
     prepared: list[TargetRun | None] = [None] * len(jobs)
 
@@ -238,6 +240,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     for index in todo[:1]:
         prepare(index)
     bounded(todo[1:], concurrency, prepare)
+    listed = list(prepared)
     if preparer.refused:
         # max_deletes refuses the whole run: no target is written when one would delete too much.
         cause = preparer.refused[0].error or ""
@@ -246,6 +249,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
                 steps.hold(target_run.plan, target_run.result, cause)
         prepared = [None] * len(jobs)
     runs = once_each(prepared)
+    costs.planned(runs, dry_run)  # with max_requests: the writes that fit, in order
     deletes = [(r.target, op.key) for r in runs for op in r.plan.of(Action.DELETE)]
     if confirm is not None and deletes and not dry_run and not confirm(deletes):
         for target_run in runs:
@@ -255,6 +259,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     if events and not dry_run:
         events(Planned(sum(len(r.plan.writes) for r in runs), tuple(key for _, key in deletes)))
     applier.run(runs)
+    costs.settle(run, jobs, listed, applier.stop)
     for result in run.targets:
         result.failed = [{"key": f["key"], "error": redactor(f["error"])} for f in result.failed]
         result.error = redactor(result.error) if result.error else None
@@ -293,7 +298,8 @@ def run(
     client, _ = open_client(settings, redactor, log, retry, events, cancel)
     with client:
         return sync_jobs(client, jobs, dry_run=settings.dry_run, concurrency=settings.concurrency, redactor=redactor,
-                         events=events, confirm=confirm, cancel=cancel, fingerprint_key=key)
+                         events=events, confirm=confirm, cancel=cancel, fingerprint_key=key,
+                         max_requests=settings.max_requests, credential=choose(settings).kind)
 
 
 def run_sync(

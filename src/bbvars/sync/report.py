@@ -6,6 +6,7 @@ import json
 import re
 
 from bbvars.models import Target
+from bbvars.sync import budget
 from bbvars.sync.plan import FINGERPRINT_DIFFERS, NO_FINGERPRINT, SECURED_FLAG
 from bbvars.sync.result import NOT_ATTEMPTED, RunResult, SyncResult
 
@@ -87,6 +88,14 @@ def change_lines(result: SyncResult) -> list[str]:
     return lines
 
 
+def cost_lines(cost: dict | None, dry_run: bool) -> list[str]:
+    """The requests a run needs and sent (budget.py), and, for a dry run over the hour's budget, the ways out."""
+    if not cost or not (dry_run or cost["exact"]):
+        return []  # a real run that could not list a target: its bound says little, the JSON report has it
+    hourly = budget.hourly_line(cost) if dry_run else None
+    return [budget.cost_line(cost, dry_run)] + ([hourly] if hourly else [])
+
+
 def failure_line(result: SyncResult) -> str:
     """One line naming what failed and why (a cause shared by several keys told once, with their count when there
     are many), then what was written all the same: what every surface says when a sync did not fully succeed."""
@@ -116,7 +125,8 @@ def counts(result: SyncResult) -> str:
 
 
 def summary(result: SyncResult) -> list[str]:
-    return [f"{result.target.describe()}: {counts(result)}", *change_lines(result)]
+    return [f"{result.target.describe()}: {counts(result)}", *change_lines(result),
+            *cost_lines(result.cost, result.dry_run)]
 
 
 # -- many targets (a manifest) --------------------------------------------------------------------------------------
@@ -145,8 +155,9 @@ def run_summary(run: RunResult) -> list[str]:
     lines: list[str] = []
     for result in run.targets:
         per_target = counts(result).removesuffix(" (dry run: nothing written)")  # said once, in the total
-        lines += [f"{heading(result)}: {per_target}", *(f"  {line}" for line in change_lines(result))]
-    return lines + [run_counts(run)]
+        lines += [f"{heading(result)}: {per_target}", *(f"  {line}" for line in change_lines(result)),
+                  *(f"  {line}" for line in cost_lines(result.cost, result.dry_run) if len(run.targets) > 1)]
+    return lines + [run_counts(run), *cost_lines(run.cost, run.dry_run)]
 
 
 def run_failure_lines(run: RunResult) -> list[str]:

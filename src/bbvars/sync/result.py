@@ -57,6 +57,7 @@ class SyncResult:
     # or an output: only counted there, and named escaped in `warnings`.
     foreign: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)  # one line each, safe to print (names escaped)
+    cost: dict | None = None  # requests needed and spent (budget.py): the report's `requests`
 
     @property
     def ok(self) -> bool:
@@ -101,6 +102,7 @@ class SyncResult:
             **({"foreign": len(self.foreign)} if self.foreign else {}),
             **({"reasons": dict(sorted(self.reasons.items()))} if self.reasons else {}),
             **({"fingerprints": self.fingerprints} if self.fingerprints else {}),
+            **({"requests": self.cost} if self.cost else {}),
         }
 
 
@@ -111,6 +113,7 @@ class RunResult:
     dry_run: bool
     targets: list[SyncResult] = field(default_factory=list)
     requests: int = 0
+    cost: dict | None = None  # requests needed and spent, the run's total (budget.py): the report's `requests`
 
     @property
     def ok(self) -> bool:
@@ -121,4 +124,5 @@ class RunResult:
         return any(result.changed for result in self.targets)
 
     def as_json(self) -> dict:
-        return {"dry_run": self.dry_run, "targets": [result.as_json() for result in self.targets], "ok": self.ok}
+        return {"dry_run": self.dry_run, "targets": [result.as_json() for result in self.targets], "ok": self.ok,
+                **({"requests": self.cost} if self.cost else {})}
