@@ -1,0 +1,88 @@
+"""Draw a terminal picture (SVG) of a command's real output: `python docs/gen/terminal_svg.py` redraws
+docs/img/demo.svg from `bbvars demo`. Standard library only: each output line is one <text> element, wrapped at
+COLUMNS characters into <tspan> rows as a terminal of that width would, so the picture's text is the output."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_SVG = ROOT / "docs" / "img" / "demo.svg"
+COLUMNS = 110
+CHAR_WIDTH, LINE_HEIGHT, PAD, BAR = 8.4, 18, 14, 28
+# The demo's emulator listens on a free port: shown as one fixed number, so redrawing does not change the picture.
+PORT = re.compile(r"127\.0\.0\.1:\d+")
+
+
+def demo_output() -> str:
+    """What `bbvars demo` prints, the port made stable."""
+    bbvars = Path(sys.executable).with_name("bbvars")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BITBUCKET_", "ATLASSIAN_", "BBVARS_"))}
+    env.update(NO_COLOR="1")
+    run = subprocess.run([str(bbvars), "demo"], capture_output=True, text=True, env=env, timeout=120, check=True)
+    return stable(run.stdout)
+
+
+def stable(text: str) -> str:
+    return PORT.sub("127.0.0.1:7990", text)
+
+
+def rows(line: str) -> list[str]:
+    return [line[i:i + COLUMNS] for i in range(0, len(line), COLUMNS)] or [""]
+
+
+def colour(line: str) -> str:
+    if line.startswith("$ "):
+        return "#8be9fd"
+    if re.match(r"\s*\+ ", line):
+        return "#50fa7b"
+    if re.match(r"\s*~ ", line):
+        return "#f1fa8c"
+    return "#f8f8f2"
+
+
+def render(text: str, title: str) -> str:
+    lines = text.rstrip("\n").split("\n")
+    total_rows = sum(len(rows(line)) for line in lines)
+    width = PAD * 2 + COLUMNS * CHAR_WIDTH
+    height = BAR + PAD * 2 + total_rows * LINE_HEIGHT
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:g}" height="{height}" '
+           f'viewBox="0 0 {width:g} {height}" role="img" aria-label="{escape(title)}">',
+           f"<title>{escape(title)}</title>",
+           f'<rect width="{width:g}" height="{height}" rx="8" fill="#282a36"/>',
+           '<circle cx="18" cy="14" r="6" fill="#ff5555"/><circle cx="38" cy="14" r="6" fill="#f1fa8c"/>'
+           '<circle cx="58" cy="14" r="6" fill="#50fa7b"/>',
+           f'<g font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="14" xml:space="preserve">']
+    y = BAR + PAD + LINE_HEIGHT - 4
+    for line in lines:
+        spans = []
+        for row in rows(line):
+            spans.append(f'<tspan x="{PAD}" y="{y}">{escape(row)}</tspan>')
+            y += LINE_HEIGHT
+        out.append(f'<text class="line" fill="{colour(line)}">{"".join(spans)}</text>')
+    out.append("</g></svg>")
+    return "\n".join(out) + "\n"
+
+
+def svg_lines(svg: str) -> list[str]:
+    """The output lines a picture shows: each <text> element's rows joined (what a test compares)."""
+    from xml.etree import ElementTree
+
+    ns = "{http://www.w3.org/2000/svg}"
+    tree = ElementTree.fromstring(svg)
+    return ["".join(span.text or "" for span in text.iter(f"{ns}tspan")) for text in tree.iter(f"{ns}text")]
+
+
+def main() -> None:
+    DEMO_SVG.parent.mkdir(parents=True, exist_ok=True)
+    DEMO_SVG.write_text(render(demo_output(), "bbvars demo: two syncs against the embedded emulator"))
+    print(f"wrote {DEMO_SVG.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
