@@ -17,6 +17,7 @@ COLUMNS = 110
 CHAR_WIDTH, LINE_HEIGHT, PAD, BAR = 8.4, 18, 14, 28
 # The demo's emulator listens on a free port: shown as one fixed number, so redrawing does not change the picture.
 PORT = re.compile(r"127\.0\.0\.1:\d+")
+NBSP = "\u00a0"
 
 
 def demo_output() -> str:
@@ -57,12 +58,13 @@ def render(text: str, title: str) -> str:
            f'<rect width="{width:g}" height="{height}" rx="8" fill="#282a36"/>',
            '<circle cx="18" cy="14" r="6" fill="#ff5555"/><circle cx="38" cy="14" r="6" fill="#f1fa8c"/>'
            '<circle cx="58" cy="14" r="6" fill="#50fa7b"/>',
-           f'<g font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="14" xml:space="preserve">']
+           f'<g font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="14">']
     y = BAR + PAD + LINE_HEIGHT - 4
     for line in lines:
         spans = []
         for row in rows(line):
-            spans.append(f'<tspan x="{PAD}" y="{y}">{escape(row)}</tspan>')
+            # Spaces as no-break spaces: an SVG viewer collapses runs of plain ones (indentation would be lost).
+            spans.append(f'<tspan x="{PAD}" y="{y}">{escape(row.replace(" ", NBSP))}</tspan>')
             y += LINE_HEIGHT
         out.append(f'<text class="line" fill="{colour(line)}">{"".join(spans)}</text>')
     out.append("</g></svg>")
@@ -75,7 +77,8 @@ def svg_lines(svg: str) -> list[str]:
 
     ns = "{http://www.w3.org/2000/svg}"
     tree = ElementTree.fromstring(svg)
-    return ["".join(span.text or "" for span in text.iter(f"{ns}tspan")) for text in tree.iter(f"{ns}text")]
+    return ["".join(span.text or "" for span in text.iter(f"{ns}tspan")).replace(NBSP, " ")
+            for text in tree.iter(f"{ns}text")]
 
 
 def main() -> None:
