@@ -38,3 +38,15 @@ def config_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("config-home")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
     return home
+
+
+# The quick subset (`pytest -m 'not slow'`, README) leaves these out: each needs a browser, a container engine, the
+# real terraform, runs the benchmarks, builds the docs site, or replays every documentation example.
+SLOW = ("tests/container/", "tests/bench/", "tests/test_auth_login_browser.py",
+        "tests/commands/test_terraform_binary.py", "tests/docs/")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)

@@ -17,8 +17,6 @@ import pytest
 from docs.gen import terminal_svg
 from tests.support import ROOT
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
