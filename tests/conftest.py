@@ -41,9 +41,11 @@ def config_home(tmp_path_factory, monkeypatch):
 
 
 # The quick subset (`pytest -m 'not slow'`, README) leaves these out: each needs a browser, a container engine, the
-# real terraform, runs the benchmarks, builds the docs site, or replays every documentation example.
-SLOW = ("tests/container/", "tests/bench/", "tests/test_auth_login_browser.py",
-        "tests/commands/test_terraform_binary.py", "tests/docs/")
+# real terraform, builds a wheel or the docs site, runs the benchmarks, replays every documentation example, or is
+# one of the long sweeps (every secret over every surface and mode; fuzzing). Together about half the suite's time.
+SLOW = ("tests/container/", "tests/bench/", "tests/test_auth_login_browser.py", "tests/test_distribution.py",
+        "tests/commands/test_terraform_binary.py", "tests/docs/", "tests/reliability/test_secrets.py",
+        "tests/reliability/test_fuzz.py")
 
 
 def pytest_collection_modifyitems(items):
