@@ -108,3 +108,20 @@ def test_the_pipe_yaml_definition_lists_every_pipe_variable():
     variables = PIPE_PAGE.split("## Variables", 1)[1].split("\n## ", 1)[0]
     in_table = set(re.findall(r"\b[A-Z][A-Z0-9_]{2,}\b", variables))
     assert wanted <= in_table, sorted(wanted - in_table)
+
+
+def test_pipe_yml_knows_a_pipe_reaches_workspace_variables_through_a_manifest():
+    variables = {v["name"]: v for v in yaml.safe_load((ROOT / "pipe.yml").read_text())["variables"]}
+    repository = variables["REPOSITORY"]["description"]
+    assert "out of a pipe's reach" not in repository and "MANIFEST" in repository
+
+
+def test_the_docs_say_what_a_first_hour_needs():
+    """The facts a new user went looking for: the provider offline, the tests' time and subset, what .ci/run
+    installs, the image's real size."""
+    page = {name: (DOCS / f"{name}.md").read_text() for name in ("terraform", "contributing", "docker")}
+    assert "filesystem_mirror" in page["terraform"] and "terraform providers mirror" in page["terraform"]
+    assert "-m 'not slow'" in page["contributing"] and "chromium" in page["contributing"]
+    assert "container engine" in page["contributing"] and re.search(r"takes (about )?\d", page["contributing"])
+    assert "7.8 MB" not in page["docker"] and "docker history" in page["docker"]
+    assert re.search(r"takes about \d", README)
