@@ -1,5 +1,5 @@
-"""Draw a terminal picture (SVG) of a command's real output: `python docs/gen/terminal_svg.py` redraws
-docs/img/demo.svg from `bbvars demo`. Standard library only: each output line is one <text> element, wrapped at
+"""Draw terminal pictures (SVG) of real output: `python docs/gen/terminal_svg.py` redraws docs/img/demo.svg from
+`bbvars demo` and docs/img/plan.svg from a dry run against the emulator (PLAN_COMMANDS). Standard library only: each output line is one <text> element, wrapped at
 COLUMNS characters into <tspan> rows as a terminal of that width would, so the picture's text is the output."""
 
 from __future__ import annotations
@@ -13,6 +13,12 @@ from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_SVG = ROOT / "docs" / "img" / "demo.svg"
+PLAN_SVG = ROOT / "docs" / "img" / "plan.svg"
+# The plan picture: a target holding two variables, then a dry run that would create, update and (prune) delete.
+PLAN_SETUP = ("bbvars sync -w acme -r api -e Production --var API_URL=https://old.example.com --var OLD_FLAG=1 "
+              "--quiet --output none")
+PLAN_COMMAND = ("bbvars sync -w acme -r api -e Production --var API_URL=https://api.example.com "
+                "--var REGION=eu-west-1 --prune --dry-run --output none")
 COLUMNS = 110
 CHAR_WIDTH, LINE_HEIGHT, PAD, BAR = 8.4, 18, 14, 28
 # The demo's emulator listens on a free port: shown as one fixed number, so redrawing does not change the picture.
@@ -27,6 +33,16 @@ def demo_output() -> str:
     env.update(NO_COLOR="1")
     run = subprocess.run([str(bbvars), "demo"], capture_output=True, text=True, env=env, timeout=120, check=True)
     return stable(run.stdout)
+
+
+def plan_output() -> str:
+    """The plan picture's text: the dry run's command line and what it prints, against a fresh emulator."""
+    sys.path.insert(0, str(ROOT))
+    from docs.gen.transcripts import Sandbox
+
+    with Sandbox() as sandbox:
+        sandbox.run(PLAN_SETUP)
+        return f"$ {PLAN_COMMAND}\n{sandbox.run(PLAN_COMMAND)}\n"
 
 
 def stable(text: str) -> str:
@@ -44,6 +60,8 @@ def colour(line: str) -> str:
         return "#50fa7b"
     if re.match(r"\s*~ ", line):
         return "#f1fa8c"
+    if re.match(r"\s*- ", line):
+        return "#ff5555"
     return "#f8f8f2"
 
 
@@ -84,7 +102,8 @@ def svg_lines(svg: str) -> list[str]:
 def main() -> None:
     DEMO_SVG.parent.mkdir(parents=True, exist_ok=True)
     DEMO_SVG.write_text(render(demo_output(), "bbvars demo: two syncs against the embedded emulator"))
-    print(f"wrote {DEMO_SVG.relative_to(ROOT)}")
+    PLAN_SVG.write_text(render(plan_output(), "a plan: bbvars sync --prune --dry-run"))
+    print(f"wrote {DEMO_SVG.relative_to(ROOT)} and {PLAN_SVG.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def site(tmp_path_factory) -> Path:
 
 def test_the_site_builds_strictly_with_every_page_and_the_benchmarks(site):
     for page in ("index.html", "getting-started/index.html", "security/index.html", "pipe/index.html",
-                 "commands/index.html", "contributing/index.html", "img/demo.svg"):
+                 "commands/index.html", "contributing/index.html", "img/demo.svg", "img/plan.svg"):
         assert (site / page).is_file(), page
     performance = (site / "performance" / "index.html").read_text()
     benchmarks = (ROOT / "BENCHMARKS.md").read_text()
@@ -59,6 +59,14 @@ def test_the_demo_picture_shows_what_the_demo_prints():
     svg = (ROOT / "docs" / "img" / "demo.svg").read_text()
     assert terminal_svg.svg_lines(svg) == terminal_svg.demo_output().rstrip("\n").split("\n"), (
         "docs/img/demo.svg differs from `bbvars demo`: run `python docs/gen/terminal_svg.py`")
+
+
+def test_the_plan_picture_shows_what_the_dry_run_prints():
+    svg = (ROOT / "docs" / "img" / "plan.svg").read_text()
+    lines = terminal_svg.svg_lines(svg)
+    assert lines == terminal_svg.plan_output().rstrip("\n").split("\n"), (
+        "docs/img/plan.svg differs from the dry run: run `python docs/gen/terminal_svg.py`")
+    assert {"+ REGION", "~ API_URL", "- OLD_FLAG"} <= set(lines)
 
 
 def test_the_picture_keeps_long_lines_whole_and_escapes_markup():
