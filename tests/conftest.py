@@ -38,3 +38,17 @@ def config_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("config-home")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
     return home
+
+
+# The quick subset (`pytest -m 'not slow'`, README) leaves these out: each needs a browser, a container engine, the
+# real terraform, builds a wheel or the docs site, runs the benchmarks, replays every documentation example, or is
+# one of the long sweeps (every secret over every surface and mode; fuzzing). Together about half the suite's time.
+SLOW = ("tests/container/", "tests/bench/", "tests/test_auth_login_browser.py", "tests/test_distribution.py",
+        "tests/commands/test_terraform_binary.py", "tests/docs/", "tests/reliability/test_secrets.py",
+        "tests/reliability/test_fuzz.py")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)

@@ -15,7 +15,6 @@ from bbvars.surfaces import pipe
 from bbvars.request.settings import SETTINGS, Setting
 from tests.support import ROOT
 
-README = (ROOT / "README.md").read_text()
 
 ACTION_OUTPUTS = {"created", "updated", "unchanged", "deleted", "failed", "changed", "result", "ok", "credential",
                   "access_token", "token_type", "expires_in", "scopes"}
@@ -119,9 +118,9 @@ def bbvars_steps(steps: list[dict]) -> list[dict]:
     return [step for step in steps if re.search(r"(^|/)bbvars@|/bbvars:", step.get("uses", ""))]
 
 
-def readme_github_steps() -> list[dict]:
-    section = README.split("## GitHub Action\n", 1)[1].split("\n## ", 1)[0]
-    return [step for block in re.findall(r"```yaml\n(.*?)```", section, re.S) for step in yaml.safe_load(block)]
+def docs_github_steps() -> list[dict]:
+    page = (ROOT / "docs" / "github-action.md").read_text()
+    return [step for block in re.findall(r"```yaml\n(.*?)```", page, re.S) for step in yaml.safe_load(block)]
 
 
 def test_the_github_example_gives_only_inputs_of_the_action():
@@ -133,12 +132,12 @@ def test_the_github_example_gives_only_inputs_of_the_action():
         assert set(step["with"]) <= inputs, set(step["with"]) - inputs
 
 
-@pytest.mark.parametrize("where", ["examples/github-workflow.yml", "README.md"])
+@pytest.mark.parametrize("where", ["examples/github-workflow.yml", "docs/github-action.md"])
 def test_no_value_goes_through_with_in_the_github_examples(where):
     """The runner prints every `with:` input in the log: only secrets (masked) and plain settings may go there; the
     variables come in a file (variables_file)."""
-    if where == "README.md":
-        steps = readme_github_steps()
+    if where == "docs/github-action.md":
+        steps = docs_github_steps()
     else:
         steps = [step for job in load(where)["jobs"].values() for step in job["steps"]]
     uses = bbvars_steps(steps)
@@ -153,7 +152,8 @@ def test_no_value_goes_through_with_in_the_github_examples(where):
 
 
 def test_no_example_names_an_image_or_action_as_if_published():
-    for path in ("README.md", "examples/github-workflow.yml", "examples/bitbucket-pipelines.yml", "pipe.yml"):
+    pages = [str(page.relative_to(ROOT)) for page in (ROOT / "docs").rglob("*.md")]
+    for path in ("README.md", *pages, "examples/github-workflow.yml", "examples/bitbucket-pipelines.yml", "pipe.yml"):
         text = (ROOT / path).read_text()
         assert "docker://bbvars/" not in text and "uses: bbvars/" not in text and "image: bbvars/" not in text, path
 

@@ -1,4 +1,4 @@
-"""The retry policy's worst case: give_up() agrees with what the client and tenacity really do, and README's table of
+"""The retry policy's worst case: give_up() agrees with what the client and tenacity really do, and the docs' table of
 give-up times is what give_up() computes."""
 
 from __future__ import annotations
@@ -61,9 +61,9 @@ def test_give_up_never_exceeds_the_documented_ceiling():
         assert seconds <= policy.max_total + policy.max_wait + timeout
 
 
-def test_readme_states_the_give_up_times_the_policy_gives():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Time, memory and network bounds"):readme.index("## Security notes")]
+def test_the_docs_state_the_give_up_times_the_policy_gives():
+    limits = (ROOT / "docs" / "limits.md").read_text()
+    section = limits[limits.index("## Time\n"):limits.index("## Memory\n")]
     header = re.search(r"^\| the server \|(.*)\|$", section, re.M).group(1)
     timeouts = [float(t) for t in re.findall(r"--timeout (\d+)", header)]
     rows = {"never answers, or trickles": None, "always 429 (or 5xx), answered at once": 0.0}

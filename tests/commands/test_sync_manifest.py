@@ -246,9 +246,9 @@ def test_the_pipe_refuses_variables_with_a_manifest(emulator, project):
     assert emulator.requests == []
 
 
-def test_readme_manifest_example_is_the_example_file():
-    readme = (ROOT / "README.md").read_text()
-    block = textwrap.dedent(readme.split("<!-- manifest-example:start -->\n```yaml\n", 1)[1].split("```", 1)[0])
+def test_the_docs_manifest_example_is_the_example_file():
+    page = (ROOT / "docs" / "manifest.md").read_text()
+    block = textwrap.dedent(page.split("<!-- manifest-example:start -->\n```yaml\n", 1)[1].split("```", 1)[0])
     assert block == (ROOT / "examples" / "manifest" / "bbvars.yml").read_text()
 
 

@@ -260,9 +260,9 @@ def test_apply_time_example_keeps_the_secret_and_its_hashes_out_of_plan_and_stat
         assert not {form for form in forbidden if form in text}, f"the secret or a hash of it is in the {where}"
 
 
-def test_the_readme_s_apply_time_example_is_the_file():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("**2. At apply time, from the configuration**"):]
+def test_the_docs_apply_time_example_is_the_file():
+    page = (ROOT / "docs" / "terraform.md").read_text()
+    section = page[page.index("## 2. At apply time, from the configuration"):]
     block = re.search(r"```hcl\n(.*?)```\n", section, re.S).group(1)
     assert block == (EXAMPLES / "apply-time" / "main.tf").read_text()
 

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
             print(report.to_json(result) + "\n")
         stored = emulator.variables(DEMO_WORKSPACE, repository=DEMO_REPOSITORY, environment="Production")
         print("Stored in the Production environment now:")
-        for variable in stored:
+        for variable in sorted(stored, key=lambda variable: variable["key"]):  # writes run in parallel: any order
             shown = "(secured: never readable)" if variable["secured"] else variable["value"]
             print(f"  {variable['key']} = {shown}")
     return 0 if all(result.ok for result in results) else 1
