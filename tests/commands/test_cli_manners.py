@@ -1,0 +1,71 @@
+"""CLI manners: a mistyped flag, command or choice gets the likely one suggested, naming what was typed when it is
+a name (a flag, a command) and never a value; each command's --help ends with examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from bbvars.surfaces.cli.main import COMMANDS
+from tests.support import env_for, run_main
+
+SECRET = "argv-Secret-VALUE-71d0"
+
+
+def one_error(run) -> str:
+    assert run.code == 2 and run.stdout == "", run.stderr
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bbvars: error: "), run.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["sync", "-w", "acme", "--enviroment", "Production"],
+     "unrecognized arguments: --enviroment (did you mean --environment?) (1 value, not shown) "
+     "(see `bbvars sync --help`)"),
+    (["sync", "-w", "acme", "--dryrun", "--var", "A=1"], "--dryrun (did you mean --dry-run?)"),
+    (["list", "-w", "acme", "--repositry=api"], "--repositry (did you mean --repository?) (1 value, not shown)"),
+    (["snyc", "-w", "acme"], "unknown command 'snyc': did you mean 'sync'? (commands: sync, check,"),
+    (["lsit"], "unknown command 'lsit': did you mean 'list'?"),
+    (["sync", "-w", "acme", "--var", "A=1", "--output", "jsno"],
+     "argument --output: invalid choice 'jsno': did you mean 'json'? (choose from json, none)"),
+    (["list", "-w", "acme", "--format", "dotenb"], "invalid choice 'dotenb': did you mean 'dotenv'?"),
+    (["completion", "bsah"], "invalid choice 'bsah': did you mean 'bash'?"),
+])
+def test_a_mistyped_name_is_named_with_the_likely_one(argv, said, emulator, monkeypatch, capsys):
+    line = one_error(run_main(argv, env=env_for(emulator), monkeypatch=monkeypatch, capsys=capsys))
+    assert said in line
+    assert "Production" not in line and "A=1" not in line  # values are never shown
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("argv", [
+    [SECRET, "sync"],  # a value where the command goes
+    ["sync", "-w", "acme", "--var", "A=1", "--output", SECRET],  # a value no choice is close to
+    ["sync", "-w", "acme", "--client-secret", SECRET],
+    ["sync", "-w", "acme", f"--client-secret={SECRET}"],
+    ["sync", "-w", "acme", SECRET],
+])
+def test_what_is_not_close_to_a_name_is_not_shown(argv, emulator, monkeypatch, capsys):
+    line = one_error(run_main(argv, env=env_for(emulator), monkeypatch=monkeypatch, capsys=capsys))
+    assert SECRET not in line and "did you mean" not in line
+
+
+def test_a_command_far_from_any_is_not_echoed_but_the_commands_are_listed(emulator, monkeypatch, capsys):
+    line = one_error(run_main(["frobnicate"], env=env_for(emulator), monkeypatch=monkeypatch, capsys=capsys))
+    assert "unknown command (not shown: it may be a value) (commands: sync, check, login" in line
+    assert "frobnicate" not in line
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_each_help_ends_with_examples(command, monkeypatch, capsys):
+    from bbvars.surfaces.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "120")
+    with pytest.raises(SystemExit) as stopped:
+        main([command, "--help"])
+    assert stopped.value.code == 0
+    shown = capsys.readouterr().out
+    examples = shown.split("\nExamples:\n")[1]
+    commands = [line for line in examples.splitlines() if line.startswith("  $ ")]
+    assert commands and all(f"bbvars {command}" in line for line in commands), examples
+    assert all(line.startswith(("  # ", "  $ ")) for line in examples.splitlines()), examples
