@@ -108,9 +108,9 @@ def from_flags(workspaces: list[str], repositories: list[str], environments: lis
     """`--workspace W`, `--repository W/R`, `--environment W/R/E`, `--variable W[/R[/E]]:KEY=VALUE` as a seed."""
     seed: dict[str, Any] = {"workspaces": {}}
 
-    def node(path: str, flag: str, parts: int) -> dict:
+    def node(path: str, flag: str, parts: int, exact: bool = False) -> dict:
         names = path.split("/", 2)
-        if len(names) > parts or not all(names):
+        if len(names) > parts or (exact and len(names) < parts) or not all(names):
             raise SeedError(f"{flag} takes {('W', 'W/R', 'W/R/E')[parts - 1]} (workspace, repository, environment "
                             f"separated by '/'), got {path[:80]!r}")
         here = seed["workspaces"].setdefault(names[0], {})
@@ -122,12 +122,9 @@ def from_flags(workspaces: list[str], repositories: list[str], environments: lis
 
     for path in workspaces:
         node(path, "--workspace", 1)
-    for path in repositories:
-        node(path, "--repository", 2)
-    for path in environments:
-        if path.count("/") != 2:
-            raise SeedError(f"--environment takes W/R/E (workspace/repository/environment), got {path[:80]!r}")
-        node(path, "--environment", 3)
+    for flag, paths, parts in (("--repository", repositories, 2), ("--environment", environments, 3)):
+        for path in paths:
+            node(path, flag, parts, exact=True)
     for spec in variables:
         scope, colon, pair = spec.partition(":")
         key, equals, value = pair.partition("=")
