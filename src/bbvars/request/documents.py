@@ -95,7 +95,7 @@ def render_value(key: str, value: object, source: str) -> str:
         return value.isoformat()  # YAML turns 2024-01-01 into a date; give the text back
     if isinstance(value, (list, dict)):
         return _compact_json(key, value, source)
-    raise InputError(f"{source}: {shown(key)} has a value of unsupported type {type(value).__name__}")
+    raise InputError(f"{source}: {shown(key)} has a value bbvars cannot store ({kind_name(value)})")
 
 
 def _compact_json(key: str, value: list | dict, source: str) -> str:
@@ -152,7 +152,26 @@ def _json_size_floor(value: object, sizes: dict[int, int]) -> int:
 def _json_extra(value: object) -> str:
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
-    raise ValueError(f"unsupported type {type(value).__name__}")
+    raise ValueError(f"a value bbvars cannot store ({kind_name(value)})")
+
+
+def kind_name(value: object) -> str:
+    """A value's kind in the words of JSON and YAML, for messages (never Python's type names)."""
+    if value is None:
+        return "null (empty)"
+    if isinstance(value, bool):
+        return "a boolean (true/false)"
+    if isinstance(value, (int, float, Number)):
+        return "a number"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return "a date"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (set, frozenset)):
+        return "a set"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "a mapping" if isinstance(value, dict) else "binary data" if isinstance(value, bytes) else "another kind"
 
 
 def load_mapping(text: str, source: str) -> dict:
@@ -167,8 +186,7 @@ def load_mapping(text: str, source: str) -> dict:
     except RecursionError:
         raise InputError(f"{source} is nested too deeply") from None
     if not isinstance(document, dict):
-        kind = ("a list" if isinstance(document, list) else "a number" if isinstance(document, Number)
-                else f"a {type(document).__name__}")
+        kind = kind_name(document)
         raise InputError(f"{source} must be a mapping of KEY: value, but its top level is {kind}")
     return document
 
@@ -259,7 +277,7 @@ def parse_document(text: str, source: str) -> list[Entry]:
         if not isinstance(key, str):
             # YAML reads `on:`, `yes:`, `null:`, `1:` or a date as non-text; str() would invent "True" or "None".
             raise InputError(
-                f"{source}: the key {str(key)[:40]!r} is read as {type(key).__name__}, not text: quote it"
+                f"{source}: the key {str(key)[:40]!r} is read as {kind_name(key)}, not text: quote it"
             )
     if is_terraform_output(document):
         return [

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Sequence
 
 from bbvars.request.documents import Entry, Number, build_variables, final_key, load_mapping, parse_document, read_limited
-from bbvars.request.documents import check_variables, render_value, shown
+from bbvars.request.documents import check_variables, kind_name, render_value, shown
 from bbvars.sync.engine import Job
 from bbvars.errors import InputError
 from bbvars.request.manifest_values import mapping, names, setting_value, slug, text_value, unknown_keys
@@ -223,7 +223,7 @@ def literal_variables(manifest: Manifest, where: str, variables: object) -> tupl
     for key, value in variables.items():
         if not isinstance(key, str):
             raise manifest.error(f"{where}: variables", f"the key {shown(str(key), 40)!r} is read as "
-                                                        f"{type(key).__name__}, not text: quote it")
+                                                        f"{kind_name(key)}, not text: quote it")
         try:
             rendered.append((key, render_value(key, value, "variables")))
         except InputError as exc:

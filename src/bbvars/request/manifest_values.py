@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Sequence
 
-from bbvars.request.documents import Number, shown
+from bbvars.request.documents import Number, kind_name, shown
 from bbvars.errors import InputError
 from bbvars.request.settings import Setting, check_slug
 
@@ -23,7 +23,7 @@ def kind_of(value: object) -> str:
         return "text"
     if isinstance(value, list):
         return "a list"
-    return "a mapping" if isinstance(value, dict) else "nothing" if value is None else type(value).__name__
+    return "a mapping" if isinstance(value, dict) else "nothing" if value is None else kind_name(value)
 
 
 def mapping(manifest: Manifest, where: str, value: object) -> None:
