@@ -3,6 +3,8 @@ a name (a flag, a command) and never a value; each command's --help ends with ex
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bbvars.surfaces.cli.main import COMMANDS
@@ -69,3 +71,57 @@ def test_each_help_ends_with_examples(command, monkeypatch, capsys):
     commands = [line for line in examples.splitlines() if line.startswith("  $ ")]
     assert commands and all(f"bbvars {command}" in line for line in commands), examples
     assert all(line.startswith(("  # ", "  $ ")) for line in examples.splitlines()), examples
+
+
+# -- messages --------------------------------------------------------------------------------------------------------
+
+
+def test_a_refused_access_token_line_keeps_its_whole_fix(emulator, monkeypatch, capsys):
+    from bbvars.auth.choose import access_token_credential
+
+    env = {k: v for k, v in env_for(emulator).items() if not k.startswith("BITBUCKET_CLIENT")}
+    run = run_main(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env={**env, "BITBUCKET_ACCESS_TOKEN": "nope"},
+                   monkeypatch=monkeypatch, capsys=capsys)
+    assert run.code == 1
+    line = run.stderr.splitlines()[-1]
+    assert line.endswith(f"): {access_token_credential('x').hints.refused}"), line
+    assert "(401: Token is invalid" in line  # Bitbucket's own words shortened, if anything
+
+
+def test_an_outage_during_writes_is_one_short_line_telling_its_cause_once(emulator, fast_retry, monkeypatch, capsys):
+    from bbvars.emulator import Fault
+
+    emulator.inject(Fault(method="POST", path="variables", status=503, times=1000))
+    pairs = [arg for i in range(12) for arg in ("--var", f"K{i:02}=v")]
+    run = run_main(["sync", "-w", "acme", "-r", "api", "--concurrency", "2", *pairs], env=env_for(emulator),
+                   monkeypatch=monkeypatch, capsys=capsys)
+    assert run.code == 1
+    line = run.stderr.splitlines()[-1]
+    assert line.count("Bitbucket answered HTTP 503") == 1 and len(line) <= 220, line
+    assert line.startswith("bbvars: error: repository acme/api: 12 keys not written (")
+    assert line.endswith("Bitbucket may be having trouble (see status.atlassian.com); re-run later"), line
+    assert not any(other.startswith("! ") for other in run.stderr.splitlines())  # told once, in the error line
+
+
+def test_a_total_size_refusal_says_what_to_do_about_the_size(emulator, monkeypatch, capsys):
+    emulator.seed_variable("acme", "BIG", "x" * 119_000, repository="api")
+    run = run_main(["sync", "-w", "acme", "-r", "api", "--var", "MORE=" + "y" * 2_000], env=env_for(emulator),
+                   monkeypatch=monkeypatch, capsys=capsys)
+    assert run.code == 1
+    line = run.stderr.splitlines()[-1]
+    assert "check the key and value" not in line and ".:" not in line
+    assert line.endswith("(names and values): move some to another target (a repository, environment or "
+                         "workspace), or shorten them"), line
+
+
+@pytest.mark.parametrize("document, said", [
+    ("null", "its top level is null (empty)"),
+    ('"text"', "its top level is text"),
+    ("on: 1", "is read as a boolean (true/false), not text: quote it"),
+    ("A: !!binary aGVsbG8=", "A has a value bbvars cannot store (binary data)"),
+])
+def test_messages_name_kinds_as_json_and_yaml_do(document, said, emulator, monkeypatch, capsys):
+    line = one_error(run_main(["sync", "-w", "acme", "-r", "api"], env=env_for(emulator), input=document,
+                              monkeypatch=monkeypatch, capsys=capsys))
+    assert said in line
+    assert not re.search(r"NoneType|\bstr\b|\bbool\b|\bbytes\b", line), line
