@@ -125,3 +125,18 @@ def test_messages_name_kinds_as_json_and_yaml_do(document, said, emulator, monke
                               monkeypatch=monkeypatch, capsys=capsys))
     assert said in line
     assert not re.search(r"NoneType|\bstr\b|\bbool\b|\bbytes\b", line), line
+
+
+def test_an_empty_terraform_output_in_a_manifest_is_named_as_an_empty_input(emulator, tmp_path, monkeypatch, capsys):
+    manifest = tmp_path / "bbvars.yml"
+    manifest.write_text("version: 1\nworkspace: acme\nsources:\n  infra: {file: '-'}\ntargets:\n"
+                        "  - {name: api, repository: api, from: infra, include: ['db_*']}\n")
+    line = one_error(run_main(["sync", "--manifest", str(manifest)], env=env_for(emulator), input="{}\n",
+                              monkeypatch=monkeypatch, capsys=capsys))
+    assert "sources.infra (standard input): holds no variables (`terraform output -json` prints {}" in line
+    assert "matches no key" not in line and line.endswith("or set allow_empty: true to accept an empty input")
+    manifest.write_text(manifest.read_text().replace("sources:", "defaults: {allow_empty: true}\nsources:"))
+    run = run_main(["sync", "--manifest", str(manifest)], env=env_for(emulator), input="{}\n",
+                   monkeypatch=monkeypatch, capsys=capsys)
+    assert run.code == 0, run.stderr
+    assert emulator.requests == []

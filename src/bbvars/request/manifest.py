@@ -283,6 +283,10 @@ def read_sources(manifest: Manifest, specs: Sequence[TargetSpec], stdin: IO | No
     return entries
 
 
+EMPTY_SOURCE = ("holds no variables (`terraform output -json` prints {} when run away from the Terraform state, or "
+                "before the first apply): run it where the Terraform state is, after the first apply")
+
+
 def variables_of(manifest: Manifest, spec: TargetSpec, entries: dict[str, list[Entry]], options: dict):
     """The target's Variables: its sources' keys chosen by include/exclude (a later source overriding an earlier one),
     with prefix/upper applied, then its literal variables as written (replacing a source key that ends up the same);
@@ -297,6 +301,12 @@ def variables_of(manifest: Manifest, spec: TargetSpec, entries: dict[str, list[E
                 matched[glob] = matched[glob] or fnmatchcase(entry.key, glob)
             if included and not excluded:
                 chosen.append(entry)
+    if matched and not chosen and not any(entries[name] for name in spec.sources):
+        # An empty input, not a pattern that misses: `terraform output -json` away from its state prints {}.
+        if not options.get("allow_empty") or options.get("prune"):
+            raise manifest.error(manifest.sources[spec.sources[0]].label, EMPTY_SOURCE + (
+                "" if options.get("prune") else ", or set allow_empty: true to accept an empty input"))
+        matched = {}
     for glob, hit in matched.items():
         if not hit:
             kind = "include" if glob in spec.include else "exclude"
