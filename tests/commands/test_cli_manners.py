@@ -140,3 +140,42 @@ def test_an_empty_terraform_output_in_a_manifest_is_named_as_an_empty_input(emul
                    monkeypatch=monkeypatch, capsys=capsys)
     assert run.code == 0, run.stderr
     assert emulator.requests == []
+
+
+def test_the_demo_ends_with_commands_that_run_as_printed(tmp_path):
+    """The demo's last lines, run as a person would (the emulator in one process, the rest in a shell), but for the
+    port: the default 7990 may be taken by another run."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support import clean_env, free_port, run_cli
+
+    demo = run_cli(["demo"], env=clean_env())
+    assert demo.code == 0
+    tail = demo.stdout.split("Try your own commands")[1].splitlines()[1:]
+    commands = [line.strip() for line in tail if line.startswith("  ")]
+    assert commands[0] == "bbvars emulator" and commands[1].startswith("export ")
+    port = str(free_port())
+    shim = tmp_path / "bbvars"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m bbvars "$@"\n')
+    shim.chmod(0o755)
+    env = clean_env(PATH=f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    server = subprocess.Popen(["bash", "-c", f"{commands[0]} --port {port}"], env=env, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    try:
+        banner = [server.stderr.readline() for _ in range(2)]
+        assert banner[1].strip() == commands[1].replace("7990", port)  # the line to paste is the one printed
+        script = "set -euo pipefail\n" + "\n".join(line.replace("7990", port) for line in commands[1:])
+        proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        assert server.wait(timeout=10) == 0
+    assert proc.returncode == 0, proc.stderr
+    decoder = json.JSONDecoder()
+    report, end = decoder.raw_decode(proc.stdout)
+    assert report["created"] == ["API_KEY", "GREETING"]
+    assert json.loads(proc.stdout[end:]) == [{"key": "API_KEY", "secured": True},
+                                             {"key": "GREETING", "secured": False, "value": "hello"}]
