@@ -157,21 +157,10 @@ def _json_extra(value: object) -> str:
 
 def kind_name(value: object) -> str:
     """A value's kind in the words of JSON and YAML, for messages (never Python's type names)."""
-    if value is None:
-        return "null (empty)"
-    if isinstance(value, bool):
-        return "a boolean (true/false)"
-    if isinstance(value, (int, float, Number)):
-        return "a number"
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return "a date"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, (set, frozenset)):
-        return "a set"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return "a mapping" if isinstance(value, dict) else "binary data" if isinstance(value, bytes) else "another kind"
+    kinds = ((type(None), "null (empty)"), (bool, "a boolean (true/false)"), ((int, float, Number), "a number"),
+             ((datetime.date, datetime.datetime), "a date"), (str, "text"), ((set, frozenset), "a set"),
+             ((list, tuple), "a list"), (dict, "a mapping"), (bytes, "binary data"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "another kind")
 
 
 def load_mapping(text: str, source: str) -> dict:

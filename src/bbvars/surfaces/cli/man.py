@@ -116,8 +116,8 @@ def roff_text(text: str) -> str:
 
 def roff(page: Page) -> str:
     title = f"BBVARS-{page.name.upper()}"
-    lines = [f'.TH {title} 1 "" "bbvars" "bbvars manual"', ".SH NAME", roff_text(f"bbvars-{page.name} - {page.summary}"),
-             ".SH SYNOPSIS", roff_text(page.synopsis)]
+    lines = [f'.TH {title} 1 "" "bbvars" "bbvars manual"', ".SH NAME",
+             roff_text(f"bbvars-{page.name} - {page.summary}"), ".SH SYNOPSIS", roff_text(page.synopsis)]
     for heading, options in (("ARGUMENTS", page.positionals), ("OPTIONS", page.options)):
         if options:
             lines.append(f".SH {heading}")
