@@ -25,13 +25,14 @@ def served(request):
         first = proc.stderr.readline()
         match = re.search(r"API (\S+)\s+token (\S+)", first)
         assert match, f"unexpected first line: {first!r}"
-        yield match.group(1), match.group(2), env
+        yield match.group(1), match.group(2), dict(env, banner=first)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0  # SIGTERM is a clean stop
 
 
 def sync_env(api: str, token: str, env: dict) -> dict:
+    env = {name: value for name, value in env.items() if name != "banner"}
     return dict(env, BITBUCKET_API_URL=api, BITBUCKET_TOKEN_URL=token, BITBUCKET_CLIENT_ID="demo-client",
                 BITBUCKET_CLIENT_SECRET="demo-secret")
 
@@ -229,3 +230,13 @@ def test_a_seed_adds_secured_variables_and_environments_from_python():
     assert emulator.variables("acme", "api")[0] | {"uuid": None} == {"uuid": None, "key": "PORT", "value": "8080",
                                                                       "secured": False}
     assert emulator.variables("acme", "web", "Production")[0]["secured"] is True
+
+
+@pytest.mark.parametrize("served", [["--host", "0.0.0.0"]], indirect=True)
+def test_a_wildcard_host_is_said_in_the_banner_not_hidden_behind_loopback_urls(served):
+    api, token, env = served
+    assert api.startswith("http://127.0.0.1:")  # what a client on this machine uses
+    banner = env["banner"]
+    port = api.split(":")[2].split("/")[0]
+    assert f"listening on 0.0.0.0 port {port}: every IPv4 address of this machine, not only loopback" in banner
+    assert run_cli(["sync", "-w", "acme", "--var", "A=1"], env=sync_env(api, token, env)).code == 0

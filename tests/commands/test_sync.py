@@ -264,7 +264,9 @@ def test_a_listed_name_with_a_line_break_stays_on_one_summary_line(emulator):
     emulator.inject(listing("EVIL\n::stop-commands::x"))
     run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--prune"], env=env_for(emulator))
     assert run.code == 0, run.stderr
-    assert "- EVIL\\n::stop-commands::x" in run.stderr.splitlines()
+    # No variable name, so left alone, and named once, escaped.
+    assert run.json["deleted"] == [] and run.json["foreign"] == 1
+    assert [line for line in run.stderr.splitlines() if '"EVIL\\x0a::stop-commands::x"' in line] != []
     assert not any(line.startswith("::") for line in run.stderr.splitlines())
 
 

@@ -41,10 +41,25 @@ def _error_text(response: httpx.Response) -> str:
     return response.reason_phrase
 
 
+SCOPES_SHOWN = 12  # a server's list is cut here: a message names scopes, it does not repeat an answer
+
+
+def scope_names(raw: object) -> list[str]:
+    """Scope names from a 403's detail, which some answers give as a list and others as one string ("a b" or
+    "a, b"): a string is never told one character at a time."""
+    if isinstance(raw, str):
+        names = raw.replace(",", " ").split()
+    elif isinstance(raw, (list, tuple)):
+        names = [str(name).strip() for name in raw if isinstance(name, (str, int, float))]
+    else:
+        return []
+    return [name[:80] for name in names if name][:SCOPES_SHOWN]
+
+
 def scope_detail(response: httpx.Response) -> tuple[list[str], list[str]]:
     try:
         detail = response.json()["error"]["detail"]
-        return list(detail.get("granted", [])), list(detail.get("required", []))
+        return scope_names(detail.get("granted")), scope_names(detail.get("required"))
     except (ValueError, KeyError, TypeError, AttributeError):
         return [], []
 
@@ -72,8 +87,8 @@ def check(response: httpx.Response, what: str, not_found: str, redact: Callable[
         granted, required = scope_detail(response)
         if required:
             raise ApiError(
-                f"the credentials lack the scope {', '.join(map(str, required))} {what} (granted: "
-                f"{', '.join(map(str, granted)) or 'none'}): {hints.grant}",
+                f"the credentials lack the scope {', '.join(required)} {what} (granted: "
+                f"{', '.join(granted) or 'none'}): {hints.grant}",
                 403,
                 fatal=True,
             )

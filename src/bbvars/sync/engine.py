@@ -171,6 +171,7 @@ class Preparer:
         policy = steps.prune_policy(job.options)
         plan = make_plan(job.variables, book.user, prune=policy, recorded=book.recorded if book.on else None,
                          expected=expected)
+        result.note_foreign(plan.foreign)
         if steps.refuse(plan, policy, result):
             self.refused.append(result)  # more deletes than max_deletes allows: the whole run is refused
             return None
@@ -258,6 +259,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     for result in run.targets:
         result.failed = [{"key": f["key"], "error": redactor(f["error"])} for f in result.failed]
         result.error = redactor(result.error) if result.error else None
+        result.warnings = [redactor(line) for line in result.warnings]
     run.requests = client.requests_sent
     for result in run.targets:
         result.requests = run.requests

@@ -9,9 +9,18 @@ from bbvars.models import Target
 from bbvars.sync.plan import FINGERPRINT_DIFFERS, NO_FINGERPRINT, SECURED_FLAG
 from bbvars.sync.result import NOT_ATTEMPTED, RunResult, SyncResult
 
+# What json.dumps(ensure_ascii=False) leaves raw though a terminal may act on it: DEL, C1 (0x9b is CSI) and the
+# Unicode line separators. They can only be inside JSON strings, where \uXXXX means the same character.
+RAW_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def json_text(document) -> str:
+    """JSON with non-ASCII text kept readable, yet no character a terminal would act on."""
+    return RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(document, indent=2, ensure_ascii=False))
+
 
 def to_json(result: SyncResult) -> str:
-    return json.dumps(result.as_json(), indent=2, ensure_ascii=False)
+    return json_text(result.as_json())
 
 
 LINE_LIMIT = 200  # about one terminal line and a half: a long cause is cut, the JSON report keeps it whole
@@ -120,6 +129,8 @@ def change_lines(result: SyncResult) -> list[str]:
     lines = [change_line("+", result, key) for key in sorted(result.created)]
     lines += [change_line("~", result, key) for key in sorted(result.updated)]
     lines += [change_line("-", result, key) for key in sorted(result.deleted)]
+    lines += [f"- {key} (already gone: deleted by someone else)" for key in sorted(result.gone)]
+    lines += [f"warning: {line}" for line in result.warnings]  # names escaped already (SyncResult.note_foreign)
     for cause, keys, skipped in failure_groups(result):
         if (result.error and cause_key(cause) == cause_key(result.error)) or not keys:
             continue  # the cause that stopped the run is told once, in the failure line every surface prints
@@ -149,6 +160,8 @@ def counts(result: SyncResult) -> str:
         "created", "updated", "unchanged", "deleted")
     numbers = (len(result.created), len(result.updated), len(result.unchanged), len(result.deleted))
     text = ", ".join(f"{n} {verb}" for n, verb in zip(numbers, verbs))
+    if result.gone:
+        text += f", {len(result.gone)} already gone"
     if result.failed:
         text += f", {len(result.failed)} failed"
     return text + (" (dry run: nothing written)" if result.dry_run else "")
@@ -162,7 +175,7 @@ def summary(result: SyncResult) -> list[str]:
 
 
 def run_to_json(run: RunResult) -> str:
-    return json.dumps(run.as_json(), indent=2, ensure_ascii=False)
+    return json_text(run.as_json())
 
 
 def heading(result: SyncResult) -> str:
@@ -173,7 +186,7 @@ def heading(result: SyncResult) -> str:
 def run_counts(run: RunResult) -> str:
     total = SyncResult(Target(""), run.dry_run)  # the sum of every target's lists
     for result in run.targets:
-        for bucket in ("created", "updated", "unchanged", "deleted", "failed"):
+        for bucket in ("created", "updated", "unchanged", "deleted", "gone", "failed"):
             getattr(total, bucket).extend(getattr(result, bucket))
     return f"{len(run.targets)} target{'s' if len(run.targets) != 1 else ''}: {counts(total)}"
 

@@ -45,12 +45,15 @@ def prune_policy(settings: Settings) -> PrunePolicy:
 
 
 def refusal(plan: Plan, policy: PrunePolicy, target: Target) -> str | None:
-    """Why the whole plan is refused, if it is: prune would delete more than max_deletes allows."""
-    deletes = sorted(op.key for op in plan.of(Action.DELETE))
-    if policy.max_deletes is None or len(deletes) <= policy.max_deletes:
+    """Why the whole plan is refused, if it is: prune would delete more variables than max_deletes allows. Counted
+    in variables, one per DELETE request: a key listed three times is three variables to delete."""
+    count = plan.delete_requests
+    if policy.max_deletes is None or count <= policy.max_deletes:
         return None
-    shown = ", ".join(deletes[:3]) + (f" and {len(deletes) - 3} more" if len(deletes) > 3 else "")
-    return (f"prune would delete {len(deletes)} variables of {target.describe()} ({shown}), over the max-deletes "
+    keys = sorted((op.key, len(op.remotes)) for op in plan.of(Action.DELETE))
+    shown = ", ".join(key + (f" listed {times} times" if times > 1 else "") for key, times in keys[:3])
+    shown += f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+    return (f"prune would delete {count} variables of {target.describe()} ({shown}), over the max-deletes "
             f"limit of {policy.max_deletes}: nothing was written; check the input, or raise the limit")
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 from bbvars.redaction import Redactor
+from bbvars.sync.report import json_text
 from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
 from bbvars.request.settings import validate
 from bbvars.surfaces.cli.options import cli_label, from_cli
@@ -48,5 +48,5 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     else:
         items = [{"key": key, "secured": secured, **({} if value is None else {"value": value})}
                  for key, value, secured in rows]
-        print(json.dumps(items, indent=2, ensure_ascii=False))
+        print(json_text(items))
     return 0

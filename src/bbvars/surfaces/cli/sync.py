@@ -158,7 +158,7 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None, verbose: b
             indent = len(line) - len(line.lstrip(" "))  # a target's change lines, under its heading
             print(line[:indent] + summary_line(redactor(line[indent:]), colour), file=sys.stderr)
     for line in report.run_failure_lines(result):  # always, --quiet or not: exit 1 comes with its cause
-        print(paint(f"bbvars: error: {redactor(line)}", "31", colour), file=sys.stderr)
+        print(paint(f"bbvars: error: {one_line(redactor(line))}", "31", colour), file=sys.stderr)
     return exit_code(settings, result.ok, result.changed)
 
 
