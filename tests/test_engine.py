@@ -676,7 +676,8 @@ def test_fingerprints_per_target_with_the_run_s_key(emulator):
     secret = [Variable("PW", "same-value", True)]
     jobs = [Job(Target("acme", "api"), secret, Settings(fingerprint=True)), Job(Target("acme", "web"), secret,
                                                                                 Settings())]
-    run_jobs(emulator, jobs)
-    again = run_jobs(emulator, jobs)
+    key = "Yk3nQ0x9-Engine-Fingerprint-Key_4vR2sLw7uE1"  # the run's, for every target that turns them on
+    run_jobs(emulator, jobs, fingerprint_key=key)
+    again = run_jobs(emulator, jobs, fingerprint_key=key)
     assert again.targets[0].unchanged == ["PW"] and again.targets[1].updated == ["PW"]
     assert "BBVARS_FINGERPRINTS" in stored(emulator) and "BBVARS_FINGERPRINTS" not in stored(emulator, repository="web")

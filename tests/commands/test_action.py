@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -435,7 +436,11 @@ def test_step_outputs_hold_only_valid_variable_names_whatever_bitbucket_lists(em
     # A hostile listing: a key that would run a command in `run: echo "${{ steps.bbvars.outputs.deleted }}"`, one
     # with a line break, and a real stale key. Whatever the engine does with the first two, no output may hold them.
     inject = 'x"; touch PWNED; echo "'
-    emulator.inject(listing(inject, "Y\nZ<<EOF", "STALE"))
+    stale = emulator.seed_variable("acme", "STALE", "old", repository="api")  # a real variable prune deletes
+    hostile = listing(inject, "Y\nZ<<EOF", "STALE")
+    document = json.loads(hostile.body)
+    document["values"][2]["uuid"] = stale
+    emulator.inject(replace(hostile, body=json.dumps(document)))
     env = action_env(emulator, github, workspace="acme", repository="api", variables='{"A": "1"}', prune="true")
     run = run_action(env)
     assert run.code == 0, run.stdout

@@ -273,10 +273,11 @@ def test_a_listed_name_with_a_line_break_stays_on_one_summary_line(emulator):
 # -- fingerprints, exit codes, safe prune ---------------------------------------------------------------------------
 
 SECURED_INPUT = json.dumps({"DB_PASSWORD": "pa55-Fingerprint-1a2b", "API_KEY": "key-Fingerprint-3c4d", "HOST": "h"})
-FINGERPRINT_KEY = "fp-KEY-Recognisable-5e6f7a"
+FINGERPRINT_KEY = "fp-KEY-Recognisable-5e6f7a-9b8c7d6e5f4a3b"
 
 
 def test_fingerprints_make_a_second_run_write_nothing_and_exit_0(emulator, bb_env):
+    bb_env = {**bb_env, "BBVARS_FINGERPRINT_KEY": FINGERPRINT_KEY}
     args = [*SYNC, "--secured", "DB_PASSWORD,API_KEY", "--fingerprint", "--exit-code"]
     first = run_cli(args, env=bb_env, input=SECURED_INPUT)
     assert first.code == 3, first.stderr  # changes made
@@ -334,7 +335,8 @@ def test_the_fingerprint_key_comes_from_the_environment_and_is_never_printed(emu
     first = run_cli(args, env=env, input=SECURED_INPUT)
     second = run_cli(args, env=env, input=SECURED_INPUT)
     assert first.code == 0 and second.code == 0 and second.json["updated"] == []
-    rotated = run_cli(args, env={**env, "BBVARS_FINGERPRINT_KEY": "another-key-entirely"}, input=SECURED_INPUT)
+    rotated = run_cli(args, env={**env, "BBVARS_FINGERPRINT_KEY": "another-key-entirely-0a1b2c3d4e"},
+                      input=SECURED_INPUT)
     assert sorted(rotated.json["updated"]) == ["API_KEY", "DB_PASSWORD", "HOST"]
     for run in (first, second, rotated):
         assert FINGERPRINT_KEY not in run.stdout + run.stderr and "pa55-Fingerprint" not in run.stdout + run.stderr

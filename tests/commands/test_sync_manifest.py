@@ -72,9 +72,9 @@ def run_cli_in(folder, args: list[str], env: dict[str, str]) -> Run:
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
-def sync(emulator, monkeypatch, capsys, project, *args, input: str = ""):
+def sync(emulator, monkeypatch, capsys, project, *args, input: str = "", **environment: str):
     monkeypatch.chdir(project)
-    return run_main(["sync", "--manifest", "bbvars.yml", *args], env=env_for(emulator), input=input,
+    return run_main(["sync", "--manifest", "bbvars.yml", *args], env=env_for(emulator, **environment), input=input,
                     monkeypatch=monkeypatch, capsys=capsys)
 
 
@@ -285,10 +285,11 @@ def test_on_a_terminal_a_pruning_manifest_asks_once_for_every_target_and_colours
 
 
 def test_fingerprints_and_exit_code_across_a_manifest(emulator, monkeypatch, capsys, project):
-    first = sync(emulator, monkeypatch, capsys, project, "--fingerprint", "--exit-code")
+    key = {"BBVARS_FINGERPRINT_KEY": "Yk3nQ0x9-Manifest-Fingerprint-Key_4vR2sLw7"}
+    first = sync(emulator, monkeypatch, capsys, project, "--fingerprint", "--exit-code", **key)
     assert first.code == 3, first.stderr  # changes made, and asked to say so
     emulator.reset_requests()
-    second = sync(emulator, monkeypatch, capsys, project, "--fingerprint", "--exit-code")
+    second = sync(emulator, monkeypatch, capsys, project, "--fingerprint", "--exit-code", **key)
     assert second.code == 0, second.stderr
     assert all(t["updated"] == [] for t in second.json["targets"]) and api_writes(emulator) == []
     assert len(emulator.requests) == 1 + 1 + 4  # token, api's environments, one listing per target

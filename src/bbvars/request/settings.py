@@ -10,6 +10,7 @@ from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 from bbvars.errors import InputError
+from bbvars.request.places import check_name, check_slug  # the one rule for place names, on every surface
 
 DEFAULT_API_URL = "https://api.bitbucket.org/2.0"
 DEFAULT_TOKEN_URL = "https://bitbucket.org/site/oauth2/access_token"
@@ -105,8 +106,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fingerprint", "bool", "keep keyed fingerprints of secured values (variable BBVARS_FINGERPRINTS), so an "
             "unchanged secured value is not rewritten", flags=("--fingerprint",), env="FINGERPRINT",
             action_input="fingerprint", query_key="fingerprint", default=False, per_target=True),
-    Setting("fingerprint_key", "secret", "key of the fingerprints (default: derived from the credential's secret)",
-            env="BBVARS_FINGERPRINT_KEY"),
+    Setting("fingerprint_key", "secret", "key of the fingerprints, needed with fingerprint on: 128+ random bits (32+ "
+            "hex or 22+ base64url characters), made by `bbvars fingerprint-key`", env="BBVARS_FINGERPRINT_KEY"),
     Setting("exit_code", "bool", "exit 3 when something changed (with dry run: would change), 0 when nothing did",
             flags=("--exit-code",), env="EXIT_CODE", action_input="exit_code", default=False),
     Setting("max_deletes", "int", "refuse the whole run when prune would delete more variables than this",
@@ -271,21 +272,6 @@ def check_url(url: str, label: str) -> None:
     if parts.scheme == "http" and parts.hostname:
         raise InputError(f"{label} uses plain http:// to {parts.hostname}, which would expose credentials: use https://")
     raise InputError(f"{label} must be an https:// URL, got {url[:80]!r}")
-
-
-SLUG_PATTERN = re.compile(r"(\{[0-9A-Fa-f-]+\}|[A-Za-z0-9_.-]+)\Z")
-
-
-def check_slug(value: str | None, label: str) -> None:
-    """Workspace and repository go into URL paths: a slug (letters, digits, - _ .) or a {uuid}."""
-    if value is not None and (not SLUG_PATTERN.match(value) or value in (".", "..")):
-        raise InputError(f"{label} {value[:60]!r} is not a slug: use letters, digits, '-', '_' and '.', or a {{uuid}} "
-                         "(the slug is in the workspace's or repository's URL)")
-
-
-def check_name(value: str | None, label: str) -> None:
-    if value is not None and not value.strip():
-        raise InputError(f"{label} is empty: give the environment's name, slug or uuid")
 
 
 PROTECT_PATTERN = re.compile(r"[A-Za-z0-9_*?\[\]!]+\Z")

@@ -217,25 +217,21 @@ EMPTY_VARIABLES = (
 )
 
 
-def workspace_root() -> str:
-    return os.path.realpath(os.environ.get("GITHUB_WORKSPACE") or os.getcwd())
-
-
 def workspace_file(given: str, name: str = "variables_file") -> tuple[str, str]:
-    """(path, source name) of a file inside the workspace; anything outside it is refused: the action reads only
-    what the workflow itself put there."""
+    """(path, source name) of a file inside the workspace; anything outside it is refused (request/sources.py): the
+    action reads only what the workflow itself put there."""
     from bbvars.request.documents import shown
+    from bbvars.request.sources import action_host
 
-    workspace = workspace_root()
-    path = os.path.realpath(os.path.join(workspace, given))
-    if os.path.commonpath([workspace, path]) != workspace:
-        raise InputError(f"input {name} {shown(given, 200)!r} is outside the workspace ({workspace}): give a "
-                         "path relative to it, such as outputs.json")
+    host = action_host(os.environ)
+    path = os.path.realpath(os.path.join(host.roots[0], given))
+    host.check_inside(path, f"input {name} {shown(given, 200)!r}")
     return path, f"input {name} {shown(given, 200)}"
 
 
 def read_variables(settings: Settings) -> list:
-    from bbvars.request.documents import check_variables, collect, read_limited, variables_of
+    from bbvars.request.documents import check_variables, collect, variables_of
+    from bbvars.request.sources import Unreadable, read_regular
 
     if not settings.variables_file:
         if settings.variables is None or not settings.variables.strip():
@@ -245,13 +241,12 @@ def read_variables(settings: Settings) -> list:
         raise InputError("inputs variables and variables_file are both set: give one of them")
     path, source = workspace_file(settings.variables_file)
     try:
-        with open(path, "rb") as handle:
-            text = read_limited(handle, source)
-    except FileNotFoundError:
-        raise InputError(f"{source} does not exist in the workspace: write it in an earlier step of the same job "
-                         "(e.g. `terraform output -json > outputs.json`)") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {source}: {exc.strerror}") from None
+        text = read_regular(path, source)
+    except Unreadable as exc:
+        if exc.missing:
+            raise InputError(f"{source} does not exist in the workspace: write it in an earlier step of the same "
+                             "job (e.g. `terraform output -json > outputs.json`)") from None
+        raise InputError(f"cannot read {source}: {exc}") from None
     variables = collect([(source, text)], (), prefix=settings.prefix, upper=settings.upper, secured=settings.secured)
     check_variables(variables, settings, label)
     return variables
@@ -362,10 +357,12 @@ def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -
     from bbvars.sync import engine
     from bbvars.request import manifest
     from bbvars.sync import report
+    from bbvars.request.sources import action_host
 
     path, _ = workspace_file(settings.manifest or "", "manifest")
     # Named as given in messages; its sources, too, must be in the workspace.
-    jobs = manifest.jobs(replace(settings, manifest=os.path.relpath(path)), sys.stdin, within=workspace_root())
+    jobs = manifest.jobs(replace(settings, manifest=os.path.relpath(path)), sys.stdin, action_host(os.environ),
+                         confine_manifest=True, label=label)
     for job in jobs:
         for variable in job.variables:
             if variable.secured:

@@ -182,8 +182,9 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
     from bbvars.request import manifest
     from bbvars.sync import report
     from bbvars.auth import describe
+    from bbvars.request.sources import pipe_host
 
-    jobs = manifest.jobs(settings, sys.stdin)
+    jobs = manifest.jobs(settings, sys.stdin, pipe_host(os.environ), confine_manifest=True, label=label)
     emit("INFO: ", redactor(announce(jobs, settings)))
     emit("INFO: ", describe(settings))  # the kind, never its value
     if settings.debug:

@@ -64,7 +64,7 @@ class TargetRun:
     relisted_at: float | None = None  # when the latest re-list was sent (time.monotonic), None before the first
     lagging: bool = False  # one conflict's key never showed after all the waits: the listing is not catching up
     book: Book | None = None  # the target's fingerprint variable
-    expected: dict[str, str] | None = None  # fingerprints of the wanted secured values (None: fingerprints off)
+    uuids: dict[str, str] = field(default_factory=dict)  # key -> uuid of the record a write left (fingerprints)
 
     def __post_init__(self) -> None:
         self.remaining = 0 if self.result.dry_run else len(self.plan.writes)
@@ -117,7 +117,7 @@ class Applier:
             # After the target's writes: its fingerprint variable records what was written successfully.
             succeeded = {*result.created, *result.updated, *result.unchanged, *result.deleted, *result.gone}
             result.fingerprints, error = steps.finish_fingerprints(
-                run.book, run.plan, run.expected, succeeded, dry_run=result.dry_run,
+                run.book, run.plan, succeeded, run.uuids, dry_run=result.dry_run,
                 execute=lambda ops: {op.key: self._run_one(run, op) for op in ops})
             result.error = result.error or error
 
@@ -155,7 +155,7 @@ class Applier:
     def _create(self, run: TargetRun, variable: Variable) -> str:
         sent = time.monotonic()
         try:
-            self.client.create_variable(run.path, variable, run.target)
+            run.uuids[variable.key] = self.client.create_variable(run.path, variable, run.target).uuid
             return "created"
         except ConflictError as conflict:
             # Created by someone else since we listed: find it and make it what the input says. After a retry, the
@@ -198,11 +198,12 @@ class Applier:
                     replaced += 1
                 else:
                     self.client.update_variable(run.path, remote.uuid, variable, run.target)
+                    run.uuids.setdefault(variable.key, remote.uuid)  # a PUT keeps the record: the first one written
                     updated += 1
             except NotFoundError:
                 pass  # deleted by someone else since we listed
         if replaced and not updated:
-            self.client.create_variable(run.path, variable, run.target)
+            run.uuids[variable.key] = self.client.create_variable(run.path, variable, run.target).uuid
         return bool(updated or replaced)
 
     def _find(self, run: TargetRun, key: str, since: float) -> RemoteVariable | None:

@@ -125,7 +125,7 @@ class Preparer:
 
     def __init__(self, client: BitbucketClient, applier: Applier, fingerprint_key: bytes | None = None):
         self.client, self.applier = client, applier
-        self.fingerprint_key = fingerprint_key  # the run's: one credential, one key, for every target
+        self.fingerprint_key = fingerprint_key  # the run's: one key for every target that turns fingerprints on
         self._environments: dict[tuple[str, str], list[dict] | BbvarsError] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -167,15 +167,14 @@ class Preparer:
             return None
         # Per target, before planning: the fingerprint variable is bbvars' own, never a user variable.
         book = fingerprints.Book(self.fingerprint_key if job.options.fingerprint else None, path, existing)
-        expected = book.expected(job.variables)
         policy = steps.prune_policy(job.options)
         plan = make_plan(job.variables, book.user, prune=policy, recorded=book.recorded if book.on else None,
-                         expected=expected)
+                         expected=book.expected(job.variables))
         result.note_foreign(plan.foreign)
         if steps.refuse(plan, policy, result):
             self.refused.append(result)  # more deletes than max_deletes allows: the whole run is refused
             return None
-        return TargetRun(target, path, plan, result, book=book, expected=expected)
+        return TargetRun(target, path, plan, result, book=book)
 
 
 def once_each(prepared: Sequence[TargetRun | None]) -> list[TargetRun]:
@@ -287,10 +286,7 @@ def run(
 ) -> RunResult:
     """The engine's one entry: `settings` gives the credential, concurrency, timeout and dry run for all jobs."""
     check_jobs(jobs)
-    key = steps.fingerprint_key(settings)
-    if key is None and any(job.options.fingerprint for job in jobs):
-        raise InputError("fingerprints need a key and this credential has no secret to derive one from: set "
-                         "BBVARS_FINGERPRINT_KEY")
+    key = steps.fingerprint_key(settings.fingerprint_key, any(job.options.fingerprint for job in jobs))
     if not any(job.variables for job in jobs):
         # Nothing to write: no request either (a job without variables is reported empty).
         return RunResult(settings.dry_run, [SyncResult(job.target, settings.dry_run, name=job.name) for job in jobs])

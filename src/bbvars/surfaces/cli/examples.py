@@ -64,6 +64,10 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("bash, for this shell", "source <(bbvars completion bash)"),
         ("fish", "bbvars completion fish | source"),
     ),
+    "fingerprint-key": (
+        ("a key for this shell's runs (store it as a secured CI variable for CI runs)",
+         "export BBVARS_FINGERPRINT_KEY=$(bbvars fingerprint-key)"),
+    ),
     "man": (
         ("the manual page of sync, as Markdown", "bbvars man sync"),
         ("as a man page", "bbvars man sync --format roff | man -l -"),

@@ -66,6 +66,7 @@ def stdin_holds_data(stdin) -> bool:
 
 def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
     from bbvars.request.documents import read_limited, shown
+    from bbvars.request.sources import Unreadable, read_regular
 
     stdin = stdin if stdin is not None else sys.stdin
     if (settings.files or settings.pairs) and "-" not in settings.files and stdin_holds_data(stdin):
@@ -82,11 +83,10 @@ def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
             documents.append(("standard input", read_limited(stdin.buffer if hasattr(stdin, "buffer") else stdin,
                                                              "standard input")))
             continue
-        try:
-            with open(path, "rb") as handle:
-                documents.append((f"file {shown(path, 200)}", read_limited(handle, f"file {shown(path, 200)}")))
-        except OSError as exc:
-            raise InputError(f"cannot read --file {shown(path, 200)}: {exc.strerror}") from None
+        try:  # a path typed here is the person's choice, but still a regular file (sources.py)
+            documents.append((f"file {shown(path, 200)}", read_regular(path, f"file {shown(path, 200)}")))
+        except Unreadable as exc:
+            raise InputError(f"cannot read --file {shown(path, 200)}: {exc}") from None
     return documents
 
 
@@ -137,8 +137,9 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None, verbose: b
     from bbvars.sync import engine
     from bbvars.request import manifest
     from bbvars.sync import report
+    from bbvars.request.sources import cli_host
 
-    jobs = manifest.jobs(settings, sys.stdin)
+    jobs = manifest.jobs(settings, sys.stdin, cli_host(settings.manifest), label=cli_label)
     colour = wants_colour(sys.stderr, os.environ)
     progress = (Progress(sys.stderr, colour=colour) if is_terminal(sys.stderr) and not settings.quiet
                 and not settings.debug else None)
