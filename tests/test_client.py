@@ -269,7 +269,7 @@ def scope_error(granted, required):
     (409, {"type": "error", "error": {"message": "A variable with the key provided already exists."}},
      ConflictError, False, "conflict creating A \\(409: A variable with the key provided already exists.\\)"),
     (400, {"type": "error", "error": {"message": "Invalid variable key."}}, ApiError, False,
-     "HTTP 400 creating A: Invalid variable key."),
+     "HTTP 400 creating A \\(Invalid variable key.\\): check the key and value"),
 ])
 def test_error_meanings(httpx_mock, client, status, body, kind, fatal, words):
     httpx_mock.add_response(status_code=status, json=body)

@@ -11,7 +11,7 @@ import sys
 import httpx
 import pytest
 
-from tests.support import clean_env, run_cli
+from tests.support import ROOT, clean_env, run_cli
 
 
 @pytest.fixture
@@ -158,6 +158,78 @@ def test_a_bad_port_or_host_is_one_line_exit_2(args, message):
     run = run_cli(["emulator", *args], env=clean_env(), timeout=30)
     assert run.code == 2 and run.stderr.count("\n") == 1 and message in run.stderr, run.stderr
     assert "internal error" not in run.stderr
+
+
+# -- seeding: any example's targets, from a file or flags ------------------------------------------------------------
+
+MANIFEST_SEED = str(ROOT / "examples" / "manifest" / "seed.yml")
+
+
+@pytest.mark.parametrize("served", [["--seed", MANIFEST_SEED, "--repository", "acme/tools", "--environment",
+                                     "acme/tools/Test", "--variable", "acme/tools/Test:OLD=1", "--workspace", "beta",
+                                     "--variable", "beta:REGION=eu"]], indirect=True)
+def test_the_served_emulator_holds_what_seed_files_and_flags_add(served):
+    api, token, env = served
+    env = sync_env(api, token, env)
+    listed = run_cli(["list", "-w", "acme", "-r", "api", "-e", "Production"], env=env)  # the demo data is kept
+    assert listed.code == 0 and listed.json == [{"key": "OLD_FEATURE_FLAG", "secured": False, "value": "on"}]
+    assert run_cli(["list", "-w", "acme", "-r", "tools", "-e", "Test"], env=env).json == [
+        {"key": "OLD", "secured": False, "value": "1"}]
+    assert run_cli(["list", "-w", "beta"], env=env).json == [{"key": "REGION", "secured": False, "value": "eu"}]
+    synced = run_cli(["sync", "-w", "acme", "-r", "web", "-e", "Production", "--var", "A=1"], env=env)
+    assert synced.code == 0 and synced.json["created"] == ["A"], synced.stderr
+
+
+def test_the_banner_names_the_seeds():
+    proc = subprocess.Popen([sys.executable, "-m", "bbvars", "emulator", "--port", "0", "--seed", MANIFEST_SEED],
+                            env=clean_env(), stderr=subprocess.PIPE, text=True)
+    try:
+        banner = [proc.stderr.readline() for _ in range(3)]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    assert banner[2] == (f"seeded: workspace acme, repository api, environments Test, Staging, Production; plus "
+                         f"{MANIFEST_SEED}; Ctrl-C to stop\n")
+
+
+@pytest.mark.parametrize("seed, message", [
+    ("workspaces: {acme: {repos: {}}}", "seed.yml: workspaces.acme holds 'repos'; it takes variables, repositories"),
+    ("workspaces: {acme: {repositories: {web: {environments: {Prod: {variables: {A: [1]}}}}}}}",
+     "seed.yml: workspaces.acme.repositories.web.environments.Prod.variables.A must be text or a number"),
+    ("workspaces: {acme: {variables: {1BAD: x}}}", "workspaces.acme.variables.1BAD: Invalid variable key"),
+    ("workspaces: [acme]", "seed.yml: workspaces must be a mapping"),
+    ("workspaces: {acme: {", "is not YAML or JSON (line 1): check its syntax"),
+])
+def test_a_bad_seed_file_is_one_line_exit_2_before_listening(seed, message, tmp_path):
+    (tmp_path / "seed.yml").write_text(seed)
+    run = run_cli(["emulator", "--port", "0", "--seed", str(tmp_path / "seed.yml")], env=clean_env(), timeout=30)
+    assert run.code == 2 and run.stderr.count("\n") == 1 and message in run.stderr, run.stderr
+    assert "API" not in run.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--environment", "acme/api"], "--environment takes W/R/E"),
+    (["--repository", "acme"], "--repository takes W/R"),
+    (["--variable", "acme/api:NOEQUALS"], "--variable takes W[/R[/E]]:KEY=VALUE"),
+    (["--seed", "/nonexistent/seed.yml"], "cannot read --seed /nonexistent/seed.yml: No such file or directory"),
+])
+def test_bad_seeding_flags_are_one_line_exit_2(args, message):
+    run = run_cli(["emulator", "--port", "0", *args], env=clean_env(), timeout=30)
+    assert run.code == 2 and run.stderr.count("\n") == 1 and message in run.stderr, run.stderr
+
+
+def test_a_seed_adds_secured_variables_and_environments_from_python():
+    from bbvars.emulator import Emulator
+    from bbvars.emulator.seed import apply
+
+    emulator = Emulator.demo()
+    apply(emulator, {"workspaces": {"acme": {"repositories": {
+        "api": {"environments": ["Production", "Preview"], "variables": {"PORT": 8080}},
+        "web": {"environments": {"Production": {"variables": {"TOKEN": {"value": "t0p", "secured": True}}}}}}}}})
+    assert [e["name"] for e in emulator.environments("acme", "api")] == ["Test", "Staging", "Production", "Preview"]
+    assert emulator.variables("acme", "api")[0] | {"uuid": None} == {"uuid": None, "key": "PORT", "value": "8080",
+                                                                      "secured": False}
+    assert emulator.variables("acme", "web", "Production")[0]["secured"] is True
 
 
 @pytest.mark.parametrize("served", [["--host", "0.0.0.0"]], indirect=True)

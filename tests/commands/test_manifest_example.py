@@ -5,12 +5,18 @@ minimum number of requests."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 
+import yaml
+
+from bbvars.emulator.seed import apply
 from tests.commands.test_terraform_binary import terraform, tf, tf_env  # noqa: F401 - fixtures
-from tests.support import CLIENT_SECRET, ROOT, stored
+from tests.support import CLIENT_SECRET, ROOT, free_port, stored
 
 EXAMPLE = ROOT / "examples" / "manifest"
 DB_PASSWORD = "db-Manifest-pa55-3e4f"
@@ -30,9 +36,7 @@ def sync(terraform_path: str, work, env: dict[str, str], *args: str) -> subproce
 
 def test_the_example_manifest_syncs_a_terraform_state_with_the_minimum_requests(  # noqa: F811 - fixtures
         terraform, tf_env, emulator, tmp_path):
-    emulator.add_repository("acme", "web")
-    emulator.add_environment("acme", "web", "Production")
-    emulator.seed_variable("acme", "LEFTOVER", "x", repository="api", environment="Production")  # pruned
+    apply(emulator, yaml.safe_load((EXAMPLE / "seed.yml").read_text()), "seed.yml")  # as `--seed` does
     work = tmp_path / "manifest"
     shutil.copytree(EXAMPLE, work)
     env = {**tf_env, "TF_VAR_db_password": DB_PASSWORD}
@@ -63,7 +67,7 @@ def test_the_example_manifest_syncs_a_terraform_state_with_the_minimum_requests(
         held = stored(emulator, environment=environment)
         assert held.pop("BBVARS_FINGERPRINTS")[1] is False  # plain, and never reported as an input key
         assert held == {**api_rows, "LOG_LEVEL": (level, False)}
-    assert report["targets"][1]["deleted"] == ["LEFTOVER"]
+    assert report["targets"][1]["deleted"] == ["OLD_FEATURE_FLAG"]  # seed.yml's stale variable
     assert stored(emulator, repository="web") == {"PUBLIC_CDN_URL": ("https://cdn.example.com", False)}
     web_production = emulator.environments("acme", "web")[0]["uuid"]
     assert stored(emulator, repository="web", environment=web_production) == {
@@ -96,3 +100,43 @@ def test_the_example_manifest_passes_its_schema_and_terraform_validates_the_stat
                             str(ROOT / "schema" / "manifest.schema.json"), str(EXAMPLE / "bbvars.yml")],
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout
+
+
+README = (EXAMPLE / "README.md").read_text()
+SH_BLOCKS = re.findall(r"```sh\n(.*?)```", README, re.S)
+
+
+def test_the_readme_runs_end_to_end_against_the_seeded_emulator_as_written(terraform, tf_env, tmp_path):  # noqa: F811
+    """examples/manifest/README.md's two blocks, verbatim but for the port: the emulator in one process (the first
+    block), the exports it prints, terraform and the sync in a shell (the second block), from a copy of the
+    repository's layout."""
+    assert len(SH_BLOCKS) == 2, "the example's README should show the emulator, then the exports and the run"
+    port = str(free_port())  # not the default 7990, which another run may hold: the one change to the blocks
+    serve_block, run_block = SH_BLOCKS[0].strip() + f" --port {port}", SH_BLOCKS[1].replace("7990", port)
+    shutil.copytree(EXAMPLE, tmp_path / "examples" / "manifest")
+    # The README's exports are what count: none of the fixture emulator's.
+    env = {k: v for k, v in tf_env.items() if not k.startswith("BITBUCKET_")}
+    server = subprocess.Popen(["bash", "-c", serve_block], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        banner = [server.stderr.readline() for _ in range(3)]
+        exports = next(line for line in banner if line.startswith("export "))
+        assert exports.strip() == run_block.splitlines()[0], "the README's export line is not what the emulator prints"
+        assert "plus examples/manifest/seed.yml" in banner[2]
+        proc = subprocess.run(["bash", "-c", "set -euo pipefail\n" + run_block], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        assert server.wait(timeout=10) == 0
+    assert proc.returncode == 0, proc.stderr
+    decoder = json.JSONDecoder()  # after terraform's own output: the sync's report, then the listing
+    start = proc.stdout.index('{\n  "dry_run"')
+    report, end = decoder.raw_decode(proc.stdout, start)
+    assert report["ok"] and [t["name"] for t in report["targets"]] == [
+        "api-staging", "api-production", "web", "web-production", "shared"]
+    assert report["targets"][1]["deleted"] == ["OLD_FEATURE_FLAG"]
+    listed = json.loads(proc.stdout[end:])
+    assert listed == [{"key": "PUBLIC_API_URL", "secured": False, "value": "https://api.example.com"},
+                      {"key": "SENTRY_ENVIRONMENT", "secured": False, "value": "production"}]
+    assert "- OLD_FEATURE_FLAG" in proc.stderr and "+ DB_PASSWORD (secured)" in proc.stderr
+    assert "example-Pa55word" not in proc.stdout + proc.stderr

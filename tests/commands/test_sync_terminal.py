@@ -7,6 +7,7 @@ import json
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 
@@ -19,9 +20,10 @@ COLOUR = re.compile(r"\x1b\[\d+m")
 
 
 def on_terminal(args: list[str], env: dict[str, str], *, stdin_tty: bool = False, answer: bytes | None = None,
-                document: str | None = None, timeout: float = 60) -> tuple[int, str, str]:
+                document: str | None = None, timeout: float = 60,
+                interrupt_on: bytes | None = None) -> tuple[int, str, str]:
     """Run with stderr (and, if asked, stdin) on a pty; (exit code, stdout, what the terminal showed). `answer` is
-    typed once the terminal shows a question."""
+    typed once the terminal shows a question; SIGINT is sent once the terminal shows `interrupt_on`."""
     master, slave = os.openpty()
     proc = subprocess.Popen(args, stdin=slave if stdin_tty else subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=slave, env={**env, "TERM": "xterm"})
@@ -40,6 +42,9 @@ def on_terminal(args: list[str], env: dict[str, str], *, stdin_tty: bool = False
         if not chunk:
             break
         shown += chunk
+        if interrupt_on is not None and interrupt_on in shown:
+            proc.send_signal(signal.SIGINT)
+            interrupt_on = None
         if answer is not None and shown.rstrip().endswith(b"[y/N]"):
             os.write(master, answer)
             answer = None
@@ -115,3 +120,41 @@ def test_output_none_leaves_stdout_empty(emulator):
     run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--output", "none"], env=env_for(emulator))
     assert run.code == 0 and run.stdout == "" and "+ A" in run.stderr
     assert stored(emulator) == {"A": ("1", False)}
+
+
+def test_a_long_plan_is_summarised_on_a_terminal_and_listed_whole_with_verbose_or_in_a_log(emulator):
+    document = json.dumps({f"K{i:04}": "v" for i in range(60)})
+    code, stdout, shown = on_terminal(SYNC, {**env_for(emulator), "NO_COLOR": "1"}, document=document)
+    assert code == 0 and len(json.loads(stdout)["created"]) == 60  # the JSON report names every key
+    assert "+ K0019" in shown and "+ K0020" not in shown, shown
+    assert "… and 40 more (--verbose lists them all)" in shown
+    emulator_keys = [f"K{i:04}" for i in range(60, 120)]
+    code, _, shown = on_terminal([*SYNC, "--verbose"], {**env_for(emulator), "NO_COLOR": "1"},
+                                 document=json.dumps(dict.fromkeys(emulator_keys, "v")))
+    assert code == 0 and "+ K0119" in shown and "more (--verbose" not in shown
+    logged = run_cli([*SYNC[3:], "--dry-run"], env=env_for(emulator), input=json.dumps({f"N{i:04}": "v"
+                                                                                       for i in range(30)}))
+    assert logged.code == 0 and "+ N0029" in logged.stderr and "more (--verbose" not in logged.stderr
+
+
+def test_a_signal_notice_starts_its_own_line_under_the_progress_line(emulator):
+    emulator.latency = 0.05
+    document = json.dumps({f"K{i:03}": "v" for i in range(80)})
+    code, stdout, shown = on_terminal([*SYNC, "--concurrency", "1"], {**env_for(emulator), "NO_COLOR": "1"},
+                                      document=document, interrupt_on=b"writing 2")
+    assert code == 130, shown
+    assert re.search(r"(^|\n|\r\x1b\[K)bbvars: SIGINT received: the writes in flight finish", shown), shown
+    assert not re.search(r"writing \d+/\d+bbvars:", shown), shown
+    assert json.loads(stdout)["failed"]  # the report follows: what was not written is named
+
+
+def test_each_target_of_a_manifest_is_summarised_on_its_own():
+    from bbvars.surfaces.cli.sync import summarised
+
+    lines = ["web (repository acme/web): 25 created", *(f"  + W{i:02}" for i in range(25)), "  ! X failed: boom",
+             "api (repository acme/api): 2 created", "  + A", "  + B", "2 targets: 27 created"]
+    short = summarised(lines, True)
+    assert short[:21] == lines[:21] and short[21:] == [
+        "  … and 5 more (--verbose lists them all)", "  ! X failed: boom", "api (repository acme/api): 2 created",
+        "  + A", "  + B", "2 targets: 27 created"]
+    assert summarised(lines, False) == lines

@@ -28,7 +28,7 @@ CASES = {
     "YAML with a duplicate key": ([], "a: 1\na: 2\n", ["'a' appears twice"]),
     "JSON with a duplicate key": ([], '{"a": 1, "a": 2}', ["'a' appears twice"]),
     "a top-level list": ([], "[1, 2, 3]", ["top level is a list"]),
-    "a top-level string": ([], '"text"', ["top level is a str"]),
+    "a top-level string": ([], '"text"', ["top level is text"]),
     "a terraform state file": ([], json.dumps(STATE_FILE), ["not `terraform output -json`"]),
     "terraform show -json": ([], json.dumps(SHOW_JSON), ["not `terraform output -json`"]),
     "outputs missing type": ([], json.dumps(OUTPUTS_WITHOUT_TYPE), ["not `terraform output -json`"]),

@@ -3,6 +3,7 @@ No I/O here: every function takes an answer already read (within its size cap)."
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import httpx
@@ -12,6 +13,9 @@ from bbvars.errors import ApiError, ConflictError, NotFoundError
 from bbvars.models import Target
 
 WRITE_SCOPE = "pipeline:variable"
+SIZE_WORDS = re.compile(r"size limit|\bcharacters\b", re.I)
+SIZE_HINT = ("a target's variables may hold 120,000 characters in all (names and values): move some to another "
+             "target (a repository, environment or workspace), or shorten them")
 TOKEN_URL_HINT = ("BITBUCKET_TOKEN_URL must be the token endpoint itself "
                   "(https://bitbucket.org/site/oauth2/access_token)")
 
@@ -93,8 +97,11 @@ def check(response: httpx.Response, what: str, not_found: str, redact: Callable[
         raise NotFoundError(f"{not_found} (404: {message})", 404)
     if status == 409:
         raise ConflictError(f"conflict {what} (409: {message})", 409)
-    raise ApiError(f"Bitbucket answered HTTP {status} {what}: {message}: check the key and value; --debug "
-                   "(DEBUG) logs the requests", status)
+    # "check the key and value" does not fit a refusal of the target's total size, which no single key causes.
+    hint = SIZE_HINT if SIZE_WORDS.search(message) else "check the key and value; --debug (DEBUG) logs the requests"
+    # Bitbucket's words in parentheses, as for the statuses above: what follows `): ` is the fix, kept whole when a
+    # line is shortened.
+    raise ApiError(f"Bitbucket answered HTTP {status} {what} ({message}): {hint}", status)
 
 
 def json_object(response: httpx.Response) -> dict:

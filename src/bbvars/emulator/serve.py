@@ -35,10 +35,12 @@ def serve(
     *,
     stop: threading.Event | None = None,
     configure: Callable[[Emulator], None] | None = None,
+    seeded: str | None = None,
 ) -> int:
     """Serve the demo data with the given consumer until Ctrl-C, SIGTERM or `stop` is set; returns 0.
 
-    `configure` gets the seeded emulator before it starts (to set token_ttl, inject faults, ...). Prints where it
+    `configure` gets the seeded emulator before it starts (to set token_ttl, inject faults, add seeds: `seeded`
+    names those, for the banner). Prints where it
     listens and what to export, but never a secret the user chose: only the public demo default.
     """
     emulator = Emulator.demo(host=host, port=port, latency=latency, client_id=client_id, client_secret=client_secret)
@@ -68,7 +70,7 @@ def serve(
                 print("BITBUCKET_CLIENT_SECRET: the secret the emulator was started with (not printed)", file=out)
             print(
                 f"seeded: workspace {DEMO_WORKSPACE}, repository {DEMO_REPOSITORY}, "
-                f"environments {', '.join(DEMO_ENVIRONMENTS)}; Ctrl-C to stop",
+                f"environments {', '.join(DEMO_ENVIRONMENTS)}{seeded or ''}; Ctrl-C to stop",
                 file=out,
             )
             out.flush()

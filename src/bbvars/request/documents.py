@@ -13,7 +13,7 @@ from bbvars.models import Variable
 from bbvars.redaction import MIN_LENGTH  # shorter secrets would match by chance; the redactor skips them too
 from bbvars.request.settings import BY_NAME, SECRETS, Setting, Settings
 # MAX_INPUT_BYTES and read_limited are re-exported: the surfaces and the tests import them from here.
-from bbvars.request.values import (MAX_INPUT_BYTES, Number, check_size, read_limited,  # noqa: F401
+from bbvars.request.values import (MAX_INPUT_BYTES, Number, check_size, kind_name, read_limited,  # noqa: F401
                                    render_value, shown, too_long)
 
 # Bitbucket: "The maximum length of all combined pipeline variable names and values should not exceed 120K characters".
@@ -70,9 +70,7 @@ def load_mapping(text: str, source: str) -> dict:
     except RecursionError:
         raise InputError(f"{source} is nested too deeply") from None
     if not isinstance(document, dict):
-        kind = ("a list" if isinstance(document, list) else "a number" if isinstance(document, Number)
-                else f"a {type(document).__name__}")
-        raise InputError(f"{source} must be a mapping of KEY: value, but its top level is {kind}")
+        raise InputError(f"{source} must be a mapping of KEY: value, but its top level is {kind_name(document)}")
     return document
 
 
@@ -194,7 +192,7 @@ def parse_document(text: str, source: str) -> list[Entry]:
         if not isinstance(key, str):
             # YAML reads `on:`, `yes:`, `null:`, `1:` or a date as non-text; str() would invent "True" or "None".
             raise InputError(
-                f"{source}: the key {str(key)[:40]!r} is read as {type(key).__name__}, not text: quote it"
+                f"{source}: the key {str(key)[:40]!r} is read as {kind_name(key)}, not text: quote it"
             )
     if is_terraform_output(document):
         return [

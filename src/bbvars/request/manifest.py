@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Callable, Sequence
 
 from bbvars.request.documents import Entry, Number, build_variables, final_key, load_mapping, parse_document, read_limited
-from bbvars.request.documents import check_variables, refuse_credentials, render_value, shown
+from bbvars.request.documents import check_variables, kind_name, refuse_credentials, render_value, shown
 from bbvars.request.sources import ANYWHERE, Host, Unreadable, read_regular
 from bbvars.sync.engine import Job
 from bbvars.errors import InputError
@@ -228,7 +228,7 @@ def literal_variables(manifest: Manifest, where: str, variables: object) -> tupl
     for key, value in variables.items():
         if not isinstance(key, str):
             raise manifest.error(f"{where}: variables", f"the key {shown(str(key), 40)!r} is read as "
-                                                        f"{type(key).__name__}, not text: quote it")
+                                                        f"{kind_name(key)}, not text: quote it")
         try:
             rendered.append((key, render_value(key, value, "variables")))
         except InputError as exc:
@@ -287,6 +287,10 @@ def read_sources(manifest: Manifest, specs: Sequence[TargetSpec], stdin: IO | No
     return entries
 
 
+EMPTY_SOURCE = ("holds no variables (`terraform output -json` prints {} when run away from the Terraform state, or "
+                "before the first apply): run it where the Terraform state is, after the first apply")
+
+
 def variables_of(manifest: Manifest, spec: TargetSpec, entries: dict[str, list[Entry]], options: dict):
     """The target's Variables: its sources' keys chosen by include/exclude (a later source overriding an earlier one),
     with prefix/upper applied, then its literal variables as written (replacing a source key that ends up the same);
@@ -301,6 +305,12 @@ def variables_of(manifest: Manifest, spec: TargetSpec, entries: dict[str, list[E
                 matched[glob] = matched[glob] or fnmatchcase(entry.key, glob)
             if included and not excluded:
                 chosen.append(entry)
+    if matched and not chosen and not any(entries[name] for name in spec.sources):
+        # An empty input, not a pattern that misses: `terraform output -json` away from its state prints {}.
+        if not options.get("allow_empty") or options.get("prune"):
+            raise manifest.error(manifest.sources[spec.sources[0]].label, EMPTY_SOURCE + (
+                "" if options.get("prune") else ", or set allow_empty: true to accept an empty input"))
+        matched = {}
     for glob, hit in matched.items():
         if not hit:
             kind = "include" if glob in spec.include else "exclude"

@@ -7,6 +7,7 @@ import difflib
 from typing import TYPE_CHECKING, Sequence
 
 from bbvars.request.documents import Number, shown
+from bbvars.request.values import kind_name
 from bbvars.errors import InputError
 from bbvars.request.places import check_place, check_slug
 from bbvars.request.settings import Setting
@@ -24,7 +25,7 @@ def kind_of(value: object) -> str:
         return "text"
     if isinstance(value, list):
         return "a list"
-    return "a mapping" if isinstance(value, dict) else "nothing" if value is None else type(value).__name__
+    return "a mapping" if isinstance(value, dict) else "nothing" if value is None else kind_name(value)
 
 
 def mapping(manifest: Manifest, where: str, value: object) -> None:

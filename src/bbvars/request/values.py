@@ -80,7 +80,7 @@ def render_value(key: str, value: object, source: str) -> str:
         return value.isoformat()  # YAML turns 2024-01-01 into a date; give the text back
     if isinstance(value, (list, dict)):
         return _compact_json(key, value, source)
-    raise InputError(f"{source}: {shown(key)} has a value of unsupported type {type(value).__name__}")
+    raise InputError(f"{source}: {shown(key)} has a value bbvars cannot store ({kind_name(value)})")
 
 
 def _compact_json(key: str, value: list | dict, source: str) -> str:
@@ -137,4 +137,12 @@ def _json_size_floor(value: object, sizes: dict[int, int]) -> int:
 def _json_extra(value: object) -> str:
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
-    raise ValueError(f"unsupported type {type(value).__name__}")
+    raise ValueError(f"a value bbvars cannot store ({kind_name(value)})")
+
+
+def kind_name(value: object) -> str:
+    """A value's kind in the words of JSON and YAML, for messages (never Python's type names)."""
+    kinds = ((type(None), "null (empty)"), (bool, "a boolean (true/false)"), ((int, float, Number), "a number"),
+             ((datetime.date, datetime.datetime), "a date"), (str, "text"), ((set, frozenset), "a set"),
+             ((list, tuple), "a list"), (dict, "a mapping"), (bytes, "binary data"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "another kind")

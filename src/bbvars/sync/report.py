@@ -25,23 +25,77 @@ def to_json(result: SyncResult) -> str:
 
 
 LINE_LIMIT = 200  # about one terminal line and a half: a long cause is cut, the JSON report keeps it whole
+MIN_CAUSE = 100  # a cause is never cut shorter than this, even when its fix is long
+MIN_QUOTED = 24  # nor Bitbucket's own words in it
+MAX_FIX = 300  # bbvars' fixes are shorter: a longer "fix" is a server's text, cut as any other
 NAMED_KEYS = 3  # a cause shared by more keys than this is told with their count; the keys are in the JSON
 
 
+def split_fix(text: str) -> tuple[str, str]:
+    """(cause, fix): a message reads `cause: fix`, the first `: ` outside parentheses (Bitbucket's own words, in
+    parentheses, may hold their own)."""
+    depth = 0
+    for index, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if depth == 0 and text.startswith(": ", index):
+            return text[:index], text[index + 2:]
+    return text, ""
+
+
 def shorten(text: str, limit: int = LINE_LIMIT) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """At most `limit` characters, the cause cut and never the fix: what to do stays whole even when the line is
+    then longer (the JSON report keeps the cause whole)."""
+    if len(text) <= limit:
+        return text
+    cause, fix = split_fix(text)
+    if not fix or len(fix) > MAX_FIX:  # no fix, or not one: text that came with the answer
+        return cut(text, limit)
+    room = max(MIN_CAUSE, limit - len(fix) - 2)
+    # Bitbucket's words in parentheses go first, then the end of the cause.
+    quoted = max(re.finditer(r"\(([^()]*)\)", cause), key=lambda m: len(m.group(1)), default=None)
+    if quoted is None:
+        return f"{cut(cause, room)}: {fix}"
+    keep = max(MIN_QUOTED, len(quoted.group(1)) - (len(cause) - room))
+    return f"{cause[: quoted.start(1)]}{cut(quoted.group(1), keep)}{cause[quoted.end(1):]}: {fix}"
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, ending in `…`, at a word's end when one is near."""
+    if len(text) <= limit:
+        return text
+    kept = text[: limit - 1].rstrip()
+    space = kept.rfind(" ")
+    return (kept[:space] if space > len(kept) - 12 else kept).rstrip(" ,;:") + "…"
+
+
+# A write's retry time differs by a second from key to key: "after 6 attempts over 16s" and "over 17s" are one cause.
+DURATION = re.compile(r" over (\d+(?:-\d+)?)s\b")
+
+
+def cause_key(cause: str) -> str:
+    return DURATION.sub(" over Ns", cause)
+
+
+def merged_cause(causes: list[str]) -> str:
+    """One text for causes that differ only by their retry time: the range of times."""
+    seconds = sorted({int(n) for cause in causes for m in DURATION.findall(cause) for n in m.split("-")})
+    if len(seconds) < 2:
+        return causes[0]
+    return DURATION.sub(f" over {seconds[0]}-{seconds[-1]}s", causes[0], count=1)
 
 
 def failure_groups(result: SyncResult) -> list[tuple[str, list[str], int]]:
     """(cause, keys, how many of them were not attempted), one per distinct cause, the run's stopping cause first."""
-    groups: dict[str, tuple[list[str], list[int]]] = {}
+    groups: dict[str, tuple[list[str], list[int], list[str]]] = {}
     if result.error:
-        groups[result.error] = ([], [0])
+        groups[cause_key(result.error)] = ([], [0], [result.error])
     for failure in sorted(result.failed, key=lambda f: f["key"]):
-        keys, skipped = groups.setdefault(result.cause(failure), ([], [0]))
+        cause = result.cause(failure)
+        keys, skipped, texts = groups.setdefault(cause_key(cause), ([], [0], []))
         keys.append(failure["key"])
         skipped[0] += failure["error"].startswith(NOT_ATTEMPTED)
-    return [(cause, keys, skipped[0]) for cause, (keys, skipped) in groups.items()]
+        texts.append(cause)
+    return [(merged_cause(texts), keys, skipped[0]) for keys, skipped, texts in groups.values()]
 
 
 def keys_failed(keys: list[str], skipped: int) -> str:
@@ -79,12 +133,10 @@ def change_lines(result: SyncResult) -> list[str]:
     lines += [f"- {key} (already gone: deleted by someone else)" for key in sorted(result.gone)]
     lines += [f"warning: {line}" for line in result.warnings]  # names escaped already (SyncResult.note_foreign)
     for cause, keys, skipped in failure_groups(result):
-        if cause == result.error or not keys:
+        if (result.error and cause_key(cause) == cause_key(result.error)) or not keys:
             continue  # the cause that stopped the run is told once, in the failure line every surface prints
-        if len(keys) == 1:
-            lines.append(shorten(f"! {keys[0]}: {cause}"))
-        else:
-            lines.append(shorten(f"! {keys_failed(keys, skipped)}: {cause}"))
+        head = f"! {keys[0] if len(keys) == 1 else keys_failed(keys, skipped)}: "
+        lines.append(head + shorten(cause, LINE_LIMIT - len(head)))
     return lines
 
 

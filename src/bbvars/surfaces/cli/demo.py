@@ -17,6 +17,25 @@ SAMPLE_OUTPUTS = {
 }
 
 
+# How to go on after the demo: the emulator on its default port, the exports it prints, one sync and one list.
+TRY_IT = (
+    "bbvars emulator",
+    "export BITBUCKET_API_URL=http://127.0.0.1:7990/2.0 BITBUCKET_TOKEN_URL=http://127.0.0.1:7990/site/oauth2/"
+    "access_token BITBUCKET_CLIENT_ID=demo-client BITBUCKET_CLIENT_SECRET=demo-secret",
+    "bbvars sync -w acme -r api -e Test --var GREETING=hello --var API_KEY=s3cret --secured API_KEY",
+    "bbvars list -w acme -r api -e Test",
+)
+
+
+def try_it_text() -> str:
+    return "\n".join([
+        "Try your own commands, still offline: start the emulator in another terminal (Ctrl-C stops it),",
+        f"  {TRY_IT[0]}",
+        "then, here, paste the export line it prints and run bbvars against it:",
+        *(f"  {line}" for line in TRY_IT[1:]),
+    ])
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = "Nothing leaves this machine: the emulator runs in-process on a free loopback port."
 
@@ -67,4 +86,5 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         for variable in sorted(stored, key=lambda variable: variable["key"]):  # writes run in parallel: any order
             shown = "(secured: never readable)" if variable["secured"] else variable["value"]
             print(f"  {variable['key']} = {shown}")
+    print("\n" + try_it_text())
     return 0 if all(result.ok for result in results) else 1

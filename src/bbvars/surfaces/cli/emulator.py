@@ -83,13 +83,68 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-limit", type=rate_spec, default=None, metavar="N/h",
                         help="allow each credential N API requests per rolling hour, then answer 429 as Bitbucket "
                              "does (Bitbucket's: 1000/h); default: no limit")
+    seeding = parser.add_argument_group(
+        "seeding", "what the emulator holds besides the demo data (workspace acme, repository api, environments "
+        "Test/Staging/Production): what exists already is kept")
+    seeding.add_argument("--seed", action="append", default=[], metavar="PATH",
+                         help="a YAML or JSON file of workspaces, repositories, environments and variables (see "
+                              "examples/manifest/seed.yml); repeatable")
+    seeding.add_argument("--workspace", action="append", default=[], metavar="W", dest="seed_workspaces",
+                         help="add a workspace; repeatable")
+    seeding.add_argument("--repository", action="append", default=[], metavar="W/R", dest="seed_repositories",
+                         help="add a repository, e.g. acme/web; repeatable")
+    seeding.add_argument("--environment", action="append", default=[], metavar="W/R/E", dest="seed_environments",
+                         help="add a deployment environment, e.g. acme/web/Production; repeatable")
+    seeding.add_argument("--variable", action="append", default=[], metavar="W[/R[/E]]:KEY=VALUE",
+                         dest="seed_variables", help="add a plain variable, e.g. acme/web:CDN_URL=https://cdn.example"
+                                                     ".com; repeatable")
     parser.epilog = ("The consumer it accepts is BITBUCKET_CLIENT_ID / BITBUCKET_CLIENT_SECRET when set, else the "
                      "public demo pair demo-client / demo-secret.")
 
 
+def read_seed(path: str) -> object:
+    import yaml  # only with --seed: the emulator starts fast without it
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except OSError as exc:
+        raise InputError(f"cannot read --seed {path[:200]}: {exc.strerror}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise InputError(f"--seed {path[:200]} is not YAML or JSON{where}: check its syntax") from None
+
+
+def seeds(args: argparse.Namespace) -> list[tuple[str, object]]:
+    """(source, seed) for every --seed file, then the seeding flags as one more: read and checked before serving."""
+    from bbvars.emulator.seed import SeedError, from_flags
+
+    found = [(path, read_seed(path)) for path in args.seed]
+    try:
+        flags = from_flags(args.seed_workspaces, args.seed_repositories, args.seed_environments, args.seed_variables)
+    except SeedError as exc:
+        raise InputError(str(exc)) from None
+    if flags["workspaces"]:
+        found.append(("the seeding flags", flags))
+    return found
+
+
+def seeded_text(found: list[tuple[str, object]]) -> str | None:
+    return f"; plus {' and '.join(source for source, _ in found)}" if found else None
+
+
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from bbvars.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Fault, serve
+    from bbvars.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, Fault, serve
+    from bbvars.emulator.seed import SeedError, apply
     from bbvars.emulator.serve import StartError
+
+    found = seeds(args)
+    for source, seed in found:  # every seed tried on a scratch emulator first: a bad one is exit 2, nothing served
+        try:
+            apply(Emulator.demo(), seed, source)
+        except SeedError as exc:
+            raise InputError(str(exc)) from None
 
     client_id = os.environ.get("BITBUCKET_CLIENT_ID") or DEMO_CLIENT_ID
     client_secret = os.environ.get("BITBUCKET_CLIENT_SECRET") or DEMO_CLIENT_SECRET
@@ -98,12 +153,15 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     def configure(emulator) -> None:
         emulator.token_ttl = args.token_ttl
         emulator.hourly_limit = args.rate_limit
+        for source, seed in found:
+            apply(emulator, seed, source)
         for quirk in args.quirk:
             emulator.quirk(quirk)
         for status, times in args.fault:
             emulator.inject(Fault(path="^/2.0/", status=status, times=times))
 
     try:
-        return serve(args.host, args.port, args.latency, client_id, client_secret, sys.stderr, configure=configure)
+        return serve(args.host, args.port, args.latency, client_id, client_secret, sys.stderr, configure=configure,
+                     seeded=seeded_text(found))
     except StartError as exc:
         raise start_failure(exc) from None

@@ -4,9 +4,9 @@ failures become a single line and an exit code."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
-import re
 import signal
 import sys
 import threading
@@ -32,6 +32,7 @@ COMMANDS = {
     "emulator": ("bbvars.surfaces.cli.emulator", "serve a local in-memory Bitbucket API to try bbvars offline"),
     "demo": ("bbvars.surfaces.cli.demo", "sync a sample Terraform output into the embedded emulator, twice"),
     "completion": ("bbvars.surfaces.cli.completion", "print a shell completion script: bash, zsh or fish"),
+    "man": ("bbvars.surfaces.cli.man", "print a command's manual page (Markdown, or roff for man)"),
 }
 # The commands that take SIGINT/SIGTERM as "finish what is in flight, then report" (they pass args.cancel to the
 # engine); the others (emulator, demo) keep Python's default: Ctrl-C stops them at once.
@@ -39,31 +40,76 @@ CANCELLABLE = frozenset({"sync", "token", "terraform", "pipe", "action"})
 
 
 class Parser(argparse.ArgumentParser):
+    width: int | None = None  # help's width; None: the terminal's (the manual pages set one, to be reproducible)
+
+    def _get_formatter(self):  # type: ignore[override]
+        if self.width is None:
+            return super()._get_formatter()
+        return self.formatter_class(prog=self.prog, width=self.width)
+
     def error(self, message: str) -> NoReturn:
-        # One line, exit 2, as for every other bad input. A wrong command word is not echoed: in
-        # `bbvars --client-secret x sync` it is the secret.
-        message = re.sub(r"invalid choice: .*? \(choose from", "invalid choice (choose from", message, flags=re.S)
+        # One line, exit 2, as for every other bad input.
         raise InputError(f"{message} (see `{self.prog} --help`)")
+
+    def _check_value(self, action, value):  # type: ignore[override]
+        # argparse would echo any wrong choice, and a wrong command word may be a secret (in `bbvars --client-secret
+        # x sync`, x is the command). What was typed is shown only when it is close to a choice: then it is a
+        # mistyped name, which is no secret, and the likely one is suggested.
+        if action.choices is None or value in action.choices:
+            return
+        choices = [str(choice) for choice in action.choices]
+        close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6) if isinstance(value, str) else []
+        typed = f" {value!r}" if close and len(value) <= 40 and value.isprintable() else ""
+        suggestion = f": did you mean {close[0]!r}?" if close else " (not shown: it may be a value)"
+        if isinstance(action, argparse._SubParsersAction):
+            raise argparse.ArgumentError(None, f"unknown command{typed}{suggestion} (commands: {', '.join(choices)})")
+        raise argparse.ArgumentError(action, f"invalid choice{typed}{suggestion} (choose from {', '.join(choices)})")
 
     def parse_args(self, args=None, namespace=None):  # type: ignore[override]
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
-            # argparse would echo every unknown argument, and the one after `--client-secret` is a secret: name only
-            # the unknown options, never a value (`--client-secret=x` is shown as --client-secret).
-            names = [arg.split("=", 1)[0] for arg in extras if arg.startswith("-")]
-            values = len(extras) - len(names) + sum("=" in arg for arg in extras if arg.startswith("-"))
-            hidden = f"{values} value{'s' if values > 1 else ''}, not shown" if values else ""
-            shown = " ".join(names) + (f" ({hidden})" if names and hidden else hidden)
-            self.error(f"unrecognized arguments: {shown}")
+            command = self.command_parser(getattr(parsed, "command", None))
+            command.error(f"unrecognized arguments: {unknown_arguments(extras, command)}")
         return parsed
+
+    def command_parser(self, name: str | None) -> argparse.ArgumentParser:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+                return action.choices[name]
+        return self
+
+
+def unknown_arguments(extras: list[str], parser: argparse.ArgumentParser) -> str:
+    """The unknown options by name, each with the likely one it was meant to be; never a value (the one after
+    `--client-secret` is a secret; `--client-secret=x` is shown as --client-secret)."""
+    known = [flag for action in parser._actions for flag in action.option_strings]  # no public view of them
+    names = [arg.split("=", 1)[0] for arg in extras if arg.startswith("-")]
+    shown = []
+    for name in names:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        shown.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    values = len(extras) - len(names) + sum("=" in arg for arg in extras if arg.startswith("-"))
+    hidden = f"{values} value{'s' if values > 1 else ''}, not shown" if values else ""
+    return ", ".join(shown) + (f" ({hidden})" if names and hidden else hidden)
 
 
 def build_parser() -> tuple[Parser, dict[str, Parser]]:
-    parser = Parser(prog="bbvars", description="Push key/values into Bitbucket Pipelines variables.")
+    parser = Parser(prog="bbvars", description="Push key/values into Bitbucket Pipelines variables.",
+                    epilog="`bbvars COMMAND --help` and `bbvars man COMMAND` tell more about each command.")
     parser.add_argument("--version", action="version", version=f"bbvars {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands = {name: sub.add_parser(name, help=text, description=text) for name, (_, text) in COMMANDS.items()}
     return parser, commands
+
+
+def command_module(name: str, parser: argparse.ArgumentParser):
+    """Imports the command's module and lets it add its arguments; the examples end its help."""
+    from bbvars.surfaces.cli.examples import add_examples
+
+    module = importlib.import_module(COMMANDS[name][0])
+    module.add_arguments(parser)
+    add_examples(parser, name)
+    return module
 
 
 def print_error(message: str) -> None:
@@ -144,10 +190,9 @@ def _main(argv: list[str], cancellation: Cancellation) -> int:
     try:
         parser, command_parsers = build_parser()
         # Only the chosen command's module is imported, then it adds its own arguments.
-        module = importlib.import_module(COMMANDS[name][0]) if name else None
+        module = command_module(name, command_parsers[name]) if name else None
         if module is not None:
             render_error = getattr(module, "render_error", print_error)
-            module.add_arguments(command_parsers[name])
         if name in CANCELLABLE:
             cancellation.install(getattr(module, "render_notice", print_notice))
         args = parser.parse_args(argv)

@@ -27,10 +27,13 @@ OPTIONS = ("workspace", "repository", "environment", "files", "pairs", "secured"
            "prune", "yes", "concurrency", "timeout", "debug", "quiet", "output", "allow_empty", "manifest", "targets",
            "fingerprint", "exit_code", "max_deletes", "protect", "max_requests")
 CONFIRM_LISTED = 20  # deletions named in the question; the rest are counted
+SUMMARY_KEYS = 20  # on a terminal, each target's changes listed before "… and N more" (--verbose lists all)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_setting_arguments(parser, OPTIONS)
+    parser.add_argument("--verbose", action="store_true",
+                        help=f"on a terminal, list every change (else each target's first {SUMMARY_KEYS}, then a count)")
     parser.epilog = (CREDENTIALS_EPILOG + " The fingerprint key comes from BBVARS_FINGERPRINT_KEY. Exit codes: 0 "
                      "done, 1 failed, 2 bad input, 3 (only with --exit-code) something changed, 4 stopped at --max-requests or "
                      "a lasting rate limit (a re-run continues).")
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     redactor.add(settings.fingerprint_key)
     validate(settings, cli_label)
     if settings.manifest is not None:
-        return run_manifest(settings, redactor, getattr(args, "cancel", None))
+        return run_manifest(settings, redactor, getattr(args, "cancel", None), getattr(args, "verbose", False))
     documents = read_documents(settings)
     variables = collect(documents, settings.pairs, prefix=settings.prefix, upper=settings.upper,
                         secured=settings.secured)
@@ -123,14 +126,14 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         print(report.to_json(result))
     if not settings.quiet:
         print(f"bbvars: {describe(settings)}", file=sys.stderr)  # the kind, never its value
-        for line in report.summary(result):
+        for line in summarised(report.summary(result), terminal and not getattr(args, "verbose", False)):
             print(summary_line(one_line(redactor(line)), colour), file=sys.stderr)
     if not result.ok:  # always, --quiet or not: exit 1 comes with its cause
         print(paint(f"bbvars: error: {one_line(redactor(report.failure_line(result)))}", "31", colour), file=sys.stderr)
     return exit_code(settings, result.ok, result.changed, budget.stopped(result))
 
 
-def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
+def run_manifest(settings: Settings, redactor: Redactor, cancel=None, verbose: bool = False) -> int:
     """Every target of the manifest (or the --target ones) in one run: one JSON report, one ordered summary."""
     from bbvars.sync import budget, engine
     from bbvars.request import manifest
@@ -153,12 +156,53 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
     if settings.output == "json":
         print(report.run_to_json(result))
     if not settings.quiet:
-        for line in report.run_summary(result):
+        for line in summarised(report.run_summary(result), is_terminal(sys.stderr) and not verbose):
             indent = len(line) - len(line.lstrip(" "))  # a target's change lines, under its heading
             print(line[:indent] + summary_line(redactor(line[indent:]), colour), file=sys.stderr)
     for line in report.run_failure_lines(result):  # always, --quiet or not: exit 1 comes with its cause
         print(paint(f"bbvars: error: {one_line(redactor(line))}", "31", colour), file=sys.stderr)
     return exit_code(settings, result.ok, result.changed, budget.stopped(result))
+
+
+def summarised(lines: list[str], short: bool) -> list[str]:
+    """On a terminal, a long plan is each target's first SUMMARY_KEYS changes, then how many more (a person cannot
+    read 2,000 keys; a log gets them all, and the JSON report always names every key)."""
+    if not short:
+        return lines
+    kept: list[str] = []
+    listed = hidden = 0
+    indent = ""
+
+    def more() -> None:
+        if hidden:
+            kept.append(f"{indent}… and {hidden:,} more (--verbose lists them all)")
+
+    for line in lines:
+        body = line.lstrip(" ")
+        if body[:2] in ("+ ", "~ ", "- "):
+            indent = line[: len(line) - len(body)]
+            listed += 1
+            if listed <= SUMMARY_KEYS:
+                kept.append(line)
+            else:
+                hidden += 1
+            continue
+        more()  # before a failure line or the next target's heading
+        hidden = 0
+        if not body.startswith("! "):  # a target's heading: its changes are counted afresh
+            listed = 0
+        kept.append(line)
+    more()
+    return kept
+
+
+def render_notice(message: str) -> None:
+    """The signal notice, from the notice thread: on a terminal the progress line is cleared first, so the notice
+    starts its own line (not `writing 400/2000bbvars: SIGINT received`); the progress repaints below it."""
+    from bbvars.surfaces.console import write_line
+    from bbvars.surfaces.render import CLEAR
+
+    write_line(f"{CLEAR if is_terminal(sys.stderr) else ''}bbvars: {message}", sys.stderr)
 
 
 def ask_to_delete(deletes: list, progress: Progress | None) -> bool:
