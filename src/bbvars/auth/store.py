@@ -12,9 +12,11 @@ import contextlib
 import errno
 import json
 import os
+import re
 import stat
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -202,7 +204,9 @@ def locked(path: Path, wait: float) -> Iterator[None]:
     the second would be refused). Waited for at most `wait` seconds (the run's timeout): a holder stopped with Ctrl-Z
     must not stall every other run, and the holder writes its pid in the file so that the message can name it.
     filelock opens the file with O_NOFOLLOW: a symbolic link in its place is refused, never followed."""
-    from filelock import FileLock, Timeout  # here: only a refresh needs it (and no fcntl at import time)
+    with warnings.catch_warnings():  # "only soft file lock is available" where there is no fcntl: not the user's news
+        warnings.simplefilter("ignore")
+        from filelock import FileLock, Timeout  # here: only a refresh needs it (and no fcntl at import time)
 
     make_dir(path.parent)
     check_dir(path.parent)
@@ -233,12 +237,16 @@ def locked(path: Path, wait: float) -> Iterator[None]:
 
 
 def write_holder(lock_file: Path, text: str) -> None:
-    # Best effort: the pid only makes a waiter's message better (Windows' byte-range lock refuses a second handle).
+    """The holder's pid in the lock file, for a waiter's message; best effort (Windows' byte-range lock refuses a
+    second handle). Only an empty file or one of bbvars' own pids is written: where filelock falls back to a marker
+    file of its own (a filesystem without flock), that marker already names the holder first."""
     with contextlib.suppress(OSError):
-        fd = os.open(lock_file, os.O_WRONLY | NOFOLLOW)
+        fd = os.open(lock_file, os.O_RDWR | NOFOLLOW)
         try:
-            os.ftruncate(fd, 0)
-            os.write(fd, text.encode("ascii"))
+            if re.fullmatch(rb"\d*\n?", os.read(fd, 64)):
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, text.encode("ascii"))
         finally:
             os.close(fd)
 
@@ -249,9 +257,9 @@ def read_holder(lock_file: Path) -> int | None:
     except OSError:
         return None
     try:
-        text = os.read(fd, 32).decode("ascii", "replace").strip()
+        first = os.read(fd, 64).decode("ascii", "replace").partition("\n")[0].strip()
     except OSError:
         return None
     finally:
         os.close(fd)
-    return int(text) if text.isdigit() else None
+    return int(first) if first.isdigit() else None
