@@ -50,9 +50,8 @@ def token_expired(response: httpx.Response) -> bool:
 CLOCK_HINT = ("Bitbucket refused a token it had just issued as expired: check the machine's clock and time zone "
               "setting (a token lives 2 hours), and that BITBUCKET_TOKEN_URL and BITBUCKET_API_URL name the same "
               "Bitbucket")
-BORN_EXPIRED = ("the token URL issued a token that was already expired when issued (expires_in {expires_in} s), and "
-                "the API refused it as expired: the token server is at fault, not the credential (an emulator started "
-                "with --token-ttl 0 does this); check BITBUCKET_TOKEN_URL, and the clock of the machine that serves it")
+BORN_EXPIRED = ("the token URL issued a token already expired (expires_in {expires_in} s), which the API refused: fix "
+                "the token server (BITBUCKET_TOKEN_URL) or its clock, not the credential")
 
 
 def header_safe(text: str) -> bool:
