@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 
+import httpx
 import pytest
 
 from bbvars.auth import store
@@ -166,3 +167,42 @@ def test_check_calls_a_stored_token_good_only_once_the_api_took_it(emulator, con
                    capsys=capsys)
     assert run.code == 0 and "✔ credential: stored login of Demo User (demo-user): stored token accepted, expires in" \
         in run.stderr
+
+
+@pytest.mark.parametrize("victim_exists", [False, True])
+def test_the_refresh_lock_is_never_opened_through_a_symbolic_link(emulator, config_home, tmp_path, monkeypatch,
+                                                                  capsys, victim_exists):
+    """A link planted where the lock goes would make bbvars create or lock (and write its pid into) any file the user
+    can write: refused, and the file it points at is left as it was."""
+    write_login(emulator, config_home, expired=True)
+    victim = tmp_path / "victim"
+    if victim_exists:
+        victim.write_text("precious\n")
+    lock = credentials(config_home).with_name("credentials.json.lock")
+    os.symlink(victim, lock)
+    emulator.reset_requests()
+    run = list_acme(login_env(emulator), monkeypatch, capsys)
+    assert run.code == 1 and emulator.requests == []  # the refresh token was not spent either
+    assert run.stderr.splitlines()[-1] == (f"bbvars: error: the stored login's lock {lock} is a symbolic link, which "
+                                           "bbvars never follows: delete it and re-run")
+    assert victim.read_text() == "precious\n" if victim_exists else not victim.exists()
+
+
+def test_the_atlassian_api_token_is_httpx_basic_auth():
+    from bbvars.auth import AtlassianApiToken
+
+    assert issubclass(AtlassianApiToken, httpx.BasicAuth)
+
+
+def test_a_link_planted_after_the_look_is_still_refused_by_the_open(tmp_path, monkeypatch):
+    """The look before the lock is for a clear message; the open itself (filelock's O_NOFOLLOW) is what refuses a
+    link planted in between."""
+    path = tmp_path / "bbvars" / "credentials.json"
+    path.parent.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    os.symlink(victim, store.lock_path(path))
+    monkeypatch.setattr(type(path), "is_symlink", lambda self: False)
+    with pytest.raises(BbvarsError, match="is a symbolic link, which bbvars never follows"):
+        with store.locked(path, 2):
+            pass
+    assert not victim.exists()

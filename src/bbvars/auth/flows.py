@@ -10,6 +10,7 @@ from typing import Callable, Generator
 
 import httpx
 
+from bbvars.auth.store import header_safe
 from bbvars.errors import ApiError
 from bbvars.bitbucket.transport import TOKEN_CAP, paused, read_capped
 
@@ -52,12 +53,6 @@ CLOCK_HINT = ("Bitbucket refused a token it had just issued as expired: check th
               "Bitbucket")
 BORN_EXPIRED = ("the token URL issued a token already expired (expires_in {expires_in} s), which the API refused: fix "
                 "the token server (BITBUCKET_TOKEN_URL) or its clock, not the credential")
-
-
-def header_safe(text: str) -> bool:
-    """Whether an HTTP header can carry `text` as a token: visible ASCII only (no line break, control character,
-    space or non-ASCII letter)."""
-    return bool(text) and all("!" <= char <= "~" for char in text)
 
 
 def check_token(token: Token) -> Token:

@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from bbvars.auth.flows import header_safe
 from bbvars.errors import BbvarsError, InputError
 from bbvars.urls import check_url
 
@@ -36,6 +35,12 @@ BITBUCKET_API_URL = "https://api.bitbucket.org/2.0"
 # Modes are the access control on POSIX; elsewhere (Windows) the profile directory's ACL keeps the file private.
 POSIX = os.name == "posix"
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def header_safe(text: str) -> bool:
+    """Whether an HTTP header can carry `text` as a token: visible ASCII only (no line break, control character,
+    space or non-ASCII letter)."""
+    return bool(text) and all("!" <= char <= "~" for char in text)
 
 
 @dataclass(frozen=True)
