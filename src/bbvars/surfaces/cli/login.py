@@ -78,5 +78,5 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
          f"{stored.api_url} only. Check that this is the account you meant: if not, run `bbvars logout` now. Commands "
          "with no credential in the environment use it (unset BITBUCKET_CLIENT_ID/SECRET to use it); `bbvars "
          "logout` deletes it.")
-    print(json.dumps({"user": stored.user, "scopes": stored.scopes, "path": str(path), "api_url": stored.api_url}))
+    print(json.dumps({"user": stored.user, "scopes": stored.scopes, "path": str(path)}))
     return 0
