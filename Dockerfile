@@ -32,12 +32,12 @@ LABEL org.opencontainers.image.title="bbvars" \
 ENV PATH=/opt/bbvars/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
-# UID 1001 matches the GitHub-hosted runner user, so files the runner creates
-# for a Docker action (GITHUB_OUTPUT, GITHUB_STEP_SUMMARY) stay writable.
-RUN groupadd --gid 1001 bbvars \
- && useradd --no-log-init --uid 1001 --gid 1001 \
-        --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin bbvars
 COPY --from=builder /opt/bbvars /opt/bbvars
-USER 1001:1001
+# No USER: the image runs as its default user, root, on purpose. GitHub runs a Docker action as the image's user and
+# requires root ("Dockerfile support for GitHub Actions"): the workspace and the files the runner hands the action
+# ($GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY) belong to the runner's user, and a fixed uid matches it only by chance; a
+# pipe is handed its storage directory by the build in the same way. action.yml can only build this Dockerfile's
+# last stage, and one image serves every surface. To run the CLI as yourself:
+#   docker run --user "$(id -u):$(id -g)" --cap-drop ALL ... bbvars sync ...
 ENTRYPOINT ["bbvars"]
 CMD ["pipe"]

@@ -78,6 +78,14 @@ class EmulatorProcess:
         self._ask("set", "latency", value)
 
     @property
+    def hourly_limit(self) -> int | None:
+        return self._ask("get", "hourly_limit")
+
+    @hourly_limit.setter
+    def hourly_limit(self, value: int | None) -> None:
+        self._ask("set", "hourly_limit", value)
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid
 
@@ -125,6 +133,14 @@ class InProcessEmulator:
     @latency.setter
     def latency(self, value: float) -> None:
         self._emulator.latency = value
+
+    @property
+    def hourly_limit(self) -> int | None:
+        return self._emulator.hourly_limit
+
+    @hourly_limit.setter
+    def hourly_limit(self, value: int | None) -> None:
+        self._emulator.hourly_limit = value
 
     def stop(self) -> None:
         self._emulator.stop()

@@ -4,6 +4,7 @@
     python bench/run.py --quick               # N = 10, 100; a smaller start-up and memory section (about 15 s)
     python bench/run.py --latency 0.02 --sizes 10,100,1000 --concurrency 8
     python bench/run.py --only secured        # only the secured-variable rows (bench/secured.py)
+    python bench/run.py --only large          # only the large-run rows, past the hourly budget (bench/large.py)
 
 The emulator (bbvars.emulator) answers over real HTTP on loopback, with a fixed latency added to every request.
 The emulator's own request log is the count of record; bbvars' SyncResult.requests is cross-checked against it.
@@ -794,7 +795,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="N = 10,100; fewer start-up runs; memory at N=1000")
     parser.add_argument("--output", type=Path, help="also write the Markdown report here")
     parser.add_argument("--no-secured", action="store_true", help="skip the secured-variable rows")
-    parser.add_argument("--only", choices=("secured",), help="run only this section")
+    parser.add_argument("--no-large", action="store_true", help="skip the large-run rows (past the hourly budget)")
+    parser.add_argument("--only", choices=("secured", "large"), help="run only this section")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in (args.sizes or ("10,100" if args.quick else "10,100,1000")).split(",")]
     args.scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
@@ -831,6 +833,8 @@ def main(argv: list[str] | None = None) -> int:
     startup_info = memory_results = None
     if args.only:
         args.no_cli = args.no_memory = args.no_startup = True
+        args.no_secured, args.no_large = args.only != "secured", args.only != "large"
+    large_rows: list = []
     with start_emulator(args.emulator, args.latency) as emulator:
         log(f"emulator ({emulator.mode}) at {emulator.url}, latency {args.latency * 1000:.0f} ms")
         for n in args.sizes if not args.only else ():
@@ -858,6 +862,13 @@ def main(argv: list[str] | None = None) -> int:
             for n in args.sizes:
                 secured_rows.extend(run_secured(emulator, n, args.concurrency, args.repeats))
             sections.append("## Secured variables: with and without fingerprints\n\n" + secured_table(secured_rows))
+        if not args.no_large:
+            from bench.large import large_table, run_large
+
+            # 5 x 200 = 1 token + 5 listings + 1,000 creates against 1,000 an hour (--quick: 2 x 30 against 40).
+            shape = dict(repositories=2, n=30, hourly=40) if args.quick else {}
+            large_rows = run_large(emulator, concurrency=args.concurrency, **shape)
+            sections.append("## Large runs: past the hourly budget\n\n" + large_table(large_rows))
         if rows and args.emulator == "process" and "repository" in args.scopes:
             sections.append("## What the harness allows: emulator placement and a minimal client\n\n"
                             + harness(rows, max(args.sizes), args.latency, args.concurrency))
@@ -877,10 +888,15 @@ def main(argv: list[str] | None = None) -> int:
         from bench.secured import secured_targets
 
         target_lines += "\n" + "\n".join(secured_targets(secured_rows))
+    if large_rows:
+        from bench.large import large_targets
+
+        target_lines += "\n" + "\n".join(large_targets(large_rows))
     sections.insert(1, "## Targets\n\n" + target_lines)
     problems = [f"{r.scope} N={r.n} {r.workload}: {e}" for r in rows for e in r.errors]
     problems += [f"T={r.targets} N={r.n} {r.workload}: {e}" for r in multi_rows for e in r.errors]
     problems += [f"secured, {r.mode}, N={r.n} {r.workload}: {e}" for r in secured_rows for e in r.errors]
+    problems += [f"large, {r.way}: {e}" for r in large_rows for e in r.errors]
     if problems:
         sections.append("## Problems\n\n" + "\n".join(f"- {p}" for p in problems))
     sections.append(f"Total benchmark time: {time.perf_counter() - began:.0f} s")

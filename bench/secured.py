@@ -12,6 +12,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from bbvars.models import Variable
+from bbvars.sync.fingerprints import new_key
 
 from bench.run import PAGELEN, describe_log, log, run_errors, prepare_namespace, run_bbvars, seconds_text, settings_for, target_for
 
@@ -82,8 +83,9 @@ def run_secured(emulator, n: int, concurrency: int, repeats: int = 1) -> list[Se
             if mode not in namespaces:
                 workspace = f"secured{n}-{mode.replace(' ', '')}-{repeat}"
                 prepare_namespace(emulator, workspace)
-                namespaces[mode] = settings_for(emulator, target_for("repository", workspace), concurrency,
-                                                fingerprint=mode == "fingerprints")
+                # The key is made once per namespace, as a user makes it once (`bbvars fingerprint-key`).
+                key = {"fingerprint": True, "fingerprint_key": new_key()} if mode == "fingerprints" else {}
+                namespaces[mode] = settings_for(emulator, target_for("repository", workspace), concurrency, **key)
             result, seconds, records = run_bbvars(emulator, namespaces[mode], inputs[workload])
             least, writes = minimum(mode, workload, n)
             if repeat == 0:

@@ -24,7 +24,7 @@ FAST_RETRY = RetryPolicy(attempts=4, initial=0.01, max_wait=0.05, max_total=5.0)
 AMBIENT_PREFIXES = ("BITBUCKET_", "BBVARS_", "INPUT_", "GITHUB_")  # what a CI runner (or a developer's shell) may have set
 PIPE_VARIABLES = ("WORKSPACE", "REPOSITORY", "ENVIRONMENT", "VARIABLES", "SECURED", "DEBUG", "COMMAND", "DRY_RUN",
                   "PRUNE", "PREFIX", "UPPER", "CONCURRENCY", "TIMEOUT", "ALLOW_EMPTY", "MANIFEST", "TARGETS",
-                  "FINGERPRINT", "EXIT_CODE", "MAX_DELETES", "PROTECT")  # the pipe's own variables
+                  "FINGERPRINT", "EXIT_CODE", "MAX_DELETES", "PROTECT", "MAX_REQUESTS")  # the pipe's own variables
 
 
 def ambient(name: str) -> bool:

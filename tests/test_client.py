@@ -10,7 +10,6 @@ import httpx
 import pytest
 import tenacity
 
-from bbvars.bitbucket import client as client_module
 from bbvars.bitbucket import paging
 from bbvars.bitbucket.client import (
     DEFAULT_RETRY,
@@ -397,3 +396,17 @@ def test_no_request_goes_to_a_url_built_from_a_missing_part(httpx_mock, client):
         with pytest.raises(ValueError, match="a URL part is missing"):
             call()
     assert httpx_mock.get_requests() == []
+
+
+def test_a_delete_answered_404_is_already_gone(httpx_mock, client):
+    httpx_mock.add_response(method="DELETE", status_code=404, json={"type": "error", "error": {"message": "gone"}})
+    with pytest.raises(NotFoundError):
+        client.delete_variable(PATH, "{abc}", "A", TARGET)
+
+
+def test_a_delete_sent_again_after_a_reset_and_met_by_404_was_ours(httpx_mock, client):
+    # The first attempt most likely reached Bitbucket and deleted it: this run deleted it, it was not already gone.
+    httpx_mock.add_exception(httpx.ReadError("reset"))
+    httpx_mock.add_response(method="DELETE", status_code=404, json={"type": "error", "error": {"message": "gone"}})
+    client.delete_variable(PATH, "{abc}", "A", TARGET)
+    assert len(httpx_mock.get_requests()) == 2

@@ -42,3 +42,13 @@ def test_one_line_shows_line_breaks_instead_of_starting_a_line():
 
     assert one_line("a\nb\r\nc") == "a\\nb\\r\\nc"
     assert one_line("plain") == "plain"
+
+
+def test_printable_escapes_every_control_character_and_the_line_separators():
+    from bbvars.surfaces.console import one_line, printable
+
+    text = "a\x1b[2J\x00\x07\t\x7f\x85\x9b31m\u2028\u2029\r\nz"
+    assert printable(text) == "a\\x1b[2J\\x00\\x07\\t\\x7f\\x85\\x9b31m\\u2028\\u2029\\r\\nz"
+    assert printable("ünï ☃ C:\\path é") == "ünï ☃ C:\\path é"  # backslashes too: as they are
+    assert one_line is printable
+

@@ -10,6 +10,7 @@ import pytest
 from bbvars.request.documents import (
     MAX_INPUT_BYTES,
     build_variables,
+    check_variables,
     collect,
     final_key,
     parse_document,
@@ -271,3 +272,76 @@ def test_with_fingerprints_the_total_counts_the_fingerprint_variable():
         check_variables([Variable("PW", "x" * (room - 1), secured=True)], Settings(fingerprint=True),
                         lambda s: s.name)
     check_variables([Variable("PW", "x" * (room - 1), secured=True)], Settings(), lambda s: s.name)
+
+
+# -- trust, round 2: inputs that were read as something they are not ----------------------------------------------
+
+TERRAFORM_TEXT = {
+    "strings and a sensitive output": 'db_host = "db.internal"\ndb_password = <sensitive>\n',
+    "a list": 'subnets = [\n  "a",\n  "b",\n]\n',
+    "a map": 'tags = {\n  "env" = "prod"\n}\n',
+    "a number": "replicas = 3\n",
+    "a boolean": "enabled = true\n",
+    "a converted list": 'ids = tolist([\n  "a",\n])\n',
+    "a heredoc": "script = <<EOT\necho hi\nEOT\n",
+    "after a comment": '# outputs\nname = "x"\n',
+}
+
+
+@pytest.mark.parametrize("text", TERRAFORM_TEXT.values(), ids=TERRAFORM_TEXT.keys())
+def test_terraform_s_human_output_is_refused_with_the_command_to_pipe_instead(text):
+    with pytest.raises(InputError) as caught:
+        parse_document(text, "standard input")
+    assert "pipe `terraform output -json`" in str(caught.value) and "db.internal" not in str(caught.value)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('A="x"\n', {"A": "x"}), ("A = x\n", {"A": "x"}), ("A=3\n", {"A": "3"}), ("export A = 3\n", {"A": "3"}),
+    ("A: '= <sensitive>'\n", {"A": "= <sensitive>"}),
+])
+def test_dotenv_and_yaml_that_only_resemble_terraform_s_output_are_read(text, expected):
+    assert values(text) == expected
+
+
+@pytest.mark.parametrize("text", ['{"BIG": ' + "7" * 5000 + "}", "BIG: " + "7" * 5000 + "\n",
+                                  "BIG: [" + "7" * 5000 + "]\n"])
+def test_a_number_too_long_to_read_is_told_as_such(text):
+    with pytest.raises(InputError) as caught:
+        parse_document(text, "input")
+    message = str(caught.value)
+    assert "a number has 5,000 digits, too long to read as a number" in message and "quote it" in message
+    assert "YAML tag" not in message and "7777" not in message
+
+
+def test_a_long_number_in_quotes_is_text():
+    assert values('{"BIG": "' + "7" * 5000 + '"}') == {"BIG": "7" * 5000}
+
+
+@pytest.mark.parametrize("key", ["ſecret", "ﬁle", "ıd", "ǅx", "straße"])
+def test_upper_never_turns_a_look_alike_into_an_ascii_key(key):
+    assert final_key(key, "", True) == key  # str.upper() would give SECRET, FILE, ID, DŽX, STRASSE
+    with pytest.raises(InputError, match="not a valid Bitbucket variable name"):
+        collect([("input", json.dumps({key: "v"}))], (), prefix="", upper=True, secured=())
+
+
+def test_an_omap_is_a_mapping_and_pairs_sets_and_bytes_are_refused():
+    assert values("A: !!omap [x: 1, y: [2]]\nB: [!!omap [k: v]]\n") == {"A": '{"x":1,"y":[2]}', "B": '[{"k":"v"}]'}
+    for text, words in [("A: !!omap [x: 1, x: 2]\n", "'x' appears twice"),
+                        ("A: !!omap [x]\n", "!!omap value is a list of one-key mappings"),
+                        ("A: !!pairs [x: 1, x: 2]\n", "tagged !!pairs has no text form"),
+                        ("A: !!set {x, y}\n", "tagged !!set has no text form"),
+                        ("A: !!binary aGVsbG8=\n", "tagged !!binary has no text form")]:
+        with pytest.raises(InputError, match=words):
+            parse_document(text, "input")
+
+
+def test_a_plain_value_holding_the_run_s_credential_is_refused_and_a_secured_one_is_not():
+    secret = "s3cr3t-Consumer-0a1b"
+    settings = Settings(client_id="id", client_secret=secret, allow_empty=True)
+    plain = [Variable("OK", "x", False), Variable("LEAK", f"PATH=/bin\0SECRET={secret}\0", False)]
+    with pytest.raises(InputError) as caught:
+        check_variables(plain, settings, cli_label)
+    assert "plain variable LEAK holds the run's credential BITBUCKET_CLIENT_SECRET" in str(caught.value)
+    assert secret not in str(caught.value)
+    check_variables([Variable("LEAK", secret, True)], settings, cli_label)  # secured: where a secret may go
+    check_variables([Variable("ONE", "abc", False)], Settings(access_token="abc", allow_empty=True), cli_label)

@@ -79,3 +79,11 @@ def test_render_leaves_out_a_listed_key_that_is_no_variable_name_so_it_cannot_ad
     assert text.splitlines() == ["GOOD=\"1\"", "# left out: 'EVIL\\nINJECTED=x' is not a valid variable name",
                                  "# left out: 'A B' is not a valid variable name"]
     assert dotenv.parse(text, "listing") == [("GOOD", "1")]
+
+
+def test_what_list_writes_is_never_taken_for_terraform_s_human_output():
+    """`bbvars list --format dotenv` writes KEY="value" (no spaces around =): read back as .env, never refused as the
+    text `terraform output` prints, whatever the values look like."""
+    variables = [("NAME", '"db" = <sensitive>', False), ("LIST", "[1, 2]", False), ("N", "3", False)]
+    text = dotenv.render(variables)
+    assert {e.key: e.value for e in parse_document(text, "input")} == {k: v for k, v, _ in variables}

@@ -4,6 +4,7 @@ tokens, retries, environments, scopes."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -277,7 +278,62 @@ def test_prune_of_a_variable_already_deleted_by_someone_else(emulator):
     seed(emulator, {"GONE": "g"})
     emulator.inject(Fault(method="DELETE", action=lambda emu: emu.delete_variable("acme", "GONE", repository="api")))
     result = run(emulator, {"KEEP": "k"}, prune=True)
-    assert result.ok and result.deleted == ["GONE"] and stored(emulator) == {"KEEP": ("k", False)}
+    # Told apart from a delete of this run: the key is reported once, as already gone, and the run changed nothing
+    # of it.
+    assert result.ok and result.deleted == [] and result.gone == ["GONE"] and stored(emulator) == {"KEEP": ("k", False)}
+    assert result.as_json()["gone"] == ["GONE"] and "deleted" in result.as_json()
+
+
+def test_two_prunes_at_once_each_report_a_variable_deleted_once_and_already_gone_once(emulator):
+    doomed = {f"OLD{i:02d}": "o" for i in range(12)}
+    seed(emulator, {"KEEP": "k", **doomed})
+    # Every DELETE is held until both runs' listings are answered: both listed every doomed key before either
+    # deleted one.
+
+    def after_both_listings(emu) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len([r for r in emu.requests if r.method == "GET" and r.status]) < 2:
+            time.sleep(0.01)
+
+    emulator.inject(Fault(method="DELETE", times=-1, action=after_both_listings))
+    results: list[SyncResult] = []
+
+    def prune() -> None:
+        results.append(run(emulator, {"KEEP": "k"}, prune=True, concurrency=4))
+
+    threads = [threading.Thread(target=prune) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    first, second = results
+    assert first.ok and second.ok and stored(emulator) == {"KEEP": ("k", False)}
+    # Every doomed key deleted by exactly one run, and reported by the other as already gone, never twice deleted.
+    assert sorted(first.deleted + second.deleted) == sorted(doomed)
+    for result, other in ((first, second), (second, first)):
+        assert sorted(result.gone) == sorted(other.deleted) and result.unchanged == ["KEEP"]
+        assert not set(result.gone) & set(result.deleted)
+    assert len(api_writes(emulator, "DELETE")) == 2 * len(doomed)
+
+
+def test_two_runs_creating_the_same_keys_against_a_lagging_listing_both_succeed():
+    # Each run's creates meet the other's 409s, and the listing shows a write only 2 s after it: each conflicted key
+    # is re-listed until it shows. A listing another key took before this key's wait ended must not answer it (that
+    # made one of the two runs fail in most attempts). Three attempts, each on a fresh emulator: about 4 s each.
+    keys = {f"L{i:02d}": "v" for i in range(30)}
+    for attempt in range(3):
+        with Emulator() as emu:
+            emu.seed_demo().add_consumer(CLIENT_ID, CLIENT_SECRET, scopes=("pipeline", "pipeline:variable"))
+            emu.quirk("lag=2")
+            results: list[SyncResult] = []
+            threads = [threading.Thread(target=lambda: results.append(run(emu, keys))) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            assert [r.failed for r in results] == [[], []], f"attempt {attempt}"
+            assert all(sorted(r.created + r.unchanged + r.updated) == sorted(keys) for r in results)
+            assert stored(emu) == {key: ("v", False) for key in keys}
 
 
 # -- tokens ---------------------------------------------------------------------------------------------------------
@@ -404,7 +460,10 @@ def test_the_json_shape(emulator):
     result = run(emulator, {"A": "1"})
     assert result.as_json() == {"target": {"workspace": "acme", "repository": "api", "environment": None},
                                 "dry_run": False, "created": ["A"], "updated": [], "unchanged": [], "deleted": [],
-                                "failed": []}
+                                "failed": [],
+                                "requests": {"needed": 3, "spent": 3, "exact": True, "token": 1, "environments": 0,
+                                             "listing": 1, "writes": 1, "fingerprints": 0,
+                                             "credential": "oauth-consumer"}}
 
 
 # -- many targets in one run ----------------------------------------------------------------------------------------
@@ -620,7 +679,8 @@ def test_fingerprints_per_target_with_the_run_s_key(emulator):
     secret = [Variable("PW", "same-value", True)]
     jobs = [Job(Target("acme", "api"), secret, Settings(fingerprint=True)), Job(Target("acme", "web"), secret,
                                                                                 Settings())]
-    run_jobs(emulator, jobs)
-    again = run_jobs(emulator, jobs)
+    key = "Yk3nQ0x9-Engine-Fingerprint-Key_4vR2sLw7uE1"  # the run's, for every target that turns them on
+    run_jobs(emulator, jobs, fingerprint_key=key)
+    again = run_jobs(emulator, jobs, fingerprint_key=key)
     assert again.targets[0].unchanged == ["PW"] and again.targets[1].updated == ["PW"]
     assert "BBVARS_FINGERPRINTS" in stored(emulator) and "BBVARS_FINGERPRINTS" not in stored(emulator, repository="web")

@@ -3,7 +3,11 @@ JSON Schema generated from the settings table and checked with check-jsonschema.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -249,6 +253,8 @@ BROKEN = {
                               None),  # replaced below: needs a second source
     "bad-literal-key": (BASE + "  - {repository: api, from: infra, upper: true, variables: {'my key': v}}\n",
                         "bbvars.yml: targets[0] (api): variables: 'my key' is not a valid Bitbucket variable name"),
+    "environment-line-break": (BASE + '  - {repository: api, environment: "Test\\n::error::forged", from: infra}\n',
+                               "bbvars.yml: targets[0]: environment holds a line break or a control character"),
     "null-literal": (BASE + "  - {repository: api, variables: {K: null}}\n",
                      "bbvars.yml: targets[0] (api): variables: K is null"),
     "secured-unknown": (BASE + "  - {repository: api, from: infra, include: [api_url], secured: [db_password]}\n",
@@ -277,7 +283,7 @@ BROKEN["collision-after-upper"] = (
 SCHEMA_CATCHES = {"too-many", "a-list", "no-version", "version-2", "unknown-top", "no-targets", "unknown-key",
                   "bad-type",
                   "bad-default", "bad-slug", "env-no-repo", "nothing", "source-no-file", "include-no-from",
-                  "null-literal", "bad-name"}
+                  "null-literal", "bad-name", "environment-line-break"}
 
 
 def broken_manifest(tmp_path, case: str):
@@ -397,3 +403,116 @@ def test_allow_empty_accepts_a_target_that_gets_no_variables(tmp_path):
     assert list(empty.variables) == [] and variables(other) == {"A": ("b", False)}
     assert [len(j.variables) for j in jobs_of(write(tmp_path, path.read_text().replace(", allow_empty: true", "")),
                                               allow_empty=True)] == [0, 1]  # --allow-empty for every target
+
+
+# -- which files a manifest may read (request/sources.py) -----------------------------------------------------------
+
+ONE_SOURCE = "version: 1\nworkspace: acme\nsources: {{s: {{file: {file}}}}}\ntargets: [{{repository: api, from: s}}]\n"
+
+
+@pytest.fixture
+def tree(tmp_path, monkeypatch):
+    """A project (the working directory) with a manifest, and files out of it."""
+    project = tmp_path / "project"
+    (project / "deploy").mkdir(parents=True)
+    (tmp_path / "outside.json").write_text('{"A": "1"}')
+    (project / "inside.json").write_text('{"A": "1"}')
+    (project / "deploy" / "link.json").symlink_to(tmp_path / "outside.json")
+    (project / "deploy" / "environ").symlink_to("/proc/self/environ")
+    os.mkfifo(project / "deploy" / "vars.fifo")
+    monkeypatch.chdir(project)
+    return project
+
+
+def jobs_with(tree, file: str, host=None, **settings) -> list:
+    from bbvars.request.sources import cli_host
+
+    (tree / "deploy" / "bbvars.yml").write_text(ONE_SOURCE.format(file=json.dumps(file)))
+    path = "deploy/bbvars.yml"
+    return manifest.jobs(Settings(manifest=path, **settings), FakeStdin(""), host or cli_host(path))
+
+
+@pytest.mark.parametrize("file, words", [
+    ("../../outside.json", "is outside the working directory and the manifest's directory"),
+    ("{outside}", "is outside the working directory"),  # an absolute path elsewhere
+    ("link.json", "is outside the working directory"),  # a symbolic link out of the tree
+    ("/proc/self/environ", "is outside the working directory"),
+    ("environ", "is outside the working directory"),
+    ("vars.fifo", "cannot be read: it is a FIFO (named pipe), not a regular file"),
+    (".", "cannot be read: it is a directory, not a regular file"),
+    ("/dev/zero", "is outside"),
+])
+def test_a_manifest_reads_only_regular_files_inside_the_tree(tree, file, words):
+    file = file.format(outside=tree.parent / "outside.json")
+    with pytest.raises(InputError) as caught:
+        with deadline(10):
+            jobs_with(tree, file)
+    assert words in str(caught.value), str(caught.value)
+    assert str(caught.value).startswith("deploy/bbvars.yml: sources.s (")
+
+
+def test_the_working_directory_s_tree_and_the_manifest_s_own_are_both_allowed(tree):
+    (job,) = jobs_with(tree, "../inside.json")  # beyond the manifest's directory, inside the working directory
+    assert variables(job) == {"A": ("1", False)}
+
+
+@pytest.mark.parametrize("file, words", [
+    ("vars.fifo", "it is a FIFO (named pipe), not a regular file: to read a pipe, give - and pipe it"),
+    ("/proc/self/environ", "it describes the running system"),
+    ("environ", "it describes the running system"),
+    ("/dev/null", "it is a device"),
+])
+def test_the_kind_of_file_is_checked_on_every_host(tree, file, words):
+    from bbvars.request.sources import ANYWHERE
+
+    with pytest.raises(InputError, match=re.escape(words)):
+        with deadline(10):
+            jobs_with(tree, file, host=ANYWHERE)
+
+
+def test_a_manifest_that_is_a_fifo_is_refused_without_waiting(tree):
+    with pytest.raises(InputError, match="cannot read the manifest deploy/vars.fifo: it is a FIFO"):
+        with deadline(10):
+            manifest.jobs(Settings(manifest="deploy/vars.fifo"), FakeStdin(""))
+
+
+def test_a_ci_host_confines_the_manifest_itself(tree):
+    from bbvars.request.sources import Host
+
+    (tree.parent / "elsewhere.yml").write_text(ONE_SOURCE.format(file="outside.json"))
+    with pytest.raises(InputError, match="the manifest ../elsewhere.yml is outside the clone"):
+        manifest.jobs(Settings(manifest="../elsewhere.yml"), FakeStdin(""), Host((str(tree),), "the clone"),
+                      confine_manifest=True)
+
+
+def test_a_plain_value_holding_the_run_s_credential_names_the_target_and_the_key(tree):
+    (tree / "deploy" / "leak.env").write_text("DUMP=a-S3cret-of-the-run\n")
+    with pytest.raises(InputError) as caught:
+        jobs_with(tree, "leak.env", access_token="a-S3cret-of-the-run")
+    message = str(caught.value)
+    assert message.startswith("deploy/bbvars.yml: targets[0] (api): the plain variable DUMP holds the run's "
+                              "credential access_token")
+    assert "S3cret" not in message
+    (tree / "deploy" / "bbvars.yml").write_text(ONE_SOURCE.format(file="leak.env").replace("from: s", "from: s, "
+                                                                                           "secured: [DUMP]"))
+    (job,) = manifest.jobs(Settings(manifest="deploy/bbvars.yml", access_token="a-S3cret-of-the-run"))
+    assert variables(job) == {"DUMP": ("a-S3cret-of-the-run", True)}
+
+
+class Hung(BaseException):
+    pass
+
+
+@contextlib.contextmanager
+def deadline(seconds: int):
+    """A read that waits (a FIFO with no writer) fails the test instead of holding it forever."""
+    def hung(signum, frame):
+        raise Hung(f"still waiting after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -114,3 +114,23 @@ def test_secured_to_plain_of_a_key_listed_twice_replaces_through_every_record():
     assert [r.uuid for r in op.remotes] == ["{1}", "{2}"]
     mixed = make_plan([Variable("T", "plain")], [remote("T", "plain", uuid="{1}"), twice[1]]).operations[0]
     assert mixed.reason == SECURED_FLAG and mixed.replace  # one record is right, the other must go
+
+
+# -- foreign keys: listed, but no valid variable name ----------------------------------------------------------------
+
+
+def test_a_listed_key_that_is_no_variable_name_is_foreign_never_planned():
+    hostile = ['x"; touch PWNED; echo "', "KEY\n", "1ST", "", "Ä", "A-B", 'x"; touch PWNED; echo "']
+    existing = [remote(key, "v", uuid=f"{{{n}}}") for n, key in enumerate(hostile)] + [remote("OLD", "o")]
+    plan = make_plan([Variable("KEEP", "k")], existing, prune=True)
+    assert actions(plan) == [("create", "KEEP"), ("delete", "OLD")]
+    # Each once, in listing order; `KEY\n` too: a trailing line break is not part of a name.
+    assert plan.foreign == ('x"; touch PWNED; echo "', "KEY\n", "1ST", "", "Ä", "A-B")
+    assert make_plan([], [remote("_ok9", "v")], prune=True).foreign == ()
+
+
+def test_delete_requests_count_every_record_of_a_key():
+    existing = [remote("DUP", "1", uuid="{1}"), remote("DUP", "2", uuid="{2}"), remote("DUP", "3", uuid="{3}"),
+                remote("OLD", "o")]
+    plan = make_plan([Variable("KEEP", "k")], existing, prune=True)
+    assert len(plan.of(Action.DELETE)) == 2 and plan.delete_requests == 4

@@ -54,3 +54,9 @@ def test_a_long_run_repaints_in_place_and_ends_on_a_clean_line():
 def test_a_transport_error_retry_line():
     assert retry_line(RetryWait("ConnectError", 0.5, 3, 6)) == (
         "no answer from Bitbucket (ConnectError); waiting 0.5 s, attempt 3 of 6")
+
+
+def test_a_plan_line_from_a_server_key_cannot_drive_the_terminal():
+    line = "- EVIL\x1b]0;title\x07\x1b[2K\x9bA\x00"
+    assert render.summary_line(line, colour=False) == "- EVIL\\x1b]0;title\\x07\\x1b[2K\\x9bA\\x00"
+    assert render.summary_line(line, colour=True) == "\x1b[31m- EVIL\\x1b]0;title\\x07\\x1b[2K\\x9bA\\x00\x1b[0m"

@@ -81,3 +81,27 @@ def test_a_report_without_reasons_keeps_todays_shape():
     plain = SyncResult(Target("acme"), dry_run=True, created=["A"])
     assert set(plain.as_json()) == {"target", "dry_run", "created", "updated", "unchanged", "deleted", "failed"}
     assert report.change_lines(plain) == ["+ A"]
+
+
+def test_json_text_keeps_unicode_but_escapes_what_a_terminal_acts_on():
+    import json
+
+    from bbvars.sync.report import json_text
+
+    document = {"k": "é☃\x1b\x7f\x9b\u2028"}
+    text = json_text(document)
+    assert json.loads(text) == document and "é☃" in text
+    assert not set(text) & {"\x1b", "\x7f", "\x9b", "\u2028"}
+
+
+def test_the_json_report_carries_no_raw_c1_or_line_separator_from_a_server():
+    import json
+
+    from bbvars.models import Target
+    from bbvars.sync.report import to_json
+    from bbvars.sync.result import SyncResult
+
+    result = SyncResult(Target("acme", "api"), False, failed=[{"key": "A", "error": "bad\x9b2J\u2028answer\x7f"}])
+    text = to_json(result)
+    assert not set(text) & {"\x9b", "\u2028", "\x7f"} and "\\u009b2J" in text
+    assert json.loads(text)["failed"] == [{"key": "A", "error": "bad\x9b2J\u2028answer\x7f"}]

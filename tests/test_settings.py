@@ -193,3 +193,33 @@ def test_a_valued_flag_given_twice_is_refused_and_a_repeatable_one_is_not():
         parser.parse_args(["-e", "Test", "--environment", "Staging"])
     args = parser.parse_args(["-e", "Test", "--var", "A=1", "--var", "B=2", "--dry-run", "--dry-run"])
     assert (args.environment, args.pairs, args.dry_run) == ("Test", ["A=1", "B=2"], True)
+
+
+# -- place names: one rule on every surface (request/places.py) ----------------------------------------------------
+
+@pytest.mark.parametrize("name", ["workspace", "repository", "environment"])
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "a\tb", "a\x1b[2Kb", "a\x7fb", "a\x85b", "a\x9bb", "a\u2028b",
+                                 "a\u2029b", "a\x00b", "a\n"])
+def test_a_place_name_is_one_line_of_printable_text(name, bad):
+    values = {**CONSUMER, "repository": "api", name: bad}
+    with pytest.raises(InputError) as caught:
+        validate(Settings(**values), cli_label)
+    assert "holds a line break or a control character" in str(caught.value)
+    assert bad not in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("environment", ["Production EU", "Producción", "prod/eu-1", "{7f0e4c1e-0000-4000-8000-000000000000}"])
+def test_printable_environment_names_are_accepted(environment):
+    validate(Settings(**dict(CONSUMER, repository="api", environment=environment)), cli_label)
+
+
+def test_the_schema_s_one_line_pattern_is_the_place_rule():
+    import re
+
+    from bbvars.request.manifest_schema import ONE_LINE
+    from bbvars.request.places import UNPRINTABLE
+
+    pattern = re.compile(ONE_LINE.removesuffix("$") + r"\Z")  # ECMA-262 `$` is the end; Python's allows a \n
+    for code in range(0x3000):
+        char = chr(code)
+        assert (pattern.match(char) is None) == bool(UNPRINTABLE.search(char)), hex(code)

@@ -3,6 +3,9 @@ deletes more than max_deletes allows."""
 
 from __future__ import annotations
 
+import pytest
+
+from bbvars.errors import InputError
 from bbvars.sync import steps
 from bbvars.sync.fingerprints import derive_key
 from bbvars.models import RemoteVariable, Target, Variable
@@ -16,20 +19,17 @@ def test_the_prune_prefix_is_the_prefix_as_it_appears_in_the_keys():
     assert steps.prune_policy(Settings(prune=True, prefix="app_")).prefix == "app_"
 
 
-def test_the_fingerprint_key_comes_from_the_setting_else_from_the_credential_in_use():
-    assert steps.fingerprint_key(Settings()) is None  # nothing secret: no key (never one derived from "")
-    consumer = Settings(client_id="id", client_secret="consumer-secret", fingerprint=True)
-    assert steps.credential_secret(consumer) == "consumer-secret"
-    # The credential the run uses (auth.choose's precedence): an access token before a consumer, an API token first.
-    both = Settings(client_id="id", client_secret="consumer-secret", access_token="tok", fingerprint=True)
-    assert steps.credential_secret(both) == "tok"
-    api = Settings(atlassian_account_email="me@example.com", atlassian_api_token="ATATT-api", access_token="tok")
-    assert steps.credential_secret(api) == "ATATT-api"
-    assert steps.fingerprint_key(consumer) == derive_key("consumer-secret")
-    token = Settings(access_token="access-token", fingerprint=True)
-    assert steps.credential_secret(token) == "access-token" and steps.fingerprint_key(token) == derive_key("access-token")
-    chosen = Settings(client_id="id", client_secret="s", fingerprint=True, fingerprint_key="chosen")
-    assert steps.fingerprint_key(chosen) == derive_key("chosen")
+def test_the_fingerprint_key_comes_only_from_the_setting_and_must_be_strong():
+    assert steps.fingerprint_key(None, wanted=False) is None  # no target turns fingerprints on: no key needed
+    assert steps.fingerprint_key("weak", wanted=False) is None
+    strong = "Yk3nQ0x9-Fingerprint-Key-Steps_4vR2sLw7uE1"
+    assert steps.fingerprint_key(strong, wanted=True) == derive_key(strong)
+    assert steps.fingerprint_key(f" {strong}\n", wanted=True) == derive_key(strong)  # pasted with a newline
+    # Never from the credential: a consumer secret or token is no fingerprint key, whatever it looks like.
+    for text in (None, "", "consumer-secret", "a", "password123"):
+        with pytest.raises(InputError, match=r"^BBVARS_FINGERPRINT_KEY (is not set|is too weak|is neither).*"
+                                             r"`bbvars fingerprint-key`.*secrets\.token_urlsafe\(32\)"):
+            steps.fingerprint_key(text, wanted=True)
 
 
 def test_a_plan_deleting_more_than_allowed_is_refused_naming_the_count_and_some_keys():

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -152,7 +155,8 @@ def test_the_change_list_is_grouped_and_the_summary_is_a_table(emulator, github)
     _, rest = masks_first(run.stdout)
     assert rest == ["Syncing 2 variable(s) into repository acme/api...", "credential: OAuth consumer",
                     "::group::Changes (3)", "+ A", "~ B",
-                    "- OLD", "::endgroup::", "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
+                    "- OLD", "::endgroup::", "requests: 5 sent, 5 needed (1 token + 1 listing page + 3 writes)",
+                    "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
     assert Path(github["GITHUB_STEP_SUMMARY"]).read_text() == (
         "### bbvars: repository acme/api\n\n| key | change |\n|---|---|\n| `A` | created |\n| `B` | updated |\n"
         "| `OLD` | deleted |\n\nSynced: 1 created, 1 updated, 0 unchanged, 1 deleted\n\n")
@@ -257,9 +261,24 @@ def test_the_token_command_needs_a_consumer(emulator, github):
 
 
 def test_workflow_command_data_is_escaped(capsys):
-    mask("a%b\r\n\n  \nsecond%0Aline")
-    assert capsys.readouterr().out == "::add-mask::a%25b\n::add-mask::second%250Aline\n"
+    mask("ab%c\r\n\n  \nsecond%0Aline")
+    assert capsys.readouterr().out == ("::add-mask::ab%25c%0D%0A%0A  %0Asecond%250Aline\n::add-mask::ab%25c\n"
+                                       "::add-mask::second%250Aline\n")
     assert escape_data("50%\r\nnext") == "50%25%0D%0Anext"
+
+
+def test_a_multi_line_secret_masks_its_whole_value_and_only_lines_worth_masking(capsys):
+    # A JSON secret: `{`, `}`, `],` and `---` masked alone would blank every brace and rule in the rest of the log.
+    secret = '{\n  "key": "-----BEGIN KEY-----\\nabc",\n  "id": [\n    "x1y2"\n  ],\n  "ab": 1\n}\n---\n'
+    masked: set[str] = set()
+    mask(secret, masked)
+    mask(secret, masked)  # registered once
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["::add-mask::" + escape_data(secret), '::add-mask::  "key": "-----BEGIN KEY-----\\nabc",',
+                     '::add-mask::  "id": [', '::add-mask::    "x1y2"', '::add-mask::  "ab": 1']
+    mask("ok\n", masked)  # one line with a line break: that line too, however short
+    mask("x", masked)  # a single-line secret is always masked whole
+    assert capsys.readouterr().out.splitlines() == ["::add-mask::ok%0A", "::add-mask::ok", "::add-mask::x"]
 
 
 def test_an_unwritable_github_output_is_a_known_failure(emulator, tmp_path):
@@ -271,6 +290,19 @@ def test_an_unwritable_github_output_is_a_known_failure(emulator, tmp_path):
     errors = [line for line in run.stdout.splitlines() if line.startswith("::error::")]
     assert len(errors) == 1 and "cannot write $GITHUB_OUTPUT" in errors[0], run.stdout
     assert "internal error" not in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("unwritable", ["GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"])
+def test_an_unwritable_runner_file_stops_the_run_before_any_request(emulator, github, tmp_path, unwritable):
+    # As when the runner's files belong to another uid than the container's: found before anything is written.
+    github = dict(github, **{unwritable: str(tmp_path)})  # a directory: opening it to append fails, even for root
+    run = run_action(action_env(emulator, github, workspace="acme", repository="api", variables='{"A": "1"}'))
+    assert run.code == 1, run.stdout
+    lines = [line for line in run.stdout.splitlines() if not line.startswith("::add-mask::")]
+    assert lines == [f"::error::cannot write ${unwritable} ({tmp_path}): Is a directory; nothing was sent to "
+                     f"Bitbucket (the container runs as uid {os.getuid()}: a Docker action must run as root, the "
+                     "image's default user)"], run.stdout
+    assert emulator.requests == [], "a request was sent"
 
 
 # -- variables_file: values kept out of the log ------------------------------------------------------------------
@@ -349,7 +381,8 @@ def test_each_retry_wait_is_one_plain_line(emulator, github):
 
 
 def test_listed_names_cannot_forge_workflow_commands_or_markdown(emulator, github):
-    # A malicious or broken server lists keys holding a workflow command and Markdown/HTML; prune deletes them.
+    # A malicious or broken server lists keys holding a workflow command and Markdown/HTML: no variable names, so
+    # prune leaves them alone, and they are named only escaped, in one warning line, never in the summary.
     evil = "EVIL\n::stop-commands::x\n::error::forged"
     markup = "X|<img src=x onerror=alert(1)>`code`*em*"
     emulator.inject(listing(evil, markup))
@@ -358,12 +391,11 @@ def test_listed_names_cannot_forge_workflow_commands_or_markdown(emulator, githu
     assert run.code == 0, run.stdout
     lines = run.stdout.splitlines()
     assert not any(line.startswith(("::stop-commands::", "::error::")) for line in lines), run.stdout
-    assert "- EVIL\\n::stop-commands::x\\n::error::forged" in lines
+    assert [line for line in lines if '"EVIL\\x0a::stop-commands::x\\x0a::error::forged"' in line
+            and '"X|<img src=x onerror=alert(1)>\\x60code\\x60*em*"' in line] != []
     summary = Path(github["GITHUB_STEP_SUMMARY"]).read_text()
-    assert "<img" not in summary and "`code`" not in summary, summary
-    assert "| X\\|&lt;img src=x onerror=alert\\(1\\)&gt;\\`code\\`\\*em\\* | deleted |" in summary, summary
-    assert "| EVIL\\\\n::stop\\-commands::x\\\\n::error::forged | deleted |" in summary, summary
-    assert len([line for line in summary.splitlines() if line.startswith("|")]) == 5  # header, rule, 3 rows
+    assert "<img" not in summary and "`code`" not in summary and "EVIL" not in summary, summary
+    assert len([line for line in summary.splitlines() if line.startswith("|")]) == 3  # header, rule, 1 row
 
 
 def test_the_github_writer_escapes_data_properties_and_plain_lines(capsys):
@@ -399,3 +431,30 @@ def test_fingerprints_make_changed_false_and_exit_code_3_only_for_changes(emulat
     assert api_writes(emulator) == []
     for run in (first, second):
         assert_no_secret(run, github, "action-Fingerprint-Key-88")
+
+
+def test_step_outputs_hold_only_valid_variable_names_whatever_bitbucket_lists(emulator, github, tmp_path):
+    # A hostile listing: a key that would run a command in `run: echo "${{ steps.bbvars.outputs.deleted }}"`, one
+    # with a line break, and a real stale key. Whatever the engine does with the first two, no output may hold them.
+    inject = 'x"; touch PWNED; echo "'
+    stale = emulator.seed_variable("acme", "STALE", "old", repository="api")  # a real variable prune deletes
+    hostile = listing(inject, "Y\nZ<<EOF", "STALE")
+    document = json.loads(hostile.body)
+    document["values"][2]["uuid"] = stale
+    emulator.inject(replace(hostile, body=json.dumps(document)))
+    env = action_env(emulator, github, workspace="acme", repository="api", variables='{"A": "1"}', prune="true")
+    run = run_action(env)
+    assert run.code == 0, run.stdout
+    result = outputs(github)  # strict: only our heredoc blocks, nothing a value added
+    for name in ("created", "updated", "unchanged", "deleted", "failed"):
+        assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) for key in result[name].split(",") if key), result
+    assert result["deleted"] == "STALE" and result["created"] == "A"
+    document = json.loads(result["result"])
+    assert document["deleted"] == ["STALE"] and document["failed"] == []
+
+    # The usual way a later step uses the output: no command of the server's runs.
+    step = tmp_path / "step"
+    step.mkdir()
+    script = f'echo "{result["deleted"]}"'
+    done = subprocess.run(["bash", "-c", script], cwd=step, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stdout == "STALE\n" and not (step / "PWNED").exists()

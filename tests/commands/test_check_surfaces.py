@@ -65,3 +65,21 @@ def test_terraform_check_answers_strings_or_fails_with_the_first_failing_check(e
     via_query = run(["terraform"], clean_env(BITBUCKET_API_URL=emulator.api_url), json.dumps(query))
     assert json.loads(via_query.stdout) == {"ok": "true", "credential": "atlassian-api-token"}, via_query.stderr
     assert API_TOKEN not in via_query.stdout + via_query.stderr
+
+
+UNPRINTABLE = set(map(chr, [*range(0x0a), *range(0x0b, 0x20), *range(0x7f, 0xa0), 0x2028, 0x2029]))
+
+
+def test_cli_check_prints_no_control_character_a_server_sent(emulator):
+    from bbvars.emulator import Fault
+
+    hostile = "Prod\x1b]0;owned\x07\x1b[2J\x9b31m\x00\u2028x"
+    body = {"values": [{"uuid": "{00000000-0000-0000-0000-000000000001}", "name": hostile, "slug": "prod"}],
+            "page": 1, "pagelen": 100, "size": 1}
+    emulator.inject(Fault(method="GET", path=r"/environments/?$", status=200, times=-1, body=json.dumps(body)))
+    done = run(["check", "-w", "acme", "-r", "api", "-e", "nope"], env_for(emulator))
+    assert done.returncode == 1, done.stderr
+    assert "it has: Prod\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\x00\\u2028x" in done.stderr, done.stderr
+    assert not UNPRINTABLE & set(done.stdout + done.stderr), repr(done.stdout + done.stderr)
+    details = [check["detail"] for check in json.loads(done.stdout)["checks"]]
+    assert any(detail.endswith(f"it has: {hostile}") for detail in details)  # the JSON keeps the server's text

@@ -48,6 +48,14 @@ def test_file_options_complete_paths(bash_script, tmp_path):
     assert complete(bash_script, f"bbvars sync --file {tmp_path}/va") == [f"{tmp_path}/vars.env"]
 
 
+def test_file_names_with_spaces_or_glob_characters_are_offered_as_they_are(bash_script, tmp_path):
+    for name in ("a b.json", "*.json", "c.json"):
+        (tmp_path / name).write_text("{}")
+    assert sorted(complete(bash_script, f"bbvars sync --file {tmp_path}/")) == [
+        f"{tmp_path}/*.json", f"{tmp_path}/a b.json", f"{tmp_path}/c.json"]
+    assert complete(bash_script, f"bbvars sync --file {tmp_path}/a") == [f"{tmp_path}/a b.json"]
+
+
 def test_every_option_of_every_command_is_in_each_script():
     found = completion.commands()
     assert [c.name for c in found] == list(COMMANDS)

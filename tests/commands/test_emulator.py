@@ -25,13 +25,14 @@ def served(request):
         first = proc.stderr.readline()
         match = re.search(r"API (\S+)\s+token (\S+)", first)
         assert match, f"unexpected first line: {first!r}"
-        yield match.group(1), match.group(2), env
+        yield match.group(1), match.group(2), dict(env, banner=first)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0  # SIGTERM is a clean stop
 
 
 def sync_env(api: str, token: str, env: dict) -> dict:
+    env = {name: value for name, value in env.items() if name != "banner"}
     return dict(env, BITBUCKET_API_URL=api, BITBUCKET_TOKEN_URL=token, BITBUCKET_CLIENT_ID="demo-client",
                 BITBUCKET_CLIENT_SECRET="demo-secret")
 
@@ -157,3 +158,13 @@ def test_a_bad_port_or_host_is_one_line_exit_2(args, message):
     run = run_cli(["emulator", *args], env=clean_env(), timeout=30)
     assert run.code == 2 and run.stderr.count("\n") == 1 and message in run.stderr, run.stderr
     assert "internal error" not in run.stderr
+
+
+@pytest.mark.parametrize("served", [["--host", "0.0.0.0"]], indirect=True)
+def test_a_wildcard_host_is_said_in_the_banner_not_hidden_behind_loopback_urls(served):
+    api, token, env = served
+    assert api.startswith("http://127.0.0.1:")  # what a client on this machine uses
+    banner = env["banner"]
+    port = api.split(":")[2].split("/")[0]
+    assert f"listening on 0.0.0.0 port {port}: every IPv4 address of this machine, not only loopback" in banner
+    assert run_cli(["sync", "-w", "acme", "--var", "A=1"], env=sync_env(api, token, env)).code == 0

@@ -121,3 +121,34 @@ def test_the_fingerprint_variable_is_not_listed_so_a_listing_syncs_back(emulator
     (tmp_path / "vars.env").write_text(dotenv.stdout, encoding="utf-8")
     back = run_cli(["sync", "-w", "acme", "-r", "api", "--file", str(tmp_path / "vars.env")], env=env_for(emulator))
     assert back.code == 0 and back.json["unchanged"] == ["PLAIN"]
+
+
+# What a server may hold in a value: a terminal title, a screen clear, NUL, C1 CSI, DEL, a Unicode line separator.
+CONTROLS = "\x1b]0;owned\x07\x1b[2J\x00red\x9b31m\x7f\u2028end\x85"
+UNPRINTABLE = set(map(chr, [*range(0x0a), *range(0x0b, 0x20), *range(0x7f, 0xa0), 0x2028, 0x2029]))
+
+
+def test_control_characters_in_a_listed_value_never_reach_the_terminal_and_read_back(emulator, tmp_path):
+    seed(emulator, {"CONTROLS": CONTROLS, "PLAIN": "ünï ☃"})
+    listed = run_cli(["list", "-w", "acme", "-r", "api", "--format", "dotenv"], env=env_for(emulator))
+    assert listed.code == 0, listed.stderr
+    assert not UNPRINTABLE & set(listed.stdout), repr(listed.stdout)
+    assert 'CONTROLS="\\x1b]0;owned\\x07\\x1b[2J\\x00red\\x9b31m\\x7f\\u2028end\\x85"' in listed.stdout.splitlines()
+    assert 'PLAIN="ünï ☃"' in listed.stdout.splitlines()
+    as_json = run_cli(["list", "-w", "acme", "-r", "api"], env=env_for(emulator))
+    assert not UNPRINTABLE & set(as_json.stdout), repr(as_json.stdout)
+    assert {v["key"]: v["value"] for v in as_json.json} == {"CONTROLS": CONTROLS, "PLAIN": "ünï ☃"}
+
+    (tmp_path / "vars.env").write_text(listed.stdout, encoding="utf-8")
+    synced = run_cli(["sync", "-w", "acme", "-r", "api", "-e", "Test", "--file", str(tmp_path / "vars.env")],
+                     env=env_for(emulator))
+    assert synced.code == 0, synced.stderr
+    assert stored(emulator, environment="Test") == {"CONTROLS": (CONTROLS, False), "PLAIN": ("ünï ☃", False)}
+
+
+def test_an_unusable_ssl_cert_file_is_one_line_naming_it(emulator):
+    run = run_cli(["list", "-w", "acme", "-r", "api"], env=env_for(emulator, SSL_CERT_FILE="/dev/null"))
+    assert run.code == 1 and run.stdout == ""
+    assert run.stderr.splitlines() == [
+        "bbvars: error: cannot load CA certificates from SSL_CERT_FILE (/dev/null): no certificate or crl found; "
+        "point SSL_CERT_FILE at a PEM file of CA certificates, or unset it"], run.stderr

@@ -40,6 +40,13 @@ def test_the_example_manifest_syncs_a_terraform_state_with_the_minimum_requests(
     tf(terraform, ["apply", "-auto-approve", "-input=false"], cwd=work, env=env)
     emulator.reset_requests()
 
+    # `fingerprint: true` in the manifest needs the key, and nothing is sent without it.
+    refused = sync(terraform, work, env)
+    assert refused.returncode == 2 and "BBVARS_FINGERPRINT_KEY is not set" in refused.stderr
+    assert emulator.requests == []
+    env["BBVARS_FINGERPRINT_KEY"] = subprocess.run([sys.executable, "-m", "bbvars", "fingerprint-key"], env=env,
+                                                   capture_output=True, text=True, check=True).stdout.strip()
+
     first = sync(terraform, work, env)
 
     assert first.returncode == 0, first.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from bbvars.emulator import Fault
@@ -42,6 +43,7 @@ def test_syncs_terraform_outputs_into_an_environment(emulator):
     lines = run.stdout.splitlines()
     assert lines[0] == "INFO: Syncing 3 variable(s) into environment Production of acme/api..."
     assert lines[1:] == ["INFO: credential: OAuth consumer", "+ DB_HOST", "+ DB_PASSWORD (secured)", "+ REPLICAS",
+                         "requests: 6 sent, 6 needed (1 token + 1 environment listing + 1 listing page + 3 writes)",
                          "✔ Synced: 3 created, 0 updated, 0 unchanged, 0 deleted"]
     assert run.stderr == ""
     assert stored(emulator, repository="api", environment="Production") == {
@@ -87,7 +89,9 @@ def test_updates_and_prunes_show_in_the_change_list(emulator):
     assert run.code == 0, run.stdout
     assert "(prune: keys not in VARIABLES are deleted)" in run.stdout.splitlines()[0]
     assert run.stdout.splitlines()[1:] == [
-        "INFO: credential: OAuth consumer", "+ B", "~ A", "- GONE", "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
+        "INFO: credential: OAuth consumer", "+ B", "~ A", "- GONE",
+        "requests: 5 sent, 5 needed (1 token + 1 listing page + 3 writes)",
+        "✔ Synced: 1 created, 1 updated, 0 unchanged, 1 deleted"]
     assert set(stored(emulator, repository="api")) == {"A", "B"}
 
 
@@ -95,8 +99,9 @@ def test_dry_run_writes_nothing(emulator):
     env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}', DRY_RUN="TRUE")
     run = run_pipe(env)
     assert run.code == 0, run.stdout
-    assert run.stdout.splitlines()[-2:] == [
-        "+ A", "✔ Checked: 1 to create, 0 to update, 0 unchanged, 0 to delete (dry run: nothing written)"]
+    assert run.stdout.splitlines()[-3:] == [
+        "+ A", "requests: a run needs 3 (1 token + 1 listing page + 1 write); this dry run sent 2",
+        "✔ Checked: 1 to create, 0 to update, 0 unchanged, 0 to delete (dry run: nothing written)"]
     assert api_writes(emulator) == [] and stored(emulator, repository="api") == {}
 
 
@@ -187,15 +192,26 @@ def test_the_result_is_kept_in_the_pipe_storage_directory(emulator, tmp_path):
     assert json.loads((storage / "result.json").read_text())["failed"][0]["key"] == "db_host"
 
 
-def test_an_unwritable_storage_directory_only_warns(emulator, tmp_path):
+def test_an_unwritable_storage_directory_fails_before_any_request(emulator, tmp_path):
+    # The result file is an output like GitHub's: a run that could not keep it stops before writing any variable.
     blocker = tmp_path / "file"
     blocker.write_text("")
     env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}',
                    BITBUCKET_PIPE_STORAGE_DIR=str(blocker))
     run = run_pipe(env)
-    assert run.code == 0
-    assert any(line.startswith("WARNING: could not write ") for line in run.stdout.splitlines())
-    assert run.stdout.splitlines()[-1].startswith("✔ Synced: 1 created")
+    assert run.code == 1, run.stdout
+    assert run.stdout.splitlines() == [
+        f"✖ cannot write {blocker}/result.json (BITBUCKET_PIPE_STORAGE_DIR): the directory is a file; nothing was "
+        f"sent to Bitbucket (the pipe runs as uid {os.getuid()})"], run.stdout
+    assert emulator.requests == [] and blocker.read_text() == ""
+
+
+def test_the_storage_check_leaves_no_file_when_the_run_stops_early(emulator, tmp_path):
+    storage = tmp_path / "storage"
+    env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}', DRY_RUN="maybe",
+                  BITBUCKET_PIPE_STORAGE_DIR=str(storage))
+    assert run_pipe(env).code == 2
+    assert not (storage / "result.json").exists()
 
 
 def test_each_retry_wait_is_one_plain_info_line(emulator):
@@ -217,14 +233,19 @@ def test_variables_as_dotenv_text(emulator):
 
 
 def test_a_listed_name_with_a_line_break_cannot_forge_a_pipe_line(emulator):
-    # A malicious or broken server lists a variable whose key holds line breaks; prune deletes it and names it.
+    # A malicious or broken server lists a variable whose key holds line breaks: no variable name, so prune leaves it
+    # alone and one warning names it escaped.
     emulator.inject(listing("EVIL\n✔ Synced: forged\nINFO: forged"))
     env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", VARIABLES='{"A": "1"}', PRUNE="true")
     run = run_pipe(env)
     assert run.code == 0, run.stdout
     lines = run.stdout.splitlines()
-    assert lines[1:] == ["INFO: credential: OAuth consumer", "+ A", "- EVIL\\n✔ Synced: forged\\nINFO: forged",
-                         "✔ Synced: 1 created, 0 updated, 0 unchanged, 1 deleted"]
+    assert lines[1:] == ["INFO: credential: OAuth consumer", "+ A",
+                         "warning: repository acme/api lists 1 key(s) that are no valid variable name, left alone "
+                         '(not deleted, updated or reported; shown escaped): "EVIL\\x0a\\u2714 Synced: forged\\x0aINFO: '
+                         'forged": Bitbucket allows only [A-Za-z_][A-Za-z0-9_]*, so check BITBUCKET_API_URL',
+                         "requests: 3 sent, 3 needed (1 token + 1 listing page + 1 write)",
+                         "✔ Synced: 1 created, 0 updated, 0 unchanged, 0 deleted"]
     assert [line for line in lines if line.startswith(("✔", "✖", "INFO:"))] == [lines[0], lines[1], lines[-1]]
 
 

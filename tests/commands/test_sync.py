@@ -45,6 +45,8 @@ def test_terraform_outputs_first_run_then_nothing_to_do(emulator, bb_env):
         "dry_run": False,
         "created": ["db_host", "db_password", "db_port", "enabled", "ratio", "tags", "zones"],
         "updated": [], "unchanged": [], "deleted": [], "failed": [],
+        "requests": {"needed": 9, "spent": 9, "exact": True, "token": 1, "environments": 0, "listing": 1,
+                     "writes": 7, "fingerprints": 0, "credential": "oauth-consumer"},
     }
     assert stored(emulator) == {
         "db_host": ("db.internal", False),
@@ -57,7 +59,8 @@ def test_terraform_outputs_first_run_then_nothing_to_do(emulator, bb_env):
     }
     assert summary_of(first) == [
         "repository acme/api: 7 created, 0 updated, 0 unchanged, 0 deleted",
-        "+ db_host", "+ db_password (secured)", "+ db_port", "+ enabled", "+ ratio", "+ tags", "+ zones"]
+        "+ db_host", "+ db_password (secured)", "+ db_port", "+ enabled", "+ ratio", "+ tags", "+ zones",
+        "requests: 9 sent, 9 needed (1 token + 1 listing page + 7 writes)"]
 
     emulator.reset_requests()
     second = run_cli(SYNC, env=bb_env, input=json.dumps(TERRAFORM_OUTPUT))
@@ -67,7 +70,8 @@ def test_terraform_outputs_first_run_then_nothing_to_do(emulator, bb_env):
     assert second.json["updated"] == ["db_password"] and len(second.json["unchanged"]) == 6
     assert second.json["reasons"] == {"db_password": "no fingerprint"}
     assert summary_of(second) == ["repository acme/api: 0 created, 1 updated, 6 unchanged, 0 deleted",
-                                  "~ db_password (secured, no fingerprint)"]
+                                  "~ db_password (secured, no fingerprint)",
+                                  "requests: 3 sent, 3 needed (1 token + 1 listing page + 1 write)"]
     assert [r.method for r in api_writes(emulator)] == ["PUT"]
 
 
@@ -79,7 +83,8 @@ def test_update_and_prune_lines(emulator, bb_env):
 
     assert run.code == 0
     assert summary_of(run) == ["repository acme/api: 1 created, 1 updated, 1 unchanged, 1 deleted",
-                                       "+ ADD", "~ CHANGE", "- EXTRA"]
+                                       "+ ADD", "~ CHANGE", "- EXTRA",
+                                       "requests: 5 sent, 5 needed (1 token + 1 listing page + 3 writes)"]
     assert (run.json["created"], run.json["updated"], run.json["unchanged"], run.json["deleted"]) == (
         ["ADD"], ["CHANGE"], ["KEEP"], ["EXTRA"])
     assert stored(emulator) == {"KEEP": ("k", False), "CHANGE": ("new", False), "ADD": ("a", False)}
@@ -264,17 +269,20 @@ def test_a_listed_name_with_a_line_break_stays_on_one_summary_line(emulator):
     emulator.inject(listing("EVIL\n::stop-commands::x"))
     run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--prune"], env=env_for(emulator))
     assert run.code == 0, run.stderr
-    assert "- EVIL\\n::stop-commands::x" in run.stderr.splitlines()
+    # No variable name, so left alone, and named once, escaped.
+    assert run.json["deleted"] == [] and run.json["foreign"] == 1
+    assert [line for line in run.stderr.splitlines() if '"EVIL\\x0a::stop-commands::x"' in line] != []
     assert not any(line.startswith("::") for line in run.stderr.splitlines())
 
 
 # -- fingerprints, exit codes, safe prune ---------------------------------------------------------------------------
 
 SECURED_INPUT = json.dumps({"DB_PASSWORD": "pa55-Fingerprint-1a2b", "API_KEY": "key-Fingerprint-3c4d", "HOST": "h"})
-FINGERPRINT_KEY = "fp-KEY-Recognisable-5e6f7a"
+FINGERPRINT_KEY = "fp-KEY-Recognisable-5e6f7a-9b8c7d6e5f4a3b"
 
 
 def test_fingerprints_make_a_second_run_write_nothing_and_exit_0(emulator, bb_env):
+    bb_env = {**bb_env, "BBVARS_FINGERPRINT_KEY": FINGERPRINT_KEY}
     args = [*SYNC, "--secured", "DB_PASSWORD,API_KEY", "--fingerprint", "--exit-code"]
     first = run_cli(args, env=bb_env, input=SECURED_INPUT)
     assert first.code == 3, first.stderr  # changes made
@@ -286,14 +294,17 @@ def test_fingerprints_make_a_second_run_write_nothing_and_exit_0(emulator, bb_en
     second = run_cli(args, env=bb_env, input=SECURED_INPUT)
     assert second.code == 0, second.stderr
     assert api_writes(emulator) == [] and second.json["unchanged"] == ["API_KEY", "DB_PASSWORD", "HOST"]
-    assert summary_of(second) == ["repository acme/api: 0 created, 0 updated, 3 unchanged, 0 deleted"]
+    assert summary_of(second) == ["repository acme/api: 0 created, 0 updated, 3 unchanged, 0 deleted",
+                                  "requests: 2 sent, 2 needed (1 token + 1 listing page)"]
 
     emulator.reset_requests()
     changed = run_cli(args, env=bb_env, input=SECURED_INPUT.replace("3c4d", "9z9z"))
     assert changed.code == 3
     jsonschema.validate(changed.json, SCHEMA)
     assert changed.json["updated"] == ["API_KEY"] and changed.json["reasons"] == {"API_KEY": "fingerprint differs"}
-    assert summary_of(changed)[1:] == ["~ API_KEY (secured, fingerprint differs)"]
+    assert summary_of(changed)[1:] == ["~ API_KEY (secured, fingerprint differs)",
+                                       "requests: 4 sent, 4 needed (1 token + 1 listing page + 1 write + 1 "
+                                       "fingerprint write)"]
     assert [w.method for w in api_writes(emulator)] == ["PUT", "PUT"]  # its write plus the fingerprint update
 
 
@@ -332,7 +343,8 @@ def test_the_fingerprint_key_comes_from_the_environment_and_is_never_printed(emu
     first = run_cli(args, env=env, input=SECURED_INPUT)
     second = run_cli(args, env=env, input=SECURED_INPUT)
     assert first.code == 0 and second.code == 0 and second.json["updated"] == []
-    rotated = run_cli(args, env={**env, "BBVARS_FINGERPRINT_KEY": "another-key-entirely"}, input=SECURED_INPUT)
+    rotated = run_cli(args, env={**env, "BBVARS_FINGERPRINT_KEY": "another-key-entirely-0a1b2c3d4e"},
+                      input=SECURED_INPUT)
     assert sorted(rotated.json["updated"]) == ["API_KEY", "DB_PASSWORD", "HOST"]
     for run in (first, second, rotated):
         assert FINGERPRINT_KEY not in run.stdout + run.stderr and "pa55-Fingerprint" not in run.stdout + run.stderr

@@ -72,9 +72,9 @@ def run_cli_in(folder, args: list[str], env: dict[str, str]) -> Run:
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
-def sync(emulator, monkeypatch, capsys, project, *args, input: str = ""):
+def sync(emulator, monkeypatch, capsys, project, *args, input: str = "", **environment: str):
     monkeypatch.chdir(project)
-    return run_main(["sync", "--manifest", "bbvars.yml", *args], env=env_for(emulator), input=input,
+    return run_main(["sync", "--manifest", "bbvars.yml", *args], env=env_for(emulator, **environment), input=input,
                     monkeypatch=monkeypatch, capsys=capsys)
 
 
@@ -96,10 +96,15 @@ def test_the_manifest_syncs_with_the_minimum_requests_and_a_second_run_changes_n
     assert first.stderr.splitlines() == [
         "api-prod (environment Production of acme/api): 4 created, 0 updated, 0 unchanged, 0 deleted",
         "  + API_URL", "  + DB_HOST", "  + DB_PASSWORD (secured)", "  + LOG_LEVEL",
+        "  requests: 6 sent, 6 needed (1 environment listing + 1 listing page + 4 writes)",
         "api-test (environment Test of acme/api): 1 created, 0 updated, 0 unchanged, 0 deleted", "  + DB_HOST",
+        "  requests: 2 sent, 2 needed (1 listing page + 1 write)",
         "web (repository acme/web): 1 created, 0 updated, 0 unchanged, 0 deleted", "  + PUBLIC_API_URL",
+        "  requests: 2 sent, 2 needed (1 listing page + 1 write)",
         "shared (workspace acme): 1 created, 0 updated, 0 unchanged, 0 deleted", "  + REGION",
-        "4 targets: 7 created, 0 updated, 0 unchanged, 0 deleted"]
+        "  requests: 2 sent, 2 needed (1 listing page + 1 write)",
+        "4 targets: 7 created, 0 updated, 0 unchanged, 0 deleted",
+        "requests: 13 sent, 13 needed (1 token + 1 environment listing + 4 listing pages + 7 writes)"]
     assert PASSWORD not in first.stdout + first.stderr and CLIENT_SECRET not in first.stdout + first.stderr
 
     emulator.reset_requests()
@@ -122,8 +127,9 @@ def test_dry_run_and_prune_work_across_all_targets(emulator, monkeypatch, capsys
 
     assert dry.code == 0 and dry.json["dry_run"] and api_writes(emulator) == []
     assert [t["deleted"] for t in dry.json["targets"]] == [[], ["OLD_API"], ["PUBLIC_OLD"], []]
-    assert dry.stderr.splitlines()[-1] == ("4 targets: 7 to create, 0 to update, 0 unchanged, 2 to delete "
-                                           "(dry run: nothing written)")
+    assert dry.stderr.splitlines()[-2:] == [
+        "4 targets: 7 to create, 0 to update, 0 unchanged, 2 to delete (dry run: nothing written)",
+        "requests: a run needs 15 (1 token + 1 environment listing + 4 listing pages + 9 writes); this dry run sent 6"]
 
     done = sync(emulator, monkeypatch, capsys, project, "--prune")
     assert done.code == 0 and [t["deleted"] for t in done.json["targets"]] == [[], ["OLD_API"], ["PUBLIC_OLD"], []]
@@ -285,10 +291,11 @@ def test_on_a_terminal_a_pruning_manifest_asks_once_for_every_target_and_colours
 
 
 def test_fingerprints_and_exit_code_across_a_manifest(emulator, monkeypatch, capsys, project):
-    first = sync(emulator, monkeypatch, capsys, project, "--fingerprint", "--exit-code")
+    key = {"BBVARS_FINGERPRINT_KEY": "Yk3nQ0x9-Manifest-Fingerprint-Key_4vR2sLw7"}
+    first = sync(emulator, monkeypatch, capsys, project, "--fingerprint", "--exit-code", **key)
     assert first.code == 3, first.stderr  # changes made, and asked to say so
     emulator.reset_requests()
-    second = sync(emulator, monkeypatch, capsys, project, "--fingerprint", "--exit-code")
+    second = sync(emulator, monkeypatch, capsys, project, "--fingerprint", "--exit-code", **key)
     assert second.code == 0, second.stderr
     assert all(t["updated"] == [] for t in second.json["targets"]) and api_writes(emulator) == []
     assert len(emulator.requests) == 1 + 1 + 4  # token, api's environments, one listing per target

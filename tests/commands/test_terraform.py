@@ -382,7 +382,7 @@ def test_a_retry_wait_prints_nothing_beyond_the_protocol(emulator):
 
 
 def test_fingerprinted_secured_values_seen_equal_are_no_change(emulator):
-    env = env_for(emulator, BBVARS_FINGERPRINT_KEY="tf-Fingerprint-Key-99")  # from Terraform's environment only
+    env = env_for(emulator, BBVARS_FINGERPRINT_KEY="tf-Fingerprint-Key-99-a1b2c3")  # from Terraform's environment
     variables = json.dumps({"DB_PASSWORD": "pw-Terraform-Fp-12", "HOST": "h"})
     first = answered(query(variables=variables, secured="DB_PASSWORD", fingerprint="true"), env)
     assert first["created"] == "DB_PASSWORD,HOST" and first["changed"] == "true"
@@ -393,7 +393,7 @@ def test_fingerprinted_secured_values_seen_equal_are_no_change(emulator):
     assert (without["updated"], without["changed"]) == ("DB_PASSWORD", "true")
     assert api_writes(emulator) == []
     other_key = answered(query(variables=variables, secured="DB_PASSWORD", fingerprint="true", dry_run="true"),
-                         {**env, "BBVARS_FINGERPRINT_KEY": "another-key-1234"})
+                         {**env, "BBVARS_FINGERPRINT_KEY": "another-key-1234-5678-9abc"})
     assert other_key["updated"] == "DB_PASSWORD"  # the key came from the environment: another key, another answer
     failed = external(query(variables=variables, secured="DB_PASSWORD", fingerprint="true", workspace="nope"), env)
     assert "tf-Fingerprint-Key-99" not in failed.error

@@ -4,12 +4,15 @@ examples/terraform/ as they are."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -189,8 +192,7 @@ def test_apply_time_example_writes_at_apply_only(terraform, tf_env, emulator, tm
     work = tmp_path / "apply-time"
     shutil.copytree(EXAMPLES / "apply-time", work)  # the README's example, as it is
     env = {**tf_env, "TF_VAR_db_password": DB_PASSWORD}
-    shim = Path(tf_env["PATH"].split(os.pathsep)[0]) / "bbvars"
-    variables = ["-var", "workspace=acme", "-var", "repository=api", "-var", f"bbvars={shim}"]
+    variables = ["-var", "workspace=acme", "-var", "repository=api"]  # `bbvars` is this checkout's (tf_env's PATH)
     tf(terraform, ["init", "-input=false"], cwd=work, env=env)
 
     plan = tf(terraform, ["plan", "-input=false", *variables], cwd=work, env=env)
@@ -209,9 +211,60 @@ def test_apply_time_example_writes_at_apply_only(terraform, tf_env, emulator, tm
     tf(terraform, ["apply", "-auto-approve", "-input=false", *variables], cwd=work, env=env)
     assert emulator.requests == [], "nothing changed, so the provisioner must not run again"
 
+    # A rotated secret alone changes nothing Terraform keeps (the value is ephemeral): the documented way to write
+    # it again is to raise secrets_version.
     env["TF_VAR_db_password"] = "rotated-" + DB_PASSWORD
     tf(terraform, ["apply", "-auto-approve", "-input=false", *variables], cwd=work, env=env)
+    assert emulator.requests == [] and stored(emulator)["DB_PASSWORD"] == (DB_PASSWORD, True)
+    tf(terraform, ["apply", "-auto-approve", "-input=false", *variables, "-var", "secrets_version=2"], cwd=work,
+       env=env)
     assert stored(emulator)["DB_PASSWORD"] == ("rotated-" + DB_PASSWORD, True)
+
+
+def leaks(secret: str, documents: list[str]) -> set[str]:
+    """The secret, and the usual hashes of it and of the documents holding it, in the forms Terraform's functions
+    (sha256, sha1, md5, sha512, base64sha256, base64sha512, base64encode) and a hand-written trigger would store."""
+    found = {secret, base64.b64encode(secret.encode()).decode()}
+    for data in (secret, *documents):
+        for name in ("sha256", "sha1", "md5", "sha512"):
+            digest = hashlib.new(name, data.encode()).digest()
+            found |= {digest.hex(), base64.b64encode(digest).decode()}
+    return found
+
+
+def test_apply_time_example_keeps_the_secret_and_its_hashes_out_of_plan_and_state(terraform, tf_env, emulator,
+                                                                                   tmp_path):
+    work = tmp_path / "apply-time"
+    shutil.copytree(EXAMPLES / "apply-time", work)
+    env = {**tf_env, "TF_VAR_db_password": DB_PASSWORD}
+    variables = ["-var", "workspace=acme", "-var", "repository=api"]  # `bbvars` is this checkout's (tf_env's PATH)
+    tf(terraform, ["init", "-input=false"], cwd=work, env=env)
+    tf(terraform, ["plan", "-input=false", "-out=tfplan", *variables], cwd=work, env=env)
+    shown_plan = tf(terraform, ["show", "-json", "tfplan"], cwd=work, env=env).stdout
+    with zipfile.ZipFile(work / "tfplan") as plan_file:  # the saved plan is a zip: every member, uncompressed
+        plan_members = [plan_file.read(name).decode("utf-8", "replace") for name in plan_file.namelist()]
+    tf(terraform, ["apply", "-input=false", "tfplan"], cwd=work, env=env)  # the ephemeral value is given again
+    assert stored(emulator)["DB_PASSWORD"] == (DB_PASSWORD, True)  # the secret did reach Bitbucket
+    state = (work / "terraform.tfstate").read_text()
+    shown_state = tf(terraform, ["show", "-json"], cwd=work, env=env).stdout
+    assert json.loads(shown_state)["values"]["root_module"]["resources"]  # the state is there, and read
+
+    # The documents a configuration would hash: the values as jsonencode() writes them, with and without the secret.
+    document = {"API_URL": "https://api.example.com", "DB_PASSWORD": DB_PASSWORD, "REPLICAS": 3}
+    documents = [json.dumps(document, separators=(",", ":"), sort_keys=True),
+                 json.dumps({"DB_PASSWORD": DB_PASSWORD}, separators=(",", ":"))]
+    forbidden = leaks(DB_PASSWORD, documents)
+    for where, text in [("state file", state), ("terraform show -json", shown_state),
+                        ("terraform show -json tfplan", shown_plan),
+                        *((f"plan file member {i}", member) for i, member in enumerate(plan_members))]:
+        assert not {form for form in forbidden if form in text}, f"the secret or a hash of it is in the {where}"
+
+
+def test_the_readme_s_apply_time_example_is_the_file():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**2. At apply time, from the configuration**"):]
+    block = re.search(r"```hcl\n(.*?)```\n", section, re.S).group(1)
+    assert block == (EXAMPLES / "apply-time" / "main.tf").read_text()
 
 
 def test_apply_time_failure_fails_the_apply(terraform, tf_env, emulator, tmp_path):

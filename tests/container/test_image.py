@@ -8,6 +8,7 @@ The rig (private dockerd, local base, build) lives in conftest.py.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -84,15 +85,16 @@ def test_image_size_and_config(rig) -> None:
     config = rig.config()
     assert config["Entrypoint"] == ["bbvars"]
     assert config["Cmd"] == ["pipe"]
-    assert config["User"] not in ("", "0", "root", "0:0"), "image must run as a non-root user"
+    # GitHub runs a Docker action as the image's user and requires root (no USER): see the Dockerfile.
+    assert config["User"] in ("", "0", "root", "0:0"), "the action's image must run as root"
 
 
-def test_runs_as_non_root_without_build_tools(rig) -> None:
+def test_runs_as_root_without_build_tools(rig) -> None:
     r = rig.run("-c", "id -u; ls /opt/bbvars/bin", entrypoint="/bin/sh")
     _show("id/ls", r)
     assert r.returncode == 0
     uid, *binaries = r.stdout.split()
-    assert uid != "0"
+    assert uid == "0"
     assert "bbvars" in binaries
     assert not {"pip", "pip3"} & set(binaries), "pip must not ship in the final image"
 
@@ -129,7 +131,7 @@ def test_cli_sync_from_terraform_outputs(rig, emu) -> None:
     assert held[host_key]["value"] == "db.internal.example"
 
 
-def test_bitbucket_pipe(rig, emu) -> None:
+def test_bitbucket_pipe(rig, emu, tmp_path) -> None:
     env = {
         "BITBUCKET_CLIENT_ID": CI_CLIENT_ID,
         "BITBUCKET_CLIENT_SECRET": CI_CLIENT_SECRET,
@@ -139,7 +141,10 @@ def test_bitbucket_pipe(rig, emu) -> None:
         "ENVIRONMENT": "Production",
         "VARIABLES": '{"API_URL": "https://x"}',
     }
-    r = rig.run(env=env)  # default command: pipe
+    storage = tmp_path / "storage"
+    _owned_by_another_user(storage)
+    env["BITBUCKET_PIPE_STORAGE_DIR"] = "/storage"
+    r = rig.run(env=env, volumes={str(storage): "/storage"})  # default command: pipe
     _show("pipe", r)
     _assert_no_secret(r)
     assert r.returncode == 0, r.stderr
@@ -148,12 +153,26 @@ def test_bitbucket_pipe(rig, emu) -> None:
     held = _by_key(emu.variables("acme", repository="api", environment="Production"))
     assert "API_URL" in held, sorted(held)
     assert held["API_URL"]["value"] == "https://x"
+    assert json.loads((storage / "result.json").read_text())["created"] == ["API_URL"]
+
+
+RUNNER_UID = 1002  # the runner's files belong to its own user, whatever uid that is (not the image's)
+
+
+def _owned_by_another_user(path: Path, *files: str) -> None:
+    """A directory and files as a runner hands them: owned by another uid, writable only by it (0755 / 0644)."""
+    path.mkdir()
+    for name in files:
+        (path / name).touch()
+        (path / name).chmod(0o644)
+        os.chown(path / name, RUNNER_UID, RUNNER_UID)
+    path.chmod(0o755)
+    os.chown(path, RUNNER_UID, RUNNER_UID)
 
 
 def test_github_action(rig, emu, tmp_path) -> None:
     gh = tmp_path / "gh"
-    gh.mkdir()
-    gh.chmod(0o777)  # the container's user is not root
+    _owned_by_another_user(gh, "output", "summary")
     env = {
         "INPUT_CLIENT_ID": CI_CLIENT_ID,
         "INPUT_CLIENT_SECRET": CI_CLIENT_SECRET,
@@ -171,7 +190,8 @@ def test_github_action(rig, emu, tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     output = (gh / "output").read_text() if (gh / "output").exists() else ""
     print(f"[container] GITHUB_OUTPUT:\n{output}")
-    assert "created<<" in output or "created=A" in output, output
+    assert "created<<" in output and "\nA\n" in output, output
+    assert "bbvars" in (gh / "summary").read_text()
     assert "::add-mask::1" in r.stdout, "secured value was not masked"
     for name in ("output", "summary"):
         if (gh / name).exists():

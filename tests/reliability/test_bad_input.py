@@ -59,6 +59,20 @@ CASES = {
     "a missing --file": (["-f", "/nonexistent/vars.json"], "", ["cannot read --file /nonexistent/vars.json"]),
     "a workspace with a slash": (["-w", "acme/evil"], '{"A": 1}', ["--workspace 'acme/evil' is not a slug"]),
     "no workspace": (["-w", ""], '{"A": 1}', ["no workspace"]),
+    # `terraform output` without -json: read as .env, `<sensitive>` became a plain value.
+    "terraform output without -json": ([], 'db_host = "db.internal"\ndb_password = <sensitive>\n',
+                                       ["pipe `terraform output -json`"]),
+    "a number too long to read": ([], '{"BIG": ' + "9" * 5000 + "}", ["5,000 digits", "too long to read"]),
+    "a look-alike key under --upper": (["--upper"], '{"ſecret": "x"}', ["'ſecret' is not a valid"]),
+    "the consumer secret in a plain --var": (["--var", f"LEAK=x{CLIENT_SECRET}"], "",
+                                             ["plain variable LEAK holds the run's credential "
+                                              "BITBUCKET_CLIENT_SECRET"]),
+    "an escape in the environment": (["-e", "Te\x1b[2Kst"], '{"A": 1}', ["--environment holds a line break or a "
+                                                                           "control character"]),
+    "U+2028 in the environment": (["-e", "Test\u2028x"], '{"A": 1}', ["--environment holds a line break"]),
+    "a directory as --file": (["-f", "/"], "", ["cannot read --file /: it is a directory, not a regular file"]),
+    "/proc/self/environ as --file": (["-f", "/proc/self/environ"], "", ["it describes the running system"]),
+    "a device as --file": (["-f", "/dev/zero"], "", ["it is a device, not a regular file"]),
     # `terraform output -json` without a state prints {}: with --prune that would empty the target.
     "prune with an empty input": (["--prune"], "{}", ["with prune that would delete every variable",
                                                        "repository acme/api"]),
@@ -477,3 +491,44 @@ def test_names_and_values_over_120000_characters_are_refused(emulator, bb_env, m
     assert_refused(run, emulator, ["the input's 2 variables take 120,001 characters in names and values, over the "
                                    "120,000 Bitbucket allows"])
     assert "vvvv" not in run.stderr
+
+
+# -- files that are not documents (request/sources.py), as real processes: a hang must be a failure, not a wait ----
+
+def test_a_fifo_as_file_is_refused_at_once(emulator, bb_env, tmp_path):
+    import os
+
+    fifo = tmp_path / "vars.fifo"
+    os.mkfifo(fifo)
+    run = run_cli([*SYNC, "--file", str(fifo)], env=bb_env, timeout=30)  # on main: waits forever for a writer
+    assert run.code == 2 and "it is a FIFO (named pipe), not a regular file: to read a pipe, give -" in run.stderr
+    assert emulator.requests == []
+
+
+def test_a_fifo_as_a_manifest_source_is_refused_at_once(emulator, bb_env, tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "vars.fifo")
+    (tmp_path / "bbvars.yml").write_text("version: 1\nworkspace: acme\nsources: {s: {file: vars.fifo}}\n"
+                                         "targets: [{repository: api, from: s}]\n")
+    proc = subprocess.run([sys.executable, "-m", "bbvars", "sync", "-m", "bbvars.yml"], cwd=tmp_path, env=bb_env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "sources.s (vars.fifo): cannot be read: it is a FIFO" in proc.stderr
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("surface", ["sync", "pipe"])
+def test_a_manifest_cannot_send_the_process_environment(emulator, bb_env, tmp_path, surface):
+    """The issue's attack: /proc/self/environ read as one .env line wrote every variable of the process (the consumer
+    secret and a pipe variable DB_PASSWORD) into a plain variable PATH."""
+    (tmp_path / "bbvars.yml").write_text("version: 1\nworkspace: acme\nsources: {s: {file: /proc/self/environ}}\n"
+                                         "targets: [{repository: api, from: s, include: [PATH]}]\n")
+    env = {**bb_env, "DB_PASSWORD": "pw-Environ-5c4d"}
+    args = ["sync", "-m", "bbvars.yml"] if surface == "sync" else ["pipe"]
+    if surface == "pipe":
+        env.update(MANIFEST="bbvars.yml", BITBUCKET_CLONE_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "bbvars", *args], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=30)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "sources.s (/proc/self/environ): is outside" in said, said
+    assert emulator.requests == [] and CLIENT_SECRET not in said and "pw-Environ-5c4d" not in said

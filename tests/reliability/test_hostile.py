@@ -260,6 +260,76 @@ def test_a_key_listed_twice_fails_once_when_one_of_its_writes_fails(monkeypatch,
     assert "Invalid variable." in report["failed"][0]["error"]
 
 
+# A hostile or wrong API lists keys Bitbucket itself would refuse: a shell command for a later step, a workflow
+# command behind a line break, a quote and a dollar, a name too long to print whole.
+FOREIGN = ['x"; touch PWNED; echo "', "EVIL\n::error::forged", "$(touch PWNED)'`", "Ä" * 200]
+FOREIGN_SHOWN = ['"x\\x22; touch PWNED; echo \\x22"', '"EVIL\\x0a::error::forged"',
+                 '"\\x24(touch PWNED)\\x27\\x60"', '"' + "\\xc4" * 15 + '..."']
+
+
+def foreign_listing() -> list[dict]:
+    return [record(f"{{f{n}}}", key) for n, key in enumerate(FOREIGN)] + [record("{old}", "OLD"),
+                                                                          record("{keep}", "KEEP", "k")]
+
+
+def assert_foreign_left_alone(server: HostileServer, text: str) -> None:
+    """Only OLD deleted and A created, and no foreign key in `text` (what a later step could read), raw or cut."""
+    assert sorted(writes(server)) == [f"DELETE {VARIABLES}/{{old}}", f"POST {VARIABLES}"]
+    for key in FOREIGN:
+        assert key[:12] not in text
+    assert "PWNED" not in text
+
+
+def test_listed_keys_that_are_no_variable_names_are_never_pruned_nor_reported_by_name(monkeypatch, capsys):
+    with HostileServer(bitbucket(pages=lambda r: page(foreign_listing(), page=1, size=6))) as server:
+        run = sync(server, monkeypatch, capsys, {"A": "new", "KEEP": "k"}, "--prune")
+    assert run.code == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert (report["created"], report["deleted"], report["unchanged"]) == (["A"], ["OLD"], ["KEEP"])
+    assert report["foreign"] == 4 and report["failed"] == []
+    assert_foreign_left_alone(server, run.stdout)
+    # Named once, escaped, in one warning line: no quote, dollar, backtick or line break of theirs reaches it.
+    warnings = [line for line in run.stderr.splitlines() if "no valid variable name" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: repository acme/api lists 4 key(s)"), run.stderr
+    assert all(shown in warnings[0] for shown in FOREIGN_SHOWN), warnings[0]
+    assert "::error::forged" not in run.stderr.replace(FOREIGN_SHOWN[1][1:-1], "")
+    assert not any(line.startswith("::") for line in run.stderr.splitlines())
+
+
+def test_the_action_puts_no_foreign_key_in_any_output(monkeypatch, capsys, tmp_path):
+    from tests.commands.test_action import action_env, outputs
+
+    github = {"GITHUB_OUTPUT": str(tmp_path / "output"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
+    with HostileServer(bitbucket(pages=lambda r: page(foreign_listing(), page=1, size=6))) as server:
+        where = types.SimpleNamespace(api_url=server.url + "/2.0", token_url=server.url + TOKEN_PATH)
+        env = action_env(where, github, workspace="acme", repository="api", variables='{"A": "new", "KEEP": "k"}',
+                         prune="true")
+        run = run_main(["action"], env=env, monkeypatch=monkeypatch, capsys=capsys)
+    assert run.code == 0, run.stdout
+    written = outputs(github)
+    assert (written["created"], written["deleted"], written["unchanged"]) == ("A", "OLD", "KEEP")
+    assert json.loads(written["result"])["foreign"] == 4
+    summary = (tmp_path / "summary").read_text()
+    assert_foreign_left_alone(server, "\n".join(written.values()) + summary)
+    warnings = [line for line in run.stdout.splitlines() if "no valid variable name" in line]
+    assert len(warnings) == 1 and all(shown in warnings[0] for shown in FOREIGN_SHOWN), run.stdout
+    assert not any(line.startswith("::error::forged") for line in run.stdout.splitlines())
+
+
+def test_max_deletes_counts_the_variables_deleted_not_the_keys(monkeypatch, capsys):
+    # DUP listed three times is three DELETE requests: with OLD, four variables, over a limit of 2.
+    listing = [record("{d1}", "DUP"), record("{d2}", "DUP"), record("{d3}", "DUP"), record("{old}", "OLD"),
+               record("{keep}", "KEEP", "k")]
+    with HostileServer(bitbucket(pages=lambda r: page(listing, page=1, size=5))) as server:
+        refused = sync(server, monkeypatch, capsys, {"KEEP": "k"}, "--prune", "--max-deletes", "2")
+        assert refused.code == 1 and writes(server) == []
+        assert ("prune would delete 4 variables of repository acme/api (DUP listed 3 times, OLD), over the "
+                "max-deletes limit of 2") in error_line(refused)
+        allowed = sync(server, monkeypatch, capsys, {"KEEP": "k"}, "--prune", "--max-deletes", "4")
+    assert allowed.code == 0, allowed.stderr
+    assert len(writes(server)) == 4 and json.loads(allowed.stdout)["deleted"] == ["DUP", "OLD"]
+
+
 @pytest.mark.parametrize("item, problem", [
     ({"key": "A", "value": "v", "secured": False}, "without a uuid"),
     ({"uuid": "", "key": "A", "value": "v"}, "without a uuid"),
@@ -453,7 +523,7 @@ def lag_clock(monkeypatch):
     def wait(seconds: float) -> None:
         now[0] += seconds
 
-    monkeypatch.setattr(applier, "time", types.SimpleNamespace(sleep=wait))
+    monkeypatch.setattr(applier, "time", types.SimpleNamespace(sleep=wait, monotonic=lambda: now[0]))
     return now
 
 
@@ -467,7 +537,7 @@ def test_a_409_whose_key_the_lagging_listing_shows_later_ends_updated(monkeypatc
     # The first listing; after the 409 one at once and after waits of 0.25 and 0.5 s, none showing it; the one after
     # the 1 s wait (1.75 s after the write) shows it.
     assert len([r for r in emulator.requests if r.method == "GET"]) == 1 + 1 + 3
-    assert applier.RELIST_WAITS == (0.25, 0.5, 1.0, 2.0)
+    assert applier.RELIST_WAITS == (0.25, 0.5, 1.0, 2.0, 3.0, 3.25)  # 10 s in all: twice the provider's 5 s
 
 
 def test_a_409_whose_key_never_shows_fails_that_key_after_the_bounded_re_lists(monkeypatch, capsys, emulator,
@@ -480,10 +550,27 @@ def test_a_409_whose_key_never_shows_fails_that_key_after_the_bounded_re_lists(m
     assert run.code == 1
     report = json.loads(run.stdout)
     assert report["created"] == ["B"] and [f["key"] for f in report["failed"]] == ["RACE"]
-    assert "its listing still does not show it after 5 re-lists over 3.8 s" in report["failed"][0]["error"]
+    assert "its listing still does not show it after 7 re-lists over 10.0 s" in report["failed"][0]["error"]
     assert "lag" in report["failed"][0]["error"]
-    assert len([r for r in emulator.requests if r.method == "GET"]) == 1 + 5
+    assert len([r for r in emulator.requests if r.method == "GET"]) == 1 + 7
     assert lag_clock[0] - started == sum(applier.RELIST_WAITS)  # all the waiting there was
+
+
+def test_once_a_conflicted_key_never_showed_the_target_s_other_conflicts_do_not_wait_again(monkeypatch, capsys,
+                                                                                             emulator, lag_clock):
+    emulator.lag = 600
+    emulator.inject(Fault(method="POST", path="variables$", times=2,
+                          action=lambda emu: seed(emu, {"R1": "theirs", "R2": "theirs"})))
+    started = lag_clock[0]
+    run = run_main(["sync", "-w", "acme", "-r", "api", "--concurrency", "1"], env=env_for(emulator),
+                   input='{"R1": "mine", "R2": "mine"}', monkeypatch=monkeypatch, capsys=capsys)
+    assert run.code == 1
+    errors = {f["key"]: f["error"] for f in json.loads(run.stdout)["failed"]}
+    assert "after 7 re-lists over 10.0 s" in errors["R1"]
+    assert "already failed to show another key of repository acme/api after 10.0 s" in errors["R2"]
+    assert lag_clock[0] - started == 10.0  # the second conflict waited nothing more
+    # R2's create went out no earlier (this clock moves only in waits) than R1's last re-list: that one serves it.
+    assert len([r for r in emulator.requests if r.method == "GET"]) == 1 + 7
 
 
 def test_a_proxy_bbvars_cannot_speak_to_is_named(monkeypatch, capsys, self_signed):

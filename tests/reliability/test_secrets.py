@@ -496,7 +496,7 @@ def check_masks(case: Case, given: Given, ran: Ran, tokens: list[str], secrets: 
     # Each mask is a line of a secret the run holds, in one of the forms it may be printed in (JSON-escaped,
     # URL-encoded, the consumer's Basic header, ...): bbvars masks those forms too.
     held_lines = {line for secret in secrets.values() for form in forms(secret, given.consumer)
-                  for line in form.splitlines() if line.strip()}
+                  for line in [form, *form.splitlines()] if line.strip()}  # a multi-line one is also masked whole
     assert set(masked) <= held_lines, f"masks of something not a secret: {set(masked) - held_lines}"
     assert len(masked) == len(set(masked)), f"a secret masked twice: {masked}"
 

@@ -53,13 +53,6 @@ class Credential:
     basic: tuple[tuple[str, str], ...]  # (user, password) pairs sent as HTTP Basic, whose encoded form is masked too
     open: Callable[[TokenPoster, Remember], tuple[httpx.Auth, TokenSource | None]]
 
-    @property
-    def fingerprint_secret(self) -> str:
-        """The secret that stays the same from run to run, from which the fingerprint key is derived: the password
-        of the Basic pair where there is one (API token, consumer secret, a stored login's consumer secret, never its
-        rotating tokens), else the token itself."""
-        return self.basic[0][1] if self.basic else (self.secrets[0] if self.secrets else "")
-
 
 KINDS = ("atlassian-api-token", "access-token", "oauth-consumer", "stored-login")
 

@@ -37,10 +37,25 @@ def _error_text(response: httpx.Response) -> str:
     return response.reason_phrase
 
 
+SCOPES_SHOWN = 12  # a server's list is cut here: a message names scopes, it does not repeat an answer
+
+
+def scope_names(raw: object) -> list[str]:
+    """Scope names from a 403's detail, which some answers give as a list and others as one string ("a b" or
+    "a, b"): a string is never told one character at a time."""
+    if isinstance(raw, str):
+        names = raw.replace(",", " ").split()
+    elif isinstance(raw, (list, tuple)):
+        names = [str(name).strip() for name in raw if isinstance(name, (str, int, float))]
+    else:
+        return []
+    return [name[:80] for name in names if name][:SCOPES_SHOWN]
+
+
 def scope_detail(response: httpx.Response) -> tuple[list[str], list[str]]:
     try:
         detail = response.json()["error"]["detail"]
-        return list(detail.get("granted", [])), list(detail.get("required", []))
+        return scope_names(detail.get("granted")), scope_names(detail.get("required"))
     except (ValueError, KeyError, TypeError, AttributeError):
         return [], []
 
@@ -68,8 +83,8 @@ def check(response: httpx.Response, what: str, not_found: str, redact: Callable[
         granted, required = scope_detail(response)
         if required:
             raise ApiError(
-                f"the credentials lack the scope {', '.join(map(str, required))} {what} (granted: "
-                f"{', '.join(map(str, granted)) or 'none'}): {hints.grant}",
+                f"the credentials lack the scope {', '.join(required)} {what} (granted: "
+                f"{', '.join(granted) or 'none'}): {hints.grant}",
                 403,
                 fatal=True,
             )
@@ -200,3 +215,29 @@ def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | 
     detail = redact(detail) if redact else detail  # before it is cut short
     raise ApiError(f"getting a token failed (HTTP {status}: {detail[:200]}): check the OAuth consumer",
                    status, fatal=True)
+
+
+# -- rate limit ---------------------------------------------------------------------------------------------------------
+
+
+def rate_limit(response: httpx.Response) -> tuple[int | None, bool] | None:
+    """(X-RateLimit-Limit, X-RateLimit-NearLimit) when the answer carries them (access tokens on /2.0/repositories/*
+    only; an OAuth consumer's answers never do), else None. An unreadable limit is None, not a guess."""
+    near = response.headers.get("X-RateLimit-NearLimit")
+    limit = response.headers.get("X-RateLimit-Limit")
+    if near is None and limit is None:
+        return None
+    number = int(limit) if limit is not None and limit.strip().isdigit() and int(limit) > 0 else None
+    return number, (near or "").strip().lower() == "true"
+
+
+def frees_at(response: httpx.Response, now: float) -> float | None:
+    """When the server says requests are allowed again (Retry-After seconds or date, X-RateLimit-Reset epoch
+    seconds), as a wall-clock time; None when it does not say (Bitbucket's 429 does not)."""
+    from bbvars.bitbucket.retries import retry_after_seconds
+
+    wait = retry_after_seconds(response.headers.get("Retry-After"), now)
+    if wait is not None:
+        return now + wait
+    reset = response.headers.get("X-RateLimit-Reset", "").strip()
+    return float(reset) if reset.isdigit() and float(reset) > now else None

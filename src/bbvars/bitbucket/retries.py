@@ -52,7 +52,11 @@ class RetryableStatus(Exception):
 def retry_after(exc: BaseException | None) -> float | None:
     if not isinstance(exc, RetryableStatus):
         return None
-    header = exc.response.headers.get("Retry-After")
+    return retry_after_seconds(exc.response.headers.get("Retry-After"), time.time())
+
+
+def retry_after_seconds(header: str | None, now: float) -> float | None:
+    """A Retry-After header (seconds, or an HTTP date) as seconds from `now`; None when absent or unreadable."""
     if not header:
         return None
     try:
@@ -63,7 +67,7 @@ def retry_after(exc: BaseException | None) -> float | None:
         when = email.utils.parsedate_to_datetime(header)
     except (ValueError, TypeError):
         return None  # unreadable: back off as if it were absent
-    return max(0.0, when.timestamp() - time.time())
+    return max(0.0, when.timestamp() - now)
 
 
 class WaitRetryAfterOrBackoff(tenacity.wait.wait_base):

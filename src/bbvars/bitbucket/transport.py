@@ -9,6 +9,8 @@ which the caller sets for the current thread with `deadline()`.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import ssl
 import threading
 import time
@@ -153,6 +155,7 @@ class Transport(httpx.BaseTransport):
         self._limits = limits
         self._lock = threading.Lock()
         self._routes: dict[tuple[str, str, int | None], httpx.HTTPTransport] = {}
+        self._ssl_context: ssl.SSLContext | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         return self._route(request.url).handle_request(request)
@@ -163,8 +166,10 @@ class Transport(httpx.BaseTransport):
             found = self._routes.get(origin)
             if found is None:
                 proxy = proxy_for(url)
-                # trust_env: the CA bundle from SSL_CERT_FILE / SSL_CERT_DIR when set, else certifi's.
-                found = httpx.HTTPTransport(limits=self._limits, proxy=proxy.url if proxy else None, trust_env=True)
+                if self._ssl_context is None:
+                    self._ssl_context = ssl_context()
+                found = httpx.HTTPTransport(limits=self._limits, proxy=proxy.url if proxy else None,
+                                            verify=self._ssl_context, trust_env=True)
                 # httpx offers no public way to choose httpcore's network backend; the pool reads this attribute
                 # each time it opens a connection. tests/reliability/test_hostile.py fails if that ever changes.
                 found._pool._network_backend = _DeadlineBackend()  # type: ignore[attr-defined]
@@ -176,6 +181,24 @@ class Transport(httpx.BaseTransport):
             routes, self._routes = list(self._routes.values()), {}
         for transport in routes:
             transport.close()
+
+
+def ssl_context() -> ssl.SSLContext:
+    """httpx's context (the CA bundle from SSL_CERT_FILE / SSL_CERT_DIR when set, else certifi's), built once; a
+    bundle that cannot be loaded is named with its fix rather than left to surface as an internal error."""
+    try:
+        return httpx.create_ssl_context(trust_env=True)
+    except (ssl.SSLError, OSError) as exc:
+        variable = next((name for name in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(name)), None)
+        if isinstance(exc, ssl.SSLError):  # "[X509: CODE] words (_ssl.c:4154)": the words
+            cause = re.sub(r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$", "", str(exc))
+        else:
+            cause = exc.strerror or str(exc)
+        if variable is None:
+            raise ApiError(f"cannot load certifi's CA certificates ({cause[:120]}): reinstall bbvars",
+                           fatal=True) from None
+        raise ApiError(f"cannot load CA certificates from {variable} ({os.environ[variable][:200]}): {cause[:120]}; "
+                       f"point {variable} at a PEM file of CA certificates, or unset it", fatal=True) from None
 
 
 def read_capped(response: httpx.Response, cap: int) -> bytes:

@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
+from bbvars.emulator import ratelimit
 from bbvars.emulator.identity import Identities, Token
 from bbvars.emulator.messages import (  # re-exported: the server and the Emulator take them from here
     AUTHORIZE_PATH,
@@ -169,15 +170,20 @@ class Api:
         handler_name, writes = methods[request.method]
         bearer = bearer_token(request.headers)
         credential = self.identities.authenticate(bearer, basic_credentials(request.headers))
-        try:
-            response = self._authorized(request, credential, captured, handler_name, writes)
-        except ApiError as error:
-            response = error_response(error.status, error.message, error.detail)
+        budget, hourly = self.options.budget, self.options.hourly_limit
+        # Counted when there is a budget, and always for access tokens, whose answers tell how much is left.
+        counted = hourly is not None or credential.kind == "access"
+        if counted and not budget.take(credential.owner, hourly):
+            response = fault_response(429, None, None, {})  # the hour's budget is spent: Bitbucket's own answer
+        else:
+            try:
+                response = self._authorized(request, credential, captured, handler_name, writes)
+            except ApiError as error:
+                response = error_response(error.status, error.message, error.detail)
         if credential.kind == "access" and bearer and segments[0] == "repositories":
             # Scaled rate limits, and their headers, are for access tokens on /2.0/repositories/* only.
-            count, limit = self.identities.requests_with(bearer), self.options.rate_limit
-            response.headers.update({"X-RateLimit-Limit": str(limit), "X-RateLimit-Resource": "api",
-                                     "X-RateLimit-NearLimit": "true" if count >= 0.8 * limit else "false"})
+            limit = hourly if hourly is not None else self.options.rate_limit
+            response.headers.update(ratelimit.headers(budget.used(credential.owner), limit))
         return response
 
     def _authorized(self, request: Request, credential: Token, captured: dict[str, str], handler_name: str,

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from bbvars.emulator.api import Api, Request, Response, error_response, fault_response
 from bbvars.emulator.faults import Fault, FaultRules
+from bbvars.emulator.ratelimit import HourlyBudget
 from bbvars.emulator.server import EmulatorServer
 from bbvars.emulator.identity import API_TOKEN_SCOPES, DEMO_USER, REFRESH_TTL, Identities, User
 from bbvars.emulator.state import DEFAULT_SCOPES, Scope, State
@@ -42,6 +43,10 @@ class Emulator:
         self.omit_size = False
         self.refresh_ttl: float = REFRESH_TTL
         self.rate_limit = 1000  # X-RateLimit-Limit for access tokens (Bitbucket's base: 1,000 an hour)
+        # API requests each credential may send per rolling hour, then 429 (`--rate-limit 1000/h`); None: no limit.
+        # When set it is also the access tokens' X-RateLimit-Limit. See ratelimit.py.
+        self.hourly_limit: int | None = None
+        self.budget = HourlyBudget()  # its `clock` can be replaced, so a test lets an hour pass at once
         self.consent_user: User = DEMO_USER  # who the consent page says is logged in
         self._state = State()
         self._identities = Identities()
@@ -228,6 +233,10 @@ class Emulator:
     ) -> None:
         """Delete by key behind the client's back; KeyError when there is no such key."""
         self._state.delete_variable_by_key(Scope(workspace, repository, environment), key)
+
+    def pass_time(self, seconds: float) -> None:
+        """Let `seconds` pass for the hourly budget (hourly_limit): requests older than an hour no longer count."""
+        self.budget.advance(seconds)
 
     def expire_tokens(self) -> None:
         """Expire every token issued so far; the next API call with one answers 401 "Access token expired."."""

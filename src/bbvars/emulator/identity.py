@@ -54,6 +54,7 @@ class Token:
     expires_at: float | None  # time.monotonic() deadline; None never expires (static access tokens)
     kind: str = "oauth"  # oauth (a consumer's grant) | access (access token) | api (Atlassian API token)
     user: User | None = None  # who a user's token acts as (authorization-code grants, API tokens)
+    owner: str = ""  # whose hourly request budget it spends: its consumer, its user, or the access token itself
 
 
 @dataclass
@@ -75,7 +76,6 @@ class Identities:
         self._api_tokens: dict[tuple[str, str], Token] = {}  # (email, token) -> what it grants
         self._codes: dict[str, Grant] = {}
         self._refresh_tokens: dict[str, Grant] = {}
-        self._requests_by_token: dict[str, int] = {}  # for the rate-limit headers of access tokens
 
     # --- set-up, from Python ---
 
@@ -86,11 +86,11 @@ class Identities:
 
     def add_access_token(self, token: str, scopes: tuple[str, ...]) -> None:
         with self._lock:
-            self._tokens[token] = Token(tuple(scopes), None, "access")
+            self._tokens[token] = Token(tuple(scopes), None, "access", owner=f"access token {token}")
 
     def add_api_token(self, email: str, token: str, scopes: tuple[str, ...], user: User) -> None:
         with self._lock:
-            self._api_tokens[(email, token)] = Token(tuple(scopes), None, "api", user)
+            self._api_tokens[(email, token)] = Token(tuple(scopes), None, "api", user, owner=f"user {user.account_id}")
 
     def consumer(self, client_id: str | None) -> Consumer | None:
         with self._lock:
@@ -131,7 +131,7 @@ class Identities:
                     "Calls for auto generated consumers should use urn:bb:oauth2:auth-code instead.",
                 )
             token = secrets.token_urlsafe(32)
-            self._tokens[token] = Token(consumer.scopes, time.monotonic() + ttl)
+            self._tokens[token] = Token(consumer.scopes, time.monotonic() + ttl, owner=f"consumer {consumer.client_id}")
             return token, consumer.scopes, None
 
     def _user_grant(self, consumer: Consumer, grant_type: str, form: dict[str, str], ttl: float,
@@ -147,7 +147,8 @@ class Identities:
             raise TokenError("invalid_grant", f"Invalid {what}")
         del pool[given]
         token = secrets.token_urlsafe(32)
-        self._tokens[token] = Token(grant.scopes, time.monotonic() + ttl, "oauth", grant.user)
+        self._tokens[token] = Token(grant.scopes, time.monotonic() + ttl, "oauth", grant.user,
+                                    owner=f"consumer {consumer.client_id}")
         refresh = secrets.token_urlsafe(32)
         self._refresh_tokens[refresh] = Grant(consumer.client_id, grant.scopes, time.monotonic() + refresh_ttl,
                                               grant.user)
@@ -178,8 +179,6 @@ class Identities:
                     raise Unauthorized("Token is invalid or not supported for this endpoint.")
                 if found.expires_at is not None and time.monotonic() >= found.expires_at:
                     raise Unauthorized("Access token expired.")
-                if found.kind == "access":
-                    self._requests_by_token[token] = self._requests_by_token.get(token, 0) + 1
                 return replace(found)
             email, secret = basic
             if email is not None and secret is not None:
@@ -189,9 +188,3 @@ class Identities:
                     raise Unauthorized("Invalid credentials.")
                 return replace(api)
         raise Unauthorized("Access denied: send a token as 'Authorization: Bearer <token>'.")
-
-    def requests_with(self, token: str) -> int:
-        """How many API requests an access token has made (its rate-limit count)."""
-        with self._lock:
-            return self._requests_by_token.get(token, 0)
-

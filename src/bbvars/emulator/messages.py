@@ -19,7 +19,9 @@ class Options(Protocol):
     omit_next: bool
     omit_size: bool
     refresh_ttl: float
-    rate_limit: int  # X-RateLimit-Limit sent to access tokens
+    rate_limit: int  # X-RateLimit-Limit sent to access tokens when no hourly_limit is set
+    hourly_limit: int | None  # API requests each credential may send per rolling hour (None: no limit)
+    budget: Any  # ratelimit.HourlyBudget: the requests each credential sent within the hour
     consent_user: Any  # identity.User: who "logs in" on the consent page
 
 

@@ -56,7 +56,11 @@ def serve(
         with emulator:
             exports = f"BITBUCKET_API_URL={emulator.api_url} BITBUCKET_TOKEN_URL={emulator.token_url} "
             exports += f"BITBUCKET_CLIENT_ID={shlex.quote(client_id)}"
-            print(f"bbvars emulator: API {emulator.api_url}  token {emulator.token_url}", file=out)
+            # The URLs name loopback (what a client on this machine uses); a wildcard bind is said, not hidden.
+            everywhere = {"": "IPv4", "0.0.0.0": "IPv4", "::": "IPv6 (and IPv4)"}.get(host)
+            listening = (f"  (listening on {host or '0.0.0.0'} port {emulator.port}: every {everywhere} address of "
+                         "this machine, not only loopback; anyone who can reach it can use it)") if everywhere else ""
+            print(f"bbvars emulator: API {emulator.api_url}  token {emulator.token_url}{listening}", file=out)
             if client_secret == DEMO_CLIENT_SECRET:  # the public demo default; a chosen secret is never printed
                 print(f"export {exports} BITBUCKET_CLIENT_SECRET={DEMO_CLIENT_SECRET}", file=out)
             else:

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import datetime
 import json
-import math
 import re
+import sys
 from dataclasses import dataclass, replace
-from typing import IO, Callable, Iterable
+from typing import Callable, Iterable
 
 from bbvars.errors import InputError
 from bbvars.models import Variable
-from bbvars.request.settings import BY_NAME, Setting, Settings
+from bbvars.redaction import MIN_LENGTH  # shorter secrets would match by chance; the redactor skips them too
+from bbvars.request.settings import BY_NAME, SECRETS, Setting, Settings
+# MAX_INPUT_BYTES and read_limited are re-exported: the surfaces and the tests import them from here.
+from bbvars.request.values import (MAX_INPUT_BYTES, Number, check_size, read_limited,  # noqa: F401
+                                   render_value, shown, too_long)
 
 # Bitbucket: "The maximum length of all combined pipeline variable names and values should not exceed 120K characters".
 MAX_TOTAL_CHARACTERS = 120_000
-# Bitbucket sets no documented limit on one document; 16 MiB is far above any real set of variables and keeps memory bounded.
-MAX_INPUT_BYTES = 16 * 1024 * 1024
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 TERRAFORM_OUTPUT_FIELDS = frozenset({"value", "type", "sensitive"})
 
@@ -34,125 +35,27 @@ class Entry:
         return f"Entry(key={self.key!r}, sensitive={self.sensitive}, source={self.source!r})"
 
 
-def shown(text: str, limit: int = 60) -> str:
-    """Text from the input, safe inside a one-line message: as it is when printable, else quoted with escapes."""
-    return text[:limit] if text.isprintable() else repr(text[:limit])
-
-
-class Number(str):
-    """A number as the input wrote it. Alone it is stored as written (`1.10` stays `1.10`, `007` stays `007`), as a
-    value copied by hand would be; inside a list or map it is the number it stands for."""
-
-    number: int | float
-
-    def __new__(cls, text: str, number: int | float) -> Number:
-        self = super().__new__(cls, text)
-        self.number = number
-        return self
-
-
-def _json_number(convert):
-    return lambda text: Number(text, convert(text))
-
-
-def read_limited(stream: IO, source: str) -> str:
-    # Read at most one byte past the limit, so an endless stream cannot exhaust memory.
-    data = stream.read(MAX_INPUT_BYTES + 1)
-    if isinstance(data, bytes):
-        check_size(data, source)  # before decoding: a character cut at the limit is not the problem to report
+def _json_number(convert, source: str):
+    def number(text: str) -> Number:
         try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"{source} is not UTF-8 text") from None
-    check_size(data, source)
-    return data
+            return Number(text, convert(text))
+        except ValueError:  # only an integer too long for Python to read (int's digit limit) fails here
+            raise too_long(text, source) from None
+
+    return number
 
 
-def check_size(text: str | bytes, source: str) -> None:
-    if len(text) > MAX_INPUT_BYTES or (
-        isinstance(text, str) and len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES
-    ):
-        raise InputError(f"{source} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB: split the variables")
+# What `terraform output` prints for people (not `terraform output -json`): `name = "text"`, `name = <sensitive>`,
+# `name = [`, `name = {`, `name = 3`, `name = true`, `name = tolist([`, `name = <<EOT`. A .env line never needs the
+# spaces around `=` that Terraform always writes.
+TERRAFORM_HUMAN = re.compile(r'[A-Za-z_][A-Za-z0-9_-]* = (<sensitive>|"|\[|\{|-?[0-9]|true\Z|false\Z|null\Z|'
+                             r'to(list|set|map|object|tuple)\(|<<)')
 
 
-def render_value(key: str, value: object, source: str) -> str:
-    """Values as Bitbucket stores them: text. Scalars as written, lists and maps as compact JSON."""
-    if value is None:
-        raise InputError(f"{source}: {shown(key)} is null; give it a value or leave it out")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Number):
-        if isinstance(value.number, float) and not math.isfinite(value.number):
-            raise InputError(f"{source}: {shown(key)} is {value.number}, not a finite number")
-        return str.__str__(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InputError(f"{source}: {shown(key)} is {value}, not a finite number")
-    if isinstance(value, (int, float)):
-        return json.dumps(value)
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat()  # YAML turns 2024-01-01 into a date; give the text back
-    if isinstance(value, (list, dict)):
-        return _compact_json(key, value, source)
-    raise InputError(f"{source}: {shown(key)} has a value of unsupported type {type(value).__name__}")
-
-
-def _compact_json(key: str, value: list | dict, source: str) -> str:
-    too_large = InputError(
-        f"{source}: {shown(key)} would be larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB as JSON (YAML aliases "
-        "expand): write the value out"
-    )
-    try:
-        # Measured before encoding: YAML aliases can make a small document stand for an enormous value.
-        if _json_size_floor(value, {}) > MAX_INPUT_BYTES:
-            raise too_large
-        text = json.dumps(_as_numbers(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_extra)
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"{source}: {shown(key)} cannot be written as JSON ({exc})") from None
-    except RecursionError:
-        raise InputError(f"{source}: {shown(key)} is nested too deeply") from None
-    if len(text) > MAX_INPUT_BYTES:
-        raise too_large
-    return text
-
-
-def _as_numbers(value: object, path: frozenset[int] = frozenset()) -> object:
-    """Inside lists and maps, a Number is written as the JSON number it stands for."""
-    if isinstance(value, Number):
-        return value.number
-    if isinstance(value, (list, dict)):
-        if id(value) in path:
-            raise ValueError("it contains itself")  # a YAML alias to an enclosing node
-        inner = path | {id(value)}
-        if isinstance(value, list):
-            return [_as_numbers(item, inner) for item in value]
-        return {key: _as_numbers(item, inner) for key, item in value.items()}
-    return value
-
-
-def _json_size_floor(value: object, sizes: dict[int, int]) -> int:
-    """The least number of characters `value` takes as JSON, counting every repeat of a shared (aliased) part, in
-    time linear in the distinct parts."""
-    if isinstance(value, str):
-        return len(value) + 2
-    if not isinstance(value, (list, dict)):
-        return 1
-    if id(value) in sizes:
-        return sizes[id(value)]
-    sizes[id(value)] = 0  # a cycle: json.dumps refuses it
-    if isinstance(value, dict):
-        size = 1 + sum(len(str(k)) + 4 + _json_size_floor(v, sizes) for k, v in value.items())
-    else:
-        size = 1 + sum(1 + _json_size_floor(v, sizes) for v in value)
-    sizes[id(value)] = size
-    return size
-
-
-def _json_extra(value: object) -> str:
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat()
-    raise ValueError(f"unsupported type {type(value).__name__}")
+def looks_like_terraform_text(text: str) -> bool:
+    """The first line that is neither blank nor a comment is one Terraform's human output would print."""
+    first = next((line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
+    return TERRAFORM_HUMAN.match(first) is not None
 
 
 def load_mapping(text: str, source: str) -> dict:
@@ -161,7 +64,7 @@ def load_mapping(text: str, source: str) -> dict:
         raise InputError(f"{source} is empty: give a JSON object, a YAML mapping or `terraform output -json`")
     try:
         document = json.loads(text, object_pairs_hook=lambda pairs: _unique_keys(pairs, source),
-                              parse_int=_json_number(int), parse_float=_json_number(float))
+                              parse_int=_json_number(int, source), parse_float=_json_number(float, source))
     except ValueError as json_error:
         document = _load_yaml(text, source, json_error)
     except RecursionError:
@@ -205,7 +108,31 @@ def _load_yaml(text: str, source: str, json_error: ValueError) -> object:
 
     def construct_number(loader, node):
         build = loader.construct_yaml_int if node.tag.endswith(":int") else loader.construct_yaml_float
-        return Number(node.value, build(node))
+        try:
+            return Number(node.value, build(node))
+        except ValueError:
+            if isinstance(node.value, str) and sum(c.isdigit() for c in node.value) > sys.get_int_max_str_digits():
+                raise too_long(node.value, source) from None
+            raise
+
+    def construct_omap(loader, node):
+        """An ordered mapping is a mapping (bbvars keeps every mapping's order): a JSON object, a key given once."""
+        pairs = {}
+        for item in node.value if isinstance(node, yaml.SequenceNode) else ():
+            if not isinstance(item, yaml.MappingNode) or len(item.value) != 1:
+                break
+            key = loader.construct_object(item.value[0][0], deep=True)
+            if key in pairs:
+                raise InputError(f"{source}: key {key!r} appears twice")
+            pairs[key] = loader.construct_object(item.value[0][1], deep=True)
+        else:
+            return pairs
+        raise InputError(f"{source}: a !!omap value is a list of one-key mappings")
+
+    def refuse_tag(loader, node):
+        # A list of pairs that may repeat a key, a set, bytes: none has a text form a person would expect.
+        raise InputError(f"{source}: a value tagged !!{node.tag.rpartition(':')[2]} has no text form "
+                         "Bitbucket can store: write it as a mapping, a list or text")
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     # Numbers and dates keep the text the user wrote: YAML 1.1 would turn 1.10 into 1.1, 0755 into 493 and
@@ -213,6 +140,9 @@ def _load_yaml(text: str, source: str, json_error: ValueError) -> object:
     Loader.add_constructor("tag:yaml.org,2002:int", construct_number)
     Loader.add_constructor("tag:yaml.org,2002:float", construct_number)
     Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+    Loader.add_constructor("tag:yaml.org,2002:omap", construct_omap)
+    for tag in ("pairs", "set", "binary"):
+        Loader.add_constructor(f"tag:yaml.org,2002:{tag}", refuse_tag)
     try:
         return yaml.load(text, Loader=Loader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as yaml_error:
@@ -251,6 +181,11 @@ def looks_like_terraform(document: dict) -> bool:
 def parse_document(text: str, source: str) -> list[Entry]:
     from bbvars.request import dotenv
 
+    if looks_like_terraform_text(text):
+        # Read as .env it would store `<sensitive>` and quoted text as plain values.
+        raise InputError(f"{source} looks like the text `terraform output` prints for people, which leaves out "
+                         "sensitive values: pipe `terraform output -json` instead (a .env file writes KEY=value, "
+                         "without spaces around =)")
     if dotenv.looks_like_dotenv(text):  # never JSON, whose first line cannot be KEY=...
         check_size(text, source)
         return [Entry(key, value, False, source) for key, value in dotenv.parse(text, source)]
@@ -288,7 +223,9 @@ def parse_pairs(pairs: Iterable[str], source: str = "--var") -> list[Entry]:
 
 def final_key(key: str, prefix: str, upper: bool) -> str:
     key = prefix + key
-    return key.replace("-", "_").upper() if upper else key
+    # Only an ASCII key is upper-cased: str.upper() turns look-alikes into ASCII (`ſecret` -> SECRET, `ﬁle` -> FILE,
+    # `ıd` -> ID), so a non-ASCII key stays as written and is refused as a variable name.
+    return key.replace("-", "_").upper() if upper and key.isascii() else key
 
 
 def build_variables(
@@ -352,9 +289,27 @@ def collect(documents: Iterable[tuple[str, str]], pairs: Iterable[str], *, prefi
     return build_variables(merge(sources), prefix=prefix, upper=upper, secured=secured)
 
 
+def refuse_credentials(variables: Iterable[Variable], settings: Settings, label: Callable[[Setting], str]) -> None:
+    """A plain variable is readable by everyone with access to the repository: one that holds the run's own
+    credential (a document that swept up an environment, a value pasted from the wrong place) is refused, naming the
+    key and the setting, never the secret. A secured variable may hold it."""
+    secrets = [(name, value) for name in SECRETS if (value := getattr(settings, name)) and len(value) >= MIN_LENGTH]
+    for variable in variables:
+        if variable.secured:
+            continue
+        for name, secret in secrets:
+            if secret in variable.value:
+                raise InputError(
+                    f"the plain variable {variable.key} holds the run's credential {label(BY_NAME[name])} (its value "
+                    "is not shown): remove it from the input, or mark the key secured"
+                )
+
+
 def check_variables(variables: list[Variable], settings: Settings, label: Callable[[Setting], str]) -> None:
     """What the input of one target must meet before any request: not empty (unless allow_empty; an empty input with
-    prune is refused by the engine whatever allow_empty says), and within Bitbucket's total for names and values."""
+    prune is refused by the engine whatever allow_empty says), within Bitbucket's total for names and values, and no
+    plain variable holding the run's own credential."""
+    refuse_credentials(variables, settings, label)
     if not variables and not settings.allow_empty and not settings.prune:
         raise InputError(
             "the input has no variables (`terraform output -json` prints {} when run away from the Terraform state, "

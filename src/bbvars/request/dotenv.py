@@ -3,8 +3,8 @@ other reads back exactly.
 
 Read: blank lines and `#` comments are skipped; `export ` before a key is allowed; a value is unquoted (up to a
 ` #` comment, surrounding spaces dropped), 'single-quoted' (literal, may span lines) or "double-quoted" (may span
-lines; escapes \\n \\r \\t \\" \\\\ \\$ and \\`; any other backslash is kept). Nothing is expanded: `${VAR}` stays
-as written. No error message shows a value: the line number says where."""
+lines; escapes \\n \\r \\t \\" \\\\ \\$ \\` and \\xHH / \\uHHHH (a character by its hex code); any other backslash is
+kept). Nothing is expanded: `${VAR}` stays as written. No error message shows a value: the line number says where."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ from bbvars.errors import InputError
 ASSIGNMENT = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=")
 VALID_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # Bitbucket's variable names: the only keys render() writes
 ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$", "`": "`"}
+CODED = re.compile(r"x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})")  # \xHH, \uHHHH after the backslash
+# Written as \xHH / \uHHHH: control characters (ESC, NUL, C1...) a terminal would act on when the file is printed,
+# and the Unicode line separators.
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def meaningful(line: str) -> bool:
@@ -84,6 +88,11 @@ def _value(text: str, start: int, end: int, source: str, line_number: int) -> tu
                 chars.append(ESCAPES[following])
                 index += 2
                 continue
+            coded = CODED.match(text, index + 1)
+            if coded:
+                chars.append(chr(int(coded.group(1) or coded.group(2), 16)))
+                index = coded.end()
+                continue
         chars.append(char)
         index += 1
     else:
@@ -99,10 +108,13 @@ def _value(text: str, start: int, end: int, source: str, line_number: int) -> tu
 
 
 def quote(value: str) -> str:
-    """A value in double quotes that parse() reads back exactly: newlines and tabs as escapes, `$` and backquotes
-    escaped so that tools which do expand variables in .env files leave it alone too."""
+    """A value in double quotes that parse() reads back exactly: newlines and tabs as escapes, other control
+    characters as \\xHH (a server's value holding ESC must not reach a terminal that prints the file), `$` and
+    backquotes escaped so that tools which do expand variables in .env files leave it alone too."""
     escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`")
                .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
+    escaped = CONTROL.sub(lambda m: (f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                                     else f"\\u{ord(m.group()):04x}"), escaped)
     return f'"{escaped}"'
 
 

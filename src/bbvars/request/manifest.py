@@ -7,19 +7,19 @@ in every target, and appears in the JSON Schema (manifest_schema.py)."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO, Callable, Sequence
 
 from bbvars.request.documents import Entry, Number, build_variables, final_key, load_mapping, parse_document, read_limited
-from bbvars.request.documents import check_variables, render_value, shown
+from bbvars.request.documents import check_variables, refuse_credentials, render_value, shown
+from bbvars.request.sources import ANYWHERE, Host, Unreadable, read_regular
 from bbvars.sync.engine import Job
 from bbvars.errors import InputError
-from bbvars.request.manifest_values import mapping, names, setting_value, slug, text_value, unknown_keys
+from bbvars.request.manifest_values import mapping, names, place, setting_value, slug, text_value, unknown_keys
 from bbvars.models import Target
 from bbvars.request.settings import SETTINGS, Setting, Settings, surface_overrides
 
@@ -94,19 +94,23 @@ class Manifest:
 # -- reading and checking the manifest itself ---------------------------------------------------------------------
 
 
-def read(path: str, stdin: IO | None = None, default_workspace: str | None = None) -> Manifest:
-    """The manifest at `path` ("-": standard input), checked whole; its sources are not read yet."""
+def read(path: str, stdin: IO | None = None, default_workspace: str | None = None,
+         host: Host | None = None) -> Manifest:
+    """The manifest at `path` ("-": standard input), checked whole; its sources are not read yet. With `host`, the
+    manifest itself must be inside the host's tree (a CI setting names it); a path typed on the command line is
+    the person's own choice, but still a regular file."""
     label = STDIN_LABEL if path == STDIN else shown(path, 200)
     if path == STDIN:
         stream = stdin if stdin is not None else sys.stdin
         text = read_limited(stream.buffer if hasattr(stream, "buffer") else stream, label)
         base = Path.cwd()
     else:
+        if host is not None:
+            host.check_inside(path, f"the manifest {label}")
         try:
-            with open(path, "rb") as handle:
-                text = read_limited(handle, label)
-        except OSError as exc:
-            raise InputError(f"cannot read the manifest {label}: {exc.strerror}") from None
+            text = read_regular(path, label)
+        except Unreadable as exc:
+            raise InputError(f"cannot read the manifest {label}: {exc}") from None
         base = Path(path).parent
     return parse(load_mapping(text, label), label, base, default_workspace)
 
@@ -191,6 +195,7 @@ def parse_target(manifest: Manifest, index: int, entry: object, workspace: str |
         raise manifest.error(where, "no workspace: set workspace at the top of the manifest or in the target")
     slug(manifest, f"{where}.workspace", target_workspace)
     slug(manifest, f"{where}.repository", repository)
+    place(manifest, f"{where}.environment", environment)
     if environment is not None:
         if repository is None:
             raise manifest.error(where, "environment needs repository: deployment environments belong to one")
@@ -254,16 +259,16 @@ def refuse_repeats(manifest: Manifest) -> None:
 
 
 def read_sources(manifest: Manifest, specs: Sequence[TargetSpec], stdin: IO | None = None,
-                 within: str | None = None) -> dict[str, list[Entry]]:
-    """Each source the chosen targets use, read and parsed once; with `within`, only files inside that directory."""
+                 host: Host = ANYWHERE) -> dict[str, list[Entry]]:
+    """Each source the chosen targets use, read and parsed once: regular files inside the host's tree only."""
     entries: dict[str, list[Entry]] = {}
     for name in dict.fromkeys(name for spec in specs for name in spec.sources):
         source = manifest.sources[name]
         label = source.label
-        if within is not None and source.path is not None:
-            root = os.path.realpath(within)
-            if os.path.commonpath([root, os.path.realpath(source.path)]) != root:
-                raise manifest.error(label, f"is outside the workspace ({root}): a source must be a file in it")
+        if source.path is not None:
+            why = host.outside(str(source.path))
+            if why is not None:
+                raise manifest.error(label, why)
         if source.path is None:
             stream = stdin if stdin is not None else sys.stdin
             if stream is None or stream.isatty():
@@ -271,11 +276,10 @@ def read_sources(manifest: Manifest, specs: Sequence[TargetSpec], stdin: IO | No
             text = read_limited(stream.buffer if hasattr(stream, "buffer") else stream, f"{manifest.shown}: {label}")
         else:
             try:
-                with open(source.path, "rb") as handle:
-                    text = read_limited(handle, f"{manifest.shown}: {label}")
-            except OSError as exc:
-                raise manifest.error(label, f"cannot be read: {exc.strerror} (paths are relative to the "
-                                            "manifest)") from None
+                text = read_regular(str(source.path), f"{manifest.shown}: {label}")
+            except Unreadable as exc:
+                raise manifest.error(label, f"cannot be read: {exc}"
+                                            + (" (paths are relative to the manifest)" if exc.missing else "")) from None
         try:
             entries[name] = parse_document(text, label)
         except InputError as exc:
@@ -342,13 +346,15 @@ def variables_of(manifest: Manifest, spec: TargetSpec, entries: dict[str, list[E
     return variables
 
 
-def jobs(settings: Settings, stdin: IO | None = None, within: str | None = None) -> list[Job]:
+def jobs(settings: Settings, stdin: IO | None = None, host: Host = ANYWHERE, confine_manifest: bool = False,
+         label: Callable[[Setting], str] = lambda setting: setting.name) -> list[Job]:
     """The jobs of the manifest the settings name: only the chosen targets (`targets`), with the surface's
-    per-target settings over every target's, each job's options the run's settings with the target's. `within`: a
-    directory every source file must be in (the action's workspace)."""
-    manifest = read(settings.manifest or "", stdin, settings.workspace)
+    per-target settings over every target's, each job's options the run's settings with the target's. `host`: the
+    tree every source file must be in (the working directory, the clone, the workspace); with confine_manifest, the
+    manifest too. `label` names the run's credentials in messages."""
+    manifest = read(settings.manifest or "", stdin, settings.workspace, host if confine_manifest else None)
     chosen = manifest.select(settings.targets)
-    entries = read_sources(manifest, chosen, stdin, within)
+    entries = read_sources(manifest, chosen, stdin, host)
     overrides = surface_overrides(settings)
     result = []
     for spec in chosen:
@@ -356,5 +362,10 @@ def jobs(settings: Settings, stdin: IO | None = None, within: str | None = None)
         target = spec.target
         options = replace(settings, workspace=target.workspace, repository=target.repository,
                           environment=target.environment, **values)
-        result.append(Job(target, variables_of(manifest, spec, entries, values), options, spec.name))
+        variables = variables_of(manifest, spec, entries, values)
+        try:
+            refuse_credentials(variables, settings, label)
+        except InputError as exc:
+            raise manifest.error(spec.label, str(exc)) from None
+        result.append(Job(target, variables, options, spec.name))
     return result

@@ -8,6 +8,8 @@ import json
 from bbvars.request.manifest import MAX_TARGETS, NAME_PATTERN, VERSION, per_target_settings
 from bbvars.request.settings import Setting
 
+# places.UNPRINTABLE, as a JSON Schema pattern: no control character, no line or paragraph separator.
+ONE_LINE = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
 
 
 def setting_schema(setting: Setting) -> dict:
@@ -38,8 +40,9 @@ def json_schema() -> dict:
                      "description": "what --target (TARGETS, targets) chooses it by; unique"},
             "workspace": {"$ref": "#/$defs/slug", "description": "else the manifest's workspace"},
             "repository": {"$ref": "#/$defs/slug", "description": "omit for workspace variables"},
-            "environment": {"type": "string", "minLength": 1,
-                            "description": "deployment environment: name, slug or uuid (needs repository)"},
+            "environment": {"type": "string", "minLength": 1, "pattern": ONE_LINE,
+                            "description": "deployment environment: name, slug or uuid (needs repository); one "
+                                           "line of printable text"},
             "from": {"$ref": "#/$defs/names", "description": "the sources whose keys this target takes"},
             "include": {"$ref": "#/$defs/names",
                         "description": "only source keys matching one of these globs (before prefix/upper)"},

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from bbvars.request.documents import Number, shown
 from bbvars.errors import InputError
-from bbvars.request.settings import Setting, check_slug
+from bbvars.request.places import check_place, check_slug
+from bbvars.request.settings import Setting
 
 if TYPE_CHECKING:
     from bbvars.request.manifest import Manifest
@@ -40,6 +41,14 @@ def text_value(manifest: Manifest, where: str, value: object) -> str:
 def slug(manifest: Manifest, where: str, value: str | None) -> None:
     try:
         check_slug(value, where.rpartition(".")[2])
+    except InputError as exc:
+        raise manifest.error(where.rpartition(".")[0] or where, str(exc)) from None
+
+
+def place(manifest: Manifest, where: str, value: str | None) -> None:
+    """An environment's name: one line of printable text, as every place name (places.py)."""
+    try:
+        check_place(value, where.rpartition(".")[2])
     except InputError as exc:
         raise manifest.error(where.rpartition(".")[0] or where, str(exc)) from None
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import Callable, Mapping
 
 from bbvars.errors import InputError
+from bbvars.request.places import check_name, check_slug  # the one rule for place names, on every surface
 # The URL rule lives in bbvars.urls (the stored login's file is checked by it too); importable from here as before.
 from bbvars.urls import USER_INFO, check_url, is_loopback  # noqa: F401
 
@@ -105,8 +106,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fingerprint", "bool", "keep keyed fingerprints of secured values (variable BBVARS_FINGERPRINTS), so an "
             "unchanged secured value is not rewritten", flags=("--fingerprint",), env="FINGERPRINT",
             action_input="fingerprint", query_key="fingerprint", default=False, per_target=True),
-    Setting("fingerprint_key", "secret", "key of the fingerprints (default: derived from the credential's secret)",
-            env="BBVARS_FINGERPRINT_KEY"),
+    Setting("fingerprint_key", "secret", "key of the fingerprints, needed with fingerprint on: 128+ random bits (32+ "
+            "hex or 22+ base64url characters), made by `bbvars fingerprint-key`", env="BBVARS_FINGERPRINT_KEY"),
     Setting("exit_code", "bool", "exit 3 when something changed (with dry run: would change), 0 when nothing did",
             flags=("--exit-code",), env="EXIT_CODE", action_input="exit_code", default=False),
     Setting("max_deletes", "int", "refuse the whole run when prune would delete more variables than this",
@@ -119,6 +120,10 @@ SETTINGS: tuple[Setting, ...] = (
             query_key="atlassian_account_email"),
     Setting("atlassian_api_token", "secret", "Atlassian API token (with Bitbucket scopes), sent as HTTP Basic",
             env="ATLASSIAN_API_TOKEN", action_input="atlassian_api_token", query_key="atlassian_api_token"),
+    Setting("max_requests", "int", "send at most this many requests (Bitbucket allows about 1,000 an hour): the "
+            "writes that would pass it are not attempted, exit 4, and a re-run continues",
+            flags=("--max-requests",), env="MAX_REQUESTS", action_input="max_requests", query_key="max_requests",
+            bounds=(1, 1_000_000)),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 SECRETS = tuple(s.name for s in SETTINGS if s.kind == "secret")  # what every surface registers with its Redactor
@@ -161,6 +166,7 @@ class Settings:
     protect: tuple[str, ...] = ()
     atlassian_account_email: str | None = None
     atlassian_api_token: str | None = field(default=None, repr=False)
+    max_requests: int | None = None
 
 
 assert [f.name for f in fields(Settings)] == [s.name for s in SETTINGS], "Settings and SETTINGS must agree"
@@ -242,19 +248,6 @@ def from_strings(raw: Mapping[str, str], label: Callable[[Setting], str]) -> Set
     return Settings(**values)
 
 
-SLUG_PATTERN = re.compile(r"(\{[0-9A-Fa-f-]+\}|[A-Za-z0-9_.-]+)\Z")
-
-
-def check_slug(value: str | None, label: str) -> None:
-    """Workspace and repository go into URL paths: a slug (letters, digits, - _ .) or a {uuid}."""
-    if value is not None and (not SLUG_PATTERN.match(value) or value in (".", "..")):
-        raise InputError(f"{label} {value[:60]!r} is not a slug: use letters, digits, '-', '_' and '.', or a {{uuid}} "
-                         "(the slug is in the workspace's or repository's URL)")
-
-
-def check_name(value: str | None, label: str) -> None:
-    if value is not None and not value.strip():
-        raise InputError(f"{label} is empty: give the environment's name, slug or uuid")
 
 
 PROTECT_PATTERN = re.compile(r"[A-Za-z0-9_*?\[\]!]+\Z")
@@ -334,12 +327,14 @@ def validate(settings: Settings, labels: Callable[[Setting], str]) -> None:
 
 
 CHANGES_PENDING = 3  # Terraform's -detailed-exitcode says 2, which bbvars already means for bad input
+STOPPED = 4  # stopped cleanly at the request budget (max_requests) or a lasting rate limit: a re-run continues
 
 
-def exit_code(settings: Settings, ok: bool, changed: bool) -> int:
-    """A sync's exit code: 1 failed; with exit_code, 3 when something changed (with dry run: would change)."""
+def exit_code(settings: Settings, ok: bool, changed: bool, stopped: bool = False) -> int:
+    """A sync's exit code: 1 failed; 4 stopped cleanly at the request budget or a lasting rate limit (nothing
+    else failed); with exit_code, 3 when something changed (with dry run: would change)."""
     if not ok:
-        return 1
+        return STOPPED if stopped else 1
     return CHANGES_PENDING if settings.exit_code and changed else 0
 
 

@@ -15,6 +15,13 @@ from bbvars.surfaces._ci import one_line, say
 COMMAND_STARTS = ("::", "##[")
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 PLAIN_KEY = re.compile(r"[A-Za-z0-9_]+\Z")
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # Bitbucket's rule for a variable's key
+
+
+def is_variable_name(key: str) -> bool:
+    """Whether a key may go into a step output: workflows paste outputs into shell scripts
+    (`run: echo "${{ steps.x.outputs.deleted }}"`), so a listed key such as `x"; touch PWNED; echo "` must not."""
+    return VARIABLE_NAME.match(key) is not None
 
 
 def escape_data(text: str) -> str:

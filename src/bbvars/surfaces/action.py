@@ -40,14 +40,31 @@ def sources(setting: Setting) -> tuple[str | None, str | None]:
 __all__ = ["escape_data", "mask", "render_error", "render_notice", "run"]
 
 
+MASKED_LINE_MIN = 4  # a line of a multi-line secret shorter than this (stripped) is not masked on its own
+
+
+def worth_masking(line: str) -> bool:
+    """A line of a multi-line secret masked on its own: GitHub masks every occurrence of a mask anywhere in the rest of
+    the job's log, so `{`, `}`, `-----` or `  ],` (the lines of any JSON or PEM secret) would blank out every brace
+    and rule of every later step. A line qualifies when it holds at least MASKED_LINE_MIN characters and at least
+    one letter or digit; the skipped ones carry next to nothing of the secret."""
+    stripped = line.strip()
+    return len(stripped) >= MASKED_LINE_MIN and any(char.isalnum() for char in stripped)
+
+
 def mask(secret: str, masked: set[str] | None = None) -> None:
-    """GitHub masks line by line, so a multi-line secret is registered one line at a time (each line once, when
-    `masked` keeps the lines registered so far)."""
-    for line in secret.splitlines():
-        if line.strip() and (masked is None or line not in masked):
+    """Register a secret with GitHub: the whole value (escaped, so a multi-line one is one command), then, because
+    GitHub matches masks within one log line, each line of a multi-line value that is worth masking on its own.
+    `masked` keeps what is registered so far, so nothing is registered twice."""
+    lines = [line for line in secret.splitlines() if line.strip()]
+    forms = [secret] if secret.strip() else []
+    if lines != forms:  # it has line breaks
+        forms += lines if len(lines) == 1 else [line for line in lines if worth_masking(line)]
+    for form in forms:
+        if masked is None or form not in masked:
             if masked is not None:
-                masked.add(line)
-            gh.command("add-mask", line)
+                masked.add(form)
+            gh.command("add-mask", form)
 
 
 def render_error(message: str) -> None:
@@ -56,6 +73,29 @@ def render_error(message: str) -> None:
 
 def render_notice(message: str) -> None:
     gh.log(f"bbvars: {message}")
+
+
+OUTPUT_FILES = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+
+
+def cannot_write(variable: str, path: str, exc: OSError, before: bool = False) -> BbvarsError:
+    sent = "; nothing was sent to Bitbucket" if before else ""
+    uid = f"the container runs as uid {os.getuid()}: a Docker action must run as root, the image's default user"
+    return BbvarsError(f"cannot write ${variable} ({path}): {exc.strerror or exc}{sent} ({uid})")
+
+
+def check_writable() -> None:
+    """Every file the runner hands us for results, opened for appending before the first request: a run that would
+    write the variables and then fail on its own outputs (a later step would miss them) fails here instead."""
+    for variable in OUTPUT_FILES:
+        path = os.environ.get(variable)
+        if not path:
+            continue
+        try:
+            with open(path, "a", encoding="utf-8"):
+                pass  # appends nothing: the runner's file is left as it is
+        except OSError as exc:
+            raise cannot_write(variable, path, exc, before=True) from None
 
 
 def append_to(variable: str, text: str) -> None:
@@ -67,8 +107,7 @@ def append_to(variable: str, text: str) -> None:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as exc:
-        raise BbvarsError(f"cannot write ${variable} ({path}): {exc.strerror}; the container runs as uid "
-                          f"{os.getuid()}, which the runner's file must allow") from None
+        raise cannot_write(variable, path, exc) from None
 
 
 def write_outputs(outputs: dict[str, str]) -> None:
@@ -82,14 +121,39 @@ def write_outputs(outputs: dict[str, str]) -> None:
     append_to("GITHUB_OUTPUT", "".join(blocks))
 
 
+LISTS = ("created", "updated", "unchanged", "deleted")
+
+
+def named_only(result: SyncResult) -> tuple[SyncResult, int]:
+    """The result as the step outputs tell it: only keys that are valid variable names (a server may list any text as
+    a key), and how many were left out. The log and the summary still show the others, escaped."""
+    def keep(keys):
+        return [key for key in keys if gh.is_variable_name(key)]
+
+    shown = replace(result, **{name: keep(getattr(result, name)) for name in LISTS},
+                    failed=[f for f in result.failed if gh.is_variable_name(f["key"])],
+                    reasons={key: why for key, why in result.reasons.items() if gh.is_variable_name(key)})
+    if len(shown.failed) < len(result.failed) and shown.ok:
+        shown.error = "a key that is not a valid variable name failed"  # still a failed run in the result's `ok`
+    left = sum(len(getattr(result, name)) - len(getattr(shown, name)) for name in (*LISTS, "failed"))
+    return shown, left
+
+
+def warn_left_out(left: int) -> None:
+    if left:
+        gh.command("warning", f"{left} key(s) Bitbucket listed are not valid variable names: they are left out of the "
+                   "step outputs (the log above shows them, escaped)")
+
+
 def sync_outputs(result: SyncResult) -> dict[str, str]:
     from bbvars.sync import report
 
-    lists = result.as_json()
-    outputs = {name: ",".join(lists[name]) for name in ("created", "updated", "unchanged", "deleted")}
+    shown, _ = named_only(result)
+    lists = shown.as_json()
+    outputs = {name: ",".join(lists[name]) for name in LISTS}
     outputs["failed"] = ",".join(failed["key"] for failed in lists["failed"])
     outputs["changed"] = "true" if result.changed else "false"
-    outputs["result"] = report.to_json(result)
+    outputs["result"] = report.to_json(shown)
     return outputs
 
 
@@ -135,6 +199,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.auth import choose, register
 
     register(choose(settings), redactor)  # every form of the credential chosen masked before anything is printed
+    check_writable()  # before the first request
     log = (lambda line: gh.log(f"DEBUG: {line}")) if settings.debug else None
     if settings.command == "token":
         return token_command(settings, redactor, log)
@@ -152,25 +217,21 @@ EMPTY_VARIABLES = (
 )
 
 
-def workspace_root() -> str:
-    return os.path.realpath(os.environ.get("GITHUB_WORKSPACE") or os.getcwd())
-
-
 def workspace_file(given: str, name: str = "variables_file") -> tuple[str, str]:
-    """(path, source name) of a file inside the workspace; anything outside it is refused: the action reads only
-    what the workflow itself put there."""
+    """(path, source name) of a file inside the workspace; anything outside it is refused (request/sources.py): the
+    action reads only what the workflow itself put there."""
     from bbvars.request.documents import shown
+    from bbvars.request.sources import action_host
 
-    workspace = workspace_root()
-    path = os.path.realpath(os.path.join(workspace, given))
-    if os.path.commonpath([workspace, path]) != workspace:
-        raise InputError(f"input {name} {shown(given, 200)!r} is outside the workspace ({workspace}): give a "
-                         "path relative to it, such as outputs.json")
+    host = action_host(os.environ)
+    path = os.path.realpath(os.path.join(host.roots[0], given))
+    host.check_inside(path, f"input {name} {shown(given, 200)!r}")
     return path, f"input {name} {shown(given, 200)}"
 
 
 def read_variables(settings: Settings) -> list:
-    from bbvars.request.documents import check_variables, collect, read_limited, variables_of
+    from bbvars.request.documents import check_variables, collect, variables_of
+    from bbvars.request.sources import Unreadable, read_regular
 
     if not settings.variables_file:
         if settings.variables is None or not settings.variables.strip():
@@ -180,13 +241,12 @@ def read_variables(settings: Settings) -> list:
         raise InputError("inputs variables and variables_file are both set: give one of them")
     path, source = workspace_file(settings.variables_file)
     try:
-        with open(path, "rb") as handle:
-            text = read_limited(handle, source)
-    except FileNotFoundError:
-        raise InputError(f"{source} does not exist in the workspace: write it in an earlier step of the same job "
-                         "(e.g. `terraform output -json > outputs.json`)") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {source}: {exc.strerror}") from None
+        text = read_regular(path, source)
+    except Unreadable as exc:
+        if exc.missing:
+            raise InputError(f"{source} does not exist in the workspace: write it in an earlier step of the same "
+                             "job (e.g. `terraform output -json > outputs.json`)") from None
+        raise InputError(f"cannot read {source}: {exc}") from None
     variables = collect([(source, text)], (), prefix=settings.prefix, upper=settings.upper, secured=settings.secured)
     check_variables(variables, settings, label)
     return variables
@@ -194,7 +254,7 @@ def read_variables(settings: Settings) -> list:
 
 def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
     from bbvars.sync import engine
-    from bbvars.sync import report
+    from bbvars.sync import budget, report
     from bbvars.auth import describe
 
     variables = read_variables(settings)
@@ -219,10 +279,13 @@ def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> in
         for line in lines:
             gh.log(redactor(line))
         gh.command("endgroup")
+    for line in report.cost_lines(result.cost, result.dry_run):
+        gh.log(redactor(line))
+    warn_left_out(named_only(result)[1])
     write_outputs(sync_outputs(result))
     write_summary(redactor(summary_markdown(result)))
     if not result.ok:
-        raise BbvarsError(failure(result))
+        raise budget.stop_or_failure(result, failure(result))
     gh.log(redactor(f"✔ {outcome(result)}"))
     return exit_code(settings, result.ok, result.changed)
 
@@ -280,12 +343,13 @@ def run_outputs(run: RunResult) -> dict[str, str]:
     """The single-target outputs over every target, each key as TARGET:KEY; `result` is the whole run's report."""
     from bbvars.sync import report
 
-    outputs = {name: ",".join(f"{place(r)}:{key}" for r in run.targets for key in sorted(getattr(r, name)))
-               for name in ("created", "updated", "unchanged", "deleted")}
-    outputs["failed"] = ",".join(f"{place(r)}:{f['key']}" for r in run.targets
+    shown = replace(run, targets=[named_only(r)[0] for r in run.targets])
+    outputs = {name: ",".join(f"{place(r)}:{key}" for r in shown.targets for key in sorted(getattr(r, name)))
+               for name in LISTS}
+    outputs["failed"] = ",".join(f"{place(r)}:{f['key']}" for r in shown.targets
                                  for f in sorted(r.failed, key=lambda f: f["key"]))
     outputs["changed"] = "true" if run.changed else "false"
-    outputs["result"] = report.run_to_json(run)
+    outputs["result"] = report.run_to_json(shown)
     return outputs
 
 
@@ -294,11 +358,13 @@ def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -
 
     from bbvars.sync import engine
     from bbvars.request import manifest
-    from bbvars.sync import report
+    from bbvars.sync import budget, report
+    from bbvars.request.sources import action_host
 
     path, _ = workspace_file(settings.manifest or "", "manifest")
     # Named as given in messages; its sources, too, must be in the workspace.
-    jobs = manifest.jobs(replace(settings, manifest=os.path.relpath(path)), sys.stdin, within=workspace_root())
+    jobs = manifest.jobs(replace(settings, manifest=os.path.relpath(path)), sys.stdin, action_host(os.environ),
+                         confine_manifest=True, label=label)
     for job in jobs:
         for variable in job.variables:
             if variable.secured:
@@ -311,10 +377,11 @@ def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -
     for line in report.run_summary(result):
         gh.log(redactor(line))
     gh.command("endgroup")
+    warn_left_out(sum(named_only(r)[1] for r in result.targets))
     write_outputs(run_outputs(result))
     closing = run_outcome(result) if result.ok else run_failure(result)
     write_summary(redactor("".join(summary_markdown(r) for r in result.targets) + f"**{gh.markdown(closing)}**\n"))
     if not result.ok:
-        raise BbvarsError(closing)
+        raise budget.stop_or_failure(result, closing)
     gh.log(redactor(f"✔ {closing}"))
     return exit_code(settings, result.ok, result.changed)

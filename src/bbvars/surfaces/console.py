@@ -18,24 +18,27 @@ def write_line(line: str, stream: TextIO | None = None) -> None:
         stream.flush()
 
 
-def one_line(text: str) -> str:
-    """Text that stays one line of a CI log: a line break in a name or message would let it forge the next line (a
-    pipe's `✔`, a GitHub workflow command), so line breaks are shown as `\\r` and `\\n`."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# C0, DEL and C1 control characters (ESC and CSI start terminal sequences; NUL, CR and LF can hide or forge a line) and
+# the Unicode line and paragraph separators (some viewers start a new line at them).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def printable(text: str) -> str:
+    """Text from elsewhere (a server's key, name or message) made safe to print as one line of a terminal or CI log:
+    every control character shown as an escape (`\\n`, `\\x1b`, `\\u2028`), so it can neither start a line of its
+    own choosing (a pipe's `✔`, a GitHub workflow command) nor move the cursor, recolour or retitle a terminal.
+    Everything else, backslashes included, is printed as it is."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+one_line = printable  # the name most callers know it by: a CI log line must stay one line
 
 
 def debug_to_stderr(line: str) -> None:
     write_line(f"bbvars: debug: {one_line(line)}", sys.stderr)
-
-
-# C0 controls (line breaks and ESC among them), DEL, C1 controls, and the Unicode line and paragraph separators.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def printable(text: str) -> str:
-    """A server's text made safe to print: every control character is shown as an escape (`\\n`, `\\x1b`,
-    `\\u2028`), so a server can neither start a line of its own in a CI log nor move, recolour or retitle the
-    terminal."""
-    return CONTROL.sub(lambda m: NAMED.get(m.group(), f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                                           else f"\\u{ord(m.group()):04x}"), text)

@@ -69,17 +69,39 @@ def check_spelling(environ: Mapping[str, str]) -> None:
                              "(the pipe's variables are listed in pipe.yml)")
 
 
+def result_path() -> str | None:
+    directory = os.environ.get("BITBUCKET_PIPE_STORAGE_DIR")
+    return os.path.join(directory, RESULT_FILE) if directory else None
+
+
+def check_writable() -> None:
+    """The result file, checked before the first request: a run that cannot keep its result fails before it writes
+    any variable, rather than after."""
+    path = result_path()
+    if path is None:
+        return
+    existed = os.path.exists(path)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a", encoding="utf-8"):
+            pass
+        if not existed:
+            os.remove(path)  # only a probe: no empty result is left if the run stops before its end
+    except OSError as exc:
+        why = "the directory is a file" if isinstance(exc, FileExistsError) else exc.strerror or str(exc)
+        raise BbvarsError(f"cannot write {path} (BITBUCKET_PIPE_STORAGE_DIR): {why}; nothing was "
+                          f"sent to Bitbucket (the pipe runs as uid {os.getuid()})") from None
+
+
 def write_result(text: str) -> None:
     """The result (keys only, no value) in the pipe's storage directory, for later steps of the same pipe."""
-    directory = os.environ.get("BITBUCKET_PIPE_STORAGE_DIR")
-    if not directory:
+    path = result_path()
+    if path is None:
         return
-    path = os.path.join(directory, RESULT_FILE)
     try:
-        os.makedirs(directory, exist_ok=True)
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
-    except OSError as exc:  # the result is a convenience: failing to keep it must not fail the sync
+    except OSError as exc:  # checked before the first request: only a change since can land here
         emit("WARNING: ", f"could not write {path}: {exc.strerror}")
 
 
@@ -103,7 +125,7 @@ def check_command(settings, redactor: Redactor, log) -> int:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from bbvars.sync import report
+    from bbvars.sync import budget, report
     from bbvars.auth import describe
     from bbvars.request.documents import variables_of
     from bbvars.sync.engine import run_sync, target_of
@@ -124,6 +146,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
             "`bbvars token` in a script step of the bbvars image instead, and capture its output"
         )
     validate(settings, label)
+    check_writable()  # before the first request
     log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
     if settings.command == "check":
         return check_command(settings, redactor, log)
@@ -143,11 +166,11 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     result = run_sync(settings, variables, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
                       cancel=getattr(args, "cancel", None))
 
-    for line in report.change_lines(result):
+    for line in report.change_lines(result) + report.cost_lines(result.cost, result.dry_run):
         emit("", redactor(line))
     write_result(report.to_json(result))
     if not result.ok:
-        raise BbvarsError(failure(result))
+        raise budget.stop_or_failure(result, failure(result))
     emit("✔ ", outcome(result))
     return exit_code(settings, result.ok, result.changed)
 
@@ -157,10 +180,11 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
 
     from bbvars.sync import engine
     from bbvars.request import manifest
-    from bbvars.sync import report
+    from bbvars.sync import budget, report
     from bbvars.auth import describe
+    from bbvars.request.sources import pipe_host
 
-    jobs = manifest.jobs(settings, sys.stdin)
+    jobs = manifest.jobs(settings, sys.stdin, pipe_host(os.environ), confine_manifest=True, label=label)
     emit("INFO: ", redactor(announce(jobs, settings)))
     emit("INFO: ", describe(settings))  # the kind, never its value
     if settings.debug:
@@ -172,6 +196,6 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
         emit("", redactor(line))
     write_result(report.run_to_json(result))
     if not result.ok:
-        raise BbvarsError(run_failure(result))
+        raise budget.stop_or_failure(result, run_failure(result))
     emit("✔ ", run_outcome(result))
     return exit_code(settings, result.ok, result.changed)

@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Mapping, TextIO
 
+from bbvars.surfaces.console import printable
 from bbvars.events import Event, Planned, RetryWait, Written, retry_line
 
 PROGRESS_AFTER = 5  # runs with more writes than this show a progress line
@@ -38,6 +39,9 @@ def paint(line: str, code: str | None, colour: bool) -> str:
 
 
 def summary_line(line: str, colour: bool) -> str:
+    """One line of a plan (`+ KEY`, `- KEY`, ...): its keys and causes may come from the server, so it is printed only
+    as printable text (a listed key holding ESC must not recolour or rewrite the terminal)."""
+    line = printable(line)
     return paint(line, COLOURS.get(line[:1]) if line[1:2] == " " else None, colour)
 
 

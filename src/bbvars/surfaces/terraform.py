@@ -157,14 +157,14 @@ def joined(keys: list[str]) -> str:
 
 def sync_answer(settings: Settings, label: Callable[[Setting], str], redactor: Redactor,
                 cancel=None) -> dict[str, str]:
-    from bbvars.sync import report
+    from bbvars.sync import budget, report
     from bbvars.request.documents import variables_of
     from bbvars.sync.engine import run_sync
 
     variables = variables_of(settings, label)
     result = run_sync(settings, variables, redactor, None, cancel=cancel)
     if not result.ok:
-        raise BbvarsError(report.failure_line(result))
+        raise budget.stop_or_failure(result, report.failure_line(result))
     if cancel is not None and cancel.is_set():
         # Everything was done before the signal was noticed; still a cancelled run, so no answer on stdout.
         raise BbvarsError(f"cancelled after the sync had finished: {report.counts(result)}")

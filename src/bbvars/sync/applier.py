@@ -10,7 +10,6 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 from bbvars.sync import steps
 from bbvars.bitbucket.client import BitbucketClient, RetriedConflict
-from bbvars.errors import ApiError, ConflictError, NotFoundError
 from bbvars.sync.fingerprints import Book
 from bbvars.errors import CANCELLED, ApiError, ConflictError, NotFoundError
 from bbvars.events import Events, Written
@@ -19,8 +18,10 @@ from bbvars.sync.plan import Action, Operation, Plan, needs_update
 from bbvars.sync.result import NOT_ATTEMPTED, SyncResult, without_request
 
 Item = TypeVar("Item")
-# Waits between re-lists after a 409 whose key the listing does not show yet: 3.75 s at most in all.
-RELIST_WAITS = (0.25, 0.5, 1.0, 2.0)
+# Waits between re-lists after a 409 whose key the listing does not show yet: 10 s at most in all, so a listing that
+# trails writes by a few seconds (the Terraform provider waits 5 s after each create) is waited out. Each re-list is
+# taken after the wait before it ended: one taken earlier for another key is shared only if it is that recent.
+RELIST_WAITS = (0.25, 0.5, 1.0, 2.0, 3.0, 3.25)
 
 
 def bounded(items: Iterable[Item], concurrency: int, work: Callable[[Item], None]) -> None:
@@ -60,9 +61,10 @@ class TargetRun:
     remaining: int = 0  # writes not finished yet
     relist_lock: threading.Lock = field(default_factory=threading.Lock)
     relisted: dict[str, RemoteVariable] = field(default_factory=dict)
-    relist_generation: int = 0
+    relisted_at: float | None = None  # when the latest re-list was sent (time.monotonic), None before the first
+    lagging: bool = False  # one conflict's key never showed after all the waits: the listing is not catching up
     book: Book | None = None  # the target's fingerprint variable
-    expected: dict[str, str] | None = None  # fingerprints of the wanted secured values (None: fingerprints off)
+    uuids: dict[str, str] = field(default_factory=dict)  # key -> uuid of the record a write left (fingerprints)
 
     def __post_init__(self) -> None:
         self.remaining = 0 if self.result.dry_run else len(self.plan.writes)
@@ -113,9 +115,9 @@ class Applier:
         result = run.result
         if run.book is not None and result.error is None and self.stop is None:
             # After the target's writes: its fingerprint variable records what was written successfully.
-            succeeded = {*result.created, *result.updated, *result.unchanged, *result.deleted}
+            succeeded = {*result.created, *result.updated, *result.unchanged, *result.deleted, *result.gone}
             result.fingerprints, error = steps.finish_fingerprints(
-                run.book, run.plan, run.expected, succeeded, dry_run=result.dry_run,
+                run.book, run.plan, succeeded, run.uuids, dry_run=result.dry_run,
                 execute=lambda ops: {op.key: self._run_one(run, op) for op in ops})
             result.error = result.error or error
 
@@ -141,35 +143,44 @@ class Applier:
             # Deleted by someone else since we listed: what the input wants is for it to exist (and if it was
             # re-created meanwhile, the create's 409 handling makes it what the input says).
             return self._create(run, op.variable)
+        deleted = False
         for remote in op.remotes:
             try:
                 self.client.delete_variable(run.path, remote.uuid, op.key, run.target)
+                deleted = True
             except NotFoundError:
-                pass  # already gone: the wanted state holds
-        return "deleted"
+                pass  # already gone (another run pruned it): the wanted state holds, but this run did not delete it
+        return "deleted" if deleted else "gone"
 
     def _create(self, run: TargetRun, variable: Variable) -> str:
-        generation = run.relist_generation
+        sent = time.monotonic()
         try:
-            self.client.create_variable(run.path, variable, run.target)
+            run.uuids[variable.key] = self.client.create_variable(run.path, variable, run.target).uuid
             return "created"
         except ConflictError as conflict:
             # Created by someone else since we listed: find it and make it what the input says. After a retry, the
             # someone is most likely our own first attempt, which reached Bitbucket though its answer did not: the
             # key did not exist when listed and does now, so this run created it.
             ours = isinstance(conflict, RetriedConflict)
-            remote, generation = self._find(run, variable.key, generation, fresh=True)
+            remote = self._find(run, variable.key, sent)
             # Listings lag behind writes (the Terraform provider waits 5 s after a create): a key that is not listed
-            # yet may be soon. Re-list a few times, sharing each listing with the other conflicts waiting meanwhile.
-            for wait in RELIST_WAITS:
+            # yet may be soon. Re-list after each wait, sharing a listing with the other conflicts waiting meanwhile
+            # only when it was taken after this wait ended. Once one key never showed, the others do not wait again.
+            waits = () if run.lagging else RELIST_WAITS
+            lists = 1
+            for wait in waits:
                 if remote is not None:
                     break
                 time.sleep(wait)
-                remote, generation = self._find(run, variable.key, generation)
+                remote = self._find(run, variable.key, time.monotonic())
+                lists += 1
             if remote is None:
+                run.lagging = True
+                waited = (f"after {lists} re-lists over {sum(waits):.1f} s" if waits else
+                          f"and, as it already failed to show another key of {run.target.describe()} after "
+                          f"{sum(RELIST_WAITS):.1f} s, it is not waited for again")
                 raise ApiError(f"Bitbucket says {variable.key} exists (409) but its listing still does not show it "
-                               f"after {len(RELIST_WAITS) + 1} re-lists over {sum(RELIST_WAITS):.1f} s (listings can "
-                               "lag behind writes): re-run in a minute") from None
+                               f"{waited} (listings can lag behind writes): re-run in a minute") from None
             if not needs_update(variable, remote):
                 return "created" if ours else "unchanged"
             self._overwrite(run, variable, (remote,))
@@ -187,24 +198,25 @@ class Applier:
                     replaced += 1
                 else:
                     self.client.update_variable(run.path, remote.uuid, variable, run.target)
+                    run.uuids.setdefault(variable.key, remote.uuid)  # a PUT keeps the record: the first one written
                     updated += 1
             except NotFoundError:
                 pass  # deleted by someone else since we listed
         if replaced and not updated:
-            self.client.create_variable(run.path, variable, run.target)
+            run.uuids[variable.key] = self.client.create_variable(run.path, variable, run.target).uuid
         return bool(updated or replaced)
 
-    def _find(self, run: TargetRun, key: str, seen_generation: int,
-              fresh: bool = False) -> tuple[RemoteVariable | None, int]:
-        """The record of `key` in a listing taken after `seen_generation`, and that listing's generation. One fresh
-        listing serves every conflict of this target that arose before it was taken; `fresh` (just met a 409) also
-        re-lists when the latest listing, which may predate the 409, does not show the key."""
+    def _find(self, run: TargetRun, key: str, since: float) -> RemoteVariable | None:
+        """The record of `key` in a listing sent at or after `since` (time.monotonic): the latest re-list of this
+        target when it is that recent, else a new one. So the conflicts of one moment share one listing, and no
+        conflict is answered by a listing older than its own wait."""
         with run.relist_lock:
-            if run.relist_generation == seen_generation or (fresh and key not in run.relisted):
+            if run.relisted_at is None or run.relisted_at < since:
+                started = time.monotonic()
                 listed = self.client.list_variables(run.path, run.target)
                 run.relisted = {v.key: v for v in listed}
-                run.relist_generation += 1
-            return run.relisted.get(key), run.relist_generation
+                run.relisted_at = started
+            return run.relisted.get(key)
 
 
 def record(run: TargetRun, stop: ApiError | None) -> None:

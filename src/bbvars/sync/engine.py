@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
-from bbvars.sync import fingerprints
+from bbvars.sync import budget, fingerprints
 from bbvars.sync import steps
 from bbvars.sync.applier import Applier, TargetRun, bounded
 from bbvars.auth import Token, TokenSource, choose, register
@@ -125,7 +125,7 @@ class Preparer:
 
     def __init__(self, client: BitbucketClient, applier: Applier, fingerprint_key: bytes | None = None):
         self.client, self.applier = client, applier
-        self.fingerprint_key = fingerprint_key  # the run's: one credential, one key, for every target
+        self.fingerprint_key = fingerprint_key  # the run's: one key for every target that turns fingerprints on
         self._environments: dict[tuple[str, str], list[dict] | BbvarsError] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -167,14 +167,14 @@ class Preparer:
             return None
         # Per target, before planning: the fingerprint variable is bbvars' own, never a user variable.
         book = fingerprints.Book(self.fingerprint_key if job.options.fingerprint else None, path, existing)
-        expected = book.expected(job.variables)
         policy = steps.prune_policy(job.options)
         plan = make_plan(job.variables, book.user, prune=policy, recorded=book.recorded if book.on else None,
-                         expected=expected)
+                         expected=book.expected(job.variables))
+        result.note_foreign(plan.foreign)
         if steps.refuse(plan, policy, result):
             self.refused.append(result)  # more deletes than max_deletes allows: the whole run is refused
             return None
-        return TargetRun(target, path, plan, result, book=book, expected=expected)
+        return TargetRun(target, path, plan, result, book=book)
 
 
 def once_each(prepared: Sequence[TargetRun | None]) -> list[TargetRun]:
@@ -214,7 +214,8 @@ def check_jobs(jobs: Sequence[Job]) -> None:
 def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = False, concurrency: int = 8,
               redactor: Redactor | None = None, events: Events | None = None,
               confirm: Confirm | None = None, cancel: threading.Event | None = None,
-              fingerprint_key: bytes | None = None) -> RunResult:
+              fingerprint_key: bytes | None = None, max_requests: int | None = None,
+              credential: str | None = None) -> RunResult:
     """Every job through one client: prepared (resolved, listed, planned) `concurrency` at a time, then every write
     of every target through one pool of `concurrency` workers. `events` hears of the plan, each write and each retry
     wait; `confirm` is asked, with every (target, key) to delete, before any write is sent (a surface on a terminal
@@ -226,6 +227,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
                 redactor.add(variable.value)
     run = RunResult(dry_run, [SyncResult(job.target, dry_run, name=job.name) for job in jobs])
     applier = Applier(client, concurrency, events, cancel)
+    costs = budget.Budget(client, max_requests, cancel, credential)  # counts, caps and paces every request
     preparer = Preparer(client, applier, fingerprint_key)
     prepared: list[TargetRun | None] = [None] * len(jobs)
 
@@ -238,6 +240,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     for index in todo[:1]:
         prepare(index)
     bounded(todo[1:], concurrency, prepare)
+    listed = list(prepared)
     if preparer.refused:
         # max_deletes refuses the whole run: no target is written when one would delete too much.
         cause = preparer.refused[0].error or ""
@@ -246,6 +249,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
                 steps.hold(target_run.plan, target_run.result, cause)
         prepared = [None] * len(jobs)
     runs = once_each(prepared)
+    costs.planned(runs, dry_run)  # with max_requests: the writes that fit, in order
     deletes = [(r.target, op.key) for r in runs for op in r.plan.of(Action.DELETE)]
     if confirm is not None and deletes and not dry_run and not confirm(deletes):
         for target_run in runs:
@@ -255,9 +259,11 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     if events and not dry_run:
         events(Planned(sum(len(r.plan.writes) for r in runs), tuple(key for _, key in deletes)))
     applier.run(runs)
+    costs.settle(run, jobs, listed, applier.stop)
     for result in run.targets:
         result.failed = [{"key": f["key"], "error": redactor(f["error"])} for f in result.failed]
         result.error = redactor(result.error) if result.error else None
+        result.warnings = [redactor(line) for line in result.warnings]
     run.requests = client.requests_sent
     for result in run.targets:
         result.requests = run.requests
@@ -285,17 +291,15 @@ def run(
 ) -> RunResult:
     """The engine's one entry: `settings` gives the credential, concurrency, timeout and dry run for all jobs."""
     check_jobs(jobs)
-    key = steps.fingerprint_key(settings)
-    if key is None and any(job.options.fingerprint for job in jobs):
-        raise InputError("fingerprints need a key and this credential has no secret to derive one from: set "
-                         "BBVARS_FINGERPRINT_KEY")
+    key = steps.fingerprint_key(settings.fingerprint_key, any(job.options.fingerprint for job in jobs))
     if not any(job.variables for job in jobs):
         # Nothing to write: no request either (a job without variables is reported empty).
         return RunResult(settings.dry_run, [SyncResult(job.target, settings.dry_run, name=job.name) for job in jobs])
     client, _ = open_client(settings, redactor, log, retry, events, cancel)
     with client:
         return sync_jobs(client, jobs, dry_run=settings.dry_run, concurrency=settings.concurrency, redactor=redactor,
-                         events=events, confirm=confirm, cancel=cancel, fingerprint_key=key)
+                         events=events, confirm=confirm, cancel=cancel, fingerprint_key=key,
+                         max_requests=settings.max_requests, credential=choose(settings).kind)
 
 
 def run_sync(

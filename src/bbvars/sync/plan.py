@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from fnmatch import fnmatchcase
 from typing import Iterable, Mapping
 
 from bbvars.models import RemoteVariable, Variable
+
+
+# Bitbucket's own rule for a variable name. A listed key outside it did not come from Bitbucket as documented (a
+# hostile or wrong API): such a key is foreign, and bbvars neither writes it nor names it anywhere it could be run.
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def is_variable_name(key: str) -> bool:
+    return VARIABLE_NAME.match(key) is not None
 
 
 class Action(str, Enum):
@@ -49,6 +59,12 @@ class Operation:
 @dataclass(frozen=True)
 class Plan:
     operations: tuple[Operation, ...]
+    foreign: tuple[str, ...] = ()  # listed keys that are no valid variable name, each once: left alone
+
+    @property
+    def delete_requests(self) -> int:
+        """The variables prune deletes: one request per record, so a key listed twice counts twice."""
+        return sum(len(op.remotes) for op in self.of(Action.DELETE))
 
     def of(self, action: Action) -> list[Operation]:
         return [op for op in self.operations if op.action is action]
@@ -108,7 +124,11 @@ def make_plan(
     policy = prune if isinstance(prune, PrunePolicy) else PrunePolicy(enabled=prune)
     # A listing can hold one key twice (two uuids); every record of it is kept, so each is updated or deleted.
     remotes_by_key: dict[str, list[RemoteVariable]] = {}
+    foreign: dict[str, None] = {}  # ordered, each once
     for remote in existing:
+        if not is_variable_name(remote.key):
+            foreign[remote.key] = None  # never deleted, never updated: no input key can equal it either
+            continue
         remotes_by_key.setdefault(remote.key, []).append(remote)
     operations: list[Operation] = []
     wanted_keys: set[str] = set()
@@ -125,4 +145,4 @@ def make_plan(
     for key, remotes in remotes_by_key.items():
         if key not in wanted_keys and policy.may_delete(key):
             operations.append(Operation(Action.DELETE, key, remote=remotes[0], others=tuple(remotes[1:])))
-    return Plan(tuple(operations))
+    return Plan(tuple(operations), tuple(foreign))

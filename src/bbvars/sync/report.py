@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
 
 from bbvars.models import Target
+from bbvars.sync import budget
 from bbvars.sync.plan import FINGERPRINT_DIFFERS, NO_FINGERPRINT, SECURED_FLAG
 from bbvars.sync.result import NOT_ATTEMPTED, RunResult, SyncResult
 
+# What json.dumps(ensure_ascii=False) leaves raw though a terminal may act on it: DEL, C1 (0x9b is CSI) and the
+# Unicode line separators. They can only be inside JSON strings, where \uXXXX means the same character.
+RAW_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def json_text(document) -> str:
+    """JSON with non-ASCII text kept readable, yet no character a terminal would act on."""
+    return RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(document, indent=2, ensure_ascii=False))
+
 
 def to_json(result: SyncResult) -> str:
-    return json.dumps(result.as_json(), indent=2, ensure_ascii=False)
+    return json_text(result.as_json())
 
 
 LINE_LIMIT = 200  # about one terminal line and a half: a long cause is cut, the JSON report keeps it whole
@@ -65,6 +76,8 @@ def change_lines(result: SyncResult) -> list[str]:
     lines = [change_line("+", result, key) for key in sorted(result.created)]
     lines += [change_line("~", result, key) for key in sorted(result.updated)]
     lines += [change_line("-", result, key) for key in sorted(result.deleted)]
+    lines += [f"- {key} (already gone: deleted by someone else)" for key in sorted(result.gone)]
+    lines += [f"warning: {line}" for line in result.warnings]  # names escaped already (SyncResult.note_foreign)
     for cause, keys, skipped in failure_groups(result):
         if cause == result.error or not keys:
             continue  # the cause that stopped the run is told once, in the failure line every surface prints
@@ -73,6 +86,14 @@ def change_lines(result: SyncResult) -> list[str]:
         else:
             lines.append(shorten(f"! {keys_failed(keys, skipped)}: {cause}"))
     return lines
+
+
+def cost_lines(cost: dict | None, dry_run: bool) -> list[str]:
+    """The requests a run needs and sent (budget.py), and, for a dry run over the hour's budget, the ways out."""
+    if not cost or not (dry_run or cost["exact"]):
+        return []  # a real run that could not list a target: its bound says little, the JSON report has it
+    hourly = budget.hourly_line(cost) if dry_run else None
+    return [budget.cost_line(cost, dry_run)] + ([hourly] if hourly else [])
 
 
 def failure_line(result: SyncResult) -> str:
@@ -96,20 +117,23 @@ def counts(result: SyncResult) -> str:
         "created", "updated", "unchanged", "deleted")
     numbers = (len(result.created), len(result.updated), len(result.unchanged), len(result.deleted))
     text = ", ".join(f"{n} {verb}" for n, verb in zip(numbers, verbs))
+    if result.gone:
+        text += f", {len(result.gone)} already gone"
     if result.failed:
         text += f", {len(result.failed)} failed"
     return text + (" (dry run: nothing written)" if result.dry_run else "")
 
 
 def summary(result: SyncResult) -> list[str]:
-    return [f"{result.target.describe()}: {counts(result)}", *change_lines(result)]
+    return [f"{result.target.describe()}: {counts(result)}", *change_lines(result),
+            *cost_lines(result.cost, result.dry_run)]
 
 
 # -- many targets (a manifest) --------------------------------------------------------------------------------------
 
 
 def run_to_json(run: RunResult) -> str:
-    return json.dumps(run.as_json(), indent=2, ensure_ascii=False)
+    return json_text(run.as_json())
 
 
 def heading(result: SyncResult) -> str:
@@ -120,7 +144,7 @@ def heading(result: SyncResult) -> str:
 def run_counts(run: RunResult) -> str:
     total = SyncResult(Target(""), run.dry_run)  # the sum of every target's lists
     for result in run.targets:
-        for bucket in ("created", "updated", "unchanged", "deleted", "failed"):
+        for bucket in ("created", "updated", "unchanged", "deleted", "gone", "failed"):
             getattr(total, bucket).extend(getattr(result, bucket))
     return f"{len(run.targets)} target{'s' if len(run.targets) != 1 else ''}: {counts(total)}"
 
@@ -131,8 +155,9 @@ def run_summary(run: RunResult) -> list[str]:
     lines: list[str] = []
     for result in run.targets:
         per_target = counts(result).removesuffix(" (dry run: nothing written)")  # said once, in the total
-        lines += [f"{heading(result)}: {per_target}", *(f"  {line}" for line in change_lines(result))]
-    return lines + [run_counts(run)]
+        lines += [f"{heading(result)}: {per_target}", *(f"  {line}" for line in change_lines(result)),
+                  *(f"  {line}" for line in cost_lines(result.cost, result.dry_run) if len(run.targets) > 1)]
+    return lines + [run_counts(run), *cost_lines(run.cost, run.dry_run)]
 
 
 def run_failure_lines(run: RunResult) -> list[str]:

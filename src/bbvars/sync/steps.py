@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
+from bbvars.errors import InputError
 from bbvars.sync import fingerprints
 from bbvars.models import Target
 from bbvars.sync.plan import Action, Operation, Plan, PrunePolicy
@@ -15,25 +16,16 @@ from bbvars.request.settings import Settings
 Execute = Callable[[list[Operation]], dict[str, tuple[str, str | None]]]  # Applier.execute
 
 
-def credential_secret(settings: Settings) -> str:
-    """The secret of the credential the run uses (auth.choose, as engine.open_client), from which the
-    fingerprint key is derived when BBVARS_FINGERPRINT_KEY is not set. Each credential kind names its secret here;
-    it must stay the same from run to run (a rotating refresh token would not: such a kind should name the secret
-    it is minted with), else every secured value is rewritten on every run."""
-    from bbvars.auth import choose  # the same choice engine.open_client makes
-    from bbvars.errors import InputError
-
-    try:
-        return choose(settings).fingerprint_secret
-    except InputError:
-        return ""  # no credential at all: validate() has said so already, or will
-
-
-def fingerprint_key(settings: Settings) -> bytes | None:
-    """The run's HMAC key for fingerprints (whichever targets turn them on), or None when there is nothing secret to
-    derive it from: never a key from an empty string, which anyone could compute."""
-    material = settings.fingerprint_key or credential_secret(settings)
-    return fingerprints.derive_key(material) if material else None
+def fingerprint_key(text: str | None, wanted: bool) -> bytes | None:
+    """The run's HMAC key for fingerprints (whichever targets turn them on), None when no target does. Only from
+    BBVARS_FINGERPRINT_KEY, never from the credential (whose holder could then test guesses of a secured value
+    offline against the plain variable): a missing or weak key is refused before any request."""
+    if not wanted:
+        return None
+    problem = fingerprints.key_problem(text)
+    if problem is not None:
+        raise InputError(f"{fingerprints.KEY_SETTING} {problem}")
+    return fingerprints.derive_key(text.strip())
 
 
 def prune_policy(settings: Settings) -> PrunePolicy:
@@ -45,12 +37,15 @@ def prune_policy(settings: Settings) -> PrunePolicy:
 
 
 def refusal(plan: Plan, policy: PrunePolicy, target: Target) -> str | None:
-    """Why the whole plan is refused, if it is: prune would delete more than max_deletes allows."""
-    deletes = sorted(op.key for op in plan.of(Action.DELETE))
-    if policy.max_deletes is None or len(deletes) <= policy.max_deletes:
+    """Why the whole plan is refused, if it is: prune would delete more variables than max_deletes allows. Counted
+    in variables, one per DELETE request: a key listed three times is three variables to delete."""
+    count = plan.delete_requests
+    if policy.max_deletes is None or count <= policy.max_deletes:
         return None
-    shown = ", ".join(deletes[:3]) + (f" and {len(deletes) - 3} more" if len(deletes) > 3 else "")
-    return (f"prune would delete {len(deletes)} variables of {target.describe()} ({shown}), over the max-deletes "
+    keys = sorted((op.key, len(op.remotes)) for op in plan.of(Action.DELETE))
+    shown = ", ".join(key + (f" listed {times} times" if times > 1 else "") for key, times in keys[:3])
+    shown += f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+    return (f"prune would delete {count} variables of {target.describe()} ({shown}), over the max-deletes "
             f"limit of {policy.max_deletes}: nothing was written; check the input, or raise the limit")
 
 
@@ -87,15 +82,19 @@ def hold(plan: Plan, result: SyncResult, cause: str) -> None:
 def finish_fingerprints(
     book: fingerprints.Book,
     plan: Plan,
-    expected: Mapping[str, str] | None,
     succeeded: set[str],
+    written_uuids: Mapping[str, str],
     *,
     dry_run: bool,
     execute: Execute,
 ) -> tuple[str | None, str | None]:
     """After a target's writes: write the fingerprint variable if its value changes. Answers what became of it
-    (created/updated/unchanged/failed, None when fingerprints are off and it was not touched) and an error."""
-    op = book.pending(plan, expected, succeeded)
+    (created/updated/unchanged/failed, None when fingerprints are off and it was not touched) and an error.
+    `written_uuids`: the uuid of the record each write left; a dry run, which writes nothing, takes an update's
+    record as it is listed and a create's as a placeholder, so it says whether the variable would change."""
+    if dry_run:
+        written_uuids = {op.key: op.remote.uuid if op.remote is not None else "(created)" for op in plan.writes}
+    op = book.pending(plan, succeeded, written_uuids)
     if op is None:
         return ("unchanged" if book.on else None), None
     if dry_run:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import replace
@@ -27,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.surfaces.console import one_line
+    from bbvars.sync.report import json_text
     from bbvars.sync.check import run_check
 
     settings = replace(from_cli(args, os.environ), command="check")
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         redactor.add(secret)
     validate(settings, cli_label)
     result = run_check(settings, redactor, debug_to_stderr if settings.debug else None)
-    print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    print(json_text(result.as_json()))  # a server's names stay data: no raw C1 or line separator
     if not settings.quiet:
         for line in result.checklist():
             print(one_line(redactor(line)), file=sys.stderr)  # names from the server stay on their line

@@ -33,6 +33,15 @@ def quirk_spec(text: str) -> str:
     return text
 
 
+def rate_spec(text: str) -> int:
+    from bbvars.emulator.ratelimit import parse_rate
+
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise InputError(f"--rate-limit takes requests per hour, e.g. 1000/h, got {text[:40]!r}: {exc}") from None
+
+
 def port_number(text: str) -> int:
     try:
         port = int(text)
@@ -71,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quirk", type=quirk_spec, action="append", default=[], metavar="QUIRK",
                         help="misbehave as Bitbucket can: lag=SECONDS (listings trail writes), nonext (no next "
                              "links), nosize (no size); repeatable")
+    parser.add_argument("--rate-limit", type=rate_spec, default=None, metavar="N/h",
+                        help="allow each credential N API requests per rolling hour, then answer 429 as Bitbucket "
+                             "does (Bitbucket's: 1000/h); default: no limit")
     parser.epilog = ("The consumer it accepts is BITBUCKET_CLIENT_ID / BITBUCKET_CLIENT_SECRET when set, else the "
                      "public demo pair demo-client / demo-secret.")
 
@@ -85,6 +97,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
 
     def configure(emulator) -> None:
         emulator.token_ttl = args.token_ttl
+        emulator.hourly_limit = args.rate_limit
         for quirk in args.quirk:
             emulator.quirk(quirk)
         for status, times in args.fault:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 from bbvars.redaction import Redactor
+from bbvars.sync.report import json_text
 from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
 from bbvars.request.settings import validate
 from bbvars.surfaces.cli.options import cli_label, from_cli
@@ -27,7 +27,6 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.bitbucket.client import collection_path
     from bbvars.surfaces.console import debug_to_stderr
     from bbvars.sync.engine import open_client, resolve_environment, target_of
-
     from bbvars.auth import describe
 
     settings = from_cli(args, os.environ)
@@ -51,5 +50,5 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     else:
         items = [{"key": key, "secured": secured, **({} if value is None else {"value": value})}
                  for key, value, secured in rows]
-        print(json.dumps(items, indent=2, ensure_ascii=False))
+        print(json_text(items))
     return 0

@@ -25,14 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "commands with no credential in the environment use it.")
 
 
-def render_error(message: str) -> None:
-    """Login errors quote what the server and the browser's redirect said: no control character of theirs reaches
-    the terminal."""
-    from bbvars.surfaces.console import printable
-
-    print(f"bbvars: error: {printable(message)}", file=sys.stderr)
-
-
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.auth import store
     from bbvars.auth.login import Consumer, login, parse_callback_url, who_is

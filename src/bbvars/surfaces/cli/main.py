@@ -24,6 +24,8 @@ COMMANDS = {
     "logout": ("bbvars.surfaces.cli.logout", "delete the login stored by `bbvars login`"),
     "list": ("bbvars.surfaces.cli.listing", "print a target's variables (secured ones without value) as JSON or dotenv"),
     "token": ("bbvars.surfaces.cli.token", "print a short-lived access token minted from the OAuth consumer"),
+    "fingerprint-key": ("bbvars.surfaces.cli.fingerprint_key", "print a new random key for BBVARS_FINGERPRINT_KEY "
+                        "(what --fingerprint needs)"),
     "terraform": ("bbvars.surfaces.terraform", "run as a Terraform `external` data source program"),
     "pipe": ("bbvars.surfaces.pipe", "run as a Bitbucket Pipe (settings from pipe variables)"),
     "action": ("bbvars.surfaces.action", "run as a GitHub Docker action (settings from INPUT_*)"),

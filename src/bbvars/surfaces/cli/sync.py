@@ -25,14 +25,15 @@ CREDENTIALS_EPILOG = (
     "(an OAuth consumer); with none of them, the stored login of `bbvars login`.")
 OPTIONS = ("workspace", "repository", "environment", "files", "pairs", "secured", "prefix", "upper", "dry_run",
            "prune", "yes", "concurrency", "timeout", "debug", "quiet", "output", "allow_empty", "manifest", "targets",
-           "fingerprint", "exit_code", "max_deletes", "protect")
+           "fingerprint", "exit_code", "max_deletes", "protect", "max_requests")
 CONFIRM_LISTED = 20  # deletions named in the question; the rest are counted
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_setting_arguments(parser, OPTIONS)
     parser.epilog = (CREDENTIALS_EPILOG + " The fingerprint key comes from BBVARS_FINGERPRINT_KEY. Exit codes: 0 "
-                     "done, 1 failed, 2 bad input, 3 (only with --exit-code) something changed.")
+                     "done, 1 failed, 2 bad input, 3 (only with --exit-code) something changed, 4 stopped at --max-requests or "
+                     "a lasting rate limit (a re-run continues).")
 
 
 # How long a pipe on standard input may stay silent before it counts as empty: `terraform output -json | bbvars ...`
@@ -63,6 +64,7 @@ def stdin_holds_data(stdin) -> bool:
 
 def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
     from bbvars.request.documents import read_limited, shown
+    from bbvars.request.sources import Unreadable, read_regular
 
     stdin = stdin if stdin is not None else sys.stdin
     if (settings.files or settings.pairs) and "-" not in settings.files and stdin_holds_data(stdin):
@@ -79,16 +81,15 @@ def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
             documents.append(("standard input", read_limited(stdin.buffer if hasattr(stdin, "buffer") else stdin,
                                                              "standard input")))
             continue
-        try:
-            with open(path, "rb") as handle:
-                documents.append((f"file {shown(path, 200)}", read_limited(handle, f"file {shown(path, 200)}")))
-        except OSError as exc:
-            raise InputError(f"cannot read --file {shown(path, 200)}: {exc.strerror}") from None
+        try:  # a path typed here is the person's choice, but still a regular file (sources.py)
+            documents.append((f"file {shown(path, 200)}", read_regular(path, f"file {shown(path, 200)}")))
+        except Unreadable as exc:
+            raise InputError(f"cannot read --file {shown(path, 200)}: {exc}") from None
     return documents
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from bbvars.sync import report
+    from bbvars.sync import budget, report
     from bbvars.auth import describe
     from bbvars.request.documents import check_variables, collect
     from bbvars.sync.engine import run_sync
@@ -126,16 +127,17 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
             print(summary_line(one_line(redactor(line)), colour), file=sys.stderr)
     if not result.ok:  # always, --quiet or not: exit 1 comes with its cause
         print(paint(f"bbvars: error: {one_line(redactor(report.failure_line(result)))}", "31", colour), file=sys.stderr)
-    return exit_code(settings, result.ok, result.changed)
+    return exit_code(settings, result.ok, result.changed, budget.stopped(result))
 
 
 def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
     """Every target of the manifest (or the --target ones) in one run: one JSON report, one ordered summary."""
-    from bbvars.sync import engine
+    from bbvars.sync import budget, engine
     from bbvars.request import manifest
     from bbvars.sync import report
+    from bbvars.request.sources import cli_host
 
-    jobs = manifest.jobs(settings, sys.stdin)
+    jobs = manifest.jobs(settings, sys.stdin, cli_host(settings.manifest), label=cli_label)
     colour = wants_colour(sys.stderr, os.environ)
     progress = (Progress(sys.stderr, colour=colour) if is_terminal(sys.stderr) and not settings.quiet
                 and not settings.debug else None)
@@ -155,8 +157,8 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
             indent = len(line) - len(line.lstrip(" "))  # a target's change lines, under its heading
             print(line[:indent] + summary_line(redactor(line[indent:]), colour), file=sys.stderr)
     for line in report.run_failure_lines(result):  # always, --quiet or not: exit 1 comes with its cause
-        print(paint(f"bbvars: error: {redactor(line)}", "31", colour), file=sys.stderr)
-    return exit_code(settings, result.ok, result.changed)
+        print(paint(f"bbvars: error: {one_line(redactor(line))}", "31", colour), file=sys.stderr)
+    return exit_code(settings, result.ok, result.changed, budget.stopped(result))
 
 
 def ask_to_delete(deletes: list, progress: Progress | None) -> bool:
