@@ -150,5 +150,6 @@ def test_an_unusable_ssl_cert_file_is_one_line_naming_it(emulator):
     run = run_cli(["list", "-w", "acme", "-r", "api"], env=env_for(emulator, SSL_CERT_FILE="/dev/null"))
     assert run.code == 1 and run.stdout == ""
     assert run.stderr.splitlines() == [
+        "bbvars: credential: OAuth consumer",  # named before any request, as every command does
         "bbvars: error: cannot load CA certificates from SSL_CERT_FILE (/dev/null): no certificate or crl found; "
         "point SSL_CERT_FILE at a PEM file of CA certificates, or unset it"], run.stderr
