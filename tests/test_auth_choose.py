@@ -23,7 +23,7 @@ CONSUMER = dict(client_id="id", client_secret="consumer-choose-0003")
 def login(path, expires_at: float | None = None) -> store.Login:
     saved = store.Login("login-id", "login-secret-0004", "access-0005", "refresh-0006",
                         time.time() + 3600 if expires_at is None else expires_at, "pipeline pipeline:variable",
-                        "Ada (ada)", "http://127.0.0.1:9/site/oauth2/access_token")
+                        "Ada (ada)", "http://127.0.0.1:9/site/oauth2/access_token", Settings().api_url)
     store.save(path, saved)
     return saved
 

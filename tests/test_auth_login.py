@@ -119,14 +119,33 @@ def test_denied_consent_is_one_line_and_stores_nothing(emulator, config_home):
     assert not (config_home / "bbvars" / "credentials.json").exists()
 
 
-def test_a_wrong_state_is_refused_and_the_code_never_exchanged(emulator, config_home):
+def test_a_wrong_or_missing_state_is_turned_away_and_the_login_keeps_waiting(emulator, config_home):
+    """A stray request to the callback (another program, an old tab) gets 400 and is not told it logged in; the real
+    callback a moment later still finds bbvars listening, and the forged code is never exchanged."""
     callback = login_consumer(emulator)
     proc, page, first = start_login(emulator, callback)
     with httpx.Client(trust_env=False) as web:
-        web.get(callback, params={"code": "forged", "state": "not-the-one"})
+        for params in ({"code": "forged", "state": "not-the-one"}, {"code": "forged"}, {"error": "access_denied"}):
+            stray = web.get(callback, params=params)
+            assert stray.status_code == 400 and "logged in" not in stray.text, stray.text
+    assert proc.poll() is None  # still waiting
+    answer_consent(page)
+    run = finish(proc, first)
+    assert run.code == 0, run.stderr
+    assert len(token_requests(emulator)) == 1  # the real code only: a forged one would have been a second request
+    assert (config_home / "bbvars" / "credentials.json").exists()
+
+
+def test_only_stray_requests_end_at_the_timeout_saying_so(emulator, config_home):
+    callback = login_consumer(emulator)
+    proc, page, first = start_login(emulator, callback, "--timeout", "2")
+    with httpx.Client(trust_env=False) as web:
+        assert web.get(callback, params={"code": "forged", "state": "x"}).status_code == 400
     run = finish(proc, first)
     assert run.code == 1
-    assert run.stderr.splitlines()[-1].startswith("bbvars: error: the callback's state does not match this login")
+    assert run.stderr.splitlines()[-1].startswith(
+        "bbvars: error: no answer from the browser within 2 s; 1 request(s) without this login's state were turned "
+        "away: run `bbvars login` again")
     assert token_requests(emulator) == [] and not (config_home / "bbvars" / "credentials.json").exists()
 
 

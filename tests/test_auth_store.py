@@ -11,7 +11,7 @@ from bbvars.auth import store
 from bbvars.errors import BbvarsError
 
 LOGIN = store.Login("id", "secret-store-0001", "access-store-0002", "refresh-store-0003", 1e10, "pipeline", "Ada",
-                    "https://bitbucket.org/site/oauth2/access_token")
+                    "https://bitbucket.org/site/oauth2/access_token", "https://api.bitbucket.org/2.0")
 
 
 def test_saved_0600_in_a_0700_directory_whatever_the_umask(tmp_path):
@@ -50,6 +50,7 @@ DAMAGED_EXPIRY = ('{"client_id": "i", "client_secret": "s", "access_token": "a",
 def test_a_damaged_file_says_how_to_recover(tmp_path, text):
     path = tmp_path / "credentials.json"
     path.write_text(text)
+    path.chmod(0o600)
     with pytest.raises(BbvarsError, match="is damaged: run `bbvars logout`, then `bbvars login`") as caught:
         store.load(path)
     assert "secret" not in str(caught.value)
@@ -59,7 +60,7 @@ def test_missing_and_delete(tmp_path):
     path = tmp_path / "credentials.json"
     assert store.load(path) is None and store.delete(path) is False
     store.save(path, LOGIN)
-    with store.locked(path):
+    with store.locked(path, 5):
         pass
     assert store.delete(path) is True and list(tmp_path.iterdir()) == []
 

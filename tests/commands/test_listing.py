@@ -79,7 +79,9 @@ def test_an_empty_or_all_secured_listing_reads_back_as_no_variables(emulator, tm
 def test_list_of_an_unknown_repository_is_one_line_exit_1(emulator):
     run = run_cli(["list", "-w", "acme", "-r", "nope"], env=env_for(emulator))
     assert run.code == 1 and run.stdout == ""
-    assert run.stderr.count("\n") == 1 and "repository acme/nope not found" in run.stderr
+    credential, error = run.stderr.splitlines()  # which credential, then the one error line
+    assert credential == "bbvars: credential: OAuth consumer" and run.stderr.count("\n") == 2
+    assert error.startswith("bbvars: error: ") and "repository acme/nope not found" in error
 
 
 def test_list_checks_its_settings_before_any_request(emulator):
@@ -101,7 +103,8 @@ def test_list_never_prints_a_secret_in_debug_or_failure(emulator):
     echo = json.dumps({"type": "error", "error": {"message": f"bad {CLIENT_SECRET}"}})
     emulator.inject(Fault(method="GET", path="variables", status=403, times=1, body=echo))
     failed = run_cli(["list", "-w", "acme", "-r", "api"], env=env_for(emulator))
-    assert failed.code == 1 and failed.stderr.count("\n") == 1
+    assert failed.code == 1 and failed.stderr.count("\n") == 2  # which credential, then the one error line
+    assert failed.stderr.splitlines()[0] == "bbvars: credential: OAuth consumer"
     tokens = [t for t, r in emulator._state._tokens.items() if r.expires_at is not None]  # noqa: SLF001
     assert tokens
     for secret in (CLIENT_SECRET, "hidden-Value-123", *tokens):
@@ -147,5 +150,6 @@ def test_an_unusable_ssl_cert_file_is_one_line_naming_it(emulator):
     run = run_cli(["list", "-w", "acme", "-r", "api"], env=env_for(emulator, SSL_CERT_FILE="/dev/null"))
     assert run.code == 1 and run.stdout == ""
     assert run.stderr.splitlines() == [
+        "bbvars: credential: OAuth consumer",  # named before any request, as every command does
         "bbvars: error: cannot load CA certificates from SSL_CERT_FILE (/dev/null): no certificate or crl found; "
         "point SSL_CERT_FILE at a PEM file of CA certificates, or unset it"], run.stderr

@@ -230,7 +230,7 @@ def test_bad_credentials_exit_1_with_the_cause(emulator, bb_env):
 def test_token_prints_the_token_and_its_scopes(emulator, bb_env, field):
     emulator.scope_field = field
     run = run_cli(["token"], env=bb_env)
-    assert run.code == 0 and run.stderr == ""
+    assert run.code == 0 and run.stderr == "bbvars: credential: OAuth consumer\n"
     token = json.loads(run.stdout)
     assert set(token) == {"access_token", "token_type", "expires_in", "scopes"}
     assert token["scopes"] == "pipeline pipeline:variable" and token["expires_in"] == 7200

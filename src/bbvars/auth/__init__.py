@@ -10,7 +10,6 @@ from bbvars.auth.flows import (
     StoredLogin,
     Token,
     TokenSource,
-    basic_header,
     token_expired,
 )
 
@@ -25,7 +24,6 @@ __all__ = [
     "StoredLogin",
     "Token",
     "TokenSource",
-    "basic_header",
     "choose",
     "describe",
     "register",

@@ -9,12 +9,14 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
 from bbvars.auth import store
 from bbvars.auth.flows import AtlassianApiToken, OAuthBearer, StaticBearer, StoredLogin, Token, TokenSource
-from bbvars.errors import ApiError, InputError
+from bbvars.auth.shield import signals_held
+from bbvars.errors import ApiError, BbvarsError, InputError
 
 if TYPE_CHECKING:  # only for annotations: settings must not depend on this module's imports
     from bbvars.request.settings import Settings
@@ -69,7 +71,7 @@ def choose(settings: Settings, environ: Mapping[str, str] | None = None) -> Cred
     if login is None:
         raise InputError("no credentials: set an Atlassian API token, an access token or an OAuth consumer, or run "
                          "`bbvars login`")
-    return stored_login_credential(path, login)
+    return stored_login_credential(path, login, settings.api_url, settings.timeout)
 
 
 def register(credential: Credential, redactor) -> Credential:
@@ -136,7 +138,26 @@ def consumer_credential(token_url: str, client_id: str, secret: str) -> Credenti
                       (secret,), ((client_id, secret),), open_)
 
 
-def stored_login_credential(path: Path, login: store.Login) -> Credential:
+def same_url(one: str, other: str) -> bool:
+    """The same server and path, whatever the case of the host, a default port or a trailing slash."""
+    def key(url: str) -> tuple:
+        parts = urlsplit(url.strip())
+        default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default, parts.path.rstrip("/")
+
+    try:
+        return key(one) == key(other)
+    except ValueError:  # a port that is no number: the settings' check says so
+        return False
+
+
+def stored_login_credential(path: Path, login: store.Login, api_url: str, wait: float) -> Credential:
+    """The stored login, for the API it was made with and no other (`api_url` is the one this run would use);
+    `wait` bounds the wait for another process's refresh (the run's timeout)."""
+    if not same_url(login.api_url, api_url):
+        raise InputError(f"the stored login ({path}) is for the API at {login.api_url}, and this run's API URL "
+                         f"(BITBUCKET_API_URL) is {api_url}: its token is sent to no other server; unset "
+                         "BITBUCKET_API_URL, or run `bbvars login` with it set to log in to that server")
     hints = Hints(
         grant=("give the OAuth consumer the permission 'Pipelines: Edit variables' (scope pipeline:variable), then "
                "run `bbvars login` again"),
@@ -148,31 +169,44 @@ def stored_login_credential(path: Path, login: store.Login) -> Credential:
     def open_(post: TokenPoster, remember: Remember) -> tuple[httpx.Auth, TokenSource]:
         held = {"access_token": login.access_token}
 
+        def exchange() -> Token:
+            current = store.load(path)  # re-read (and re-checked) under the lock: another process may have refreshed
+            if current is None:
+                raise ApiError(f"the stored login ({path}) was removed during the run: run `bbvars login`", fatal=True)
+            if not same_url(current.api_url, api_url):
+                raise ApiError(f"the stored login ({path}) was replaced during the run by one for {current.api_url}: "
+                               "run the command again", fatal=True)
+            for secret in current.secrets():
+                remember(secret)
+            if current.access_token != held["access_token"] and not current.expired():
+                return as_token(current)  # another bbvars process refreshed it meanwhile
+            token = post(current.token_url, current.client_id, current.client_secret,
+                         {"grant_type": "refresh_token", "refresh_token": current.refresh_token})
+            remember(token.access_token)
+            remember(token.refresh_token)
+            # Refresh tokens rotate on every use: the new one is stored before anything else can fail.
+            store.save(path, replace(
+                current,
+                access_token=token.access_token,
+                refresh_token=token.refresh_token or current.refresh_token,
+                expires_at=time.time() + token.expires_in if token.expires_in is not None else None,
+                scopes=token.scopes or current.scopes,
+            ))
+            return token
+
         def refresh() -> Token:
-            with store.locked(path):
-                current = store.load(path)
-                if current is None:
-                    raise ApiError(f"the stored login ({path}) was removed during the run: run `bbvars login`",
-                                   fatal=True)
-                for secret in current.secrets():
-                    remember(secret)
-                if current.access_token != held["access_token"] and not current.expired():
-                    token = as_token(current)  # another bbvars process refreshed it meanwhile
-                else:
-                    token = post(current.token_url, current.client_id, current.client_secret,
-                                 {"grant_type": "refresh_token", "refresh_token": current.refresh_token})
-                    remember(token.access_token)
-                    remember(token.refresh_token)
-                    # Refresh tokens rotate on every use: the new one is stored before anything else can fail.
-                    store.save(path, replace(
-                        current,
-                        access_token=token.access_token,
-                        refresh_token=token.refresh_token or current.refresh_token,
-                        expires_at=time.time() + token.expires_in if token.expires_in is not None else None,
-                        scopes=token.scopes or current.scopes,
-                    ))
-                held["access_token"] = token.access_token
-                return token
+            try:
+                with store.locked(path, wait):
+                    # Ctrl-C or a CI's SIGTERM waits for the answer and its save: once the request is sent, the old
+                    # refresh token is spent, and only the saved answer keeps the login.
+                    with signals_held():
+                        token = exchange()
+            except ApiError:
+                raise
+            except BbvarsError as exc:  # the file or its lock: this run can go no further
+                raise ApiError(str(exc), fatal=True) from None
+            held["access_token"] = token.access_token
+            return token
 
         tokens = TokenSource(refresh, None if login.expired() else as_token(login))
         return StoredLogin(tokens), tokens

@@ -3,7 +3,6 @@ the code never thinks about tokens."""
 
 from __future__ import annotations
 
-import base64
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Callable, Generator
 
 import httpx
 
+from bbvars.auth.store import header_safe
 from bbvars.errors import ApiError
 from bbvars.bitbucket.transport import TOKEN_CAP, paused, read_capped
 
@@ -51,6 +51,20 @@ def token_expired(response: httpx.Response) -> bool:
 CLOCK_HINT = ("Bitbucket refused a token it had just issued as expired: check the machine's clock and time zone "
               "setting (a token lives 2 hours), and that BITBUCKET_TOKEN_URL and BITBUCKET_API_URL name the same "
               "Bitbucket")
+BORN_EXPIRED = ("the token URL issued a token already expired (expires_in {expires_in} s), which the API refused: fix "
+                "the token server (BITBUCKET_TOKEN_URL) or its clock, not the credential")
+
+
+def check_token(token: Token) -> Token:
+    """A token answer's access token, refused before any header carries it: the settings were checked long before
+    (a line break in one is refused as bad input), so a token no header can carry is the token server's doing."""
+    if not header_safe(token.access_token):
+        held = ("a line break" if "\n" in token.access_token or "\r" in token.access_token
+                else "a space, control character or non-ASCII letter")
+        raise ApiError(f"the token URL answered an access token holding {held}, which no HTTP header can carry: the "
+                       "server's answer is at fault, not a credential as pasted; check BITBUCKET_TOKEN_URL",
+                       fatal=True)
+    return token
 
 
 class TokenSource:
@@ -65,7 +79,7 @@ class TokenSource:
         self.renewals = 0
 
     def _mint(self) -> Token:
-        token = self._fetch()
+        token = check_token(self._fetch())
         self._minted[token.access_token] = (time.monotonic(), token.expires_in)
         return token
 
@@ -80,7 +94,20 @@ class TokenSource:
             if token in self._accepted:
                 return False
             minted, lifetime = self._minted.get(token, (float("-inf"), None))
+        if lifetime is not None and lifetime <= 0:
+            return True  # issued with no lifetime at all: refused "at once" however quickly it was used
         return time.monotonic() - minted < (lifetime / 2 if lifetime is not None else 60)
+
+    def issued(self, token: str) -> bool:
+        """Whether this run got `token` from the token URL (not from a file): a granted token proves the credential."""
+        with self._lock:
+            return token in self._minted
+
+    def born_expired(self, token: str) -> int | None:
+        """The expires_in (0 or less) of a token this run was issued already expired; None for any other."""
+        with self._lock:
+            lifetime = self._minted.get(token, (0.0, None))[1]
+        return lifetime if lifetime is not None and lifetime <= 0 else None
 
     def current(self) -> Token:
         with self._lock:
@@ -136,7 +163,8 @@ class OAuthBearer(httpx.Auth):
         if not token_expired(response):
             return False
         if self.tokens.refused_at_once(token):
-            raise ApiError(CLOCK_HINT, 401, fatal=True)
+            born = self.tokens.born_expired(token)
+            raise ApiError(CLOCK_HINT if born is None else BORN_EXPIRED.format(expires_in=born), 401, fatal=True)
         return True
 
 
@@ -157,17 +185,6 @@ class StaticBearer(httpx.Auth):
         yield request
 
 
-def basic_header(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-
-
-class AtlassianApiToken(httpx.Auth):
+class AtlassianApiToken(httpx.BasicAuth):
     """An Atlassian API token: HTTP Basic with the account's email as the user name, on every call (never Bearer,
-    and no token request)."""
-
-    def __init__(self, email: str, token: str):
-        self._header = basic_header(email, token)
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self._header
-        yield request
+    and no token request). httpx's own BasicAuth, named for what it carries."""

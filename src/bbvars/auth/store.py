@@ -1,24 +1,46 @@
-"""The stored login of `bbvars login`: one JSON file in the user's config directory, mode 0600, always written
-atomically (a reader never sees half a file, and a crash never leaves a token in a stray file)."""
+"""The stored login of `bbvars login`: one JSON file in the user's config directory, mode 0600 in a 0700 directory,
+always written atomically (a reader never sees half a file, and a crash never leaves a token in a stray file).
+
+What it trusts, checked on every load: a directory only this account may write (else anyone could swap the file for
+one naming their server), a file only this account may read, and URLs that pass the same rule as the environment's
+(https, or http to this machine). The refresh lock is waited for within the run's timeout, names its holder, and is
+never opened through a symbolic link."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import errno
 import json
 import os
+import re
+import stat
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from bbvars.errors import BbvarsError
+from bbvars.errors import BbvarsError, InputError
+from bbvars.urls import check_url
 
 FILE_NAME = "credentials.json"
-VERSION = 1
+VERSION = 2  # 2: the API URL is recorded (version 1 files did not say where their token may go)
 # Refresh this long before the announced expiry: a token that expires in flight costs a 401 and a retry.
 EXPIRY_MARGIN = 60.0
+# A version-1 login made against Bitbucket itself is for Bitbucket's API; one made against any other server is not
+# guessed at.
+BITBUCKET_TOKEN_URL = "https://bitbucket.org/site/oauth2/access_token"
+BITBUCKET_API_URL = "https://api.bitbucket.org/2.0"
+# Modes are the access control on POSIX; elsewhere (Windows) the profile directory's ACL keeps the file private.
+POSIX = os.name == "posix"
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def header_safe(text: str) -> bool:
+    """Whether an HTTP header can carry `text` as a token: visible ASCII only (no line break, control character,
+    space or non-ASCII letter)."""
+    return bool(text) and all("!" <= char <= "~" for char in text)
 
 
 @dataclass(frozen=True)
@@ -31,6 +53,7 @@ class Login:
     scopes: str
     user: str  # who logged in, for people (display name and nickname)
     token_url: str  # where the refresh-token grant goes: the server that issued the tokens
+    api_url: str  # the one API the access token is sent to
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at is not None and (now or time.time()) >= self.expires_at - EXPIRY_MARGIN
@@ -55,32 +78,101 @@ def exists(environ: Mapping[str, str] | None = None) -> bool:
     return credentials_path(environ).is_file()
 
 
-def load(path: Path) -> Login | None:
-    """The stored login, or None when there is none; a damaged file is a known failure that says how to recover."""
+def make_dir(directory: Path) -> None:
+    """The directory and every missing parent, each 0700 whatever the umask (mkdir(parents=True) makes the parents
+    0777 less the umask: world-writable under umask 000). Existing parents are left as they are."""
+    missing = []
+    while not os.path.lexists(directory):
+        missing.append(directory)
+        directory = directory.parent
+    for new in reversed(missing):
+        try:
+            new.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # another process made it meanwhile; check_dir judges it
+        os.chmod(new, 0o700)  # mkdir's mode is cut by the umask
+
+
+def check_dir(directory: Path) -> None:
+    """Refused when others may write the directory: they could replace the file with one that sends this account's
+    consumer secret and tokens to their server."""
+    if not POSIX:
+        return
     try:
-        text = path.read_text(encoding="utf-8")
+        mode = stat.S_IMODE(os.stat(directory).st_mode)
+    except FileNotFoundError:
+        return
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise BbvarsError(f"the stored login's directory {directory} may be written by others (mode {mode:04o}), so "
+                          f"its file cannot be trusted: run `chmod 700 {directory}`, then `bbvars login` again")
+
+
+def check_file(path: Path, mode: int) -> None:
+    """Refused when others may read (or write) the file: its tokens may have been read already."""
+    if POSIX and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise BbvarsError(f"the stored login {path} may be read by others (mode {mode:04o}): run `chmod 600 {path}`, "
+                          "and if others could have read it, `bbvars logout` then `bbvars login` for new tokens")
+
+
+def load(path: Path) -> Login | None:
+    """The stored login, or None when there is none; a damaged or unsafe file is a known failure that says how to
+    recover."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise BbvarsError(f"cannot read the stored login {path}: {exc.strerror}; run `bbvars logout`, then "
                           "`bbvars login`") from None
+    with open(fd, encoding="utf-8") as handle:
+        check_dir(path.parent)
+        check_file(path, stat.S_IMODE(os.fstat(handle.fileno()).st_mode))
+        try:
+            text = handle.read()
+        except (OSError, UnicodeDecodeError):
+            text = ""  # judged damaged below
+    login = parse(text, path)
+    for name in ("token_url", "api_url"):
+        try:
+            check_url(getattr(login, name), f"its {name}")
+        except InputError as exc:
+            raise BbvarsError(f"the stored login {path} is refused: {exc}; run `bbvars logout`, then `bbvars "
+                              "login`") from None
+    return login
+
+
+def parse(text: str, path: Path) -> Login:
+    damaged = BbvarsError(f"the stored login {path} is damaged: run `bbvars logout`, then `bbvars login`")
     try:
         data = json.loads(text)
-        names = {f.name for f in fields(Login)}
-        login = Login(**{name: data[name] for name in names})
-        if not all(isinstance(getattr(login, n), str) for n in names - {"expires_at"}):
-            raise TypeError
-        if login.expires_at is not None and (isinstance(login.expires_at, bool)
-                                             or not isinstance(login.expires_at, (int, float))):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
-        raise BbvarsError(f"the stored login {path} is damaged: run `bbvars logout`, then `bbvars login`") from None
+    except ValueError:
+        raise damaged from None
+    if not isinstance(data, dict):
+        raise damaged
+    if "api_url" not in data and data.get("token_url") == BITBUCKET_TOKEN_URL:
+        data = {**data, "api_url": BITBUCKET_API_URL}  # stored before the API URL was recorded, for Bitbucket
+    names = {f.name for f in fields(Login)}
+    try:
+        login = Login(**{name: data.get("api_url", "") if name == "api_url" else data[name] for name in names})
+    except KeyError:
+        raise damaged from None
+    if not all(isinstance(getattr(login, n), str) for n in names - {"expires_at"}):
+        raise damaged
+    if login.expires_at is not None and (isinstance(login.expires_at, bool)
+                                         or not isinstance(login.expires_at, (int, float))):
+        raise damaged
+    if not header_safe(login.access_token):
+        raise damaged  # an HTTP header could not carry it
+    if not login.api_url:
+        raise BbvarsError(f"the stored login {path} does not say which API its token is for (an older bbvars "
+                          "stored it): run `bbvars login` again")
     return login
 
 
 def save(path: Path, login: Login) -> None:
     """Written to a new 0600 file in the same directory, flushed, then renamed over the old one."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dir(path.parent)
+    check_dir(path.parent)
     text = json.dumps({"version": VERSION, **asdict(login)}, indent=2) + "\n"
     fd, temporary = tempfile.mkstemp(prefix=".credentials-", suffix=".tmp", dir=path.parent)  # mkstemp: 0600
     try:
@@ -112,13 +204,67 @@ def lock_path(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
+def locked(path: Path, wait: float) -> Iterator[None]:
     """Held while a refresh runs: two bbvars processes must not both spend the one refresh token (it rotates, so
-    the second would be refused)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+    the second would be refused). Waited for at most `wait` seconds (the run's timeout): a holder stopped with Ctrl-Z
+    must not stall every other run, and the holder writes its pid in the file so that the message can name it.
+    filelock opens the file with O_NOFOLLOW: a symbolic link in its place is refused, never followed."""
+    with warnings.catch_warnings():  # "only soft file lock is available" where there is no fcntl: not the user's news
+        warnings.simplefilter("ignore")
+        from filelock import FileLock, Timeout  # here: only a refresh needs it (and no fcntl at import time)
+
+    make_dir(path.parent)
+    check_dir(path.parent)
+    lock_file = lock_path(path)
+    symlink = BbvarsError(f"the stored login's lock {lock_file} is a symbolic link, which bbvars never follows: "
+                          "delete it and re-run")
+    if lock_file.is_symlink():
+        raise symlink
+    lock = FileLock(lock_file, timeout=wait, mode=0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        lock.acquire()
+    except Timeout:
+        holder = read_holder(lock_file)
+        stop = f"resume it (`fg`) or end it (`kill {holder}`)" if holder else "let it finish or end it"
+        raise BbvarsError(f"another bbvars ({f'pid {holder}' if holder else 'a process that did not say its pid'}) "
+                          f"holds the stored login's lock {lock_file} and did not let go within {wait:g} s (the "
+                          f"timeout): if it is stopped (Ctrl-Z), {stop}, then re-run") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise symlink from None
+        raise BbvarsError(f"cannot lock the stored login ({lock_file}: {exc.strerror}): check that directory") from None
+    try:
+        write_holder(lock_file, f"{os.getpid()}\n")
         yield
     finally:
-        os.close(fd)  # closing releases the lock
+        write_holder(lock_file, "")
+        lock.release()
+
+
+def write_holder(lock_file: Path, text: str) -> None:
+    """The holder's pid in the lock file, for a waiter's message; best effort (Windows' byte-range lock refuses a
+    second handle). Only an empty file or one of bbvars' own pids is written: where filelock falls back to a marker
+    file of its own (a filesystem without flock), that marker already names the holder first."""
+    with contextlib.suppress(OSError):
+        fd = os.open(lock_file, os.O_RDWR | NOFOLLOW)
+        try:
+            if re.fullmatch(rb"\d*\n?", os.read(fd, 64)):
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, text.encode("ascii"))
+        finally:
+            os.close(fd)
+
+
+def read_holder(lock_file: Path) -> int | None:
+    try:
+        fd = os.open(lock_file, os.O_RDONLY | NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        first = os.read(fd, 64).decode("ascii", "replace").partition("\n")[0].strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return int(first) if first.isdigit() else None

@@ -3,14 +3,14 @@ README table all derive from SETTINGS; each surface only turns its raw input int
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field, fields
 from typing import Callable, Mapping
-from urllib.parse import urlsplit
 
 from bbvars.errors import InputError
 from bbvars.request.places import check_name, check_slug  # the one rule for place names, on every surface
+# The URL rule lives in bbvars.urls (the stored login's file is checked by it too); importable from here as before.
+from bbvars.urls import USER_INFO, check_url, is_loopback  # noqa: F401
 
 DEFAULT_API_URL = "https://api.bitbucket.org/2.0"
 DEFAULT_TOKEN_URL = "https://bitbucket.org/site/oauth2/access_token"
@@ -248,35 +248,6 @@ def from_strings(raw: Mapping[str, str], label: Callable[[Setting], str]) -> Set
     return Settings(**values)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-USER_INFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/*[^/?#]*@")
-
-
-def check_url(url: str, label: str) -> None:
-    if USER_INFO.match(url):
-        # A password in a URL would be printed by every message naming the URL: refused, and never shown.
-        raise InputError(f"{label} holds a user name or password (user:password@host): remove it (the URL is not "
-                         "shown); credentials go in their own settings")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
-    except ValueError as exc:
-        raise InputError(f"{label} is not a valid URL ({exc}): {url[:80]!r}") from None
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
-        return
-    if parts.scheme == "http" and parts.hostname:
-        raise InputError(f"{label} uses plain http:// to {parts.hostname}, which would expose credentials: use https://")
-    raise InputError(f"{label} must be an https:// URL, got {url[:80]!r}")
 
 
 PROTECT_PATTERN = re.compile(r"[A-Za-z0-9_*?\[\]!]+\Z")

@@ -124,6 +124,7 @@ def _run(client: BitbucketClient, tokens, credential: Credential, target: Target
     add = result.checks.append
     scopes: list[str] | None = None
     works = f"{credential.name}: accepted"
+    granted = False  # whether the token endpoint proved the credential already (a stored token proves nothing)
     if tokens is not None:
         try:
             token = tokens.current()
@@ -131,8 +132,9 @@ def _run(client: BitbucketClient, tokens, credential: Credential, target: Target
             add(Check("credential", False, f"{credential.name}: {exc}"))
             return
         scopes = token.scopes.split()
-        works = f"{credential.name}: token granted" + (f", expires in {token.expires_in} s" if token.expires_in
-                                                        is not None else "")
+        granted = tokens.issued(token.access_token)
+        expires = f", expires in {token.expires_in} s" if token.expires_in is not None else ""
+        works = f"{credential.name}: " + ("token granted" if granted else "stored token accepted") + expires
     probe = Probe(client)
     where = "repository" if target.repository else "workspace"
     try:
@@ -147,7 +149,7 @@ def _run(client: BitbucketClient, tokens, credential: Credential, target: Target
         path = collection_path(target, environment_uuid)
         response = probe.get(path, f"listing the variables of {target.describe()}", f"{target.describe()} not found")
     except ApiError as exc:
-        _api_failure(exc, credential, scopes, works, where, target, add)
+        _api_failure(exc, credential, scopes, works, granted, where, target, add)
         _timing(probe, add)
         return
     add(Check("credential", True, works))
@@ -199,14 +201,15 @@ def _scopes_after_read(credential: Credential, scopes: list[str] | None, add) ->
                               "kind of credential does not report, so only a write would show it"))
 
 
-def _api_failure(exc: ApiError, credential: Credential, scopes: list[str] | None, works: str, where: str,
-                 target: Target, add) -> None:
+def _api_failure(exc: ApiError, credential: Credential, scopes: list[str] | None, works: str, granted: bool,
+                 where: str, target: Target, add) -> None:
     if exc.status == 401:
         add(Check("credential", False, f"{credential.name}: {exc}"))
         return
     if exc.status is None or exc.status == 429 or exc.status >= 500:
-        # Unreachable, rate-limited or failing: a granted token still proves the credential; nothing else does.
-        add(Check("credential", scopes is not None, works if scopes is not None else
+        # Unreachable, rate-limited or failing: a token granted in this run still proves the credential; nothing
+        # else does (a stored login's token, read from its file, is proved only by the API taking it).
+        add(Check("credential", granted, works if granted else
                   f"{credential.name}: not verified, Bitbucket could not be asked: {exc}"))
         add(Check(where, False, f"could not be read: {exc}"))
         return

@@ -27,10 +27,12 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.bitbucket.client import collection_path
     from bbvars.surfaces.console import debug_to_stderr
     from bbvars.sync.engine import open_client, resolve_environment, target_of
+    from bbvars.auth import describe
 
     settings = from_cli(args, os.environ)
     validate(settings, cli_label)
     target = target_of(settings)
+    print(f"bbvars: {describe(settings)}", file=sys.stderr)  # the kind, never its value; before any request
     client, _ = open_client(settings, redactor, debug_to_stderr if settings.debug else None)
     with client:
         uuid = resolve_environment(client, target) if target.scope == "deployment" else None

@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"seconds to wait for the browser (default: {DEFAULT_WAIT:g})")
     parser.epilog = ("Needs the OAuth consumer in BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET, with its callback "
                      "URL set to --callback-url. Stores the tokens and the consumer in $XDG_CONFIG_HOME/bbvars/"
-                     "credentials.json (else ~/.config/bbvars/), mode 0600; later commands with no credential in "
-                     "the environment use it.")
+                     "credentials.json (else ~/.config/bbvars/), mode 0600, for BITBUCKET_API_URL only; later "
+                     "commands with no credential in the environment use it.")
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -31,6 +31,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.bitbucket.client import BitbucketClient
     from bbvars.request.settings import check_url, BY_NAME
     from bbvars.surfaces.cli.options import cli_label, from_cli
+    from bbvars.surfaces.console import printable
 
     settings = from_cli(argparse.Namespace(), os.environ)
     redactor.add(settings.client_secret)
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         return token
 
     def show(line: str) -> None:
-        print(redactor(line), file=sys.stderr, flush=True)
+        print(printable(redactor(line)), file=sys.stderr, flush=True)
 
     browser = None
     if not args.no_browser:
@@ -62,9 +63,11 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         browser = webbrowser.open
     with client:
         stored = login(Consumer(settings.client_id or "", settings.client_secret or "", settings.token_url),
-                       callback, request_token=request_token, who=lambda token: who_is(client, token), show=show,
-                       open_browser=browser, wait=args.timeout, path=path)
-    show(f"✔ Logged in as {stored.user}, scopes: {stored.scopes or 'none'}; stored in {path} (mode 0600). Commands "
+                       callback, api_url=settings.api_url, request_token=request_token,
+                       who=lambda token: who_is(client, token), show=show, open_browser=browser, wait=args.timeout,
+                       path=path)
+    show(f"✔ Logged in as {stored.user}, scopes: {stored.scopes or 'none'}; stored in {path} (mode 0600), for "
+         f"{stored.api_url} only. Check that this is the account you meant: if not, run `bbvars logout` now. Commands "
          "with no credential in the environment use it (unset BITBUCKET_CLIENT_ID/SECRET to use it); `bbvars "
          "logout` deletes it.")
     print(json.dumps({"user": stored.user, "scopes": stored.scopes, "path": str(path)}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from dataclasses import replace
 
 from bbvars.surfaces.console import debug_to_stderr
@@ -22,8 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.sync.engine import mint_token
 
+    from bbvars.auth import describe
+
     settings = replace(from_cli(args, os.environ), command="token")
     validate(settings, cli_label)
+    # The consumer, whatever else is set (as mint_token uses it); its kind, never its value.
+    consumer = replace(settings, access_token=None, atlassian_api_token=None, atlassian_account_email=None)
+    print(f"bbvars: {describe(consumer)}", file=sys.stderr)
     token = mint_token(settings, redactor, debug_to_stderr if settings.debug else None)
     print(json.dumps(token.as_json()))
     return 0
