@@ -6,9 +6,10 @@ token, then an OAuth consumer; a stored login (`bbvars login`) only when the env
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx

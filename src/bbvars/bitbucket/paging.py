@@ -9,7 +9,8 @@ fail: acting on a partial listing would create duplicates' 409s, or prune what w
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bbvars.bitbucket.answers import malformed, usable_text

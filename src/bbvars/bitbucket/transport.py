@@ -16,7 +16,8 @@ import threading
 import time
 import urllib.request
 import zlib
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import httpcore
 import httpx

@@ -5,16 +5,25 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable
 
 from bbvars.errors import InputError
 from bbvars.models import Variable
 from bbvars.redaction import MIN_LENGTH  # shorter secrets would match by chance; the redactor skips them too
 from bbvars.request.settings import BY_NAME, SECRETS, Setting, Settings
+
 # MAX_INPUT_BYTES and read_limited are re-exported: the surfaces and the tests import them from here.
-from bbvars.request.values import (MAX_INPUT_BYTES, Number, check_size, kind_name, read_limited,  # noqa: F401
-                                   render_value, shown, too_long)
+from bbvars.request.values import (  # noqa: F401
+    MAX_INPUT_BYTES,
+    Number,
+    check_size,
+    kind_name,
+    read_limited,
+    render_value,
+    shown,
+    too_long,
+)
 
 # Bitbucket: "The maximum length of all combined pipeline variable names and values should not exceed 120K characters".
 MAX_TOTAL_CHARACTERS = 120_000

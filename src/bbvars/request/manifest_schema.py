@@ -1,5 +1,6 @@
 """The manifest's JSON Schema (schema/manifest.schema.json, for editors), generated from the same settings table
-as the manifest's parser: `python -m bbvars.request.manifest_schema > schema/manifest.schema.json`; a test compares them."""
+as the manifest's parser: `python -m bbvars.request.manifest_schema > schema/manifest.schema.json`; a test
+compares them."""
 
 from __future__ import annotations
 

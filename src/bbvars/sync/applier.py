@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TypeVar
 
-from bbvars.sync import steps
 from bbvars.bitbucket.client import BitbucketClient, RetriedConflict
-from bbvars.sync.fingerprints import Book
 from bbvars.errors import CANCELLED, ApiError, ConflictError, NotFoundError
 from bbvars.events import Events, Written
 from bbvars.models import RemoteVariable, Target, Variable
+from bbvars.sync import steps
+from bbvars.sync.fingerprints import Book
 from bbvars.sync.plan import Action, Operation, Plan, needs_update
 from bbvars.sync.result import NOT_ATTEMPTED, SyncResult, without_request
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from bbvars.bitbucket.client import collection_path, segment
 from bbvars.bitbucket.meter import REQUEST_BUDGET, BudgetSpent, Meter
@@ -24,7 +24,7 @@ from bbvars.models import Target
 from bbvars.sync.plan import Action, Operation, Plan
 from bbvars.sync.result import NOT_ATTEMPTED, RunResult, SyncResult, without_request
 
-__all__ = ["Budget", "BudgetSpent", "STOPPED", "Stopped", "op_cost", "stopped"]
+__all__ = ["STOPPED", "Budget", "BudgetSpent", "Stopped", "op_cost", "stopped"]
 
 HOURLY = 1000  # Bitbucket's hourly budget for every credential kind (access tokens: maybe scaled, as they are told)
 STOPPED = 4  # the exit code of a run that stopped cleanly at its request budget or at a lasting rate limit

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from bbvars.models import RemoteVariable, Variable
 from bbvars.sync.plan import Action, Operation, Plan
@@ -29,7 +29,7 @@ DIGEST_BYTES = 16  # 128 bits: collisions need ~2^64 tries, and only the key hol
 ENCODED_LENGTH = 22  # base64url of 16 bytes, unpadded
 # Domain separation: the HMAC key is the setting's text run through its own HMAC, never that text as it is.
 KEY_CONTEXT = b"bbvars fingerprint key v1"
-ENTRY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9_-]{%d})\Z" % ENCODED_LENGTH)
+ENTRY = re.compile(rf"([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9_-]{{{ENCODED_LENGTH}}})\Z")
 
 # The key's strength, counted from its text: 4 bits per character of a hex key, 6 per character of a base64 or
 # base64url one ('=' padding not counted). Anything else (a passphrase) is refused: no count of its characters says

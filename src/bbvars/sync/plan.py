@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from fnmatch import fnmatchcase
-from typing import Iterable, Mapping
 
 from bbvars.models import RemoteVariable, Variable
-
 
 # Bitbucket's own rule for a variable name. A listed key outside it did not come from Bitbucket as documented (a
 # hostile or wrong API): such a key is foreign, and bbvars neither writes it nor names it anywhere it could be run.

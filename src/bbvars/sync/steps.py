@@ -4,14 +4,14 @@ target's writes. Everything but `finish_fingerprints` (which is handed the engin
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from bbvars.errors import InputError
-from bbvars.sync import fingerprints
 from bbvars.models import Target
+from bbvars.request.settings import Settings
+from bbvars.sync import fingerprints
 from bbvars.sync.plan import Action, Operation, Plan, PrunePolicy
 from bbvars.sync.result import NOT_ATTEMPTED, SyncResult
-from bbvars.request.settings import Settings
 
 Execute = Callable[[list[Operation]], dict[str, tuple[str, str | None]]]  # Applier.execute
 

@@ -10,7 +10,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, NoReturn, Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from bbvars import __version__
 from bbvars.errors import BbvarsError, InputError
@@ -18,11 +19,15 @@ from bbvars.redaction import Redactor
 
 # Command modules are imported only when chosen: `bbvars --help` must not pay for httpx.
 COMMANDS = {
-    "sync": ("bbvars.surfaces.cli.sync", "create/update Pipelines variables from key/values (Terraform outputs, JSON, YAML)"),
-    "check": ("bbvars.surfaces.cli.check", "verify the credentials and the target without writing (at most 5 requests)"),
-    "login": ("bbvars.surfaces.cli.login", "log in through the browser (OAuth authorization code) and store the tokens"),
+    "sync": ("bbvars.surfaces.cli.sync",
+             "create/update Pipelines variables from key/values (Terraform outputs, JSON, YAML)"),
+    "check": ("bbvars.surfaces.cli.check",
+              "verify the credentials and the target without writing (at most 5 requests)"),
+    "login": ("bbvars.surfaces.cli.login",
+              "log in through the browser (OAuth authorization code) and store the tokens"),
     "logout": ("bbvars.surfaces.cli.logout", "delete the login stored by `bbvars login`"),
-    "list": ("bbvars.surfaces.cli.listing", "print a target's variables (secured ones without value) as JSON or dotenv"),
+    "list": ("bbvars.surfaces.cli.listing",
+             "print a target's variables (secured ones without value) as JSON or dotenv"),
     "token": ("bbvars.surfaces.cli.token", "print a short-lived access token minted from the OAuth consumer"),
     "fingerprint-key": ("bbvars.surfaces.cli.fingerprint_key", "print a new random key for BBVARS_FINGERPRINT_KEY "
                         "(what --fingerprint needs)"),

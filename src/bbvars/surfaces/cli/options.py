@@ -4,8 +4,8 @@ environment the CLI reads, and README's settings table (a test compares it)."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Mapping
 
 from bbvars.request.settings import BY_NAME, SETTINGS, Setting, Settings, check_text, coerce, from_strings, parse_keys
 
