@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bbvars.auth import store
+import bbvars.auth.store as store
 from bbvars.auth.flows import AtlassianApiToken, OAuthBearer, StaticBearer, StoredLogin, Token, TokenSource
 from bbvars.auth.shield import signals_held
 from bbvars.errors import ApiError, BbvarsError, InputError

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from bbvars.auth import store
+import bbvars.auth.store as store
 from bbvars.auth.flows import StaticBearer, Token, check_token
 from bbvars.auth.shield import signals_held
 from bbvars.errors import BbvarsError, InputError

@@ -23,7 +23,7 @@ import httpcore
 import httpx
 
 from bbvars.errors import ApiError
-from bbvars.request.settings import is_loopback
+from bbvars.urls import is_loopback
 
 # Answer size caps, in decoded bytes. A page of 100 variables under Bitbucket's 120,000-character total is well under
 # 1 MiB even with every character JSON-escaped; a token answer is a few hundred bytes.
