@@ -184,7 +184,7 @@ class BitbucketClient:
     def _attempt(self, method: str, url: str, cap: int, auth: httpx.Auth | None, kwargs: dict) -> httpx.Response:
         began = time.monotonic()
         request = self.http.build_request(method, url, **kwargs)
-        response = self.http.send(request, stream=True, **({"auth": auth} if auth is not None else {}))
+        response = self.http.send(request, stream=True, auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT)
         try:
             transport.read_capped(response, cap)
         finally:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import cast
 
 from bbvars.errors import InputError
 from bbvars.models import Variable
@@ -87,8 +89,8 @@ def _unique_keys(pairs: list[tuple[str, object]], source: str) -> dict:
     """A JSON object, refusing a key given twice (json.loads silently keeps the last), as YAML input does."""
     document = dict(pairs)
     if len(document) != len(pairs):
-        seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        counted = Counter(key for key, _ in pairs)
+        twice = next(key for key, _ in pairs if counted[key] > 1)
         raise InputError(f"{source}: key {twice!r} appears twice")
     return document
 
@@ -146,7 +148,8 @@ def _load_yaml(text: str, source: str, json_error: ValueError) -> object:
     # 2024-01-01 10:00:00 into another spelling of the time.
     Loader.add_constructor("tag:yaml.org,2002:int", construct_number)
     Loader.add_constructor("tag:yaml.org,2002:float", construct_number)
-    Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+    Loader.add_constructor("tag:yaml.org,2002:timestamp",
+                           lambda loader, node: loader.construct_scalar(cast(yaml.ScalarNode, node)))
     Loader.add_constructor("tag:yaml.org,2002:omap", construct_omap)
     for tag in ("pairs", "set", "binary"):
         Loader.add_constructor(f"tag:yaml.org,2002:{tag}", refuse_tag)

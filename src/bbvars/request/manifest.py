@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from bbvars.errors import InputError
 from bbvars.models import Target
@@ -163,7 +163,7 @@ def parse(document: dict, label: str, base: Path, default_workspace: str | None 
     return manifest
 
 
-def parse_sources(manifest: Manifest, sources: object, base: Path) -> dict[str, Source]:
+def parse_sources(manifest: Manifest, sources: Any, base: Path) -> dict[str, Source]:
     mapping(manifest, "sources", sources)
     parsed: dict[str, Source] = {}
     for name, spec in sources.items():
@@ -188,7 +188,7 @@ def parse_sources(manifest: Manifest, sources: object, base: Path) -> dict[str, 
     return parsed
 
 
-def parse_target(manifest: Manifest, index: int, entry: object, workspace: str | None,
+def parse_target(manifest: Manifest, index: int, entry: Any, workspace: str | None,
                  defaults: dict) -> TargetSpec:
     where = f"targets[{index}]"
     mapping(manifest, where, entry)
@@ -235,7 +235,7 @@ def parse_target(manifest: Manifest, index: int, entry: object, workspace: str |
                    variables=variables, settings={**defaults, **own})
 
 
-def literal_variables(manifest: Manifest, where: str, variables: object) -> tuple[tuple[str, str], ...]:
+def literal_variables(manifest: Manifest, where: str, variables: Any) -> tuple[tuple[str, str], ...]:
     mapping(manifest, f"{where}: variables", variables)
     rendered = []
     for key, value in variables.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from bbvars.errors import InputError
 from bbvars.request.places import check_name, check_slug  # the one rule for place names, on every surface
@@ -242,7 +243,7 @@ def coerce(setting: Setting, raw: str, label: str) -> object:
 
 def from_strings(raw: Mapping[str, str], label: Callable[[Setting], str]) -> Settings:
     """Build Settings from {setting name: raw string}; empty strings mean unset (GitHub passes unset inputs so)."""
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for name, text in raw.items():
         setting = BY_NAME[name]
         if text is None or (text.strip() == "" and setting.kind != "document"):
@@ -346,7 +347,7 @@ SINGLE_TARGET_ONLY = ("repository", "environment", "variables", "files", "pairs"
 
 
 def check_manifest_settings(settings: Settings, labels: Callable[[Setting], str]) -> None:
-    if not settings.manifest.strip():
+    if not (settings.manifest or "").strip():
         raise InputError(f"{labels(BY_NAME['manifest'])} is empty: give the path of the manifest")
     given = [labels(BY_NAME[name]) for name in SINGLE_TARGET_ONLY if getattr(settings, name) not in (None, ())]
     if given:

@@ -136,14 +136,15 @@ class Applier:
             return "failed", str(exc)
 
     def _execute(self, run: TargetRun, op: Operation) -> str:
-        if op.action is Action.CREATE:
-            return self._create(run, op.variable)
-        if op.action is Action.UPDATE:
-            if self._overwrite(run, op.variable, op.remotes):
+        variable = op.variable
+        if op.action is Action.CREATE and variable is not None:  # the plan gives every create and update its variable
+            return self._create(run, variable)
+        if op.action is Action.UPDATE and variable is not None:
+            if self._overwrite(run, variable, op.remotes):
                 return "updated"
             # Deleted by someone else since we listed: what the input wants is for it to exist (and if it was
             # re-created meanwhile, the create's 409 handling makes it what the input says).
-            return self._create(run, op.variable)
+            return self._create(run, variable)
         deleted = False
         for remote in op.remotes:
             try:

@@ -146,7 +146,7 @@ class Budget:
                     result = target_run.result
                     result.failed += [{"key": op.key, "error": NOT_ATTEMPTED + cause}
                                       for op in self.cut[id(target_run)]]
-                    result.secured |= {op.key for op in self.cut[id(target_run)] if (op.variable or op.remote).secured}
+                    result.secured |= {op.key for op in self.cut[id(target_run)] if op.secured}
                     result.error = result.error or cause
         costs = [self.target_cost(job, target_run) for job, target_run in zip(jobs, listed)]
         self.share_environments(jobs, listed, costs)

@@ -164,7 +164,7 @@ class Book:
         self.text = self.remote.value if self.remote is not None else None  # None when secured by hand: unreadable
         self.recorded = parse(self.text)
         # An older format's entries are not read (v1 had no uuid): each of its secured values is rewritten once.
-        self.outdated = bool(self.text) and self.text.split()[0:1] == ["v1"]
+        self.outdated = bool(self.text) and (self.text or "").split()[0:1] == ["v1"]
         self.present_secured = {remote.key for remote in self.user if remote.secured}
         self.uuids: dict[str, str] = {}  # key -> uuid of its first listed record, as the plan's op.remote
         for remote in self.user:
@@ -200,7 +200,8 @@ class Book:
                 if ok:
                     gone.append(op.key)
             elif op.variable is not None and (op.action is not Action.UNCHANGED or op.variable.secured):
-                uuid = op.remote.uuid if op.action is Action.UNCHANGED else written_uuids.get(op.key)
+                unchanged = op.action is Action.UNCHANGED and op.remote is not None
+                uuid = op.remote.uuid if unchanged and op.remote is not None else written_uuids.get(op.key)
                 written[op.key] = self.of(op.variable, uuid) if ok and op.variable.secured else None
         entries = next_entries(self.recorded, self.present_secured, written, gone)
         if not self.on and entries == self.recorded and not self.outdated:

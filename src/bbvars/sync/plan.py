@@ -43,6 +43,12 @@ class Operation:
     others: tuple[RemoteVariable, ...] = ()  # further records Bitbucket lists under the same key
 
     @property
+    def secured(self) -> bool:
+        """Whether the key is secured: as the input wants it, else as it exists."""
+        thing = self.variable or self.remote
+        return thing is not None and thing.secured
+
+    @property
     def remotes(self) -> tuple[RemoteVariable, ...]:
         """Every record of the key: an update or delete goes to each, so none is left behind."""
         return (self.remote, *self.others) if self.remote is not None else ()

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         stored = emulator.variables(DEMO_WORKSPACE, repository=DEMO_REPOSITORY, environment="Production")
         print("Stored in the Production environment now:")
         for variable in sorted(stored, key=lambda variable: variable["key"]):  # writes run in parallel: any order
-            shown = "(secured: never readable)" if variable["secured"] else variable["value"]
-            print(f"  {variable['key']} = {shown}")
+            value = "(secured: never readable)" if variable["secured"] else variable["value"]
+            print(f"  {variable['key']} = {value}")
     print("\n" + try_it_text())
     return 0 if all(result.ok for result in results) else 1

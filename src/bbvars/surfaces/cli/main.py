@@ -47,7 +47,7 @@ CANCELLABLE = frozenset({"sync", "token", "terraform", "pipe", "action"})
 class Parser(argparse.ArgumentParser):
     width: int | None = None  # help's width; None: the terminal's (the manual pages set one, to be reproducible)
 
-    def _get_formatter(self):  # type: ignore[override]
+    def _get_formatter(self):
         if self.width is None:
             return super()._get_formatter()
         return self.formatter_class(prog=self.prog, width=self.width)
@@ -56,7 +56,7 @@ class Parser(argparse.ArgumentParser):
         # One line, exit 2, as for every other bad input.
         raise InputError(f"{message} (see `{self.prog} --help`)")
 
-    def _check_value(self, action, value):  # type: ignore[override]
+    def _check_value(self, action, value):
         # argparse would echo any wrong choice, and a wrong command word may be a secret (in `bbvars --client-secret
         # x sync`, x is the command). What was typed is shown only when it is close to a choice: then it is a
         # mistyped name, which is no secret, and the likely one is suggested.
@@ -70,7 +70,7 @@ class Parser(argparse.ArgumentParser):
             raise argparse.ArgumentError(None, f"unknown command{typed}{suggestion} (commands: {', '.join(choices)})")
         raise argparse.ArgumentError(action, f"invalid choice{typed}{suggestion} (choose from {', '.join(choices)})")
 
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+    def parse_args(self, args=None, namespace=None):
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             command = self.command_parser(getattr(parsed, "command", None))
