@@ -11,11 +11,11 @@ child process, so its memory is not counted.
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ThreadPoolExecutor
 import gc
 import sys
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,6 @@ if str(ROOT) not in sys.path:
 import bbvars.sync.applier as applier  # noqa: E402
 import bbvars.sync.engine as engine  # noqa: E402
 from bbvars.redaction import Redactor  # noqa: E402
-
 from bench.emulator_process import start_emulator  # noqa: E402
 from bench.run import make_variables, prepare_namespace, settings_for, target_for  # noqa: E402
 

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from bbvars.models import Target
 from bbvars.redaction import Redactor
 from bbvars.sync import budget, engine
 from bbvars.sync.engine import Job
-
 from bench.baseline import predicted_requests
 from bench.run import PAGELEN, log, make_variables, settings_for
 

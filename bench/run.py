@@ -33,14 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/ first on the path, not the project
     sys.path.insert(0, str(ROOT))
 
-from bbvars.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ENVIRONMENTS  # noqa: E402
 import bbvars.sync.applier as applier  # noqa: E402
-from bbvars.sync import engine  # noqa: E402
-from bbvars.sync.engine import Job, run_sync  # noqa: E402
+from bbvars.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ENVIRONMENTS  # noqa: E402
 from bbvars.models import Target, Variable  # noqa: E402
 from bbvars.redaction import Redactor  # noqa: E402
 from bbvars.request.settings import Settings  # noqa: E402
-
+from bbvars.sync import engine  # noqa: E402
+from bbvars.sync.engine import Job, run_sync  # noqa: E402
 from bench.baseline import Baseline, predicted_requests  # noqa: E402
 from bench.emulator_process import start_emulator  # noqa: E402
 
@@ -222,7 +221,7 @@ def run_scope(emulator, scope: str, n: int, concurrency: int, baseline_full_max:
     else:
         per_request = calibrate_baseline(emulator, scope, n, sample)
         log(f"  baseline {scope:<10} N={n:<5} calibrated: {per_request * 1000:.2f} ms per request")
-        for row, (workload, existing, desired) in zip(rows, steps):
+        for row, (_workload, existing, desired) in zip(rows, steps):
             row.baseline_requests = predicted_requests(existing, desired, deployment)
             row.baseline_seconds = row.baseline_requests * per_request
             row.baseline_estimated = True
@@ -362,7 +361,7 @@ def run_multi(emulator, t: int, n: int, concurrency: int) -> list[MultiRow]:
             f"{seconds:7.3f} s, writes {row.write_seconds:6.3f} s")
     separate_workspace = f"multisep{t}x{n}"
     prepare_multi(emulator, separate_workspace, t)
-    for row, (workload, existing, desired) in zip(rows, steps):
+    for row, (workload, _existing, desired) in zip(rows, steps):
         emulator.reset_requests()
         started = time.perf_counter()
         for target in multi_targets(separate_workspace, t):
@@ -705,7 +704,7 @@ def harness(rows: list[Row], n: int, latency: float, concurrency: int) -> str:
         prepare_namespace(emulator, "placement")
         settings = settings_for(emulator, target_for("repository", "placement"), concurrency)
         for workload, desired in ((WORKLOADS[0], first), (WORKLOADS[1], first)):
-            result, seconds, records = run_bbvars(emulator, settings, desired)
+            _result, seconds, records = run_bbvars(emulator, settings, desired)
             log(f"  in-process emulator: repository N={n} {workload}: {seconds:.3f} s, {len(records)} requests")
             other = measured.get(workload)
             lines.append(f"| {n:,} | {workload} | {seconds_text(other.seconds) if other else '-'} | "
@@ -744,7 +743,7 @@ def targets(rows: list[Row], latency: float, concurrency: int, startup_info: dic
         bare = times["`python -c pass`"]["median"]
         httpx = times["`python -c \"import httpx\"`"]["median"]
         for label, r in times.items():
-            if "--version" in label or label.endswith(" --help`") and " sync " not in label:
+            if "--version" in label or (label.endswith(" --help`") and " sync " not in label):
                 lines.append(f"| {label} starts faster than `python -c \"import httpx\"` | {r['median'] * 1000:.0f} ms "
                              f"vs {httpx * 1000:.0f} ms (bare `python -c pass`: {bare * 1000:.0f} ms; bbvars adds "
                              f"{(r['median'] - bare) * 1000:.0f} ms) | {'yes' if r['median'] < httpx else '**no**'} |")

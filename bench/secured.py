@@ -13,8 +13,17 @@ from dataclasses import dataclass, field
 
 from bbvars.models import Variable
 from bbvars.sync.fingerprints import new_key
-
-from bench.run import PAGELEN, describe_log, log, run_errors, prepare_namespace, run_bbvars, seconds_text, settings_for, target_for
+from bench.run import (
+    PAGELEN,
+    describe_log,
+    log,
+    prepare_namespace,
+    run_bbvars,
+    run_errors,
+    seconds_text,
+    settings_for,
+    target_for,
+)
 
 # (mode, workload): fingerprints off, then on; each mode in its own fresh repository per repeat.
 WORKLOADS = (

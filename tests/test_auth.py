@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from bbvars.auth import flows as auth  # the module whose clock the tests turn
 from bbvars.auth import OAuthBearer, StaticBearer, Token, TokenSource, token_expired
+from bbvars.auth import flows as auth  # the module whose clock the tests turn
 from bbvars.errors import ApiError
 
 EXPIRED = {"type": "error", "error": {"message": "Access token expired."}}

@@ -9,8 +9,17 @@ import time
 import httpx
 import pytest
 
-from bbvars.auth import AtlassianApiToken, OAuthBearer, StaticBearer, StoredLogin, Token, choose, describe, register
-from bbvars.auth import store
+from bbvars.auth import (
+    AtlassianApiToken,
+    OAuthBearer,
+    StaticBearer,
+    StoredLogin,
+    Token,
+    choose,
+    describe,
+    register,
+    store,
+)
 from bbvars.errors import InputError
 from bbvars.redaction import Redactor
 from bbvars.request.settings import Settings
@@ -109,7 +118,7 @@ def test_a_stored_login_refreshes_once_and_stores_the_rotated_token(config_home)
 def test_a_refresh_by_another_process_is_used_not_repeated(config_home):
     path = store.credentials_path()
     first = login(path)
-    auth, tokens = choose(Settings()).open(lambda *a: pytest.fail("must not refresh"), lambda s: None)
+    _auth, tokens = choose(Settings()).open(lambda *a: pytest.fail("must not refresh"), lambda s: None)
     assert tokens.current().access_token == first.access_token
     # Another bbvars process refreshed meanwhile: its token is in the file, still fresh.
     store.save(path, store.Login(**{**first.__dict__, "access_token": "access-other", "refresh_token": "refresh-other"}))

@@ -138,7 +138,7 @@ def test_a_wrong_or_missing_state_is_turned_away_and_the_login_keeps_waiting(emu
 
 def test_only_stray_requests_end_at_the_timeout_saying_so(emulator, config_home):
     callback = login_consumer(emulator)
-    proc, page, first = start_login(emulator, callback, "--timeout", "2")
+    proc, _page, first = start_login(emulator, callback, "--timeout", "2")
     with httpx.Client(trust_env=False) as web:
         assert web.get(callback, params={"code": "forged", "state": "x"}).status_code == 400
     run = finish(proc, first)
@@ -150,7 +150,7 @@ def test_only_stray_requests_end_at_the_timeout_saying_so(emulator, config_home)
 
 
 def test_no_answer_within_the_timeout(emulator):
-    proc, page, first = start_login(emulator, login_consumer(emulator), "--timeout", "1")
+    proc, _page, first = start_login(emulator, login_consumer(emulator), "--timeout", "1")
     run = finish(proc, first)
     assert run.code == 1
     assert run.stderr.splitlines()[-1].startswith("bbvars: error: no answer from the browser within 1 s")

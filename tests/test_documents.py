@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from bbvars.errors import InputError
+from bbvars.models import Variable
 from bbvars.request.documents import (
     MAX_INPUT_BYTES,
     build_variables,
@@ -19,8 +21,6 @@ from bbvars.request.documents import (
     render_value,
     variables_of,
 )
-from bbvars.errors import InputError
-from bbvars.models import Variable
 from bbvars.request.settings import Settings
 from bbvars.surfaces.cli.options import cli_label
 
@@ -240,9 +240,9 @@ def test_variables_of_a_single_document_setting():
 
 
 def test_check_variables_refuses_an_empty_input_unless_allowed_and_counts_the_total():
-    from bbvars.request.documents import MAX_TOTAL_CHARACTERS, check_variables
     from bbvars.errors import InputError
     from bbvars.models import Variable
+    from bbvars.request.documents import MAX_TOTAL_CHARACTERS, check_variables
     from bbvars.request.settings import Settings
 
     label = lambda s: s.name  # noqa: E731
@@ -259,11 +259,11 @@ def test_check_variables_refuses_an_empty_input_unless_allowed_and_counts_the_to
 
 
 def test_with_fingerprints_the_total_counts_the_fingerprint_variable():
-    from bbvars.request.documents import MAX_TOTAL_CHARACTERS, check_variables
     from bbvars.errors import InputError
-    from bbvars.sync.fingerprints import rendered_length
     from bbvars.models import Variable
+    from bbvars.request.documents import MAX_TOTAL_CHARACTERS, check_variables
     from bbvars.request.settings import Settings
+    from bbvars.sync.fingerprints import rendered_length
 
     room = MAX_TOTAL_CHARACTERS - rendered_length(["PW"])
     fits = [Variable("PW", "x" * (room - 2), secured=True)]

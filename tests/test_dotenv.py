@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bbvars.errors import InputError
 from bbvars.request import dotenv
 from bbvars.request.documents import parse_document
-from bbvars.errors import InputError
 
 KEYS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True)
 

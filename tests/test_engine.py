@@ -9,13 +9,22 @@ import time
 import pytest
 
 from bbvars.emulator import Emulator, Fault
-from bbvars.sync.engine import (NOT_ATTEMPTED, Job, RunResult, SyncResult, mint_token, open_client, resolve_environment,
-                           run_sync, target_of)
-from bbvars.sync.engine import run as engine_run
 from bbvars.errors import NotFoundError
 from bbvars.models import Target, Variable
 from bbvars.redaction import Redactor
 from bbvars.request.settings import Settings
+from bbvars.sync.engine import (
+    NOT_ATTEMPTED,
+    Job,
+    RunResult,
+    SyncResult,
+    mint_token,
+    open_client,
+    resolve_environment,
+    run_sync,
+    target_of,
+)
+from bbvars.sync.engine import run as engine_run
 from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, api_writes, seed, stored, token_requests
 
 pytestmark = pytest.mark.usefixtures("fast_retry")
@@ -82,7 +91,7 @@ def test_a_409_race_ends_updated_or_unchanged_without_a_duplicate(emulator, thei
 
     assert result.ok and getattr(result, outcome) == ["RACE"] and result.created == ["OTHER"]
     assert stored(emulator) == {"RACE": ("mine", False), "OTHER": ("o", False)}
-    assert [r.status for r in api_writes(emulator)][0] == 409
+    assert next(r.status for r in api_writes(emulator)) == 409
 
 
 @pytest.mark.parametrize("concurrency, lists", [(1, 1 + 8), (8, 1 + 1)])
@@ -326,7 +335,8 @@ def test_two_runs_creating_the_same_keys_against_a_lagging_listing_both_succeed(
             emu.seed_demo().add_consumer(CLIENT_ID, CLIENT_SECRET, scopes=("pipeline", "pipeline:variable"))
             emu.quirk("lag=2")
             results: list[SyncResult] = []
-            threads = [threading.Thread(target=lambda: results.append(run(emu, keys))) for _ in range(2)]
+            threads = [threading.Thread(target=lambda: results.append(run(emu, keys)))  # noqa: B023 - joined below
+                       for _ in range(2)]
             for thread in threads:
                 thread.start()
             for thread in threads:

@@ -16,15 +16,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bbvars.sync import fingerprints
 from bbvars.emulator import Emulator, Fault
-from bbvars.sync.engine import SyncResult, run_sync
 from bbvars.errors import InputError
-from bbvars.sync.fingerprints import VARIABLE, Book, derive_key, fingerprint, next_entries, parse, render
 from bbvars.models import RemoteVariable, Variable
-from bbvars.sync.plan import Action, make_plan
 from bbvars.redaction import Redactor
 from bbvars.request.settings import Settings
+from bbvars.sync import fingerprints
+from bbvars.sync.engine import SyncResult, run_sync
+from bbvars.sync.fingerprints import VARIABLE, Book, derive_key, fingerprint, next_entries, parse, render
+from bbvars.sync.plan import Action, make_plan
 from tests.support import CLIENT_ID, CLIENT_SECRET, api_writes, env_for, run_main, seed, stored
 
 FP_KEY = "Yk3nQ0x9-Fingerprint-Key-Tests_4vR2sLw7uE1"  # 42 base64url characters: 252 bits as counted
@@ -253,7 +253,7 @@ def test_without_the_key_the_variable_reveals_nothing(emulator):
                      f"{key}:{secret}".encode()):
             for form in encodings(data):
                 # any 16 characters of a plain digest or encoding, padding aside, would be a leak
-                for start in range(0, max(1, len(form.rstrip("=")) - 15)):
+                for start in range(max(1, len(form.rstrip("=")) - 15)):
                     assert form.rstrip("=")[start:start + 16] not in value, (key, form)
 
 

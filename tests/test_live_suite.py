@@ -3,7 +3,6 @@ Bitbucket: every case runs (none skipped), every credential kind is used, and no
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 

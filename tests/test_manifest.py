@@ -16,10 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bbvars.request import manifest
-from bbvars.request import manifest_schema
 from bbvars.errors import InputError
 from bbvars.models import Target, Variable
+from bbvars.request import manifest, manifest_schema
 from bbvars.request.settings import SETTINGS, Setting, Settings
 from tests.support import ROOT, FakeStdin
 

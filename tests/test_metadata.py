@@ -10,11 +10,9 @@ import sys
 import pytest
 import yaml
 
-from bbvars.surfaces import action
-from bbvars.surfaces import pipe
 from bbvars.request.settings import SETTINGS, Setting
+from bbvars.surfaces import action, pipe
 from tests.support import ROOT
-
 
 ACTION_OUTPUTS = {"created", "updated", "unchanged", "deleted", "failed", "changed", "result", "ok", "credential",
                   "access_token", "token_type", "expires_in", "scopes"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bbvars.bitbucket import paging
-from bbvars.errors import ApiError
 from bbvars.bitbucket.paging import PagingError, list_all, request_identity
+from bbvars.errors import ApiError
 
 API = "https://api.example.test/2.0"
 PATH = "repositories/acme/api/pipelines_config/variables"
@@ -66,7 +66,7 @@ def test_the_same_item_on_two_pages_is_kept_once():
                              "next": f"{API}/{PATH}?page={n + 1}"}, "4 pages read and more announced"),
 ])
 def test_paging_that_does_not_end_fails(answer, words):
-    failed, pages = run(answer)
+    failed, _pages = run(answer)
     assert isinstance(failed, PagingError) and failed.fatal and words in str(failed)
     assert str(failed).startswith(f"Bitbucket's paging did not end {WHAT}: ")
 
@@ -74,7 +74,7 @@ def test_paging_that_does_not_end_fails(answer, words):
 def test_never_more_requests_than_the_announced_size_needs_plus_one(monkeypatch):
     for size, needed in [(0, 0), (1, 1), (99, 1), (100, 1), (101, 2), (250, 3), (1000, 10)]:
         # Pages of 100 fresh items and a next link forever, whatever size says.
-        failed, pages = run(lambda n, url, params: {"values": items(100 * n, 100), "page": n, "size": size,
+        failed, pages = run(lambda n, url, params: {"values": items(100 * n, 100), "page": n, "size": size,  # noqa: B023
                                                     "next": f"{API}/{PATH}?page={n + 1}"})
         assert isinstance(failed, PagingError) and len(pages.asked) == needed + 1, size
 

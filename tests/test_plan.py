@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from bbvars.models import RemoteVariable, Variable
-from bbvars.sync.plan import (FINGERPRINT_DIFFERS, NO_FINGERPRINT, SECURED_FLAG, VALUE_DIFFERS, Action, PrunePolicy,
-                         make_plan, needs_update, update_reason)
+from bbvars.sync.plan import (
+    FINGERPRINT_DIFFERS,
+    NO_FINGERPRINT,
+    SECURED_FLAG,
+    VALUE_DIFFERS,
+    Action,
+    PrunePolicy,
+    make_plan,
+    needs_update,
+    update_reason,
+)
 
 
 def remote(key: str, value: str | None, secured: bool = False, uuid: str | None = None) -> RemoteVariable:

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from bbvars.surfaces import render
 from bbvars.events import Planned, RetryWait, Written, retry_line
+from bbvars.surfaces import render
 
 
 class Terminal(io.StringIO):

@@ -3,9 +3,9 @@ secured keys marked, and the reason for an update said when it is not obvious.""
 
 from __future__ import annotations
 
+from bbvars.models import Target
 from bbvars.sync import report
 from bbvars.sync.engine import NOT_ATTEMPTED, SyncResult
-from bbvars.models import Target
 from tests.support import env_for, run_cli
 
 TARGET = Target("acme", "api")

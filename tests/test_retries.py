@@ -12,9 +12,9 @@ import tenacity
 
 from bbvars.bitbucket import retries
 from bbvars.bitbucket.client import BitbucketClient
+from bbvars.bitbucket.retries import DEFAULT_RETRY, RetryPolicy
 from bbvars.errors import ApiError
 from bbvars.models import Target
-from bbvars.bitbucket.retries import DEFAULT_RETRY, RetryPolicy
 from tests.support import ROOT
 
 API = "https://api.example.test/2.0"
@@ -39,7 +39,7 @@ def clock(monkeypatch):
 @pytest.mark.parametrize("attempt_time", [0.0, 1.0, 5.0, 30.0, 60.0, 600.0])
 @pytest.mark.parametrize("jitter", [False, True])
 def test_give_up_matches_what_the_client_does(httpx_mock, monkeypatch, clock, attempt_time, jitter):
-    now, sleeps = clock
+    now, _sleeps = clock
     monkeypatch.setattr(retries.random, "uniform", lambda low, high: high if jitter else low)
 
     def slow_timeout(request):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from bbvars.errors import InputError
+from bbvars.models import RemoteVariable, Target, Variable
+from bbvars.request.settings import Settings
 from bbvars.sync import steps
 from bbvars.sync.fingerprints import derive_key
-from bbvars.models import RemoteVariable, Target, Variable
 from bbvars.sync.plan import PrunePolicy, make_plan
-from bbvars.request.settings import Settings
 
 
 def test_the_prune_prefix_is_the_prefix_as_it_appears_in_the_keys():
@@ -33,7 +33,7 @@ def test_the_fingerprint_key_comes_only_from_the_setting_and_must_be_strong():
 
 
 def test_a_plan_deleting_more_than_allowed_is_refused_naming_the_count_and_some_keys():
-    existing = [RemoteVariable("{%d}" % i, f"K{i:02d}", "v", False) for i in range(12)]
+    existing = [RemoteVariable(f"{{{i}}}", f"K{i:02d}", "v", False) for i in range(12)]
     plan = make_plan([Variable("NEW", "1")], existing, prune=True)
     target = Target("acme", "api")
     assert steps.refusal(plan, PrunePolicy(True), target) is None

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from bbvars.bitbucket import transport
-from bbvars.errors import ApiError
 from bbvars.bitbucket.transport import AnswerTooLarge, certificate_problem, deadline, paused, proxy_for, read_capped
+from bbvars.errors import ApiError
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 

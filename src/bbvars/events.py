@@ -3,8 +3,8 @@ that wants progress passes one callable (`events`) and renders what it gets (ren
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,12 @@ class RetryWait:
     attempts: int
 
 
-Event = Union[Planned, Written, RetryWait]
+Event = Planned | Written | RetryWait
 Events = Callable[[Event], None]
 
 
 def retry_line(event: RetryWait) -> str:
     """One short line for a retry wait; it names no request, so it can carry no value."""
-    cause = f"Bitbucket answered {event.cause}" if event.cause.isdigit() else f"no answer from Bitbucket ({event.cause})"
+    cause = (f"Bitbucket answered {event.cause}" if event.cause.isdigit()
+             else f"no answer from Bitbucket ({event.cause})")
     return f"{cause}; waiting {event.wait:.1f} s, attempt {event.attempt} of {event.attempts}"

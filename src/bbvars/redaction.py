@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus
 
 MASK = "***"

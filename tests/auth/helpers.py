@@ -22,7 +22,7 @@ def credentials(config_home: Path) -> Path:
 def grant(emu: Emulator) -> dict:
     """The token answer for a fresh authorization code, as `bbvars login` would get it."""
     login_consumer(emu)
-    code = emu._identities.issue_code(LOGIN_CLIENT_ID, emu.consent_user)  # noqa: SLF001 - the consent page's effect
+    code = emu._identities.issue_code(LOGIN_CLIENT_ID, emu.consent_user)
     with httpx.Client(trust_env=False) as web:
         answer = web.post(emu.token_url, auth=(LOGIN_CLIENT_ID, LOGIN_CLIENT_SECRET),
                           data={"grant_type": "authorization_code", "code": code})

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from bbvars.emulator import Fault
-from tests.auth.helpers import credentials, login_env, refresh_works, stored as stored_login, write_login
+from tests.auth.helpers import credentials, login_env, refresh_works, write_login
+from tests.auth.helpers import stored as stored_login
 from tests.support import run_cli, stored, token_requests
 
 TOKEN_PATH = "^/site/oauth2/access_token$"
@@ -51,7 +52,7 @@ def test_a_signal_during_a_refresh_takes_effect_after_the_new_token_is_saved(emu
     for signum in signals:
         proc.send_signal(signum)
         time.sleep(0.1)
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == code, err
     after = stored_login(config_home)
     # The server rotated the refresh token when it answered: the login survives only if that answer was saved.
@@ -77,7 +78,7 @@ def test_a_run_waits_for_a_stopped_holder_of_the_lock_only_within_its_timeout(em
         took = time.monotonic() - started
     finally:
         holder.send_signal(signal.SIGCONT)
-    out, err = holder.communicate(timeout=30)
+    _out, err = holder.communicate(timeout=30)
     lock = credentials(config_home).with_name("credentials.json.lock")
     assert run.code == 1 and took < 15
     assert run.stderr.splitlines()[-1] == (

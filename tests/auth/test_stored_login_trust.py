@@ -13,7 +13,8 @@ from bbvars.auth import store
 from bbvars.emulator import Emulator, Fault
 from bbvars.errors import BbvarsError
 from tests.auth.helpers import credentials, login_env, write_login
-from tests.support import answer_consent, finish, login_consumer, run_main, start_login, login_env as consumer_env
+from tests.support import answer_consent, finish, login_consumer, run_main, start_login
+from tests.support import login_env as consumer_env
 
 
 def list_acme(env, monkeypatch, capsys):

@@ -6,11 +6,20 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from bench.baseline import predicted_requests
 from bench.emulator_process import start_emulator
-from bench.run import (SCOPES, WORKLOADS, change_tenth, main, make_variables, minimum_requests, multi_minimum,
-                       multi_targets, run_multi, run_scope)
+from bench.run import (
+    SCOPES,
+    WORKLOADS,
+    change_tenth,
+    main,
+    make_variables,
+    minimum_requests,
+    multi_minimum,
+    multi_targets,
+    run_multi,
+    run_scope,
+)
 
 
 @pytest.fixture(scope="module")

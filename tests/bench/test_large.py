@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pytest
-
 from bench.emulator_process import start_emulator
 from bench.large import run_large
 

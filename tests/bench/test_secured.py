@@ -4,7 +4,6 @@ fingerprints, and a fingerprinted re-sync writes nothing. No timing is asserted.
 from __future__ import annotations
 
 import pytest
-
 from bench.emulator_process import start_emulator
 from bench.run import main
 from bench.secured import WORKLOADS, minimum, run_secured

@@ -135,7 +135,7 @@ def test_every_secret_is_masked_before_anything_else(emulator, github):
                      secured="api_key")
     run = run_action(env)
     assert run.code == 0, run.stdout
-    masked, rest = masks_first(run.stdout)
+    masked, _rest = masks_first(run.stdout)
     # The consumer secret, each secured value, and the multi-line one line by line, before any other line.
     assert set(SECRETS) | {"-----BEGIN KEY-----", "-----END KEY-----"} <= set(masked)
     assert not any("\n" in value for value in masked)

@@ -85,7 +85,7 @@ def test_a_sync_works_with_each_kind_through_every_surface(kind, surface, kinds_
 
 
 def test_an_api_token_is_sent_as_basic_and_needs_no_token_request(kinds_emulator):
-    name, credentials = KINDS["atlassian-api-token"]
+    _name, credentials = KINDS["atlassian-api-token"]
     run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1"],
                   env=clean_env(BITBUCKET_API_URL=kinds_emulator.api_url, BITBUCKET_TOKEN_URL=kinds_emulator.token_url,
                                 **credentials))
@@ -151,7 +151,7 @@ def test_half_an_api_token_is_bad_input(given, words, kinds_emulator):
 def test_debug_mode_shows_no_credential_in_any_form(kind, kinds_emulator):
     import base64
 
-    name, credentials = KINDS[kind]
+    _name, credentials = KINDS[kind]
     if kind == "stored-login":
         assert log_in(kinds_emulator).code == 0
         kinds_emulator.expire_tokens()  # a refresh happens during the run, and its tokens must not show either

@@ -105,7 +105,7 @@ def test_list_never_prints_a_secret_in_debug_or_failure(emulator):
     failed = run_cli(["list", "-w", "acme", "-r", "api"], env=env_for(emulator))
     assert failed.code == 1 and failed.stderr.count("\n") == 2  # which credential, then the one error line
     assert failed.stderr.splitlines()[0] == "bbvars: credential: OAuth consumer"
-    tokens = [t for t, r in emulator._state._tokens.items() if r.expires_at is not None]  # noqa: SLF001
+    tokens = [t for t, r in emulator._state._tokens.items() if r.expires_at is not None]
     assert tokens
     for secret in (CLIENT_SECRET, "hidden-Value-123", *tokens):
         assert secret not in debug.stdout + debug.stderr + failed.stdout + failed.stderr

@@ -34,7 +34,7 @@ def sync(terraform_path: str, work, env: dict[str, str], *args: str) -> subproce
     return consumer
 
 
-def test_the_example_manifest_syncs_a_terraform_state_with_the_minimum_requests(  # noqa: F811 - fixtures
+def test_the_example_manifest_syncs_a_terraform_state_with_the_minimum_requests(
         terraform, tf_env, emulator, tmp_path):
     apply(emulator, yaml.safe_load((EXAMPLE / "seed.yml").read_text()), "seed.yml")  # as `--seed` does
     work = tmp_path / "manifest"
@@ -91,7 +91,7 @@ def test_the_example_manifest_syncs_a_terraform_state_with_the_minimum_requests(
     assert len(emulator.requests) == 1 + 1  # a token and web's one listing: no environment lookup, no write
 
 
-def test_the_example_manifest_passes_its_schema_and_terraform_validates_the_state(terraform, tf_env,  # noqa: F811
+def test_the_example_manifest_passes_its_schema_and_terraform_validates_the_state(terraform, tf_env,
                                                                                  tmp_path):
     proc = subprocess.run([terraform, "fmt", "-check", "-diff", str(EXAMPLE)], env=tf_env, capture_output=True,
                           text=True, timeout=60)
@@ -106,7 +106,7 @@ README = (EXAMPLE / "README.md").read_text()
 SH_BLOCKS = re.findall(r"```sh\n(.*?)```", README, re.S)
 
 
-def test_the_readme_runs_end_to_end_against_the_seeded_emulator_as_written(terraform, tf_env, tmp_path):  # noqa: F811
+def test_the_readme_runs_end_to_end_against_the_seeded_emulator_as_written(terraform, tf_env, tmp_path):
     """examples/manifest/README.md's two blocks, verbatim but for the port: the emulator in one process (the first
     block), the exports it prints, terraform and the sync in a shell (the second block), from a copy of the
     repository's layout."""

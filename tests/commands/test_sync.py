@@ -9,7 +9,6 @@ import jsonschema
 import pytest
 
 from bbvars.emulator import Fault
-
 from tests.support import CLIENT_SECRET, ROOT, api_writes, env_for, run_cli, stored
 
 SYNC = ["sync", "-w", "acme", "-r", "api"]

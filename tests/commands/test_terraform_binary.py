@@ -327,8 +327,8 @@ def test_data_source_example_with_the_external_provider(terraform, tf_env, emula
         pytest.skip("the hashicorp/external provider is not in a local mirror (searched: "
                     f"{', '.join(m for m in MIRRORS if m)}) and cannot be downloaded offline")
     Path(tf_env["TF_CLI_CONFIG_FILE"]).write_text(
-        'provider_installation {\n  filesystem_mirror {\n    path    = "%s"\n'
-        '    include = ["registry.terraform.io/hashicorp/external"]\n  }\n}\n' % mirror
+        f'provider_installation {{\n  filesystem_mirror {{\n    path    = "{mirror}"\n'
+        '    include = ["registry.terraform.io/hashicorp/external"]\n  }\n}\n'
     )
     emulator.seed_variable("acme", "API_URL", "https://old.example.com", repository="api")
     work = tmp_path / "data-source"

@@ -22,9 +22,7 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -200,7 +198,7 @@ HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 TRUSTING_BASE_TAG = "bbvars-test-base:bookworm-host-ca"
 
 
-def _base_trusting_host_ca(rig: "Rig", base_image: str, timings: dict[str, float]) -> str:
+def _base_trusting_host_ca(rig: Rig, base_image: str, timings: dict[str, float]) -> str:
     """The base plus this machine's CA bundle, with pip told to use it: pip in a build here reaches PyPI only
     through the host's trust. The project's Dockerfile and build context stay exactly as a user has them."""
     if not HOST_CA.is_file():

@@ -15,9 +15,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 import referencing
+from docs.gen import transcripts
 
 from bbvars.auth.login import DEFAULT_CALLBACK_URL
-from docs.gen import transcripts
 from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, env_for, free_port
 
 SCHEMAS = {name: json.loads((ROOT / "schema" / f"{name}.schema.json").read_text())

@@ -13,8 +13,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from docs.gen import terminal_svg
+
 from tests.support import ROOT
 
 
@@ -87,11 +87,11 @@ def served(site):
 
 
 def test_the_site_renders_and_searches_in_a_real_browser(served):
-    from tests.test_auth_login_browser import browser_or_skip
-
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.test_auth_login_browser import browser_or_skip
 
     browser, profile = browser_or_skip()
     try:

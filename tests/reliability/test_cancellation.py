@@ -209,10 +209,10 @@ def test_a_signal_during_the_listing_writes_nothing(emulator, gate, tmp_path, su
 
 
 def test_the_engine_sends_nothing_once_cancelled(emulator):
-    from bbvars.sync.engine import run_sync
     from bbvars.models import Variable
     from bbvars.redaction import Redactor
     from bbvars.request.settings import Settings
+    from bbvars.sync.engine import run_sync
 
     cancel = threading.Event()
     cancel.set()

@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bbvars.bitbucket import client as client_module
-from bbvars.request.documents import KEY_PATTERN, build_variables, collect, parse_document, parse_pairs
 from bbvars.emulator import Emulator
 from bbvars.errors import InputError
-from bbvars.surfaces.cli.main import main
+from bbvars.request.documents import KEY_PATTERN, build_variables, collect, parse_document, parse_pairs
 from bbvars.request.settings import SETTINGS, Settings, from_strings, validate
+from bbvars.surfaces.cli.main import main
 from bbvars.surfaces.cli.options import cli_label
 from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, FakeStdin, env_for, use_env
 
@@ -199,7 +199,7 @@ def test_the_cli_returns_0_1_or_2_and_never_a_traceback(shared_emulator, monkeyp
                 code = main([*base, *extra])
             except SystemExit as exit_:  # argparse's own --help and --version
                 assert exit_.code == 0 and {"-h", "--help", "--version"} & set(extra) | {
-                    a for a in extra if a.startswith("--h") or a.startswith("--v")}
+                    a for a in extra if a.startswith(("--h", "--v"))}
                 code = 0
     event(f"exit {code}")
     assert code in (0, 1, 2), (code, err.getvalue())

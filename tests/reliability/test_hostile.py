@@ -16,13 +16,13 @@ import types
 
 import pytest
 
-from bbvars.sync import applier
-from bbvars.bitbucket import paging
 from bbvars.auth import flows as auth  # the module whose clock the test turns
 from bbvars.bitbucket import client as client_module
+from bbvars.bitbucket import paging
 from bbvars.bitbucket.client import RetryPolicy
 from bbvars.emulator import Emulator, Fault
 from bbvars.emulator import state as state_module
+from bbvars.sync import applier
 from tests.reliability.hostile import (
     GOOD_TOKEN,
     TOKEN_PATH,
@@ -574,7 +574,7 @@ def test_once_a_conflicted_key_never_showed_the_target_s_other_conflicts_do_not_
 
 
 def test_a_proxy_bbvars_cannot_speak_to_is_named(monkeypatch, capsys, self_signed):
-    cert, context = self_signed
+    _cert, context = self_signed
     with HostileServer(bitbucket(), tls=context) as server:
         run = sync(server, monkeypatch, capsys, env=env_of(server, ALL_PROXY="socks5://user:pw-93@127.0.0.1:1080"))
     line = error_line(run)

@@ -20,9 +20,9 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -516,7 +516,7 @@ def check_masks(case: Case, given: Given, ran: Ran, tokens: list[str], secrets: 
         assert json.dumps(TRICKY)[1:-1] in first_masks and quote(TRICKY, safe="") in first_masks, ran.stdout
 
     results = [i for i, line in enumerate(lines)
-               if line.startswith(("::group::", "::error::", "✔")) or line.startswith("DEBUG: GET ")]
+               if line.startswith(("::group::", "::error::", "✔", "DEBUG: GET "))]
     for token in tokens:
         assert token in masked, f"a minted token is not masked:\n{ran.stdout}"
         at = lines.index(f"::add-mask::{token}")

@@ -6,14 +6,15 @@ token, then an OAuth consumer; a stored login (`bbvars login`) only when the env
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 
-from bbvars.auth import store
+import bbvars.auth.store as store
 from bbvars.auth.flows import AtlassianApiToken, OAuthBearer, StaticBearer, StoredLogin, Token, TokenSource
 from bbvars.auth.shield import signals_held
 from bbvars.errors import ApiError, BbvarsError, InputError

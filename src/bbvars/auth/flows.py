@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Callable, Generator
 
 import httpx
 
 from bbvars.auth.store import header_safe
-from bbvars.errors import ApiError
 from bbvars.bitbucket.transport import TOKEN_CAP, paused, read_capped
+from bbvars.errors import ApiError
 
 # A run renews at most this often: a server that keeps calling fresh tokens expired must not loop forever.
 MAX_RENEWALS = 3

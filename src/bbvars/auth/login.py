@@ -10,13 +10,13 @@ import socket
 import socketserver
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from bbvars.auth import store
+import bbvars.auth.store as store
 from bbvars.auth.flows import StaticBearer, Token, check_token
 from bbvars.auth.shield import signals_held
 from bbvars.errors import BbvarsError, InputError
@@ -212,7 +212,7 @@ def login(
         if open_browser is not None:
             try:
                 open_browser(url)
-            except Exception:  # no browser here: the printed page is the way
+            except Exception:  # noqa: S110 - no browser here: the printed page is the way
                 pass
         show(f"Waiting up to {wait:g} s for the browser to come back to {callback.url} ...")
         if not waiting.answered.wait(wait):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -22,14 +22,14 @@ def signals_held() -> Iterator[None]:
         yield
         return
     caught: list[int] = []
-    previous: dict[int, object] = {}
+    previous: dict[signal.Signals, object] = {}
     for signum in SIGNALS:
         previous[signum] = signal.signal(signum, lambda number, frame: caught.append(number))
     try:
         yield
     finally:
-        for signum, handler in previous.items():
+        for held, handler in previous.items():
             # None: a handler not set from Python, which cannot be put back; the default is the closest.
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)  # type: ignore[arg-type]
-        for signum in caught:
-            signal.raise_signal(signum)
+            signal.signal(held, handler if handler is not None else signal.SIG_DFL)  # type: ignore[arg-type]
+        for number in caught:
+            signal.raise_signal(number)

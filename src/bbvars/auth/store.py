@@ -17,9 +17,9 @@ import stat
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Iterator, Mapping
 
 from bbvars.errors import BbvarsError, InputError
 from bbvars.urls import check_url

@@ -4,7 +4,7 @@ No I/O here: every function takes an answer already read (within its size cap)."
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 
@@ -224,7 +224,7 @@ def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | 
                    status, fatal=True)
 
 
-# -- rate limit ---------------------------------------------------------------------------------------------------------
+# -- rate limit --------------------------------------------------------------------------------------------------
 
 
 def rate_limit(response: httpx.Response) -> tuple[int | None, bool] | None:

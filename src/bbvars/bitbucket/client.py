@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
 import httpx
 import tenacity
 
-from bbvars.bitbucket import paging
-from bbvars.bitbucket import transport
-from bbvars.bitbucket.answers import (  # noqa: F401  (parse_token_answer: also taken from this module)
+from bbvars.auth import Hints, Token
+from bbvars.bitbucket import paging, transport
+from bbvars.bitbucket.answers import (
     check,
     error_message,
     json_object,
@@ -21,11 +21,7 @@ from bbvars.bitbucket.answers import (  # noqa: F401  (parse_token_answer: also 
     parse_token_answer,
     variable_records,
 )
-from bbvars.auth import Hints, Token
-from bbvars.errors import ApiError, Cancelled, ConflictError
-from bbvars.events import RetryWait
-from bbvars.models import RemoteVariable, Target, Variable
-from bbvars.bitbucket.retries import (  # noqa: F401  (RetryPolicy: the engine and tests take it from here)
+from bbvars.bitbucket.retries import (
     DEFAULT_RETRY,
     MAYBE_APPLIED,
     RETRY_STATUSES,
@@ -35,6 +31,9 @@ from bbvars.bitbucket.retries import (  # noqa: F401  (RetryPolicy: the engine a
     is_retryable,
     may_have_been_applied,
 )
+from bbvars.errors import ApiError, Cancelled, ConflictError
+from bbvars.events import RetryWait
+from bbvars.models import RemoteVariable, Target, Variable
 
 
 class RetriedConflict(ConflictError):
@@ -185,7 +184,7 @@ class BitbucketClient:
     def _attempt(self, method: str, url: str, cap: int, auth: httpx.Auth | None, kwargs: dict) -> httpx.Response:
         began = time.monotonic()
         request = self.http.build_request(method, url, **kwargs)
-        response = self.http.send(request, stream=True, **({"auth": auth} if auth is not None else {}))
+        response = self.http.send(request, stream=True, auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT)
         try:
             transport.read_capped(response, cap)
         finally:

@@ -9,7 +9,8 @@ fail: acting on a partial listing would create duplicates' 409s, or prune what w
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bbvars.bitbucket.answers import malformed, usable_text
@@ -34,7 +35,8 @@ def list_all(get: GetPage, path: str, api_url: str, what: str, endpoint: str) ->
     items: list[dict] = []
     seen: set[str] = set()
     asked: set[tuple[str, str]] = set()
-    url, params, page = path, {"pagelen": PAGELEN}, 1
+    url, page = path, 1
+    params: dict[str, int] | None = {"pagelen": PAGELEN}
     announced: int | None = None  # the total `size` said, when it said one
     widest = 0  # the most values one page held: the server's real page length
     requests = 0
@@ -75,9 +77,9 @@ def list_all(get: GetPage, path: str, api_url: str, what: str, endpoint: str) ->
         page = data["page"] if isinstance(data.get("page"), int) and not isinstance(data.get("page"), bool) else page
         link = data.get("next")
         if isinstance(link, str) and urlsplit(link).netloc == api.netloc and urlsplit(link).scheme == api.scheme:
-            number = page_number(link)
-            if number is not None and number <= page:
-                raise PagingError(what, f"the next link of page {page} points at page {number}")
+            linked = page_number(link)
+            if linked is not None and linked <= page:
+                raise PagingError(what, f"the next link of page {page} points at page {linked}")
             url, params, page = link, None, page + 1  # follow `next` as given, but never to another host
             continue
         # A full page is evidence of more: full by our page length, or by the server's if it gave a shorter one.

@@ -16,13 +16,14 @@ import threading
 import time
 import urllib.request
 import zlib
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import httpcore
 import httpx
 
 from bbvars.errors import ApiError
-from bbvars.request.settings import is_loopback
+from bbvars.urls import is_loopback
 
 # Answer size caps, in decoded bytes. A page of 100 variables under Bitbucket's 120,000-character total is well under
 # 1 MiB even with every character JSON-escaped; a token answer is a few hundred bytes.
@@ -136,7 +137,9 @@ def proxy_for(url: httpx.URL) -> Proxy | None:
     if not configured:
         return None
     host = f"[{url.host}]" if ":" in url.host else url.host
-    if urllib.request.proxy_bypass_environment(f"{host}:{url.port}" if url.port else host, proxies):
+    # In the standard library since Python 3.3, though typeshed does not list it.
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if bypass(f"{host}:{url.port}" if url.port else host, proxies):
         return None
     configured = configured if "://" in configured else f"http://{configured}"
     parsed = httpx.URL(configured)
@@ -172,7 +175,7 @@ class Transport(httpx.BaseTransport):
                                             verify=self._ssl_context, trust_env=True)
                 # httpx offers no public way to choose httpcore's network backend; the pool reads this attribute
                 # each time it opens a connection. tests/reliability/test_hostile.py fails if that ever changes.
-                found._pool._network_backend = _DeadlineBackend()  # type: ignore[attr-defined]
+                found._pool._network_backend = _DeadlineBackend()
                 self._routes[origin] = found
             return found
 
@@ -236,7 +239,7 @@ def read_capped(response: httpx.Response, cap: int) -> bytes:
         response.close()
     body = b"".join(chunks)
     # What Response.read() would have stored: .content, .text and .json() work as for any read answer.
-    response._content = body  # type: ignore[attr-defined]
+    response._content = body
     return body
 
 

@@ -19,15 +19,15 @@ from bbvars.emulator.serve import serve
 
 __all__ = [
     "API_TOKEN_SCOPES",
-    "DEMO_USER",
-    "User",
     "DEMO_CLIENT_ID",
     "DEMO_CLIENT_SECRET",
     "DEMO_ENVIRONMENTS",
     "DEMO_REPOSITORY",
+    "DEMO_USER",
     "DEMO_WORKSPACE",
     "Emulator",
     "Fault",
     "RequestRecord",
+    "User",
     "serve",
 ]

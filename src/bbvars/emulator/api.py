@@ -8,7 +8,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
-from bbvars.emulator import ratelimit
+import bbvars.emulator.ratelimit as ratelimit
 from bbvars.emulator.identity import Identities, Token
 from bbvars.emulator.messages import (  # re-exported: the server and the Emulator take them from here
     AUTHORIZE_PATH,

@@ -10,9 +10,9 @@ from typing import Any, NamedTuple
 
 from bbvars.emulator.api import Api, Request, Response, error_response, fault_response
 from bbvars.emulator.faults import Fault, FaultRules
+from bbvars.emulator.identity import API_TOKEN_SCOPES, DEMO_USER, REFRESH_TTL, Identities, User
 from bbvars.emulator.ratelimit import HourlyBudget
 from bbvars.emulator.server import EmulatorServer
-from bbvars.emulator.identity import API_TOKEN_SCOPES, DEMO_USER, REFRESH_TTL, Identities, User
 from bbvars.emulator.state import DEFAULT_SCOPES, Scope, State
 
 DEMO_CLIENT_ID = "demo-client"

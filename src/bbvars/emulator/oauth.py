@@ -7,6 +7,7 @@ import html
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from bbvars.emulator.identity import Identities, TokenError, User
 from bbvars.emulator.messages import (
     AUTHORIZE_PATH,
     Options,
@@ -16,7 +17,6 @@ from bbvars.emulator.messages import (
     error_response,
     json_response,
 )
-from bbvars.emulator.identity import Identities, TokenError, User
 
 
 class OAuthEndpoints:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 WINDOW = 3600.0  # Bitbucket's window: a rolling hour
 NEAR = 0.8  # NearLimit: less than 20% of the hour's budget left

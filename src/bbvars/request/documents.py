@@ -5,16 +5,27 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable
+from typing import cast
 
 from bbvars.errors import InputError
 from bbvars.models import Variable
 from bbvars.redaction import MIN_LENGTH  # shorter secrets would match by chance; the redactor skips them too
 from bbvars.request.settings import BY_NAME, SECRETS, Setting, Settings
+
 # MAX_INPUT_BYTES and read_limited are re-exported: the surfaces and the tests import them from here.
-from bbvars.request.values import (MAX_INPUT_BYTES, Number, check_size, kind_name, read_limited,  # noqa: F401
-                                   render_value, shown, too_long)
+from bbvars.request.values import (  # noqa: F401
+    MAX_INPUT_BYTES,
+    Number,
+    check_size,
+    kind_name,
+    read_limited,
+    render_value,
+    shown,
+    too_long,
+)
 
 # Bitbucket: "The maximum length of all combined pipeline variable names and values should not exceed 120K characters".
 MAX_TOTAL_CHARACTERS = 120_000
@@ -78,8 +89,8 @@ def _unique_keys(pairs: list[tuple[str, object]], source: str) -> dict:
     """A JSON object, refusing a key given twice (json.loads silently keeps the last), as YAML input does."""
     document = dict(pairs)
     if len(document) != len(pairs):
-        seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        counted = Counter(key for key, _ in pairs)
+        twice = next(key for key, _ in pairs if counted[key] > 1)
         raise InputError(f"{source}: key {twice!r} appears twice")
     return document
 
@@ -137,7 +148,8 @@ def _load_yaml(text: str, source: str, json_error: ValueError) -> object:
     # 2024-01-01 10:00:00 into another spelling of the time.
     Loader.add_constructor("tag:yaml.org,2002:int", construct_number)
     Loader.add_constructor("tag:yaml.org,2002:float", construct_number)
-    Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+    Loader.add_constructor("tag:yaml.org,2002:timestamp",
+                           lambda loader, node: loader.construct_scalar(cast(yaml.ScalarNode, node)))
     Loader.add_constructor("tag:yaml.org,2002:omap", construct_omap)
     for tag in ("pairs", "set", "binary"):
         Loader.add_constructor(f"tag:yaml.org,2002:{tag}", refuse_tag)

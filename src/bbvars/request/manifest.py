@@ -9,19 +9,32 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import IO, Callable, Sequence
+from typing import IO, Any
 
-from bbvars.request.documents import Entry, Number, build_variables, final_key, load_mapping, parse_document, read_limited
-from bbvars.request.documents import check_variables, kind_name, refuse_credentials, render_value, shown
+from bbvars.errors import InputError
+from bbvars.models import Target
+from bbvars.request.documents import (
+    Entry,
+    Number,
+    build_variables,
+    check_variables,
+    final_key,
+    kind_name,
+    load_mapping,
+    parse_document,
+    read_limited,
+    refuse_credentials,
+    render_value,
+    shown,
+)
+from bbvars.request.manifest_values import mapping, names, place, setting_value, slug, text_value, unknown_keys
+from bbvars.request.settings import SETTINGS, Setting, Settings, surface_overrides
 from bbvars.request.sources import ANYWHERE, Host, Unreadable, read_regular
 from bbvars.sync.engine import Job
-from bbvars.errors import InputError
-from bbvars.request.manifest_values import mapping, names, place, setting_value, slug, text_value, unknown_keys
-from bbvars.models import Target
-from bbvars.request.settings import SETTINGS, Setting, Settings, surface_overrides
 
 VERSION = 1
 STDIN = "-"
@@ -150,7 +163,7 @@ def parse(document: dict, label: str, base: Path, default_workspace: str | None 
     return manifest
 
 
-def parse_sources(manifest: Manifest, sources: object, base: Path) -> dict[str, Source]:
+def parse_sources(manifest: Manifest, sources: Any, base: Path) -> dict[str, Source]:
     mapping(manifest, "sources", sources)
     parsed: dict[str, Source] = {}
     for name, spec in sources.items():
@@ -175,7 +188,7 @@ def parse_sources(manifest: Manifest, sources: object, base: Path) -> dict[str, 
     return parsed
 
 
-def parse_target(manifest: Manifest, index: int, entry: object, workspace: str | None,
+def parse_target(manifest: Manifest, index: int, entry: Any, workspace: str | None,
                  defaults: dict) -> TargetSpec:
     where = f"targets[{index}]"
     mapping(manifest, where, entry)
@@ -222,7 +235,7 @@ def parse_target(manifest: Manifest, index: int, entry: object, workspace: str |
                    variables=variables, settings={**defaults, **own})
 
 
-def literal_variables(manifest: Manifest, where: str, variables: object) -> tuple[tuple[str, str], ...]:
+def literal_variables(manifest: Manifest, where: str, variables: Any) -> tuple[tuple[str, str], ...]:
     mapping(manifest, f"{where}: variables", variables)
     rendered = []
     for key, value in variables.items():
@@ -278,8 +291,8 @@ def read_sources(manifest: Manifest, specs: Sequence[TargetSpec], stdin: IO | No
             try:
                 text = read_regular(str(source.path), f"{manifest.shown}: {label}")
             except Unreadable as exc:
-                raise manifest.error(label, f"cannot be read: {exc}"
-                                            + (" (paths are relative to the manifest)" if exc.missing else "")) from None
+                hint = " (paths are relative to the manifest)" if exc.missing else ""
+                raise manifest.error(label, f"cannot be read: {exc}{hint}") from None
         try:
             entries[name] = parse_document(text, label)
         except InputError as exc:

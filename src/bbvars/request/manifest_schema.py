@@ -1,9 +1,11 @@
 """The manifest's JSON Schema (schema/manifest.schema.json, for editors), generated from the same settings table
-as the manifest's parser: `python -m bbvars.request.manifest_schema > schema/manifest.schema.json`; a test compares them."""
+as the manifest's parser: `python -m bbvars.request.manifest_schema > schema/manifest.schema.json`; a test
+compares them."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from bbvars.request.manifest import MAX_TARGETS, NAME_PATTERN, VERSION, per_target_settings
 from bbvars.request.settings import Setting
@@ -13,14 +15,14 @@ ONE_LINE = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
 
 
 def setting_schema(setting: Setting) -> dict:
-    kinds = {
+    kinds: dict[str, dict[str, Any]] = {
         "bool": {"type": "boolean"},
         "keys": {"$ref": "#/$defs/names"},
         "int": {"type": "integer"},
         "number": {"type": "number"},
         "choice": {"enum": list(setting.choices)},
     }
-    schema = {"description": setting.help, **kinds.get(setting.kind, {"type": "string"})}
+    schema: dict[str, Any] = {"description": setting.help, **kinds.get(setting.kind, {"type": "string"})}
     if setting.bounds and setting.kind in ("int", "number"):
         low, high = setting.bounds
         schema.update(minimum=int(low) if setting.kind == "int" else low,

@@ -4,13 +4,14 @@ manifest and where in it (the Manifest's `error`)."""
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from bbvars.request.documents import Number, shown
-from bbvars.request.values import kind_name
 from bbvars.errors import InputError
+from bbvars.request.documents import Number, shown
 from bbvars.request.places import check_place, check_slug
 from bbvars.request.settings import Setting
+from bbvars.request.values import kind_name
 
 if TYPE_CHECKING:
     from bbvars.request.manifest import Manifest

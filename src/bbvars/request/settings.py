@@ -4,11 +4,13 @@ README table all derive from SETTINGS; each surface only turns its raw input int
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Callable, Mapping
+from typing import Any
 
 from bbvars.errors import InputError
 from bbvars.request.places import check_name, check_slug  # the one rule for place names, on every surface
+
 # The URL rule lives in bbvars.urls (the stored login's file is checked by it too); importable from here as before.
 from bbvars.urls import USER_INFO, check_url, is_loopback  # noqa: F401
 
@@ -64,7 +66,8 @@ SETTINGS: tuple[Setting, ...] = (
             flags=("--environment", "-e"), env="ENVIRONMENT", action_input="environment", query_key="environment"),
     Setting("variables", "document", "the variables: JSON, YAML, .env or `terraform output -json` text",
             env="VARIABLES", action_input="variables", query_key="variables"),
-    Setting("files", "files", "read variables from a JSON/YAML/.env/terraform-output file ('-' = stdin); repeatable, later ones win",
+    Setting("files", "files",
+            "read variables from a JSON/YAML/.env/terraform-output file ('-' = stdin); repeatable, later ones win",
             flags=("--file", "-f"), default=()),
     Setting("pairs", "pairs", "one variable KEY=VALUE; repeatable; overrides the files", flags=("--var",), default=()),
     Setting("secured", "keys", "keys to store as secured ('*' = all); sensitive Terraform outputs always are",
@@ -114,7 +117,8 @@ SETTINGS: tuple[Setting, ...] = (
             flags=("--max-deletes",), env="MAX_DELETES", action_input="max_deletes", query_key="max_deletes",
             bounds=(0, 1_000_000), per_target=True),
     Setting("protect", "keys", "keys prune never deletes (globs such as 'DEPLOY_*'); repeatable",
-            flags=("--protect",), env="PROTECT", action_input="protect", query_key="protect", default=(), per_target=True),
+            flags=("--protect",), env="PROTECT", action_input="protect", query_key="protect", default=(),
+            per_target=True),
     Setting("atlassian_account_email", "text", "Atlassian account email, the user name of an Atlassian API token",
             env="ATLASSIAN_ACCOUNT_EMAIL", action_input="atlassian_account_email",
             query_key="atlassian_account_email"),
@@ -239,7 +243,7 @@ def coerce(setting: Setting, raw: str, label: str) -> object:
 
 def from_strings(raw: Mapping[str, str], label: Callable[[Setting], str]) -> Settings:
     """Build Settings from {setting name: raw string}; empty strings mean unset (GitHub passes unset inputs so)."""
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for name, text in raw.items():
         setting = BY_NAME[name]
         if text is None or (text.strip() == "" and setting.kind != "document"):
@@ -343,7 +347,7 @@ SINGLE_TARGET_ONLY = ("repository", "environment", "variables", "files", "pairs"
 
 
 def check_manifest_settings(settings: Settings, labels: Callable[[Setting], str]) -> None:
-    if not settings.manifest.strip():
+    if not (settings.manifest or "").strip():
         raise InputError(f"{labels(BY_NAME['manifest'])} is empty: give the path of the manifest")
     given = [labels(BY_NAME[name]) for name in SINGLE_TARGET_ONLY if getattr(settings, name) not in (None, ())]
     if given:

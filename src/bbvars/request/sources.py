@@ -5,15 +5,16 @@ regular file: a FIFO would hold the run forever, a device or a directory is no d
 /sys describes the running process (`/proc/self/environ` holds every secret of its environment). Each is refused
 before anything is read. A file named by a manifest (and, in CI, by the step's settings) must also be inside the
 host's tree: on the command line the working directory (or the directory of the manifest given), $BITBUCKET_CLONE_DIR
-in a pipe, $GITHUB_WORKSPACE in the action; `..` beyond it, an absolute path elsewhere and a symbolic link out of it are refused. A path a person types
-on the command line (`--file`, `--manifest`) is theirs to choose, but is still a regular file or `-`."""
+in a pipe, $GITHUB_WORKSPACE in the action; `..` beyond it, an absolute path elsewhere and a symbolic link out of it
+are refused. A path a person types on the command line (`--file`, `--manifest`) is theirs to choose, but is still a
+regular file or `-`."""
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from bbvars.errors import InputError
 from bbvars.request.values import read_limited
@@ -39,7 +40,8 @@ class Host:
         roots = [os.path.realpath(root) for root in self.roots]
         if any(os.path.commonpath([root, real]) == root for root in roots):
             return None
-        return f"is outside {self.name} ({', '.join(dict.fromkeys(roots))}): a file bbvars is told to read must be inside it"
+        places = ", ".join(dict.fromkeys(roots))
+        return f"is outside {self.name} ({places}): a file bbvars is told to read must be inside it"
 
     def check_inside(self, path: str, label: str) -> None:
         why = self.outside(path)

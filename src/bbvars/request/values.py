@@ -11,7 +11,8 @@ from typing import IO
 
 from bbvars.errors import InputError
 
-# Bitbucket sets no documented limit on one document; 16 MiB is far above any real set of variables and keeps memory bounded.
+# Bitbucket sets no documented limit on one document; 16 MiB is far above any real set of variables and keeps memory
+# bounded.
 MAX_INPUT_BYTES = 16 * 1024 * 1024
 
 
@@ -92,7 +93,8 @@ def _compact_json(key: str, value: list | dict, source: str) -> str:
         # Measured before encoding: YAML aliases can make a small document stand for an enormous value.
         if _json_size_floor(value, {}) > MAX_INPUT_BYTES:
             raise too_large
-        text = json.dumps(_as_numbers(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_extra)
+        text = json.dumps(_as_numbers(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                          default=_json_extra)
     except (ValueError, TypeError) as exc:
         raise InputError(f"{source}: {shown(key)} cannot be written as JSON ({exc})") from None
     except RecursionError:

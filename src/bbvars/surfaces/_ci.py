@@ -3,14 +3,14 @@ by the SETTINGS table, every bad value reported at once, and the one-line outcom
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-from bbvars.sync import report
-from bbvars.surfaces.console import one_line, write_line  # noqa: F401 - one_line is the CI surfaces' too
-from bbvars.sync.engine import RunResult, SyncResult
 from bbvars.errors import InputError
 from bbvars.events import Event, Events, RetryWait, retry_line
 from bbvars.request.settings import SETTINGS, Setting, Settings, from_strings
+from bbvars.surfaces.console import one_line, write_line
+from bbvars.sync import report
+from bbvars.sync.engine import RunResult, SyncResult
 
 
 def say(line: str) -> None:

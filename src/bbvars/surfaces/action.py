@@ -13,14 +13,23 @@ import os
 import uuid
 from dataclasses import replace
 
-from bbvars.surfaces import _github as gh
-from bbvars.surfaces._ci import announce, failure, outcome, raw_settings, read_settings, retry_lines, run_failure
-from bbvars.surfaces._ci import run_outcome, understood
-from bbvars.surfaces._github import escape_data
-from bbvars.sync.engine import RunResult, SyncResult
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
 from bbvars.request.settings import SETTINGS, Setting, Settings, check_text, exit_code
+from bbvars.surfaces import _github as gh
+from bbvars.surfaces._ci import (
+    announce,
+    failure,
+    outcome,
+    raw_settings,
+    read_settings,
+    retry_lines,
+    run_failure,
+    run_outcome,
+    understood,
+)
+from bbvars.surfaces._github import escape_data
+from bbvars.sync.engine import RunResult, SyncResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -253,9 +262,8 @@ def read_variables(settings: Settings) -> list:
 
 
 def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
-    from bbvars.sync import engine
-    from bbvars.sync import budget, report
     from bbvars.auth import describe
+    from bbvars.sync import budget, engine, report
 
     variables = read_variables(settings)
     for variable in variables:
@@ -356,10 +364,9 @@ def run_outputs(run: RunResult) -> dict[str, str]:
 def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
     import sys
 
-    from bbvars.sync import engine
     from bbvars.request import manifest
-    from bbvars.sync import budget, report
     from bbvars.request.sources import action_host
+    from bbvars.sync import budget, engine, report
 
     path, _ = workspace_file(settings.manifest or "", "manifest")
     # Named as given in messages; its sources, too, must be in the workspace.

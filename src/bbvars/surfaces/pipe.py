@@ -9,13 +9,24 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
-from bbvars.surfaces._ci import announce, failure, one_line, outcome, raw_settings, read_settings, retry_lines
-from bbvars.surfaces._ci import run_failure, run_outcome, say, understood
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
 from bbvars.request.settings import SECRETS, SETTINGS, Setting, Settings, exit_code
+from bbvars.surfaces._ci import (
+    announce,
+    failure,
+    one_line,
+    outcome,
+    raw_settings,
+    read_settings,
+    retry_lines,
+    run_failure,
+    run_outcome,
+    say,
+    understood,
+)
 
 RESULT_FILE = "result.json"
 # Variables of the container and of a shell, never meant for the pipe: not checked for typos.
@@ -125,11 +136,11 @@ def check_command(settings, redactor: Redactor, log) -> int:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from bbvars.sync import budget, report
     from bbvars.auth import describe
     from bbvars.request.documents import variables_of
-    from bbvars.sync.engine import run_sync, target_of
     from bbvars.request.settings import validate
+    from bbvars.sync import budget, report
+    from bbvars.sync.engine import run_sync, target_of
 
     check_spelling(os.environ)
     raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback))
@@ -178,11 +189,10 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
 def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
     import sys
 
-    from bbvars.sync import engine
-    from bbvars.request import manifest
-    from bbvars.sync import budget, report
     from bbvars.auth import describe
+    from bbvars.request import manifest
     from bbvars.request.sources import pipe_host
+    from bbvars.sync import budget, engine, report
 
     jobs = manifest.jobs(settings, sys.stdin, pipe_host(os.environ), confine_manifest=True, label=label)
     emit("INFO: ", redactor(announce(jobs, settings)))

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Mapping, TextIO
+from collections.abc import Mapping
+from typing import TextIO
 
-from bbvars.surfaces.console import printable
 from bbvars.events import Event, Planned, RetryWait, Written, retry_line
+from bbvars.surfaces.console import printable
 
 PROGRESS_AFTER = 5  # runs with more writes than this show a progress line
 REPAINT_EVERY = 0.1  # seconds between progress repaints: a thousand writes must not mean a thousand repaints

@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
@@ -157,8 +157,8 @@ def joined(keys: list[str]) -> str:
 
 def sync_answer(settings: Settings, label: Callable[[Setting], str], redactor: Redactor,
                 cancel=None) -> dict[str, str]:
-    from bbvars.sync import budget, report
     from bbvars.request.documents import variables_of
+    from bbvars.sync import budget, report
     from bbvars.sync.engine import run_sync
 
     variables = variables_of(settings, label)

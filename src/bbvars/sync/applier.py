@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TypeVar
 
-from bbvars.sync import steps
 from bbvars.bitbucket.client import BitbucketClient, RetriedConflict
-from bbvars.sync.fingerprints import Book
 from bbvars.errors import CANCELLED, ApiError, ConflictError, NotFoundError
 from bbvars.events import Events, Written
 from bbvars.models import RemoteVariable, Target, Variable
+from bbvars.sync import steps
+from bbvars.sync.fingerprints import Book
 from bbvars.sync.plan import Action, Operation, Plan, needs_update
 from bbvars.sync.result import NOT_ATTEMPTED, SyncResult, without_request
 
@@ -135,14 +136,15 @@ class Applier:
             return "failed", str(exc)
 
     def _execute(self, run: TargetRun, op: Operation) -> str:
-        if op.action is Action.CREATE:
-            return self._create(run, op.variable)
-        if op.action is Action.UPDATE:
-            if self._overwrite(run, op.variable, op.remotes):
+        variable = op.variable
+        if op.action is Action.CREATE and variable is not None:  # the plan gives every create and update its variable
+            return self._create(run, variable)
+        if op.action is Action.UPDATE and variable is not None:
+            if self._overwrite(run, variable, op.remotes):
                 return "updated"
             # Deleted by someone else since we listed: what the input wants is for it to exist (and if it was
             # re-created meanwhile, the create's 409 handling makes it what the input says).
-            return self._create(run, op.variable)
+            return self._create(run, variable)
         deleted = False
         for remote in op.remotes:
             try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from bbvars.bitbucket.client import collection_path, segment
 from bbvars.bitbucket.meter import REQUEST_BUDGET, BudgetSpent, Meter
@@ -24,7 +24,7 @@ from bbvars.models import Target
 from bbvars.sync.plan import Action, Operation, Plan
 from bbvars.sync.result import NOT_ATTEMPTED, RunResult, SyncResult, without_request
 
-__all__ = ["Budget", "BudgetSpent", "STOPPED", "Stopped", "op_cost", "stopped"]
+__all__ = ["STOPPED", "Budget", "BudgetSpent", "Stopped", "op_cost", "stopped"]
 
 HOURLY = 1000  # Bitbucket's hourly budget for every credential kind (access tokens: maybe scaled, as they are told)
 STOPPED = 4  # the exit code of a run that stopped cleanly at its request budget or at a lasting rate limit
@@ -146,7 +146,7 @@ class Budget:
                     result = target_run.result
                     result.failed += [{"key": op.key, "error": NOT_ATTEMPTED + cause}
                                       for op in self.cut[id(target_run)]]
-                    result.secured |= {op.key for op in self.cut[id(target_run)] if (op.variable or op.remote).secured}
+                    result.secured |= {op.key for op in self.cut[id(target_run)] if op.secured}
                     result.error = result.error or cause
         costs = [self.target_cost(job, target_run) for job, target_run in zip(jobs, listed)]
         self.share_environments(jobs, listed, costs)

@@ -4,20 +4,20 @@ the token request when the kind has one, the environments when one is named, one
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import httpx
 
 from bbvars.auth import Credential, choose
 from bbvars.bitbucket import transport
 from bbvars.bitbucket.client import BitbucketClient, RetryPolicy, collection_path, segment
-from bbvars.sync.engine import match_environment, open_client, target_of
+from bbvars.bitbucket.paging import PAGELEN
 from bbvars.errors import ApiError, NotFoundError
 from bbvars.models import Target
-from bbvars.bitbucket.paging import PAGELEN
 from bbvars.redaction import Redactor
 from bbvars.request.settings import Settings
+from bbvars.sync.engine import match_environment, open_client, target_of
 
 MAX_REQUESTS = 5
 NO_RETRY = RetryPolicy(attempts=1)  # a health check reports what it meets; retries would break the request bound
@@ -228,7 +228,8 @@ def _api_failure(exc: ApiError, credential: Credential, scopes: list[str] | None
 def _timing(probe: Probe, add) -> None:
     if probe.times:
         slowest, mean = max(probe.times) * 1000, sum(probe.times) / len(probe.times) * 1000
-        add(Check("round_trip", True, f"{len(probe.times)} API request(s): mean {mean:.0f} ms, slowest {slowest:.0f} ms"))
+        timing = f"{len(probe.times)} API request(s): mean {mean:.0f} ms, slowest {slowest:.0f} ms"
+        add(Check("round_trip", True, timing))
 
 
 def count(response: httpx.Response) -> str:

@@ -5,24 +5,33 @@ one concurrency bound. A single-target sync is a run of one job. Knows nothing o
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
 
-from bbvars.sync import budget, fingerprints
-from bbvars.sync import steps
-from bbvars.sync.applier import Applier, TargetRun, bounded
 from bbvars.auth import Token, TokenSource, choose, register
 from bbvars.bitbucket.client import BitbucketClient, RetryPolicy, collection_path
 from bbvars.errors import ApiError, BbvarsError, InputError, NotFoundError
 from bbvars.events import Events, Planned
 from bbvars.models import Target, Variable
-from bbvars.sync.plan import Action, make_plan
 from bbvars.redaction import Redactor
-from bbvars.sync.result import CANCELLED, NOT_ATTEMPTED, RunResult, SyncResult
 from bbvars.request.settings import Settings
+from bbvars.sync import budget, fingerprints, steps
+from bbvars.sync.applier import Applier, TargetRun, bounded
+from bbvars.sync.plan import Action, make_plan
+from bbvars.sync.result import CANCELLED, NOT_ATTEMPTED, RunResult, SyncResult
 
-__all__ = ["Job", "NOT_ATTEMPTED", "RunResult", "SyncResult", "mint_token", "open_client", "resolve_environment",
-           "run", "run_sync", "target_of"]
+__all__ = [
+    "NOT_ATTEMPTED",
+    "Job",
+    "RunResult",
+    "SyncResult",
+    "mint_token",
+    "open_client",
+    "resolve_environment",
+    "run",
+    "run_sync",
+    "target_of",
+]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from bbvars.models import RemoteVariable, Variable
 from bbvars.sync.plan import Action, Operation, Plan
@@ -29,7 +29,7 @@ DIGEST_BYTES = 16  # 128 bits: collisions need ~2^64 tries, and only the key hol
 ENCODED_LENGTH = 22  # base64url of 16 bytes, unpadded
 # Domain separation: the HMAC key is the setting's text run through its own HMAC, never that text as it is.
 KEY_CONTEXT = b"bbvars fingerprint key v1"
-ENTRY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9_-]{%d})\Z" % ENCODED_LENGTH)
+ENTRY = re.compile(rf"([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9_-]{{{ENCODED_LENGTH}}})\Z")
 
 # The key's strength, counted from its text: 4 bits per character of a hex key, 6 per character of a base64 or
 # base64url one ('=' padding not counted). Anything else (a passphrase) is refused: no count of its characters says
@@ -164,7 +164,7 @@ class Book:
         self.text = self.remote.value if self.remote is not None else None  # None when secured by hand: unreadable
         self.recorded = parse(self.text)
         # An older format's entries are not read (v1 had no uuid): each of its secured values is rewritten once.
-        self.outdated = bool(self.text) and self.text.split()[0:1] == ["v1"]
+        self.outdated = bool(self.text) and (self.text or "").split()[0:1] == ["v1"]
         self.present_secured = {remote.key for remote in self.user if remote.secured}
         self.uuids: dict[str, str] = {}  # key -> uuid of its first listed record, as the plan's op.remote
         for remote in self.user:
@@ -200,7 +200,8 @@ class Book:
                 if ok:
                     gone.append(op.key)
             elif op.variable is not None and (op.action is not Action.UNCHANGED or op.variable.secured):
-                uuid = op.remote.uuid if op.action is Action.UNCHANGED else written_uuids.get(op.key)
+                unchanged = op.action is Action.UNCHANGED and op.remote is not None
+                uuid = op.remote.uuid if unchanged and op.remote is not None else written_uuids.get(op.key)
                 written[op.key] = self.of(op.variable, uuid) if ok and op.variable.secured else None
         entries = next_entries(self.recorded, self.present_secured, written, gone)
         if not self.on and entries == self.recorded and not self.outdated:

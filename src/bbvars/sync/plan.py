@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from fnmatch import fnmatchcase
-from typing import Iterable, Mapping
 
 from bbvars.models import RemoteVariable, Variable
-
 
 # Bitbucket's own rule for a variable name. A listed key outside it did not come from Bitbucket as documented (a
 # hostile or wrong API): such a key is foreign, and bbvars neither writes it nor names it anywhere it could be run.
@@ -42,6 +41,12 @@ class Operation:
     remote: RemoteVariable | None = None  # what exists (update/unchanged/delete)
     reason: str | None = None  # why an update is planned
     others: tuple[RemoteVariable, ...] = ()  # further records Bitbucket lists under the same key
+
+    @property
+    def secured(self) -> bool:
+        """Whether the key is secured: as the input wants it, else as it exists."""
+        thing = self.variable or self.remote
+        return thing is not None and thing.secured
 
     @property
     def remotes(self) -> tuple[RemoteVariable, ...]:

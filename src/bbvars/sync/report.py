@@ -117,7 +117,8 @@ def note(result: SyncResult, key: str) -> str:
     reason = result.reasons.get(key) if key in result.updated else None
     if reason == SECURED_FLAG:
         return "secured, was plain" if secured else "was secured: deleted and created plain"
-    parts = (["secured"] if secured else []) + ([REASON_TEXT[reason]] if reason in REASON_TEXT else [])
+    text = REASON_TEXT.get(reason) if reason is not None else None
+    parts = (["secured"] if secured else []) + ([text] if text else [])
     return ", ".join(parts)
 
 

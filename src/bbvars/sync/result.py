@@ -17,7 +17,8 @@ def escaped(key: str) -> str:
     """A key that is no valid variable name, safe to print on one line anywhere: printable ASCII kept, except quotes,
     backslash, backtick and dollar; everything else (control characters, line breaks, non-ASCII) as \\xNN / \\uNNNN.
     So a shown name holds no quote to close a string, no line break to start a command, and no `$(...)` to run."""
-    out, width = [], 0
+    out: list[str] = []
+    width = 0
     for char in key:
         code = ord(char)
         if 0x20 <= code < 0x7F and char not in "\"'`$\\":

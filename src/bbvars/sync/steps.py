@@ -4,14 +4,14 @@ target's writes. Everything but `finish_fingerprints` (which is handed the engin
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from bbvars.errors import InputError
-from bbvars.sync import fingerprints
 from bbvars.models import Target
+from bbvars.request.settings import Settings
+from bbvars.sync import fingerprints
 from bbvars.sync.plan import Action, Operation, Plan, PrunePolicy
 from bbvars.sync.result import NOT_ATTEMPTED, SyncResult
-from bbvars.request.settings import Settings
 
 Execute = Callable[[list[Operation]], dict[str, tuple[str, str | None]]]  # Applier.execute
 
@@ -25,7 +25,7 @@ def fingerprint_key(text: str | None, wanted: bool) -> bytes | None:
     problem = fingerprints.key_problem(text)
     if problem is not None:
         raise InputError(f"{fingerprints.KEY_SETTING} {problem}")
-    return fingerprints.derive_key(text.strip())
+    return fingerprints.derive_key((text or "").strip())
 
 
 def prune_policy(settings: Settings) -> PrunePolicy:
@@ -51,7 +51,7 @@ def refusal(plan: Plan, policy: PrunePolicy, target: Target) -> str | None:
 
 def explain(plan: Plan, result: SyncResult) -> None:
     """What the summary says besides the lists: which keys are secured, and why each update is planned."""
-    result.secured = {op.key for op in plan.operations if (op.variable or op.remote).secured}
+    result.secured = {op.key for op in plan.operations if op.secured}
     updated = set(result.updated)
     result.reasons = {op.key: op.reason for op in plan.of(Action.UPDATE) if op.key in updated and op.reason}
 

@@ -7,11 +7,11 @@ import os
 import sys
 from dataclasses import replace
 
-from bbvars.surfaces.console import debug_to_stderr
 from bbvars.redaction import Redactor
-from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
 from bbvars.request.settings import validate
+from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
 from bbvars.surfaces.cli.options import cli_label, from_cli
+from bbvars.surfaces.console import debug_to_stderr
 
 OPTIONS = ("workspace", "repository", "environment", "timeout", "debug", "quiet")
 
@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.surfaces.console import one_line
-    from bbvars.sync.report import json_text
     from bbvars.sync.check import run_check
+    from bbvars.sync.report import json_text
 
     settings = replace(from_cli(args, os.environ), command="check")
     for secret in (settings.client_secret, settings.access_token, settings.atlassian_api_token):

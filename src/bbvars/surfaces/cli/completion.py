@@ -46,7 +46,8 @@ def commands() -> list[Command]:
     for name, (module, text) in COMMANDS.items():
         parser = parsers[name]
         importlib.import_module(module).add_arguments(parser)
-        options, positional = [], []
+        options: list[Option] = []
+        positional: list[str] = []
         for action in parser._actions:  # argparse offers no public view of its arguments
             if isinstance(action, argparse._HelpAction):
                 options.append(Option(tuple(action.option_strings), "show this help", False, (), False))

@@ -41,11 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from bbvars.sync import report
-    from bbvars.request.documents import collect
     from bbvars.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REPOSITORY, DEMO_WORKSPACE, Emulator
-    from bbvars.sync.engine import run_sync
+    from bbvars.request.documents import collect
     from bbvars.request.settings import Settings
+    from bbvars.sync import report
+    from bbvars.sync.engine import run_sync
 
     document = json.dumps(SAMPLE_OUTPUTS, indent=2)
     with Emulator.demo(port=0) as emulator:
@@ -69,9 +69,9 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         command = (f"terraform output -json | bbvars sync --workspace {DEMO_WORKSPACE} --repository "
                    f"{DEMO_REPOSITORY} --environment Production --upper")
         results = []
-        for attempt, note in ((1, "first run: everything is new"),
-                              (2, "second run: nothing to change, except the secured value, which Bitbucket never "
-                                  "returns and so is rewritten (unless --fingerprint is on)")):
+        for note in ("first run: everything is new",
+                     "second run: nothing to change, except the secured value, which Bitbucket never returns and so "
+                     "is rewritten (unless --fingerprint is on)"):
             variables = collect([("standard input", document)], (), prefix="", upper=True, secured=())
             emulator.reset_requests()
             result = run_sync(settings, variables, redactor)
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         stored = emulator.variables(DEMO_WORKSPACE, repository=DEMO_REPOSITORY, environment="Production")
         print("Stored in the Production environment now:")
         for variable in sorted(stored, key=lambda variable: variable["key"]):  # writes run in parallel: any order
-            shown = "(secured: never readable)" if variable["secured"] else variable["value"]
-            print(f"  {variable['key']} = {shown}")
+            value = "(secured: never readable)" if variable["secured"] else variable["value"]
+            print(f"  {variable['key']} = {value}")
     print("\n" + try_it_text())
     return 0 if all(result.ok for result in results) else 1

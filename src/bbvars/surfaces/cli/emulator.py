@@ -72,7 +72,8 @@ def start_failure(exc) -> BbvarsError:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=port_number, default=7990, help="port to listen on, 0 = any free (default: 7990)")
+    parser.add_argument("--port", type=port_number, default=7990,
+                        help="port to listen on, 0 = any free (default: 7990)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer (default: 0)")
     parser.add_argument("--fault", type=fault_spec, action="append", default=[], metavar="STATUS[:TIMES]",
                         help="answer the next TIMES API requests with STATUS, e.g. 429:3 or 503; repeatable")

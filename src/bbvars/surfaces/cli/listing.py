@@ -7,10 +7,10 @@ import os
 import sys
 
 from bbvars.redaction import Redactor
-from bbvars.sync.report import json_text
-from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
 from bbvars.request.settings import validate
+from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
 from bbvars.surfaces.cli.options import cli_label, from_cli
+from bbvars.sync.report import json_text
 
 OPTIONS = ("workspace", "repository", "environment", "format", "timeout", "debug")
 
@@ -22,12 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from bbvars.request import dotenv
-    from bbvars.sync import fingerprints
-    from bbvars.bitbucket.client import collection_path
-    from bbvars.surfaces.console import debug_to_stderr
-    from bbvars.sync.engine import open_client, resolve_environment, target_of
     from bbvars.auth import describe
+    from bbvars.bitbucket.client import collection_path
+    from bbvars.request import dotenv
+    from bbvars.surfaces.console import debug_to_stderr
+    from bbvars.sync import fingerprints
+    from bbvars.sync.engine import open_client, resolve_environment, target_of
 
     settings = from_cli(args, os.environ)
     validate(settings, cli_label)

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.auth import store
     from bbvars.auth.login import Consumer, login, parse_callback_url, who_is
     from bbvars.bitbucket.client import BitbucketClient
-    from bbvars.request.settings import check_url, BY_NAME
+    from bbvars.request.settings import BY_NAME, check_url
     from bbvars.surfaces.cli.options import cli_label, from_cli
     from bbvars.surfaces.console import printable
 

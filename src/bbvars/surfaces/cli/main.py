@@ -10,7 +10,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, NoReturn, Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from bbvars import __version__
 from bbvars.errors import BbvarsError, InputError
@@ -18,11 +19,15 @@ from bbvars.redaction import Redactor
 
 # Command modules are imported only when chosen: `bbvars --help` must not pay for httpx.
 COMMANDS = {
-    "sync": ("bbvars.surfaces.cli.sync", "create/update Pipelines variables from key/values (Terraform outputs, JSON, YAML)"),
-    "check": ("bbvars.surfaces.cli.check", "verify the credentials and the target without writing (at most 5 requests)"),
-    "login": ("bbvars.surfaces.cli.login", "log in through the browser (OAuth authorization code) and store the tokens"),
+    "sync": ("bbvars.surfaces.cli.sync",
+             "create/update Pipelines variables from key/values (Terraform outputs, JSON, YAML)"),
+    "check": ("bbvars.surfaces.cli.check",
+              "verify the credentials and the target without writing (at most 5 requests)"),
+    "login": ("bbvars.surfaces.cli.login",
+              "log in through the browser (OAuth authorization code) and store the tokens"),
     "logout": ("bbvars.surfaces.cli.logout", "delete the login stored by `bbvars login`"),
-    "list": ("bbvars.surfaces.cli.listing", "print a target's variables (secured ones without value) as JSON or dotenv"),
+    "list": ("bbvars.surfaces.cli.listing",
+             "print a target's variables (secured ones without value) as JSON or dotenv"),
     "token": ("bbvars.surfaces.cli.token", "print a short-lived access token minted from the OAuth consumer"),
     "fingerprint-key": ("bbvars.surfaces.cli.fingerprint_key", "print a new random key for BBVARS_FINGERPRINT_KEY "
                         "(what --fingerprint needs)"),
@@ -42,7 +47,7 @@ CANCELLABLE = frozenset({"sync", "token", "terraform", "pipe", "action"})
 class Parser(argparse.ArgumentParser):
     width: int | None = None  # help's width; None: the terminal's (the manual pages set one, to be reproducible)
 
-    def _get_formatter(self):  # type: ignore[override]
+    def _get_formatter(self):
         if self.width is None:
             return super()._get_formatter()
         return self.formatter_class(prog=self.prog, width=self.width)
@@ -51,7 +56,7 @@ class Parser(argparse.ArgumentParser):
         # One line, exit 2, as for every other bad input.
         raise InputError(f"{message} (see `{self.prog} --help`)")
 
-    def _check_value(self, action, value):  # type: ignore[override]
+    def _check_value(self, action, value):
         # argparse would echo any wrong choice, and a wrong command word may be a secret (in `bbvars --client-secret
         # x sync`, x is the command). What was typed is shown only when it is close to a choice: then it is a
         # mistyped name, which is no secret, and the likely one is suggested.
@@ -65,7 +70,7 @@ class Parser(argparse.ArgumentParser):
             raise argparse.ArgumentError(None, f"unknown command{typed}{suggestion} (commands: {', '.join(choices)})")
         raise argparse.ArgumentError(action, f"invalid choice{typed}{suggestion} (choose from {', '.join(choices)})")
 
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+    def parse_args(self, args=None, namespace=None):
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             command = self.command_parser(getattr(parsed, "command", None))

@@ -55,16 +55,18 @@ def pages() -> list[Page]:
     for name, (_, summary) in COMMANDS.items():
         parser = parsers[name]
         command_module(name, parser)
-        parser.width = WIDTH  # type: ignore[attr-defined]
+        parser.width = WIDTH
         formatter = parser._get_formatter()
-        options, positionals = [], []
+        options: list[Option] = []
+        positionals: list[Option] = []
         for action in parser._actions:  # argparse offers no public view of its arguments
             entry = Option(formatter._format_action_invocation(action),
                            formatter._expand_help(action) if action.help else "")
             (options if action.option_strings else positionals).append(entry)
         synopsis = " ".join(parser.format_usage().removeprefix("usage: ").split())
         epilog = (parser.epilog or "").split("\n\nExamples:")[0].split("Examples:")[0]
-        raw = issubclass(parser.formatter_class, argparse.RawDescriptionHelpFormatter)
+        raw = isinstance(parser.formatter_class, type) and issubclass(parser.formatter_class,
+                                                                     argparse.RawDescriptionHelpFormatter)
         notes = tuple(p.rstrip() if raw and preformatted(p) else " ".join(p.split())
                       for p in epilog.split("\n\n") if p.strip())
         found.append(Page(name, summary, synopsis, tuple(options), tuple(positionals), notes,

@@ -4,14 +4,16 @@ environment the CLI reads, and README's settings table (a test compares it)."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Mapping
+from typing import Any
 
 from bbvars.request.settings import BY_NAME, SETTINGS, Setting, Settings, check_text, coerce, from_strings, parse_keys
 
 
 def cli_label(setting: Setting) -> str:
-    return setting.flags[0] if setting.flags else (setting.env if setting.cli_reads_env else setting.name)
+    return setting.flags[0] if setting.flags else ((setting.env or setting.name) if setting.cli_reads_env
+                                                   else setting.name)
 
 
 class Once(argparse.Action):
@@ -47,9 +49,9 @@ def add_arguments(parser, names: tuple[str, ...]) -> None:
 def from_cli(args, environ: Mapping[str, str]) -> Settings:
     """Flags given + the BITBUCKET_*/ATLASSIAN_* environment; no other ambient variable may change what the CLI does
     (but for the stored login's location, XDG_CONFIG_HOME or HOME)."""
-    raw = {s.name: environ.get(s.env, "") for s in SETTINGS if s.cli_reads_env}
+    raw = {s.name: environ.get(s.env, "") for s in SETTINGS if s.cli_reads_env and s.env}
     settings = from_strings(raw, cli_label)
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for setting in SETTINGS:
         given = getattr(args, setting.name, None)
         if given is None:

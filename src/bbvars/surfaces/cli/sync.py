@@ -11,13 +11,13 @@ import stat
 import sys
 import threading
 
-from bbvars.surfaces.console import debug_to_stderr, one_line
 from bbvars.errors import InputError
 from bbvars.redaction import Redactor
-from bbvars.surfaces.render import Progress, is_terminal, paint, summary_line, wants_colour
 from bbvars.request.settings import Settings, exit_code, validate
-from bbvars.surfaces.cli.options import cli_label, from_cli
 from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
+from bbvars.surfaces.cli.options import cli_label, from_cli
+from bbvars.surfaces.console import debug_to_stderr, one_line
+from bbvars.surfaces.render import Progress, is_terminal, paint, summary_line, wants_colour
 
 CREDENTIALS_EPILOG = (
     "Credentials come from the environment only, the first of: ATLASSIAN_ACCOUNT_EMAIL and ATLASSIAN_API_TOKEN (an "
@@ -33,10 +33,11 @@ SUMMARY_KEYS = 20  # on a terminal, each target's changes listed before "… and
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_setting_arguments(parser, OPTIONS)
     parser.add_argument("--verbose", action="store_true",
-                        help=f"on a terminal, list every change (else each target's first {SUMMARY_KEYS}, then a count)")
+                        help=f"on a terminal, list every change (else each target's first {SUMMARY_KEYS}, then a "
+                             "count)")
     parser.epilog = (CREDENTIALS_EPILOG + " The fingerprint key comes from BBVARS_FINGERPRINT_KEY. Exit codes: 0 "
-                     "done, 1 failed, 2 bad input, 3 (only with --exit-code) something changed, 4 stopped at --max-requests or "
-                     "a lasting rate limit (a re-run continues).")
+                     "done, 1 failed, 2 bad input, 3 (only with --exit-code) something changed, 4 stopped at "
+                     "--max-requests or a lasting rate limit (a re-run continues).")
 
 
 # How long a pipe on standard input may stay silent before it counts as empty: `terraform output -json | bbvars ...`
@@ -92,9 +93,9 @@ def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from bbvars.sync import budget, report
     from bbvars.auth import describe
     from bbvars.request.documents import check_variables, collect
+    from bbvars.sync import budget, report
     from bbvars.sync.engine import run_sync
 
     settings = from_cli(args, os.environ)
@@ -135,10 +136,9 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
 
 def run_manifest(settings: Settings, redactor: Redactor, cancel=None, verbose: bool = False) -> int:
     """Every target of the manifest (or the --target ones) in one run: one JSON report, one ordered summary."""
-    from bbvars.sync import budget, engine
     from bbvars.request import manifest
-    from bbvars.sync import report
     from bbvars.request.sources import cli_host
+    from bbvars.sync import budget, engine, report
 
     jobs = manifest.jobs(settings, sys.stdin, cli_host(settings.manifest), label=cli_label)
     colour = wants_colour(sys.stderr, os.environ)

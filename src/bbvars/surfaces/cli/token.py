@@ -8,11 +8,11 @@ import os
 import sys
 from dataclasses import replace
 
-from bbvars.surfaces.console import debug_to_stderr
 from bbvars.redaction import Redactor
-from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
 from bbvars.request.settings import validate
+from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
 from bbvars.surfaces.cli.options import cli_label, from_cli
+from bbvars.surfaces.console import debug_to_stderr
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,9 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from bbvars.sync.engine import mint_token
-
     from bbvars.auth import describe
+    from bbvars.sync.engine import mint_token
 
     settings = replace(from_cli(args, os.environ), command="token")
     validate(settings, cli_label)
