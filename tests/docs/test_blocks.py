@@ -183,3 +183,30 @@ def test_transcripts_ignore_only_timings_uuids_and_ports():
     text = "mean 2 ms, slowest 13 ms ({83ad79aa-dd6c-44dd-b7aa-825594d5b1bc}) http://127.0.0.1:7990/2.0"
     assert transcripts.normalise(text) == "mean N ms, slowest N ms ({uuid}) http://127.0.0.1:PORT/2.0"
     assert transcripts.normalise("3 created") != transcripts.normalise("4 created")
+
+
+def test_every_example_on_a_command_page_parses():
+    """docs/commands/ is generated (tests/commands/test_man.py), and its examples are one-liners rather than a script
+    run in order (a server, a browser login): each `bbvars ...` in them must still be a command the CLI accepts."""
+    import shlex
+
+    from bbvars.errors import InputError
+    from bbvars.surfaces.cli.main import COMMANDS, build_parser, command_module
+
+    examples = []
+    for page in sorted(transcripts.COMMAND_PAGES.glob("*.md")):
+        for block in transcripts.blocks(page):
+            if block.info == "sh":
+                examples += [(page.name, line) for line in block.body.splitlines() if "bbvars " in line
+                             and not line.startswith("#")]
+    assert len(examples) >= len(COMMANDS)
+    for name, line in examples:
+        command = line[line.index("bbvars "):]
+        command = re.split(r"\s(?:\||>)\s|\)", command)[0]  # up to a pipe, a redirection or `<( )`'s end
+        words = shlex.split(command)[1:]
+        top, parsers = build_parser()
+        command_module(words[0], parsers[words[0]])
+        try:
+            top.parse_args(words)
+        except (InputError, SystemExit) as refused:
+            pytest.fail(f"docs/commands/{name}: `{command}` does not parse: {refused}")
