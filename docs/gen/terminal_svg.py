@@ -1,6 +1,6 @@
 """Draw terminal pictures (SVG) of real output: `python docs/gen/terminal_svg.py` redraws docs/img/demo.svg from
-`bbvars demo` and docs/img/plan.svg from a dry run against the emulator (PLAN_COMMANDS). Standard library only: each output line is one <text> element, wrapped at
-COLUMNS characters into <tspan> rows as a terminal of that width would, so the picture's text is the output."""
+`bbvars demo` and docs/img/plan.svg from a dry run against the emulator (PLAN_COMMANDS). Standard library only: each
+output line is one <text> element, wrapped at COLUMNS characters into <tspan> rows as a terminal of that width would, so the picture's text is the output."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def render(text: str, title: str) -> str:
            f'<rect width="{width:g}" height="{height}" rx="8" fill="#282a36"/>',
            '<circle cx="18" cy="14" r="6" fill="#ff5555"/><circle cx="38" cy="14" r="6" fill="#f1fa8c"/>'
            '<circle cx="58" cy="14" r="6" fill="#50fa7b"/>',
-           f'<g font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="14">']
+           '<g font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="14">']
     y = BAR + PAD + LINE_HEIGHT - 4
     for line in lines:
         spans = []
