@@ -1,6 +1,7 @@
 """Draw terminal pictures (SVG) of real output: `python docs/gen/terminal_svg.py` redraws docs/img/demo.svg from
 `bbvars demo` and docs/img/plan.svg from a dry run against the emulator (PLAN_COMMANDS). Standard library only: each
-output line is one <text> element, wrapped at COLUMNS characters into <tspan> rows as a terminal of that width would, so the picture's text is the output."""
+output line is one <text> element, wrapped at COLUMNS characters into <tspan> rows as a terminal of that width
+would, so the picture's text is the output."""
 
 from __future__ import annotations
 
