@@ -87,3 +87,23 @@ def test_listeners_hear_short_secrets_too():
     redact.add("yes")
     redact.add("yes")
     assert heard == ["yes"] and redact("yes") == "yes"
+
+
+def test_the_secrets_a_run_was_given_are_registered_alike_from_settings_or_raw_text():
+    import base64
+
+    from bbvars.request.secrets import register_given
+    from bbvars.request.settings import Settings
+
+    given = {"client_id": "cid", "client_secret": "consumer-S3cret", "access_token": "access-T0ken",
+             "atlassian_account_email": "me@example.com", "atlassian_api_token": "ATATT-api-T0ken",
+             "fingerprint_key": "fp-K3y-0123456789abcdef"}
+    from_raw, from_settings = Redactor(), Redactor()
+    register_given(given, from_raw)
+    register_given(Settings(**given), from_settings)
+    for redactor in (from_raw, from_settings):
+        shown = redactor(" ".join([*given.values(), base64.b64encode(b"cid:consumer-S3cret").decode(),
+                                   base64.b64encode(b"me@example.com:ATATT-api-T0ken").decode()]))
+        for name, value in given.items():
+            assert (value in shown) == (name in ("client_id", "atlassian_account_email")), (name, shown)
+        assert "Y2lk" not in shown and "bWVA" not in shown, shown  # the Basic headers are masked whole

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
+from bbvars.request.secrets import register_given
 from bbvars.request.settings import SETTINGS, Setting, Settings, check_text, exit_code
 from bbvars.surfaces import _github as gh
 from bbvars.surfaces._ci import (
@@ -199,10 +200,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         check_text(text, label(by_name[name]))  # before a mask is printed: a mask of such text could not be
     masked: set[str] = set()
     redactor.listeners.append(lambda form: mask(form, masked))
-    redactor.add_basic((raw.get("client_id") or "").strip(), raw.get("client_secret"))
-    redactor.add(raw.get("access_token"))
-    redactor.add_basic((raw.get("atlassian_account_email") or "").strip(), raw.get("atlassian_api_token"))
-    redactor.add(raw.get("fingerprint_key"))
+    register_given(raw, redactor)
     settings = read_settings(raw, label)
     validate(settings, label)
     from bbvars.auth import choose, register

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
-from bbvars.request.settings import SECRETS, SETTINGS, Setting, Settings, exit_code
+from bbvars.request.secrets import register_given
+from bbvars.request.settings import SETTINGS, Setting, Settings, exit_code
 from bbvars.surfaces._ci import (
     announce,
     failure,
@@ -148,8 +149,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         # A pipeline always sets BITBUCKET_REPO_SLUG: with a manifest, the targets name their own repositories (the
         # workspace still falls back to BITBUCKET_WORKSPACE for targets that name none).
         raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback if s.name == "workspace" else None))
-    for secret in SECRETS:
-        redactor.add(raw.get(secret))
+    register_given(raw, redactor)
     settings = read_settings(raw, label)
     if settings.command == "token":
         raise InputError(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 
 from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
+from bbvars.request.secrets import register_given
 from bbvars.request.settings import BY_NAME, SETTINGS, Setting, Settings, from_strings, validate
 
 BY_QUERY_KEY: dict[str, Setting] = {s.query_key: s for s in SETTINGS if s.query_key}
@@ -204,10 +205,7 @@ def check_answer(settings: Settings, redactor: Redactor) -> dict[str, str]:
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     query = parse_query(read_stdin(sys.stdin))
     settings, label = settings_from(query, os.environ)
-    redactor.add_basic(settings.client_id, settings.client_secret)
-    redactor.add(settings.access_token)
-    redactor.add(settings.atlassian_api_token)
-    redactor.add(settings.fingerprint_key)
+    register_given(settings, redactor)
     validate(settings, label)
     cancel = getattr(args, "cancel", None)
     answers = {"token": lambda: token_answer(settings, redactor), "check": lambda: check_answer(settings, redactor)}

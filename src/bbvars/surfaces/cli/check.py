@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 
 from bbvars.redaction import Redactor
+from bbvars.request.secrets import register_given
 from bbvars.request.settings import validate
 from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
 from bbvars.surfaces.cli.options import cli_label, from_cli
@@ -30,8 +31,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.sync.report import json_text
 
     settings = replace(from_cli(args, os.environ), command="check")
-    for secret in (settings.client_secret, settings.access_token, settings.atlassian_api_token):
-        redactor.add(secret)
+    register_given(settings, redactor)
     validate(settings, cli_label)
     result = run_check(settings, redactor, debug_to_stderr if settings.debug else None)
     print(json_text(result.as_json()))  # a server's names stay data: no raw C1 or line separator

@@ -7,6 +7,7 @@ import os
 import sys
 
 from bbvars.redaction import Redactor
+from bbvars.request.secrets import register_given
 from bbvars.request.settings import validate
 from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
 from bbvars.surfaces.cli.options import cli_label, from_cli
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.sync.engine import open_client, resolve_environment, target_of
 
     settings = from_cli(args, os.environ)
+    register_given(settings, redactor)
     validate(settings, cli_label)
     target = target_of(settings)
     print(f"bbvars: {describe(settings)}", file=sys.stderr)  # the kind, never its value; before any request

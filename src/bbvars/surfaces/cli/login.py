@@ -29,12 +29,13 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.auth import store
     from bbvars.auth.login import Consumer, login, parse_callback_url, who_is
     from bbvars.bitbucket.client import BitbucketClient
+    from bbvars.request.secrets import register_given
     from bbvars.request.settings import BY_NAME, check_url
     from bbvars.surfaces.cli.options import cli_label, from_cli
     from bbvars.surfaces.console import printable
 
     settings = from_cli(argparse.Namespace(), os.environ)
-    redactor.add(settings.client_secret)
+    register_given(settings, redactor)
     for name in ("client_id", "client_secret"):
         if not getattr(settings, name):
             raise InputError(f"login needs the OAuth consumer: set {cli_label(BY_NAME[name])} (the consumer's "

@@ -13,6 +13,7 @@ import threading
 
 from bbvars.errors import InputError
 from bbvars.redaction import Redactor
+from bbvars.request.secrets import register_given
 from bbvars.request.settings import Settings, exit_code, validate
 from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
 from bbvars.surfaces.cli.options import cli_label, from_cli
@@ -99,10 +100,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.sync.engine import run_sync
 
     settings = from_cli(args, os.environ)
-    redactor.add_basic(settings.client_id, settings.client_secret)
-    redactor.add(settings.access_token)
-    redactor.add(settings.atlassian_api_token)
-    redactor.add(settings.fingerprint_key)
+    register_given(settings, redactor)
     validate(settings, cli_label)
     if settings.manifest is not None:
         return run_manifest(settings, redactor, getattr(args, "cancel", None), getattr(args, "verbose", False))

@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 
 from bbvars.redaction import Redactor
+from bbvars.request.secrets import register_given
 from bbvars.request.settings import validate
 from bbvars.surfaces.cli.options import add_arguments as add_setting_arguments
 from bbvars.surfaces.cli.options import cli_label, from_cli
@@ -25,6 +26,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.sync.engine import mint_token
 
     settings = replace(from_cli(args, os.environ), command="token")
+    register_given(settings, redactor)
     validate(settings, cli_label)
     # The consumer, whatever else is set (as mint_token uses it); its kind, never its value.
     consumer = replace(settings, access_token=None, atlassian_api_token=None, atlassian_account_email=None)
