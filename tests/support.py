@@ -3,9 +3,11 @@ to run bbvars both in-process (main(argv)) and as a real subprocess."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -204,3 +206,22 @@ def log_in(emu: Emulator) -> Run:
     assert page, first
     answer_consent(page)
     return finish(proc, first)
+
+
+class Hung(BaseException):
+    """Raised by `deadline`: what the test ran waited (on a FIFO with no writer, say) instead of refusing."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: int):
+    """A block that waits longer than `seconds` fails the test instead of holding the suite (main thread only)."""
+    def hung(signum, frame):
+        raise Hung(f"still waiting after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -3,11 +3,9 @@ JSON Schema generated from the settings table and checked with check-jsonschema.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -20,7 +18,7 @@ from bbvars.errors import InputError
 from bbvars.models import Target, Variable
 from bbvars.request import manifest, manifest_schema
 from bbvars.request.settings import SETTINGS, Setting, Settings
-from tests.support import ROOT, FakeStdin
+from tests.support import ROOT, FakeStdin, deadline
 
 SCHEMA_FILE = ROOT / "schema" / "manifest.schema.json"
 OUTPUTS = {
@@ -498,20 +496,3 @@ def test_a_plain_value_holding_the_run_s_credential_names_the_target_and_the_key
     assert variables(job) == {"DUMP": ("a-S3cret-of-the-run", True)}
 
 
-class Hung(BaseException):
-    pass
-
-
-@contextlib.contextmanager
-def deadline(seconds: int):
-    """A read that waits (a FIFO with no writer) fails the test instead of holding it forever."""
-    def hung(signum, frame):
-        raise Hung(f"still waiting after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)

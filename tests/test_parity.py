@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support import CLIENT_SECRET, ROOT, FakeStdin, env_for, use_env
+from tests.support import CLIENT_SECRET, ROOT, FakeStdin, deadline, env_for, use_env
 
 SURFACES = ("cli", "pipe", "action", "terraform", "manifest")
 PLACE = {"workspace": "acme", "repository": "api", "environment": "Test"}
@@ -52,24 +50,6 @@ CASES = {
 # choice of place (but still a regular file); the pipe takes files only through a manifest.
 NOT_EXPRESSIBLE = {("terraform", name) for name, (case, _) in CASES.items() if "file" in case}
 NOT_EXPRESSIBLE |= {("cli", "a source outside the allowed place"), ("cli", "a symbolic link out of the allowed place")}
-
-
-class Hung(BaseException):
-    """Raised by the alarm: the surface waited on its input (a FIFO with no writer) instead of refusing it."""
-
-
-@contextmanager
-def deadline(seconds: int):
-    def hung(signum, frame):
-        raise Hung(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture
