@@ -5,10 +5,15 @@ access-token headers slow a run down before the wall."""
 
 from __future__ import annotations
 
+import threading
+
+import httpx
 import pytest
 
 from bbvars.bitbucket import meter as meter_module
+from bbvars.bitbucket.answers import rate_limit
 from bbvars.emulator import Emulator
+from bbvars.errors import Cancelled
 from bbvars.models import RemoteVariable, Target, Variable
 from bbvars.redaction import Redactor
 from bbvars.request.settings import Settings
@@ -226,6 +231,7 @@ def test_access_token_headers_slow_the_run_before_the_wall(small: Emulator, monk
     small.budget.clock = clock
     monkeypatch.setattr(meter_module, "clock", clock)
     monkeypatch.setattr(meter_module, "pause", clock.pause)
+    monkeypatch.setattr(meter_module, "MIN_LIMIT", 50)  # the emulator's small hour stands in for Bitbucket's 1,000
     # Another program spent 40 of the 50 over the past hour, evenly.
     for i in range(40):
         small.budget.spend(f"access token {ACCESS_TOKEN}", 1, at=clock.now - 3500 + i * 87.5)
@@ -291,3 +297,40 @@ def test_rate_limit_headers_are_read_only_as_given() -> None:
     assert rate_limit(answer(**{"X-RateLimit-Limit": "lots", "X-RateLimit-NearLimit": "false"})) == (None, False)
     assert frees_at(answer(), 100.0) is None  # no header: no guess
     assert frees_at(answer(**{"Retry-After": "30"}), 100.0) == 130.0
+
+
+LISTING = "https://api.bitbucket.org/2.0/repositories/acme/api/pipelines_config/variables"
+
+
+def near_limit(limit: str) -> httpx.Response:
+    return httpx.Response(200, headers={"X-RateLimit-Limit": limit, "X-RateLimit-NearLimit": "true"},
+                          request=httpx.Request("GET", LISTING))
+
+
+def test_an_announced_limit_below_bitbucket_s_never_spaces_requests_more_than_3_6_s(monkeypatch) -> None:
+    # A hostile or wrong server saying `Limit: 1` would have made each request wait an hour, past any --timeout.
+    clock, waits = Clock(), []
+    monkeypatch.setattr(meter_module, "clock", clock)
+    monkeypatch.setattr(meter_module, "pause", lambda seconds, cancel: (waits.append(seconds), clock.pause(seconds)))
+    meter = meter_module.Meter("https://api.bitbucket.org/2.0")
+    meter.after(near_limit("1"))
+    for _ in range(4):
+        meter.before(httpx.Request("GET", LISTING))
+    assert waits == [pytest.approx(3.6)] * 3 and meter.sent == 4
+
+
+def test_a_request_cancelled_while_it_waits_its_turn_is_counted_nowhere(monkeypatch) -> None:
+    cancel, clock = threading.Event(), Clock()
+    monkeypatch.setattr(meter_module, "clock", clock)
+    monkeypatch.setattr(meter_module, "pause", lambda seconds, stop: stop.set())  # cancelled at once
+    meter = meter_module.Meter("https://api.bitbucket.org/2.0", cancel=cancel)
+    meter.after(near_limit("1000"))
+    meter.before(httpx.Request("GET", LISTING))  # the first goes at once
+    with pytest.raises(Cancelled):
+        meter.before(httpx.Request("GET", LISTING))
+    assert meter.sent == 1 and meter.listed_on("repositories/acme/api/pipelines_config/variables") == 1
+    assert meter.waited == 0.0  # what was waited, not the 3.6 s planned
+
+
+def test_a_rate_limit_header_of_thousands_of_digits_is_no_limit() -> None:
+    assert rate_limit(near_limit("9" * 5000)) == (None, True)

@@ -234,7 +234,9 @@ def rate_limit(response: httpx.Response) -> tuple[int | None, bool] | None:
     limit = response.headers.get("X-RateLimit-Limit")
     if near is None and limit is None:
         return None
-    number = int(limit) if limit is not None and limit.strip().isdigit() and int(limit) > 0 else None
+    text = (limit or "").strip()
+    # At most 9 digits: a hostile header of thousands would not even convert (Python's int digit limit).
+    number = int(text) if text.isdigit() and len(text) <= 9 and int(text) > 0 else None
     return number, (near or "").strip().lower() == "true"
 
 

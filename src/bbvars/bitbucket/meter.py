@@ -21,6 +21,10 @@ from bbvars.bitbucket import answers, transport
 from bbvars.errors import ApiError, Cancelled
 
 HOUR = 3600.0
+# Bitbucket's base hourly budget. An announced X-RateLimit-Limit below it is no Bitbucket answer (a test server, or a
+# hostile one): honoured, `Limit: 1` would make every request wait an hour, past any --timeout. Spacing is therefore
+# at most HOUR / MIN_LIMIT (3.6 s) apart.
+MIN_LIMIT = 1000
 REQUEST_BUDGET = "request budget"  # how a key the cap left unsent is told: "not attempted: request budget ..."
 
 
@@ -70,6 +74,19 @@ class Meter:
         with self._lock:
             if self.cap is not None and self.sent >= self.cap:
                 raise BudgetSpent(self.cap)
+            wait = self._turn()
+        if wait > 0:
+            began = clock()
+            with transport.paused():  # waiting for its turn is not the request's own time
+                pause(wait, self.cancel)
+            with self._lock:  # what was waited, not what was planned (a cancel cuts it short)
+                self.paced += 1
+                self.waited += clock() - began
+            if self.cancel is not None and self.cancel.is_set():
+                raise Cancelled()  # never sent: counted nowhere
+        with self._lock:
+            if self.cap is not None and self.sent >= self.cap:  # others may have gone first while this one waited
+                raise BudgetSpent(self.cap)
             self.sent += 1
             path = unquote(request.url.path)
             if not path.startswith(self.base):
@@ -80,12 +97,6 @@ class Meter:
                 self.by_path[collection] += 1
                 if request.method == "GET":
                     self.listed[collection] += 1
-            wait = self._turn()
-        if wait > 0:
-            with transport.paused():  # waiting for its turn is not the request's own time
-                pause(wait, self.cancel)
-            if self.cancel is not None and self.cancel.is_set():
-                raise Cancelled()
 
     def _turn(self) -> float:
         """Seconds this request waits: none unless Bitbucket said the hour's budget is nearly spent."""
@@ -93,10 +104,7 @@ class Meter:
             return 0.0
         now = clock()
         start = max(now, self._next)
-        self._next = start + HOUR / self.limit
-        if start > now:
-            self.paced += 1
-            self.waited += start - now
+        self._next = start + HOUR / max(self.limit, MIN_LIMIT)
         return start - now
 
     def after(self, response: httpx.Response) -> None:

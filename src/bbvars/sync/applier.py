@@ -25,6 +25,11 @@ Item = TypeVar("Item")
 RELIST_WAITS = (0.25, 0.5, 1.0, 2.0, 3.0, 3.25)
 
 
+def pause(seconds: float, cancel: threading.Event | None) -> None:
+    """Wait between re-lists, or less once the run is cancelled. Tests replace it to let time pass at once."""
+    (cancel or threading.Event()).wait(seconds)
+
+
 def bounded(items: Iterable[Item], concurrency: int, work: Callable[[Item], None]) -> None:
     """work(item) for every item, at most `concurrency` at once. Workers pull one item at a time, so memory stays
     flat however many items there are (a pool's map would queue a future for every one up front)."""
@@ -173,7 +178,7 @@ class Applier:
             for wait in waits:
                 if remote is not None:
                     break
-                time.sleep(wait)
+                pause(wait, self.cancel)  # a cancel ends the wait; the re-list after it is then refused
                 remote = self._find(run, variable.key, time.monotonic())
                 lists += 1
             if remote is None:
