@@ -23,6 +23,7 @@ from bbvars.request.documents import (
 )
 from bbvars.request.settings import Settings
 from bbvars.surfaces.cli.options import cli_label
+from tests.support import deadline
 
 
 def values(text: str) -> dict[str, str]:
@@ -345,3 +346,19 @@ def test_a_plain_value_holding_the_run_s_credential_is_refused_and_a_secured_one
     assert secret not in str(caught.value)
     check_variables([Variable("LEAK", secret, True)], settings, cli_label)  # secured: where a secret may go
     check_variables([Variable("ONE", "abc", False)], Settings(access_token="abc", allow_empty=True), cli_label)
+
+
+def test_many_keys_naming_one_large_alias_are_refused_before_any_is_expanded():
+    # 2 KB of YAML: each value alone stays just under the 16 MiB limit (10**6 items), 200 of them would be GBs.
+    lines = ["a0: &a0 [x,x,x,x,x,x,x,x,x,x]"]
+    lines += [f"a{n}: &a{n} [{','.join([f'*a{n - 1}'] * 10)}]" for n in range(1, 6)]
+    lines += [f"k{n}: *a5" for n in range(200)]
+    with deadline(10), pytest.raises(InputError, match="together as JSON .YAML aliases expand."):
+        parse_document("\n".join(lines), "bomb.yml")
+
+
+def test_a_key_given_twice_is_named_shortened():
+    long = "K" * 100_000
+    with pytest.raises(InputError) as refused:
+        parse_document(f'{{"{long}": 1, "{long}": 2}}', "twice.json")
+    assert "appears twice" in str(refused.value) and len(str(refused.value)) < 200

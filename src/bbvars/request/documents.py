@@ -19,6 +19,7 @@ from bbvars.request.settings import BY_NAME, SECRETS, Setting, Settings
 from bbvars.request.values import (  # noqa: F401
     MAX_INPUT_BYTES,
     Number,
+    check_expansion,
     check_size,
     kind_name,
     read_limited,
@@ -91,7 +92,7 @@ def _unique_keys(pairs: list[tuple[str, object]], source: str) -> dict:
     if len(document) != len(pairs):
         counted = Counter(key for key, _ in pairs)
         twice = next(key for key, _ in pairs if counted[key] > 1)
-        raise InputError(f"{source}: key {twice!r} appears twice")
+        raise InputError(f"{source}: key {shown(twice)!r} appears twice")
     return document
 
 
@@ -109,7 +110,7 @@ def _load_yaml(text: str, source: str, json_error: ValueError) -> object:
             key = loader.construct_object(key_node, deep=deep)
             try:
                 if key in seen:
-                    raise InputError(f"{source}: key {key!r} appears twice")
+                    raise InputError(f"{source}: key {shown(str(key))!r} appears twice")
                 seen.add(key)
             except TypeError:
                 pass  # an unhashable key: SafeLoader refuses it below with a YAMLError
@@ -132,7 +133,7 @@ def _load_yaml(text: str, source: str, json_error: ValueError) -> object:
                 break
             key = loader.construct_object(item.value[0][0], deep=True)
             if key in pairs:
-                raise InputError(f"{source}: key {key!r} appears twice")
+                raise InputError(f"{source}: key {shown(str(key))!r} appears twice")
             pairs[key] = loader.construct_object(item.value[0][1], deep=True)
         else:
             return pairs
@@ -207,6 +208,7 @@ def parse_document(text: str, source: str) -> list[Entry]:
                 f"{source}: the key {str(key)[:40]!r} is read as {kind_name(key)}, not text: quote it"
             )
     if is_terraform_output(document):
+        check_expansion((out["value"] for out in document.values()), source)
         return [
             Entry(str(key), render_value(str(key), out["value"], source), out["sensitive"], source)
             for key, out in document.items()
@@ -216,6 +218,7 @@ def parse_document(text: str, source: str) -> list[Entry]:
             f"{source} looks like Terraform but is not `terraform output -json` "
             "(every output needs value, type and sensitive): pipe `terraform output -json` instead"
         )
+    check_expansion(document.values(), source)
     return [Entry(str(key), render_value(str(key), value, source), False, source) for key, value in document.items()]
 
 

@@ -7,6 +7,7 @@ import datetime
 import json
 import math
 import sys
+from collections.abc import Iterable
 from typing import IO
 
 from bbvars.errors import InputError
@@ -116,6 +117,18 @@ def _as_numbers(value: object, path: frozenset[int] = frozenset()) -> object:
             return [_as_numbers(item, inner) for item in value]
         return {key: _as_numbers(item, inner) for key, item in value.items()}
     return value
+
+
+def check_expansion(values: Iterable[object], source: str) -> None:
+    """A document's values together within MAX_INPUT_BYTES as JSON, before any is rendered: YAML aliases let a
+    short document name one large value under many keys, each alone within the per-value limit."""
+    sizes: dict[int, int] = {}  # shared: a part aliased by many keys is measured once, counted at every use
+    total = 0
+    for value in values:
+        total += _json_size_floor(value, sizes)
+        if total > MAX_INPUT_BYTES:
+            raise InputError(f"{source}: its values would be larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB "
+                             "together as JSON (YAML aliases expand): write them out")
 
 
 def _json_size_floor(value: object, sizes: dict[int, int]) -> int:
