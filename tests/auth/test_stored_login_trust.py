@@ -13,7 +13,7 @@ from bbvars.auth import store
 from bbvars.emulator import Emulator, Fault
 from bbvars.errors import BbvarsError
 from tests.auth.helpers import credentials, login_env, write_login
-from tests.support import answer_consent, finish, login_consumer, run_main, start_login
+from tests.support import answer_consent, deadline, finish, login_consumer, run_main, start_login
 from tests.support import login_env as consumer_env
 
 
@@ -207,3 +207,34 @@ def test_a_link_planted_after_the_look_is_still_refused_by_the_open(tmp_path, mo
         with store.locked(path, 2):
             pass
     assert not victim.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a directory away needs root")
+def test_a_config_directory_of_another_user_is_refused_though_its_mode_is_safe(emulator, config_home, monkeypatch,
+                                                                              capsys):
+    # As root (CI containers, the Docker action), a 0755 directory another user owns is theirs to swap files in.
+    write_login(emulator, config_home)
+    os.chown(config_home / "bbvars", 65534, -1)
+    emulator.reset_requests()
+    run = list_acme(login_env(emulator), monkeypatch, capsys)
+    assert run.code == 1 and emulator.requests == []
+    assert "belongs to another user (uid 65534)" in run.stderr and len(run.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_a_credentials_file_that_is_a_fifo_or_a_link_is_refused_at_once(emulator, config_home, monkeypatch, capsys,
+                                                                        kind):
+    write_login(emulator, config_home)
+    path = credentials(config_home)
+    real = path.with_name("elsewhere.json")
+    path.rename(real)
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)
+    else:
+        path.symlink_to(real)
+    emulator.reset_requests()
+    with deadline(10):
+        run = list_acme(login_env(emulator), monkeypatch, capsys)
+    # A FIFO is no stored login at all (nothing is read from it); a link is refused as unreadable.
+    assert run.code == (2 if kind == "fifo" else 1), run.stderr
+    assert emulator.requests == [] and len(run.stderr.splitlines()) == 1, run.stderr

@@ -99,16 +99,26 @@ def check_dir(directory: Path) -> None:
     if not POSIX:
         return
     try:
-        mode = stat.S_IMODE(os.stat(directory).st_mode)
+        info = os.stat(directory)
     except FileNotFoundError:
         return
+    if info.st_uid != os.geteuid():
+        raise BbvarsError(f"the stored login's directory {directory} belongs to another user (uid {info.st_uid}), "
+                          f"who could replace its file: point XDG_CONFIG_HOME at a directory of your own, then "
+                          "`bbvars login` again")
+    mode = stat.S_IMODE(info.st_mode)
     if mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise BbvarsError(f"the stored login's directory {directory} may be written by others (mode {mode:04o}), so "
                           f"its file cannot be trusted: run `chmod 700 {directory}`, then `bbvars login` again")
 
 
-def check_file(path: Path, mode: int) -> None:
-    """Refused when others may read (or write) the file: its tokens may have been read already."""
+def check_file(path: Path, info: os.stat_result) -> None:
+    """Refused when it is no regular file of this user's, or others may read (or write) it: its tokens may have been
+    read already."""
+    if POSIX and (not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid()):
+        raise BbvarsError(f"the stored login {path} is not a file of this user's: remove it (`bbvars logout`), then "
+                          "`bbvars login`")
+    mode = stat.S_IMODE(info.st_mode)
     if POSIX and mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise BbvarsError(f"the stored login {path} may be read by others (mode {mode:04o}): run `chmod 600 {path}`, "
                           "and if others could have read it, `bbvars logout` then `bbvars login` for new tokens")
@@ -118,7 +128,8 @@ def load(path: Path) -> Login | None:
     """The stored login, or None when there is none; a damaged or unsafe file is a known failure that says how to
     recover."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # Never through a link, never waiting on a FIFO: what is opened is then checked as it is (fstat).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -126,7 +137,7 @@ def load(path: Path) -> Login | None:
                           "`bbvars login`") from None
     with open(fd, encoding="utf-8") as handle:
         check_dir(path.parent)
-        check_file(path, stat.S_IMODE(os.fstat(handle.fileno()).st_mode))
+        check_file(path, os.fstat(handle.fileno()))
         try:
             text = handle.read()
         except (OSError, UnicodeDecodeError):
