@@ -43,8 +43,8 @@ def config_home(tmp_path_factory, monkeypatch):
 # The quick subset (`pytest -m 'not slow'`, README) leaves these out: each needs a browser, a container engine, the
 # real terraform, builds a wheel or the docs site, runs the benchmarks, replays every documentation example, or is
 # one of the long sweeps (every secret over every surface and mode; fuzzing). Together about half the suite's time.
-SLOW = ("tests/container/", "tests/bench/", "tests/test_auth_login_browser.py", "tests/test_distribution.py",
-        "tests/commands/test_terraform_binary.py", "tests/docs/", "tests/reliability/test_secrets.py",
+SLOW = ("tests/container/", "tests/bench/", "tests/auth/test_login_browser.py", "tests/test_distribution.py",
+        "tests/surfaces/test_terraform_binary.py", "tests/docs/", "tests/reliability/test_secrets.py",
         "tests/reliability/test_fuzz.py")
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# docs/commands/ is generated from the argparse tree (tests/commands/test_man.py keeps it equal to --help, and
+# docs/commands/ is generated from the argparse tree (tests/surfaces/cli/test_man.py keeps it equal to --help, and
 # tests/docs checks that each of its examples parses): its examples are one-liners, not a script to run in order.
 COMMAND_PAGES = ROOT / "docs" / "commands"
 PAGES = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").rglob("*.md") if COMMAND_PAGES not in p.parents)]

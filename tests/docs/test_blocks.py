@@ -186,7 +186,7 @@ def test_transcripts_ignore_only_timings_uuids_and_ports():
 
 
 def test_every_example_on_a_command_page_parses():
-    """docs/commands/ is generated (tests/commands/test_man.py), and its examples are one-liners rather than a script
+    """docs/commands/ is generated (tests/surfaces/cli/test_man.py), and its examples are one-liners rather than a script
     run in order (a server, a browser login): each `bbvars ...` in them must still be a command the CLI accepts."""
     import shlex
 

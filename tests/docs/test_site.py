@@ -91,7 +91,7 @@ def test_the_site_renders_and_searches_in_a_real_browser(served):
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.test_auth_login_browser import browser_or_skip
+    from tests.auth.test_login_browser import browser_or_skip
 
     browser, profile = browser_or_skip()
     try:

@@ -297,7 +297,7 @@ def test_listed_keys_that_are_no_variable_names_are_never_pruned_nor_reported_by
 
 
 def test_the_action_puts_no_foreign_key_in_any_output(monkeypatch, capsys, tmp_path):
-    from tests.commands.test_action import action_env, outputs
+    from tests.surfaces.test_action import action_env, outputs
 
     github = {"GITHUB_OUTPUT": str(tmp_path / "output"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
     with HostileServer(bitbucket(pages=lambda r: page(foreign_listing(), page=1, size=6))) as server:

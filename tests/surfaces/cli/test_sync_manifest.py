@@ -270,7 +270,7 @@ def test_the_action_reads_a_manifest_and_its_sources_only_in_the_workspace(emula
 
 
 def test_on_a_terminal_a_pruning_manifest_asks_once_for_every_target_and_colours_the_plan(emulator, project):
-    from tests.commands.test_sync_terminal import on_terminal
+    from tests.surfaces.cli.test_sync_terminal import on_terminal
 
     emulator.seed_variable("acme", "OLD_API", "x", repository="api", environment="Test")
     emulator.seed_variable("acme", "PUBLIC_OLD", "x", repository="web")  # web prunes only its prefix, PUBLIC_

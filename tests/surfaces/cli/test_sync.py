@@ -262,7 +262,7 @@ def test_a_redirect_is_not_taken_for_success(emulator):
 
 
 def test_a_listed_name_with_a_line_break_stays_on_one_summary_line(emulator):
-    from tests.commands.test_pipe import listing
+    from tests.surfaces.test_pipe import listing
 
     # A CLI step of a GitHub workflow is read for workflow commands too: a listed key cannot start one.
     emulator.inject(listing("EVIL\n::stop-commands::x"))

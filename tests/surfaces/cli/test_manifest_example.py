@@ -15,7 +15,7 @@ import sys
 import yaml
 
 from bbvars.emulator.seed import apply
-from tests.commands.test_terraform_binary import terraform, tf, tf_env  # noqa: F401 - fixtures
+from tests.surfaces.test_terraform_binary import terraform, tf, tf_env  # noqa: F401 - fixtures
 from tests.support import CLIENT_SECRET, ROOT, free_port, stored
 
 EXAMPLE = ROOT / "examples" / "manifest"

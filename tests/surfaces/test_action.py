@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from bbvars.surfaces.action import escape_data, mask
-from tests.commands.test_pipe import listing
+from tests.surfaces.test_pipe import listing
 from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, api_writes, env_for, run_cli
 
 # The consumer's HTTP Basic header (base64 of id:secret), masked right after the secret: a server may echo it.

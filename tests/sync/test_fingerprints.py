@@ -431,8 +431,8 @@ def test_a_fingerprint_variable_listed_twice_is_written_through_both_records():
 @pytest.mark.parametrize("key", [None, "password123"])
 def test_every_surface_refuses_fingerprints_without_a_strong_key_before_any_request(emulator, tmp_path, monkeypatch,
                                                                                     capsys, key):
-    from tests.commands.test_action import action_env
-    from tests.commands.test_terraform import go_marshal, query
+    from tests.surfaces.test_action import action_env
+    from tests.surfaces.test_terraform import go_marshal, query
 
     secret = json.dumps({"DB_PASSWORD": "pa55-Word-9f8e7d"})
     extra = {} if key is None else {"BBVARS_FINGERPRINT_KEY": key}
