@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from bbvars.surfaces.action import escape_data, mask
-from tests.surfaces.test_pipe import listing
 from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, api_writes, env_for, run_cli
+from tests.surfaces.test_pipe import listing
 
 # The consumer's HTTP Basic header (base64 of id:secret), masked right after the secret: a server may echo it.
 BASIC = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()

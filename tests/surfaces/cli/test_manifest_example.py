@@ -15,8 +15,8 @@ import sys
 import yaml
 
 from bbvars.emulator.seed import apply
-from tests.surfaces.test_terraform_binary import terraform, tf, tf_env  # noqa: F401 - fixtures
 from tests.support import CLIENT_SECRET, ROOT, free_port, stored
+from tests.surfaces.test_terraform_binary import terraform, tf, tf_env  # noqa: F401 - fixtures
 
 EXAMPLE = ROOT / "examples" / "manifest"
 DB_PASSWORD = "db-Manifest-pa55-3e4f"
