@@ -48,7 +48,18 @@ SLOW = ("tests/container/", "tests/bench/", "tests/auth/test_login_browser.py", 
         "tests/reliability/test_fuzz.py")
 
 
+# The suite runs in several processes (pytest-xdist, `-n` in pyproject's addopts, `--dist loadgroup`). These run each
+# in one worker, one after the other: the container tests share one private dockerd and one image build (a module
+# fixture, built once); the docs site is built once for its module and opened in chromium, as the login test does
+# (two browsers at once on a small machine only slow both).
+SERIAL = {"tests/container/": "container", "tests/docs/test_site.py": "browser",
+          "tests/auth/test_login_browser.py": "browser"}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if item.nodeid.startswith(SLOW):
             item.add_marker(pytest.mark.slow)
+        group = next((name for path, name in SERIAL.items() if item.nodeid.startswith(path)), None)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
