@@ -51,9 +51,9 @@ SLOW = ("tests/container/", "tests/bench/", "tests/auth/test_login_browser.py", 
 # The suite runs in several processes (pytest-xdist, `-n` in pyproject's addopts, `--dist loadgroup`). These run each
 # in one worker, one after the other: the container tests share one private dockerd and one image build (a module
 # fixture, built once); the docs site is built once for its module and opened in chromium, as the login test does
-# (two browsers at once on a small machine only slow both).
+# (two browsers at once on a small machine only slow both); the live suite writes to one real scratch place in order.
 SERIAL = {"tests/container/": "container", "tests/docs/test_site.py": "browser",
-          "tests/auth/test_login_browser.py": "browser"}
+          "tests/auth/test_login_browser.py": "browser", "tests/live/": "live"}
 
 
 def pytest_collection_modifyitems(items):
