@@ -96,9 +96,9 @@ def run_cli(args: list[str], *, env: dict[str, str], input: str | None = None, t
 
 
 def run_in_process(args: list[str], *, env: dict[str, str], input: str | bytes | None = None, timeout: int = 60,
-                   binary: bool = False) -> Run:
+                   binary: bool = False, cwd: str | Path | None = None) -> Run:
     """What run_cli checks, without a new interpreter (each costs half a second of CPU): `python -m bbvars`'s entry
-    in this process with the environment exactly `env`, standard input /dev/null or a real pipe holding `input`, and
+    in this process with the environment exactly `env` (in `cwd` if given), standard input /dev/null or a real pipe holding `input`, and
     stdout/stderr captured as bytes and decoded as subprocess.run would (text: universal newlines; binary=True: as
     UTF-8, untouched). Signal handlers, the environment and the streams are restored afterwards. Signals, FIFOs,
     a terminal and the real exit of a process stay with run_cli."""
@@ -121,7 +121,7 @@ def run_in_process(args: list[str], *, env: dict[str, str], input: str | bytes |
         writer.start()
         stdin = os.fdopen(read_fd, encoding="utf-8")
     out, err = io.BytesIO(), io.BytesIO()
-    saved_env, saved_streams = dict(os.environ), (sys.stdin, sys.stdout, sys.stderr)
+    saved_env, saved_streams, saved_cwd = dict(os.environ), (sys.stdin, sys.stdout, sys.stderr), os.getcwd()
     saved_signals = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     # Held here, not only in sys: a wrapper dropped on restore would close its buffer before it is read.
     text_out = io.TextIOWrapper(out, encoding="utf-8", errors="strict", write_through=True)
@@ -129,6 +129,8 @@ def run_in_process(args: list[str], *, env: dict[str, str], input: str | bytes |
     sys.stdin, sys.stdout, sys.stderr = stdin, text_out, text_err
     os.environ.clear()
     os.environ.update(env)
+    if cwd is not None:
+        os.chdir(cwd)
     try:
         with deadline(timeout) if threading.current_thread() is threading.main_thread() else contextlib.nullcontext():
             try:
@@ -140,6 +142,7 @@ def run_in_process(args: list[str], *, env: dict[str, str], input: str | bytes |
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
+        os.chdir(saved_cwd)
         sys.stdin, sys.stdout, sys.stderr = saved_streams
         for signum, handler in saved_signals.items():
             signal.signal(signum, handler)
