@@ -14,6 +14,7 @@ import uuid
 from dataclasses import replace
 
 from bbvars.errors import BbvarsError, InputError
+from bbvars.models import RunRequest
 from bbvars.redaction import Redactor
 from bbvars.request.secrets import register_given
 from bbvars.request.settings import SETTINGS, Setting, Settings, check_text, exit_code
@@ -203,18 +204,19 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     register_given(raw, redactor)
     settings = read_settings(raw, label)
     validate(settings, label)
-    from bbvars.auth import choose, register
+    from bbvars.request.run import request_of
 
-    register(choose(settings), redactor)  # every form of the credential chosen masked before anything is printed
+    # The credential chosen once, every form of it masked before anything is printed; the jobs come once read.
+    request = request_of(settings, (), redactor)
     check_writable()  # before the first request
     log = (lambda line: gh.log(f"DEBUG: {line}")) if settings.debug else None
     if settings.command == "token":
-        return token_command(settings, redactor, log)
+        return token_command(request, redactor, log)
     if settings.command == "check":
-        return check_command(settings, redactor, log)
+        return check_command(settings, request, redactor, log)
     if settings.manifest is not None:
-        return manifest_command(settings, redactor, log, getattr(args, "cancel", None))
-    return sync_command(settings, redactor, log, getattr(args, "cancel", None))
+        return manifest_command(settings, request, redactor, log, getattr(args, "cancel", None))
+    return sync_command(settings, request, redactor, log, getattr(args, "cancel", None))
 
 
 EMPTY_VARIABLES = (
@@ -259,8 +261,9 @@ def read_variables(settings: Settings) -> list:
     return variables
 
 
-def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
+def sync_command(settings: Settings, request: RunRequest, redactor: Redactor, log, cancel=None) -> int:
     from bbvars.auth import describe
+    from bbvars.request.run import job_of
     from bbvars.sync import budget, engine, report
 
     variables = read_variables(settings)
@@ -275,10 +278,11 @@ def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> in
     if settings.debug:
         gh.log(redactor(f"DEBUG: {understood(settings, label)}"))
     verb = "Checking" if settings.dry_run else "Syncing"
-    gh.log(redactor(f"{verb} {len(variables)} variable(s) into {engine.target_of(settings).describe()}"
+    request = request.with_jobs([job_of(settings, variables)])
+    gh.log(redactor(f"{verb} {len(variables)} variable(s) into {request.target.describe()}"
                     + (" (dry run: nothing is written)" if settings.dry_run else "") + "..."))
-    gh.log(describe(settings))  # the kind, never its value
-    result = engine.run_sync(settings, variables, redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
+    gh.log(describe(request.credential))  # the kind, never its value
+    result = engine.run(request, redactor, log, events=retry_lines(write=gh.log), cancel=cancel).targets[0]
     lines = report.change_lines(result)
     if lines:
         gh.command("group", f"Changes ({len(lines)})")
@@ -296,17 +300,18 @@ def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> in
     return exit_code(settings, result.ok, result.changed)
 
 
-def check_command(settings: Settings, redactor: Redactor, log) -> int:
+def check_command(settings: Settings, request: RunRequest, redactor: Redactor, log) -> int:
     import json
 
     from bbvars.auth import describe
+    from bbvars.request.run import job_of
     from bbvars.sync.check import run_check
-    from bbvars.sync.engine import target_of
 
-    target = target_of(settings)
+    request = request.with_jobs([job_of(settings)])
+    target = request.target
     gh.log(redactor(f"Checking the credentials and {target.describe()} (nothing is written)..."))
-    gh.log(describe(settings))
-    result = run_check(settings, redactor, log)
+    gh.log(describe(request.credential))
+    result = run_check(request, redactor, log)
     for line in result.checklist():
         gh.log(redactor(line))
     write_outputs({"ok": "true" if result.ok else "false", "credential": result.credential,
@@ -320,10 +325,10 @@ def check_command(settings: Settings, redactor: Redactor, log) -> int:
     return 0
 
 
-def token_command(settings: Settings, redactor: Redactor, log) -> int:
+def token_command(request: RunRequest, redactor: Redactor, log) -> int:
     from bbvars.sync.engine import mint_token
 
-    token = mint_token(settings, redactor, log)  # the engine registers the token, so the listener masks it first
+    token = mint_token(request, redactor, log)  # the engine registers the token, so the listener masks it first
     redactor.add(token.access_token)
     write_outputs({
         "access_token": token.access_token,
@@ -359,7 +364,7 @@ def run_outputs(run: RunResult) -> dict[str, str]:
     return outputs
 
 
-def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
+def manifest_command(settings: Settings, request: RunRequest, redactor: Redactor, log, cancel=None) -> int:
     import sys
 
     from bbvars.request import manifest
@@ -377,7 +382,7 @@ def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -
     if settings.debug:
         gh.log(redactor(f"DEBUG: {understood(settings, label)}"))
     gh.log(redactor(announce(jobs, settings)))
-    result = engine.run(settings, jobs, redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
+    result = engine.run(request.with_jobs(jobs), redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
     gh.command("group", f"Plan ({len(result.targets)} targets)")
     for line in report.run_summary(result):
         gh.log(redactor(line))

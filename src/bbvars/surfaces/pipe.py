@@ -121,12 +121,13 @@ def check_command(settings, redactor: Redactor, log) -> int:
     import json
 
     from bbvars.auth import describe
+    from bbvars.request.run import for_target, target_of
     from bbvars.sync.check import run_check
-    from bbvars.sync.engine import target_of
 
     emit("INFO: ", redactor(f"Checking the credentials and {target_of(settings).describe()} (nothing is written)..."))
-    emit("INFO: ", describe(settings))
-    result = run_check(settings, redactor, log)
+    request = for_target(settings, (), redactor)
+    emit("INFO: ", describe(request.credential))
+    result = run_check(request, redactor, log)
     for check in result.checks:
         emit("✔ " if check.ok else "✖ ", redactor(check.line()))
     write_result(json.dumps(result.as_json(), indent=2))
@@ -139,9 +140,9 @@ def check_command(settings, redactor: Redactor, log) -> int:
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.auth import describe
     from bbvars.request.documents import variables_of
+    from bbvars.request.run import for_target, target_of
     from bbvars.request.settings import validate
-    from bbvars.sync import budget, report
-    from bbvars.sync.engine import run_sync, target_of
+    from bbvars.sync import budget, engine, report
 
     check_spelling(os.environ)
     raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback))
@@ -173,9 +174,10 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
                             + (f" ({'; '.join(extras)})" if extras else "") + "..."))
     if settings.debug:
         emit("DEBUG: ", redactor(understood(settings, label)))
-    emit("INFO: ", describe(settings))  # the kind, never its value
-    result = run_sync(settings, variables, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
-                      cancel=getattr(args, "cancel", None))
+    request = for_target(settings, variables, redactor)
+    emit("INFO: ", describe(request.credential))  # the kind, never its value
+    result = engine.run(request, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
+                        cancel=getattr(args, "cancel", None)).targets[0]
 
     for line in report.change_lines(result) + report.cost_lines(result.cost, result.dry_run):
         emit("", redactor(line))
@@ -191,16 +193,18 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
 
     from bbvars.auth import describe
     from bbvars.request import manifest
+    from bbvars.request.run import request_of
     from bbvars.request.sources import pipe_host
     from bbvars.sync import budget, engine, report
 
     jobs = manifest.jobs(settings, sys.stdin, pipe_host(os.environ), confine_manifest=True, label=label)
     emit("INFO: ", redactor(announce(jobs, settings)))
-    emit("INFO: ", describe(settings))  # the kind, never its value
+    request = request_of(settings, jobs, redactor)
+    emit("INFO: ", describe(request.credential))  # the kind, never its value
     if settings.debug:
         emit("DEBUG: ", redactor(understood(settings, label)))
     log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
-    result = engine.run(settings, jobs, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
+    result = engine.run(request, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
                         cancel=cancel)
     for line in report.run_summary(result):
         emit("", redactor(line))

@@ -96,8 +96,8 @@ def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.auth import describe
     from bbvars.request.documents import check_variables, collect
-    from bbvars.sync import budget, report
-    from bbvars.sync.engine import run_sync
+    from bbvars.request.run import for_target
+    from bbvars.sync import budget, engine, report
 
     settings = from_cli(args, os.environ)
     register_given(settings, redactor)
@@ -116,15 +116,16 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if settings.prune and not settings.yes and not settings.dry_run and is_terminal(sys.stdin):
         confirm = lambda deletes: ask_to_delete(deletes, progress)  # noqa: E731
     try:
-        result = run_sync(settings, variables, redactor, debug_to_stderr if settings.debug else None,
-                          events=progress, confirm=confirm, cancel=getattr(args, "cancel", None))
+        request = for_target(settings, variables, redactor)
+        result = engine.run(request, redactor, debug_to_stderr if settings.debug else None, events=progress,
+                            confirm=confirm, cancel=getattr(args, "cancel", None)).targets[0]
     finally:
         if progress is not None:
             progress.close()
     if settings.output == "json":
         print(report.to_json(result))
     if not settings.quiet:
-        print(f"bbvars: {describe(settings)}", file=sys.stderr)  # the kind, never its value
+        print(f"bbvars: {describe(request.credential)}", file=sys.stderr)  # the kind, never its value
         for line in summarised(report.summary(result), terminal and not getattr(args, "verbose", False)):
             print(summary_line(one_line(redactor(line)), colour), file=sys.stderr)
     if not result.ok:  # always, --quiet or not: exit 1 comes with its cause
@@ -135,6 +136,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
 def run_manifest(settings: Settings, redactor: Redactor, cancel=None, verbose: bool = False) -> int:
     """Every target of the manifest (or the --target ones) in one run: one JSON report, one ordered summary."""
     from bbvars.request import manifest
+    from bbvars.request.run import request_of
     from bbvars.request.sources import cli_host
     from bbvars.sync import budget, engine, report
 
@@ -143,11 +145,12 @@ def run_manifest(settings: Settings, redactor: Redactor, cancel=None, verbose: b
     progress = (Progress(sys.stderr, colour=colour) if is_terminal(sys.stderr) and not settings.quiet
                 and not settings.debug else None)
     confirm = None
-    if any(job.options.prune for job in jobs) and not settings.yes and not settings.dry_run and is_terminal(sys.stdin):
+    if any(job.policy.prune for job in jobs) and not settings.yes and not settings.dry_run and is_terminal(sys.stdin):
         confirm = lambda deletes: ask_to_delete(deletes, progress)  # noqa: E731
     try:
-        result = engine.run(settings, jobs, redactor, debug_to_stderr if settings.debug else None, events=progress,
-                            confirm=confirm, cancel=cancel)
+        result = engine.run(request_of(settings, jobs, redactor), redactor,
+                            debug_to_stderr if settings.debug else None, events=progress, confirm=confirm,
+                            cancel=cancel)
     finally:
         if progress is not None:
             progress.close()
