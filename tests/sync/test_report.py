@@ -105,3 +105,18 @@ def test_the_json_report_carries_no_raw_c1_or_line_separator_from_a_server():
     text = to_json(RunResult.of(result))
     assert not set(text) & {"\x9b", "\u2028", "\x7f"} and "\\u009b2J" in text
     assert json.loads(text)["failed"] == [{"key": "A", "error": "bad\x9b2J\u2028answer\x7f"}]
+
+
+def test_a_run_of_one_is_told_as_one_target_and_a_manifest_s_with_headings_and_totals():
+    import json
+
+    result = SyncResult(TARGET, False, created=["A"])
+    single = RunResult.of(result)
+    assert json.loads(report.to_json(single)) == result.as_json()
+    assert report.summary(single) == ["repository acme/api: 1 created, 0 updated, 0 unchanged, 0 deleted", "+ A"]
+    assert report.counts(single) == "1 created, 0 updated, 0 unchanged, 0 deleted"
+    many = RunResult(False, [result], manifest=True)  # a manifest of one target keeps the manifest's shape
+    assert json.loads(report.to_json(many)) == {"dry_run": False, "targets": [result.as_json()], "ok": True}
+    assert report.summary(many) == ["repository acme/api: 1 created, 0 updated, 0 unchanged, 0 deleted", "  + A",
+                                    "1 target: 1 created, 0 updated, 0 unchanged, 0 deleted"]
+    assert report.failure_lines(single) == report.failure_lines(many) == []
