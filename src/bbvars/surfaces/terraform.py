@@ -162,13 +162,13 @@ def sync_answer(settings: Settings, label: Callable[[Setting], str], redactor: R
     from bbvars.request.run import for_target
     from bbvars.sync import budget, engine, report
 
-    variables = variables_of(settings, label)
-    result = engine.run(for_target(settings, variables, redactor), redactor, None, cancel=cancel).targets[0]
-    if not result.ok:
-        raise budget.stop_or_failure(result, report.failure_line(result))
+    run = engine.run(for_target(settings, variables_of(settings, label), redactor), redactor, None, cancel=cancel)
+    if not run.ok:
+        raise budget.stop_or_failure(run, "; ".join(report.failure_lines(run)))
     if cancel is not None and cancel.is_set():
         # Everything was done before the signal was noticed; still a cancelled run, so no answer on stdout.
-        raise BbvarsError(f"cancelled after the sync had finished: {report.counts(result)}")
+        raise BbvarsError(f"cancelled after the sync had finished: {report.counts(run)}")
+    result = run.targets[0]
     return {
         "created": joined(result.created),
         "updated": joined(result.updated),

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
                      "is rewritten (unless --fingerprint is on)"):
             variables = collect([("standard input", document)], (), prefix="", upper=True, secured=())
             emulator.reset_requests()
-            result = engine.run(for_target(settings, variables, redactor), redactor).targets[0]
+            result = engine.run(for_target(settings, variables, redactor), redactor)
             results.append(result)
             print(f"$ {command}    # {note}")
             for line in report.summary(result):
