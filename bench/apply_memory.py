@@ -23,10 +23,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import bbvars.sync.applier as applier  # noqa: E402
-import bbvars.sync.engine as engine  # noqa: E402
-from bbvars.redaction import Redactor  # noqa: E402
 from bench.emulator_process import start_emulator  # noqa: E402
-from bench.run import make_variables, prepare_namespace, settings_for, target_for  # noqa: E402
+from bench.run import make_variables, prepare_namespace, run_sync, settings_for, target_for  # noqa: E402
 
 
 def execute_with_pool_map(self, writes) -> None:
@@ -58,7 +56,7 @@ def main() -> int:
                     gc.collect()
                     tracemalloc.start()
                     started = time.perf_counter()
-                    result = engine.run_sync(settings, variables, Redactor())
+                    result = run_sync(settings, variables)
                     seconds = time.perf_counter() - started
                     _, peak = tracemalloc.get_traced_memory()
                     tracemalloc.stop()

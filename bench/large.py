@@ -19,10 +19,10 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 
-from bbvars.models import Target
+from bbvars.models import Job, Target
 from bbvars.redaction import Redactor
+from bbvars.request.run import policy_of, request_of
 from bbvars.sync import budget, engine
-from bbvars.sync.engine import Job
 from bench.baseline import predicted_requests
 from bench.run import PAGELEN, log, make_variables, settings_for
 
@@ -61,18 +61,20 @@ def run_large(emulator, repositories: int = 5, n: int = 200, hourly: int = 1000,
         for target in targets:
             emulator.add_repository(workspace, target.repository)
         settings = settings_for(emulator, Target(workspace), concurrency)
-        jobs = [Job(t, variables, replace(settings, repository=t.repository)) for t in targets]
+        jobs = [Job(t, tuple(variables), policy_of(settings)) for t in targets]
         emulator.hourly_limit = hourly
         emulator.pass_time(3600)  # a fresh hour: what other rows sent does not count
         try:
             emulator.reset_requests()
             started = time.perf_counter()
             cap = replace(settings, max_requests=hourly) if way == "capped" else settings
-            first = engine.run(cap, jobs, Redactor())
+            redactor = Redactor()
+            first = engine.run(request_of(cap, jobs, redactor), redactor)
             first_requests = len(emulator.requests)
             emulator.pass_time(3600)
             emulator.reset_requests()
-            second = engine.run(settings, jobs, Redactor())
+            redactor = Redactor()
+            second = engine.run(request_of(settings, jobs, redactor), redactor)
             second_requests = len(emulator.requests)
             seconds = time.perf_counter() - started
         finally:

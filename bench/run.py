@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,11 +35,11 @@ if str(ROOT) not in sys.path:  # `python bench/run.py` puts bench/ first on the 
 
 import bbvars.sync.applier as applier  # noqa: E402
 from bbvars.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ENVIRONMENTS  # noqa: E402
-from bbvars.models import Target, Variable  # noqa: E402
+from bbvars.models import Job, Target, Variable  # noqa: E402
 from bbvars.redaction import Redactor  # noqa: E402
+from bbvars.request.run import for_target, policy_of, request_of  # noqa: E402
 from bbvars.request.settings import Settings  # noqa: E402
 from bbvars.sync import engine  # noqa: E402
-from bbvars.sync.engine import Job, run_sync  # noqa: E402
 from bench.baseline import Baseline, predicted_requests  # noqa: E402
 from bench.emulator_process import start_emulator  # noqa: E402
 
@@ -146,10 +146,16 @@ class Row:
         return self.baseline_seconds / self.seconds if self.seconds else float("inf")
 
 
+def run_sync(settings: Settings, variables: list[Variable]):
+    """A single-target sync as the surfaces run one: a request of one job, then the engine."""
+    redactor = Redactor()
+    return engine.run(for_target(settings, variables, redactor), redactor).targets[0]
+
+
 def run_bbvars(emulator, settings: Settings, variables: list[Variable]):
     emulator.reset_requests()
     started = time.perf_counter()
-    result = run_sync(settings, variables, Redactor())
+    result = run_sync(settings, variables)
     seconds = time.perf_counter() - started
     return result, seconds, emulator.requests
 
@@ -337,13 +343,13 @@ def run_multi(emulator, t: int, n: int, concurrency: int) -> list[MultiRow]:
     settings = settings_for(emulator, Target(workspace), concurrency)
     rows = []
     for workload, existing, desired in steps:
-        jobs = [Job(target, desired, replace(settings, repository=target.repository, environment=target.environment))
-                for target in targets]
+        jobs = [Job(target, tuple(desired), policy_of(settings)) for target in targets]
         spans: list[float] = []
         emulator.reset_requests()
         started = time.perf_counter()
         with write_phase_timer(spans):
-            result = engine.run(settings, jobs, Redactor())
+            redactor = Redactor()
+            result = engine.run(request_of(settings, jobs, redactor), redactor)
         seconds = time.perf_counter() - started
         requests = len(emulator.requests)
         writes = t * writes_needed(existing, desired)
@@ -365,7 +371,7 @@ def run_multi(emulator, t: int, n: int, concurrency: int) -> list[MultiRow]:
         emulator.reset_requests()
         started = time.perf_counter()
         for target in multi_targets(separate_workspace, t):
-            run_sync(settings_for(emulator, target, concurrency), desired, Redactor())
+            run_sync(settings_for(emulator, target, concurrency), desired)
         row.separate_seconds = time.perf_counter() - started
         row.separate_requests = len(emulator.requests)
         log(f"  separate T={t:<3} N={n:<5} {workload:<12} {row.separate_requests:>6} requests "

@@ -291,3 +291,23 @@ def deadline(seconds: int):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def sync_one(settings, variables, redactor=None, log=None, **kwargs):
+    """A single-target sync as every surface runs one: the request built once (for_target), then engine.run."""
+    from bbvars.redaction import Redactor
+    from bbvars.request.run import for_target
+    from bbvars.sync import engine
+
+    redactor = redactor if redactor is not None else Redactor()
+    return engine.run(for_target(settings, variables, redactor), redactor, log, **kwargs).targets[0]
+
+
+def run_jobs(settings, jobs, redactor=None, log=None, **kwargs):
+    """A run of many jobs with the run-wide settings: the request built once (request_of), then engine.run."""
+    from bbvars.redaction import Redactor
+    from bbvars.request.run import request_of
+    from bbvars.sync import engine
+
+    redactor = redactor if redactor is not None else Redactor()
+    return engine.run(request_of(settings, jobs, redactor), redactor, log, **kwargs)

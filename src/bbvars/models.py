@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for annotations: the credential is chosen and built by bbvars.auth
+    from bbvars.auth import Credential
 
 
 @dataclass(frozen=True)
@@ -62,3 +67,59 @@ class RemoteVariable:
             value=data.get("value") if isinstance(data.get("value"), str) else None,
             secured=bool(data.get("secured", False)),
         )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A target's own per-sync choices (a manifest target may set each): what prune may delete (keys starting with
+    `prefix`, as it appears in the keys, matching none of `protect`), how many deletes refuse the whole run, and
+    whether fingerprints of secured values are kept."""
+
+    prune: bool = False
+    prefix: str = ""  # as in the keys (after upper)
+    upper: bool = False
+    protect: tuple[str, ...] = ()
+    max_deletes: int | None = None
+    fingerprint: bool = False
+
+
+@dataclass(frozen=True)
+class Job:
+    """One target of a run: where, what to write there, and the target's own policy."""
+
+    target: Target
+    variables: tuple[Variable, ...] = ()
+    policy: Policy = Policy()
+    name: str | None = None  # the target's name in a manifest
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "variables", tuple(self.variables))  # a list given stays the caller's
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything a run needs, built once by a surface (bbvars.request.run) and never changed: the jobs, the
+    run-wide options, and the credential chosen for the whole run (its secrets already in the run's redactor)."""
+
+    jobs: tuple[Job, ...]
+    credential: Credential = field(repr=False)
+    api_url: str
+    timeout: float = 30.0
+    concurrency: int = 8
+    dry_run: bool = False
+    max_requests: int | None = None
+    fingerprint_key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "jobs", tuple(self.jobs))
+
+    def with_jobs(self, jobs: Iterable[Job]) -> RunRequest:
+        """The same run (credential, options) for other jobs: a surface that masks the credential before it reads
+        the input builds the request first and adds the jobs once they are read."""
+        return replace(self, jobs=tuple(jobs))
+
+    @property
+    def target(self) -> Target:
+        """The one target of a single-target request (check, list, a sync without a manifest)."""
+        assert len(self.jobs) == 1, "a single-target request has one job"
+        return self.jobs[0].target

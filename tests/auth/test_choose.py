@@ -53,7 +53,7 @@ def test_the_stored_login_only_when_nothing_is_set(config_home):
     login(store.credentials_path())
     credential = choose(Settings())
     assert credential.kind == "stored-login" and credential.name == "stored login of Ada (ada)"
-    assert describe(Settings()) == "credential: stored login of Ada (ada)"
+    assert describe(credential) == "credential: stored login of Ada (ada)"
 
 
 def test_each_kind_builds_its_flow():

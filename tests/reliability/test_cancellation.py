@@ -212,13 +212,13 @@ def test_the_engine_sends_nothing_once_cancelled(emulator):
     from bbvars.models import Variable
     from bbvars.redaction import Redactor
     from bbvars.request.settings import Settings
-    from bbvars.sync.engine import run_sync
+    from tests.support import sync_one
 
     cancel = threading.Event()
     cancel.set()
     settings = Settings(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_url=emulator.api_url,
                         token_url=emulator.token_url, workspace="acme", repository="api")
-    result = run_sync(settings, [Variable("A", "1")], Redactor(), cancel=cancel)
+    result = sync_one(settings, [Variable("A", "1")], Redactor(), cancel=cancel)
     assert result.failed == [{"key": "A", "error": "cancelled"}] and result.error == "cancelled"
     assert emulator.requests == []
 

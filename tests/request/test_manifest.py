@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 
 from bbvars.errors import InputError
 from bbvars.models import Target, Variable
+from bbvars.redaction import Redactor
 from bbvars.request import manifest, manifest_schema
+from bbvars.request.run import request_of
 from bbvars.request.settings import SETTINGS, Setting, Settings
 from tests.support import ROOT, FakeStdin, deadline
 
@@ -66,14 +68,14 @@ def variables(job) -> dict[str, tuple[str, bool]]:
 def test_the_issue_s_example(tmp_path):
     api, web, workspace = jobs_of(write(tmp_path, ISSUE_EXAMPLE))
 
-    assert api.target == Target("acme", "api", "Production") and api.options.upper
+    assert api.target == Target("acme", "api", "Production") and api.policy.upper
     assert variables(api) == {"API_URL": ("https://api.example.com", False), "DB_HOST": ("db.internal", True),
                               "DB_PASSWORD": ("pw-Manifest-77", True),
                               "LOG_LEVEL": ("info", False)}
     assert web.target == Target("acme", "web") and variables(web) == {"PUBLIC_API_URL": ("https://api.example.com",
                                                                                            False)}
     assert workspace.target == Target("acme") and variables(workspace) == {"REGION": ("eu-west-1", False)}
-    assert [j.options.prune for j in (api, web, workspace)] == [False, False, False]
+    assert [j.policy.prune for j in (api, web, workspace)] == [False, False, False]
 
 
 def test_json_manifests_lists_of_sources_exclude_and_literal_values_over_source_keys(tmp_path):
@@ -160,10 +162,11 @@ def test_defaults_the_target_over_them_and_the_surface_over_both(tmp_path):
           - {name: b, repository: api, prefix: "", variables: {K: v}, prune: true}
         """)
     a, b = jobs_of(path)
-    assert (a.options.prefix, a.options.prune, b.options.prefix, b.options.prune) == ("D_", False, "", True)
+    assert (a.policy.prefix, a.policy.prune, b.policy.prefix, b.policy.prune) == ("D_", False, "", True)
     assert (a.name, b.name) == ("a", "b")
     a, b = jobs_of(path, prune=True, concurrency=3)  # --prune prunes every target; run settings are carried
-    assert (a.options.prune, b.options.prune, a.options.concurrency) == (True, True, 3)
+    carried = request_of(Settings(manifest=str(path), prune=True, concurrency=3, access_token="t"), [a, b], Redactor())
+    assert (a.policy.prune, b.policy.prune, carried.concurrency) == (True, True, 3)
 
 
 def test_the_surface_s_workspace_fills_in_only_where_the_manifest_names_none(tmp_path):

@@ -14,14 +14,13 @@ from bbvars.bitbucket import meter as meter_module
 from bbvars.bitbucket.answers import rate_limit
 from bbvars.emulator import Emulator
 from bbvars.errors import Cancelled
-from bbvars.models import RemoteVariable, Target, Variable
+from bbvars.models import Job, Policy, RemoteVariable, Target, Variable
 from bbvars.redaction import Redactor
 from bbvars.request.settings import Settings
 from bbvars.sync import budget
-from bbvars.sync.engine import Job, run_sync
-from bbvars.sync.engine import run as engine_run
 from bbvars.sync.plan import Action, Operation
-from tests.support import ACCESS_TOKEN, CLIENT_ID, CLIENT_SECRET, api_writes, seed
+from tests.support import ACCESS_TOKEN, CLIENT_ID, CLIENT_SECRET, api_writes, seed, sync_one
+from tests.support import run_jobs as engine_run
 
 pytestmark = pytest.mark.usefixtures("fast_retry")
 
@@ -43,7 +42,7 @@ def settings_for(emu: Emulator, **values) -> Settings:
 
 
 def sync(emu: Emulator, variables: list[Variable], **values):
-    return run_sync(settings_for(emu, **values), variables, Redactor())
+    return sync_one(settings_for(emu, **values), variables, Redactor())
 
 
 def plain(count: int, prefix: str = "K", value: str = "v") -> list[Variable]:
@@ -84,9 +83,9 @@ def test_the_dry_runs_cost_is_what_the_real_run_spends_by_the_servers_count(smal
 
 def test_many_targets_cost_per_target_and_in_total(small: Emulator) -> None:
     seed(small, {f"E{i:03d}": "x" for i in range(120)}, repository="api", environment="Test")
-    jobs = [Job(Target("acme", "api"), plain(3), Settings(), name="repo"),
-            Job(Target("acme", "api", "Test"), plain(2, "E"), Settings(), name="test"),
-            Job(Target("acme", "api", "Staging"), plain(1), Settings(), name="staging")]
+    jobs = [Job(Target("acme", "api"), plain(3), Policy(), name="repo"),
+            Job(Target("acme", "api", "Test"), plain(2, "E"), Policy(), name="test"),
+            Job(Target("acme", "api", "Staging"), plain(1), Policy(), name="staging")]
     settings = settings_for(small, dry_run=True)
 
     dry = engine_run(settings, jobs, Redactor())
@@ -105,7 +104,7 @@ def test_many_targets_cost_per_target_and_in_total(small: Emulator) -> None:
 
 
 def test_a_target_not_listed_is_a_bound(small: Emulator) -> None:
-    jobs = [Job(Target("acme", "nope"), plain(4), Settings())]
+    jobs = [Job(Target("acme", "nope"), tuple(plain(4)), Policy())]
     result = engine_run(settings_for(small, dry_run=True), jobs, Redactor())
     cost = result.targets[0].cost
     assert cost["exact"] is False and cost["needed"] == 1 + 1 + 4
@@ -179,8 +178,8 @@ def test_the_cap_keeps_room_for_the_fingerprint_write(emulator: Emulator) -> Non
 def test_a_cap_below_the_listing_stops_before_anything_is_written(emulator: Emulator) -> None:
     wanted = plain(3)
     result = engine_run(settings_for(emulator, max_requests=1),
-                        [Job(Target("acme", "api"), wanted, Settings()),
-                         Job(Target("acme"), plain(2, "W"), Settings())], Redactor())
+                        [Job(Target("acme", "api"), tuple(wanted), Policy()),
+                         Job(Target("acme"), tuple(plain(2, "W")), Policy())], Redactor())
     assert len(emulator.requests) == 1  # the token; the listings would pass the cap
     for target in result.targets:
         assert not_attempted(target) and target.error.startswith("request budget")

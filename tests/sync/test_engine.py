@@ -10,22 +10,20 @@ import pytest
 
 from bbvars.emulator import Emulator, Fault
 from bbvars.errors import NotFoundError
-from bbvars.models import Target, Variable
+from bbvars.models import Job, Policy, Target, Variable
 from bbvars.redaction import Redactor
+from bbvars.request.run import for_target, policy_of, request_of, target_of
 from bbvars.request.settings import Settings
 from bbvars.sync.engine import (
     NOT_ATTEMPTED,
-    Job,
     RunResult,
     SyncResult,
     mint_token,
     open_client,
     resolve_environment,
-    run_sync,
-    target_of,
 )
-from bbvars.sync.engine import run as engine_run
-from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, api_writes, seed, stored, token_requests
+from tests.support import CLIENT_ID, CLIENT_SECRET, FAST_RETRY, api_writes, seed, stored, sync_one, token_requests
+from tests.support import run_jobs as engine_run
 
 pytestmark = pytest.mark.usefixtures("fast_retry")
 
@@ -38,10 +36,15 @@ def settings_for(emu: Emulator, **values) -> Settings:
     return Settings(**{**base, **values})
 
 
+def client_for(settings: Settings):
+    redactor = Redactor()
+    return open_client(for_target(settings, (), redactor), redactor)
+
+
 def run(emu: Emulator, variables: dict[str, str] | list[Variable], log=None, **values) -> SyncResult:
     if isinstance(variables, dict):
         variables = [Variable(k, v) for k, v in variables.items()]
-    return run_sync(settings_for(emu, **values), variables, Redactor(), log)
+    return sync_one(settings_for(emu, **values), variables, Redactor(), log)
 
 
 # -- paging ---------------------------------------------------------------------------------------------------------
@@ -213,7 +216,7 @@ def test_secured_values_are_absent_on_read(emulator):
     seed(emulator, {"PASSWORD": "hunter22"}, secured=True)
     seed(emulator, {"PLAIN": "visible"})
     settings = settings_for(emulator)
-    client, _ = open_client(settings, Redactor())
+    client, _ = client_for(settings)
     with client:
         listed = {v.key: v for v in client.list_variables(
             "repositories/acme/api/pipelines_config/variables", target_of(settings))}
@@ -378,7 +381,7 @@ def test_an_access_token_is_used_without_any_token_request(emulator):
 @pytest.mark.parametrize("field", ["scope", "scopes"])
 def test_the_token_answer_may_name_its_scopes_scope_or_scopes(emulator, field):
     emulator.scope_field = field
-    token = mint_token(settings_for(emulator, command="token"), Redactor())
+    token = mint_token(request_of(settings_for(emulator, command="token"), (), Redactor()), Redactor())
     assert token.scopes == "pipeline pipeline:variable"
     assert token.token_type == "bearer" and token.expires_in == 7200 and token.access_token
 
@@ -444,7 +447,7 @@ def test_a_repository_that_does_not_exist(emulator):
 
 
 def test_resolve_environment_raises_not_found(emulator):
-    client, _ = open_client(settings_for(emulator), Redactor())
+    client, _ = client_for(settings_for(emulator))
     with client, pytest.raises(NotFoundError):
         resolve_environment(client, Target("acme", "api", "{00000000-0000-0000-0000-000000000000}"))
 
@@ -458,7 +461,7 @@ def test_no_secret_in_the_debug_log_or_the_result(emulator):
     emulator.inject(Fault(method="PUT", status=400, body='{"type": "error", "error": {"message": '
                                                         '"failed to store correct-horse-battery"}}', times=-1))
     redactor = Redactor()
-    result = run_sync(settings_for(emulator), [Variable("DB_PASSWORD", "correct-horse-battery", True)], redactor,
+    result = sync_one(settings_for(emulator), [Variable("DB_PASSWORD", "correct-horse-battery", True)], redactor,
                       lines.append)
     text = "\n".join(lines) + repr(result.as_json()) + (result.error or "")
     assert lines and "correct-horse-battery" not in text and CLIENT_SECRET not in text
@@ -480,11 +483,11 @@ def test_the_json_shape(emulator):
 
 
 def job(target: Target, values: dict[str, str], **options) -> Job:
-    return Job(target, [Variable(k, v) for k, v in values.items()], Settings(**options))
+    return Job(target, tuple(Variable(k, v) for k, v in values.items()), policy_of(Settings(**options)))
 
 
 def run_jobs(emu: Emulator, jobs: list[Job], **values) -> RunResult:
-    return engine_run(settings_for(emu, **values), jobs, Redactor())
+    return engine_run(settings_for(emu, **values), jobs)
 
 
 def add_web(emu: Emulator) -> None:
@@ -630,7 +633,7 @@ def test_events_tell_the_plan_each_write_and_each_retry_wait(emulator):
         with lock:
             heard.append(event)
 
-    result = run_sync(settings_for(emulator, prune=True), [Variable("SAME", "s"), Variable("A", "1"),
+    result = sync_one(settings_for(emulator, prune=True), [Variable("SAME", "s"), Variable("A", "1"),
                                                             Variable("B", "2")], Redactor(), events=events)
     assert result.ok
     assert heard[0] == Planned(3, ("OLD",))
@@ -648,14 +651,14 @@ def test_deletions_declined_mean_nothing_is_written_and_every_key_is_reported(em
         asked.append(keys)
         return False
 
-    result = run_sync(settings_for(emulator, prune=True), [Variable("SAME", "s"), Variable("NEW", "n")], Redactor(),
+    result = sync_one(settings_for(emulator, prune=True), [Variable("SAME", "s"), Variable("NEW", "n")], Redactor(),
                       confirm=confirm)
     assert asked == [[(Target("acme", "api"), "OLD")]]
     assert result.unchanged == ["SAME"] and result.failed == [{"key": "NEW", "error": "cancelled"}]
     assert result.deleted == [] and "not confirmed" in (result.error or "")
     assert api_writes(emulator) == []
     # Without deletions nothing is asked.
-    assert run_sync(settings_for(emulator), [Variable("NEW", "n")], Redactor(), confirm=confirm).created == ["NEW"]
+    assert sync_one(settings_for(emulator), [Variable("NEW", "n")], Redactor(), confirm=confirm).created == ["NEW"]
     assert len(asked) == 1
 
 
@@ -687,8 +690,8 @@ def test_max_deletes_in_one_target_refuses_the_whole_run(emulator):
 def test_fingerprints_per_target_with_the_run_s_key(emulator):
     add_web(emulator)
     secret = [Variable("PW", "same-value", True)]
-    jobs = [Job(Target("acme", "api"), secret, Settings(fingerprint=True)), Job(Target("acme", "web"), secret,
-                                                                                Settings())]
+    jobs = [Job(Target("acme", "api"), tuple(secret), Policy(fingerprint=True)),
+            Job(Target("acme", "web"), tuple(secret), Policy())]
     key = "Yk3nQ0x9-Engine-Fingerprint-Key_4vR2sLw7uE1"  # the run's, for every target that turns them on
     run_jobs(emulator, jobs, fingerprint_key=key)
     again = run_jobs(emulator, jobs, fingerprint_key=key)

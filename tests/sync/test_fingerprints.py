@@ -22,10 +22,10 @@ from bbvars.models import RemoteVariable, Variable
 from bbvars.redaction import Redactor
 from bbvars.request.settings import Settings
 from bbvars.sync import fingerprints
-from bbvars.sync.engine import SyncResult, run_sync
+from bbvars.sync.engine import SyncResult
 from bbvars.sync.fingerprints import VARIABLE, Book, derive_key, fingerprint, next_entries, parse, render
 from bbvars.sync.plan import Action, make_plan
-from tests.support import CLIENT_ID, CLIENT_SECRET, api_writes, env_for, run_main, seed, stored
+from tests.support import CLIENT_ID, CLIENT_SECRET, api_writes, env_for, run_main, seed, stored, sync_one
 
 FP_KEY = "Yk3nQ0x9-Fingerprint-Key-Tests_4vR2sLw7uE1"  # 42 base64url characters: 252 bits as counted
 KEY = derive_key(FP_KEY)
@@ -195,7 +195,7 @@ def settings_for(emu: Emulator, **values) -> Settings:
 
 
 def sync(emu: Emulator, variables: list[Variable], **values) -> SyncResult:
-    return run_sync(settings_for(emu, **values), variables, Redactor())
+    return sync_one(settings_for(emu, **values), variables, Redactor())
 
 
 SECRETS = {"DB_PASSWORD": "pa55-Word-9f8e7d", "API_KEY": "key-0a1b2c3d4e", "SAME_AS_DB": "pa55-Word-9f8e7d"}

@@ -7,6 +7,7 @@ import pytest
 
 from bbvars.errors import InputError
 from bbvars.models import RemoteVariable, Target, Variable
+from bbvars.request.run import policy_of
 from bbvars.request.settings import Settings
 from bbvars.sync import steps
 from bbvars.sync.fingerprints import derive_key
@@ -14,9 +15,11 @@ from bbvars.sync.plan import PrunePolicy, make_plan
 
 
 def test_the_prune_prefix_is_the_prefix_as_it_appears_in_the_keys():
-    policy = steps.prune_policy(Settings(prune=True, prefix="tf-", upper=True, protect=("TF_KEEP*",), max_deletes=3))
+    # The request's policy holds the prefix as it appears in the keys (policy_of applies upper).
+    policy = steps.prune_policy(policy_of(Settings(prune=True, prefix="tf-", upper=True, protect=("TF_KEEP*",),
+                                                   max_deletes=3)))
     assert policy == PrunePolicy(True, "TF_", ("TF_KEEP*",), 3)
-    assert steps.prune_policy(Settings(prune=True, prefix="app_")).prefix == "app_"
+    assert steps.prune_policy(policy_of(Settings(prune=True, prefix="app_"))).prefix == "app_"
 
 
 def test_the_fingerprint_key_comes_only_from_the_setting_and_must_be_strong():

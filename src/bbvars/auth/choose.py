@@ -85,9 +85,9 @@ def register(credential: Credential, redactor) -> Credential:
     return credential
 
 
-def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+def describe(credential: Credential) -> str:
     """The line every surface prints to say which kind is used (never its value)."""
-    return f"credential: {choose(settings, environ).name}"
+    return f"credential: {credential.name}"
 
 
 def api_token_credential(email: str, token: str) -> Credential:

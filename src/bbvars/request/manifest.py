@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bbvars.errors import InputError
-from bbvars.models import Target
+from bbvars.models import Job, Target
 from bbvars.request.documents import (
     Entry,
     Number,
@@ -32,9 +32,9 @@ from bbvars.request.documents import (
     shown,
 )
 from bbvars.request.manifest_values import mapping, names, place, setting_value, slug, text_value, unknown_keys
+from bbvars.request.run import policy_of
 from bbvars.request.settings import SETTINGS, Setting, Settings, surface_overrides
 from bbvars.request.sources import ANYWHERE, Host, Unreadable, read_regular
-from bbvars.sync.engine import Job
 
 VERSION = 1
 STDIN = "-"
@@ -372,7 +372,7 @@ def variables_of(manifest: Manifest, spec: TargetSpec, entries: dict[str, list[E
 def jobs(settings: Settings, stdin: IO | None = None, host: Host = ANYWHERE, confine_manifest: bool = False,
          label: Callable[[Setting], str] = lambda setting: setting.name) -> list[Job]:
     """The jobs of the manifest the settings name: only the chosen targets (`targets`), with the surface's
-    per-target settings over every target's, each job's options the run's settings with the target's. `host`: the
+    per-target settings over every target's, each job's policy from the run's settings with the target's. `host`: the
     tree every source file must be in (the working directory, the clone, the workspace); with confine_manifest, the
     manifest too. `label` names the run's credentials in messages."""
     manifest = read(settings.manifest or "", stdin, settings.workspace, host if confine_manifest else None)
@@ -390,5 +390,5 @@ def jobs(settings: Settings, stdin: IO | None = None, host: Host = ANYWHERE, con
             refuse_credentials(variables, settings, label)
         except InputError as exc:
             raise manifest.error(spec.label, str(exc)) from None
-        result.append(Job(target, variables, options, spec.name))
+        result.append(Job(target, tuple(variables), policy_of(options), spec.name))
     return result

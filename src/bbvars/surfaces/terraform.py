@@ -159,16 +159,16 @@ def joined(keys: list[str]) -> str:
 def sync_answer(settings: Settings, label: Callable[[Setting], str], redactor: Redactor,
                 cancel=None) -> dict[str, str]:
     from bbvars.request.documents import variables_of
-    from bbvars.sync import budget, report
-    from bbvars.sync.engine import run_sync
+    from bbvars.request.run import for_target
+    from bbvars.sync import budget, engine, report
 
-    variables = variables_of(settings, label)
-    result = run_sync(settings, variables, redactor, None, cancel=cancel)
-    if not result.ok:
-        raise budget.stop_or_failure(result, report.failure_line(result))
+    run = engine.run(for_target(settings, variables_of(settings, label), redactor), redactor, None, cancel=cancel)
+    if not run.ok:
+        raise budget.stop_or_failure(run, "; ".join(report.failure_lines(run)))
     if cancel is not None and cancel.is_set():
         # Everything was done before the signal was noticed; still a cancelled run, so no answer on stdout.
-        raise BbvarsError(f"cancelled after the sync had finished: {report.counts(result)}")
+        raise BbvarsError(f"cancelled after the sync had finished: {report.counts(run)}")
+    result = run.targets[0]
     return {
         "created": joined(result.created),
         "updated": joined(result.updated),
@@ -181,9 +181,10 @@ def sync_answer(settings: Settings, label: Callable[[Setting], str], redactor: R
 
 
 def token_answer(settings: Settings, redactor: Redactor) -> dict[str, str]:
+    from bbvars.request.run import request_of
     from bbvars.sync.engine import mint_token
 
-    token = mint_token(settings, redactor, None)
+    token = mint_token(request_of(settings, (), redactor), redactor, None)
     return {
         "access_token": token.access_token,
         "token_type": token.token_type or "",
@@ -194,9 +195,10 @@ def token_answer(settings: Settings, redactor: Redactor) -> dict[str, str]:
 
 def check_answer(settings: Settings, redactor: Redactor) -> dict[str, str]:
     """A data source that only reads: `ok` and the credential kind, or the plan fails with the first failing check."""
+    from bbvars.request.run import for_target
     from bbvars.sync.check import run_check
 
-    result = run_check(settings, redactor, None)
+    result = run_check(for_target(settings, (), redactor), redactor, None)
     if not result.ok:
         raise BbvarsError(f"check failed: {result.first_failure()}")
     return {"ok": "true", "credential": result.credential}

@@ -9,15 +9,14 @@ from dataclasses import dataclass, field, replace
 
 import httpx
 
-from bbvars.auth import Credential, choose
+from bbvars.auth import Credential
 from bbvars.bitbucket import transport
 from bbvars.bitbucket.client import BitbucketClient, RetryPolicy, collection_path, segment
 from bbvars.bitbucket.paging import PAGELEN
 from bbvars.errors import ApiError, NotFoundError
-from bbvars.models import Target
+from bbvars.models import RunRequest, Target
 from bbvars.redaction import Redactor
-from bbvars.request.settings import Settings
-from bbvars.sync.engine import match_environment, open_client, target_of
+from bbvars.sync.engine import match_environment, open_client
 
 MAX_REQUESTS = 5
 NO_RETRY = RetryPolicy(attempts=1)  # a health check reports what it meets; retries would break the request bound
@@ -95,13 +94,13 @@ def scope_check(credential: Credential, scopes: list[str]) -> Check:
                                   f" variables needs it): {hints.grant}")
 
 
-def run_check(settings: Settings, redactor: Redactor, log: Callable[[str], None] | None = None,
+def run_check(request: RunRequest, redactor: Redactor, log: Callable[[str], None] | None = None,
               retry: RetryPolicy | None = None) -> CheckResult:
-    settings = replace(settings, command="check")
-    credential = choose(settings)
-    target = target_of(settings)
+    """The request's one target (its variables, if any, are not looked at), with the request's credential."""
+    credential = request.credential
+    target = request.target
     result = CheckResult(credential.kind, credential.name, target)
-    client, tokens = open_client(settings, redactor, log, retry or NO_RETRY)
+    client, tokens = open_client(request, redactor, log, retry or NO_RETRY)
 
     def bound(request: httpx.Request) -> None:
         # The plan above needs at most 3; renewals of expired tokens could add more, never past the promise.

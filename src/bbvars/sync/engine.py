@@ -1,20 +1,19 @@
-"""The engine: run-wide settings + jobs (target, variables, the target's own settings) -> a RunResult. One client,
-one credential, one token for every target; each target resolved and listed once; all writes of all targets under
-one concurrency bound. A single-target sync is a run of one job. Knows nothing of the surface that called it."""
+"""The engine: a run request (jobs of target, variables and the target's own policy; run-wide options; the
+credential chosen when the request was built) -> a RunResult. One client, one credential, one token for every
+target; each target resolved and listed once; all writes of all targets under one concurrency bound. A
+single-target sync is a run of one job. Knows nothing of the surface that called it."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 
-from bbvars.auth import Token, TokenSource, choose, register
+from bbvars.auth import Token, TokenSource
 from bbvars.bitbucket.client import BitbucketClient, RetryPolicy, collection_path
 from bbvars.errors import ApiError, BbvarsError, InputError, NotFoundError
 from bbvars.events import Events, Planned
-from bbvars.models import Target, Variable
+from bbvars.models import Job, RunRequest, Target
 from bbvars.redaction import Redactor
-from bbvars.request.settings import Settings
 from bbvars.sync import budget, fingerprints, steps
 from bbvars.sync.applier import Applier, TargetRun, bounded
 from bbvars.sync.plan import Action, make_plan
@@ -22,60 +21,36 @@ from bbvars.sync.result import CANCELLED, NOT_ATTEMPTED, RunResult, SyncResult
 
 __all__ = [
     "NOT_ATTEMPTED",
-    "Job",
     "RunResult",
     "SyncResult",
     "mint_token",
     "open_client",
     "resolve_environment",
     "run",
-    "run_sync",
-    "target_of",
 ]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One target of a run: where, what to write there, and the target's own per-sync settings (`options`: prune
-    and the other per-target settings). Run-wide settings (credentials, concurrency, dry run) are the run's."""
-
-    target: Target
-    variables: Sequence[Variable]
-    options: Settings
-    name: str | None = None  # the target's name in a manifest
 
 
 Confirm = Callable[[list[tuple[Target, str]]], bool]  # asked before any delete is sent: (target, key) pairs
 
 
-def target_of(settings: Settings) -> Target:
-    return Target(settings.workspace or "", settings.repository, settings.environment)
-
-
-def job_of(settings: Settings, variables: Sequence[Variable]) -> Job:
-    """The one job of a single-target surface (sync flags, pipe, action, Terraform)."""
-    return Job(target_of(settings), variables, settings)
-
-
 def open_client(
-    settings: Settings,
+    request: RunRequest,
     redactor: Redactor,
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
     events: Events | None = None,
     cancel: threading.Event | None = None,
 ) -> tuple[BitbucketClient, TokenSource | None]:
-    """A client authenticated as the settings say (bbvars.auth.choose picks the credential kind); every secret of
-    the credential, and every token minted, is registered with the redactor before it is used. Once `cancel` is set,
-    the client sends no new request."""
-    credential = register(choose(settings), redactor)
-    redactor.add(settings.fingerprint_key)
+    """A client authenticated with the request's credential (chosen, and its secrets registered with the redactor,
+    when the request was built); every token minted is registered with the redactor before it is used. Once `cancel`
+    is set, the client sends no new request."""
+    credential = request.credential
     client = BitbucketClient(
-        settings.api_url,
+        request.api_url,
         None,
-        timeout=settings.timeout,
+        timeout=request.timeout,
         retry=retry,
-        max_connections=settings.concurrency + 2,
+        max_connections=request.concurrency + 2,
         log=(lambda line: log(redactor(line))) if log else None,
         redact=redactor,
         hints=credential.hints,
@@ -86,10 +61,9 @@ def open_client(
     return client, tokens
 
 
-def mint_token(settings: Settings, redactor: Redactor, log=None, retry: RetryPolicy | None = None) -> Token:
-    # A token is minted from the OAuth consumer whatever else is set (validate() requires one for this command).
-    consumer_only = replace(settings, access_token=None, atlassian_api_token=None, atlassian_account_email=None)
-    client, tokens = open_client(consumer_only, redactor, log, retry)
+def mint_token(request: RunRequest, redactor: Redactor, log=None, retry: RetryPolicy | None = None) -> Token:
+    # A token is minted from the OAuth consumer whatever else is set: a request for `token` is built with it.
+    client, tokens = open_client(request, redactor, log, retry)
     with client:
         assert tokens is not None, "validate() requires an OAuth consumer for the token command"
         return tokens.current()
@@ -175,8 +149,8 @@ class Preparer:
             result.failed = [{"key": v.key, "error": shown} for v in job.variables]
             return None
         # Per target, before planning: the fingerprint variable is bbvars' own, never a user variable.
-        book = fingerprints.Book(self.fingerprint_key if job.options.fingerprint else None, path, existing)
-        policy = steps.prune_policy(job.options)
+        book = fingerprints.Book(self.fingerprint_key if job.policy.fingerprint else None, path, existing)
+        policy = steps.prune_policy(job.policy)
         plan = make_plan(job.variables, book.user, prune=policy, recorded=book.recorded if book.on else None,
                          expected=book.expected(job.variables))
         result.note_foreign(plan.foreign)
@@ -212,7 +186,7 @@ def check_jobs(jobs: Sequence[Job]) -> None:
         if any(variable.key == fingerprints.VARIABLE for variable in job.variables):
             raise InputError(f"{fingerprints.VARIABLE} is bbvars' own variable (the fingerprints of secured values): "
                              "give the input's variable another name")
-        if job.options.prune and not job.variables:
+        if job.policy.prune and not job.variables:
             # `terraform output -json` without a state prints {}: with prune that would empty the target.
             raise InputError(
                 f"the input has no variables, and with prune that would delete every variable of "
@@ -289,8 +263,7 @@ def cancel_target(target_run: TargetRun, why: str) -> None:
 
 
 def run(
-    settings: Settings,
-    jobs: Sequence[Job],
+    request: RunRequest,
     redactor: Redactor,
     log: Callable[[str], None] | None = None,
     retry: RetryPolicy | None = None,
@@ -298,28 +271,15 @@ def run(
     confirm: Confirm | None = None,
     cancel: threading.Event | None = None,
 ) -> RunResult:
-    """The engine's one entry: `settings` gives the credential, concurrency, timeout and dry run for all jobs."""
+    """The engine's one entry: every job of the request, with its credential, concurrency, timeout and dry run."""
+    jobs = request.jobs
     check_jobs(jobs)
-    key = steps.fingerprint_key(settings.fingerprint_key, any(job.options.fingerprint for job in jobs))
+    key = steps.fingerprint_key(request.fingerprint_key, any(job.policy.fingerprint for job in jobs))
     if not any(job.variables for job in jobs):
         # Nothing to write: no request either (a job without variables is reported empty).
-        return RunResult(settings.dry_run, [SyncResult(job.target, settings.dry_run, name=job.name) for job in jobs])
-    client, _ = open_client(settings, redactor, log, retry, events, cancel)
+        return RunResult(request.dry_run, [SyncResult(job.target, request.dry_run, name=job.name) for job in jobs])
+    client, _ = open_client(request, redactor, log, retry, events, cancel)
     with client:
-        return sync_jobs(client, jobs, dry_run=settings.dry_run, concurrency=settings.concurrency, redactor=redactor,
+        return sync_jobs(client, jobs, dry_run=request.dry_run, concurrency=request.concurrency, redactor=redactor,
                          events=events, confirm=confirm, cancel=cancel, fingerprint_key=key,
-                         max_requests=settings.max_requests, credential=choose(settings).kind)
-
-
-def run_sync(
-    settings: Settings,
-    variables: list[Variable],
-    redactor: Redactor,
-    log: Callable[[str], None] | None = None,
-    retry: RetryPolicy | None = None,
-    events: Events | None = None,
-    confirm: Confirm | None = None,
-    cancel: threading.Event | None = None,
-) -> SyncResult:
-    """A single-target sync, as the surfaces without a manifest call it: a run of one job."""
-    return run(settings, [job_of(settings, variables)], redactor, log, retry, events, confirm, cancel).targets[0]
+                         max_requests=request.max_requests, credential=request.credential.kind)

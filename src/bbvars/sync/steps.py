@@ -1,4 +1,4 @@
-"""The per-target steps the engine runs around a plan: the prune policy and fingerprint key a run's settings ask
+"""The per-target steps the engine runs around a plan: the prune policy and fingerprint key a run's request asks
 for, refusing a plan that deletes too much, and the write that keeps the fingerprint variable true after that
 target's writes. Everything but `finish_fingerprints` (which is handed the engine's write function) is pure."""
 
@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from bbvars.errors import InputError
-from bbvars.models import Target
-from bbvars.request.settings import Settings
+from bbvars.models import Policy, Target
 from bbvars.sync import fingerprints
 from bbvars.sync.plan import Action, Operation, Plan, PrunePolicy
 from bbvars.sync.result import NOT_ATTEMPTED, SyncResult
@@ -28,12 +27,10 @@ def fingerprint_key(text: str | None, wanted: bool) -> bytes | None:
     return fingerprints.derive_key((text or "").strip())
 
 
-def prune_policy(settings: Settings) -> PrunePolicy:
-    from bbvars.request.documents import final_key
-
-    # The prefix as it appears in the keys (after upper): prune touches only the keys this input owns.
-    return PrunePolicy(settings.prune, final_key("", settings.prefix, settings.upper), settings.protect,
-                       settings.max_deletes)
+def prune_policy(policy: Policy) -> PrunePolicy:
+    # The prefix as it appears in the keys (the request has applied upper): prune touches only the keys this input
+    # owns.
+    return PrunePolicy(policy.prune, policy.prefix, policy.protect, policy.max_deletes)
 
 
 def refusal(plan: Plan, policy: PrunePolicy, target: Target) -> str | None:

@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from bbvars.request.run import for_target
     from bbvars.surfaces.console import one_line
     from bbvars.sync.check import run_check
     from bbvars.sync.report import json_text
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     settings = replace(from_cli(args, os.environ), command="check")
     register_given(settings, redactor)
     validate(settings, cli_label)
-    result = run_check(settings, redactor, debug_to_stderr if settings.debug else None)
+    result = run_check(for_target(settings, (), redactor), redactor, debug_to_stderr if settings.debug else None)
     print(json_text(result.as_json()))  # a server's names stay data: no raw C1 or line separator
     if not settings.quiet:
         for line in result.checklist():

@@ -26,16 +26,18 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.auth import describe
     from bbvars.bitbucket.client import collection_path
     from bbvars.request import dotenv
+    from bbvars.request.run import for_target
     from bbvars.surfaces.console import debug_to_stderr
     from bbvars.sync import fingerprints
-    from bbvars.sync.engine import open_client, resolve_environment, target_of
+    from bbvars.sync.engine import open_client, resolve_environment
 
     settings = from_cli(args, os.environ)
     register_given(settings, redactor)
     validate(settings, cli_label)
-    target = target_of(settings)
-    print(f"bbvars: {describe(settings)}", file=sys.stderr)  # the kind, never its value; before any request
-    client, _ = open_client(settings, redactor, debug_to_stderr if settings.debug else None)
+    request = for_target(settings, (), redactor)
+    target = request.target
+    print(f"bbvars: {describe(request.credential)}", file=sys.stderr)  # the kind, never its value; before any request
+    client, _ = open_client(request, redactor, debug_to_stderr if settings.debug else None)
     with client:
         uuid = resolve_environment(client, target) if target.scope == "deployment" else None
         listed = sorted(client.list_variables(collection_path(target, uuid), target), key=lambda v: v.key)

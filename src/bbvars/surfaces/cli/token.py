@@ -23,14 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.auth import describe
+    from bbvars.request.run import request_of
     from bbvars.sync.engine import mint_token
 
     settings = replace(from_cli(args, os.environ), command="token")
     register_given(settings, redactor)
     validate(settings, cli_label)
-    # The consumer, whatever else is set (as mint_token uses it); its kind, never its value.
-    consumer = replace(settings, access_token=None, atlassian_api_token=None, atlassian_account_email=None)
-    print(f"bbvars: {describe(consumer)}", file=sys.stderr)
-    token = mint_token(settings, redactor, debug_to_stderr if settings.debug else None)
+    request = request_of(settings, (), redactor)  # for `token`: the OAuth consumer, whatever else is set
+    print(f"bbvars: {describe(request.credential)}", file=sys.stderr)  # its kind, never its value
+    token = mint_token(request, redactor, debug_to_stderr if settings.debug else None)
     print(json.dumps(token.as_json()))
     return 0
