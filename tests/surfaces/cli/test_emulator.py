@@ -122,7 +122,11 @@ def test_the_nonext_quirk_drops_next_links(served):
 
 
 @pytest.mark.parametrize("served", [["--quirk", "lag=600"]], indirect=True)
-def test_the_lag_quirk_makes_listings_trail_writes(served):
+def test_the_lag_quirk_makes_listings_trail_writes(served, monkeypatch):
+    from bbvars.sync import applier
+
+    # In-process, so the re-list waits can be short: ten minutes of lag outlasts any of them (10 s as shipped).
+    monkeypatch.setattr(applier, "RELIST_WAITS", (0.01,) * len(applier.RELIST_WAITS))
     api, token, env = served
     first = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=sync_env(api, token, env))
     assert first.code == 0 and first.json["created"] == ["A"], first.stderr
