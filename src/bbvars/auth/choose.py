@@ -53,6 +53,9 @@ class Credential:
     secrets: tuple[str, ...]  # raw secrets to mask
     basic: tuple[tuple[str, str], ...]  # (user, password) pairs sent as HTTP Basic, whose encoded form is masked too
     open: Callable[[TokenPoster, Remember], tuple[httpx.Auth, TokenSource | None]]
+    # (what it is, secret) for the secrets no setting holds (a stored login's), which the engine refuses in a plain
+    # value; a setting's secret is refused as the input is read, under each surface's own name for the setting.
+    named: tuple[tuple[str, str], ...] = ()
 
 
 KINDS = ("atlassian-api-token", "access-token", "oauth-consumer", "stored-login")
@@ -212,8 +215,11 @@ def stored_login_credential(path: Path, login: store.Login, api_url: str, wait: 
         tokens = TokenSource(refresh, None if login.expired() else as_token(login))
         return StoredLogin(tokens), tokens
 
+    named = tuple((f"the stored login's {what} (bbvars login)", secret) for what, secret in (
+        ("consumer secret", login.client_secret), ("access token", login.access_token),
+        ("refresh token", login.refresh_token)))
     return Credential("stored-login", f"stored login of {login.user}", hints, login.secrets(),
-                      ((login.client_id, login.client_secret),), open_)
+                      ((login.client_id, login.client_secret),), open_, named)
 
 
 def as_token(login: store.Login) -> Token:
