@@ -22,7 +22,7 @@ from bbvars.request.settings import BY_NAME, Setting
 from bbvars.surfaces import action, pipe, terraform
 from bbvars.surfaces.cli.options import cli_label, cli_voice
 from tests.auth.helpers import write_login
-from tests.support import CLIENT_ID, ROOT, FakeStdin, deadline, env_for, use_env
+from tests.support import ACCESS_TOKEN, CLIENT_ID, ROOT, FakeStdin, deadline, env_for, use_env
 
 SRC = ROOT / "src" / "bbvars"
 LABELS: dict[str, Callable[[Setting], str]] = {
@@ -198,3 +198,23 @@ def test_a_stored_login_for_another_api_is_refused_in_the_surface_s_words(surfac
     assert code == 2, said
     assert "the stored login" in said and "is sent to no other server" in said, said
     spoken(surface, said + written(work), ("api_url",))
+
+
+@pytest.mark.parametrize("surface", ("cli", "pipe", "action"))
+def test_the_way_out_of_the_hourly_limit_names_the_surface_s_settings(surface, work, emulator, monkeypatch, capsys):
+    """A dry run needing more requests than an access token's hour allows says how to cap the run, in the words of
+    the surface (Terraform prints no cost line)."""
+    emulator.hourly_limit = 50
+    emulator.add_access_token(ACCESS_TOKEN)
+    argv, env, stdin = invoke(surface, work, env_for(emulator), {"access_token": ACCESS_TOKEN})
+    document = json.dumps({f"K{i:02d}": "v" for i in range(60)})
+    if surface == "cli":
+        argv = [*argv[:-2], "--dry-run", "--output", "none"]
+        stdin = document.encode()
+    else:
+        prefix = "" if surface == "pipe" else "INPUT_"
+        env = {**env, f"{prefix}VARIABLES": document, f"{prefix}DRY_RUN": "true"}
+    code, said = run(argv, env, stdin, monkeypatch, capsys)
+    assert code == 0, said
+    assert "an hour Bitbucket allows an access token" in said, said
+    spoken(surface, said + written(work), ("targets", "max_requests"))
