@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bbvars.models import Target
 from bbvars.sync import report
-from bbvars.sync.engine import NOT_ATTEMPTED, SyncResult
+from bbvars.sync.engine import NOT_ATTEMPTED, RunResult, SyncResult
 from tests.support import env_for, run_cli
 
 TARGET = Target("acme", "api")
@@ -16,7 +16,7 @@ def test_a_cause_shared_by_many_keys_is_told_once_with_the_count():
     result = SyncResult(TARGET, False, error=cause)
     result.failed = [{"key": "K00", "error": cause.replace("503", "503 creating K00", 1)}]
     result.failed += [{"key": f"K{i:02}", "error": NOT_ATTEMPTED + cause} for i in range(1, 30)]
-    line = report.failure_line(result)
+    [line] = report.failure_lines(RunResult.of(result))
     assert line == f"repository acme/api: 30 keys not written (29 not attempted): {cause}"
     assert report.change_lines(result) == []  # told once, in the failure line, not per key
 
@@ -30,7 +30,7 @@ def test_few_keys_are_named_and_distinct_causes_each_get_a_line_of_bounded_lengt
     assert lines[0] == "+ OK"
     assert lines[1].startswith("! A: Bitbucket answered HTTP 400: xxx") and len(lines[1]) <= report.LINE_LIMIT
     assert lines[2] == "! B, C failed: conflict (409: exists)"  # the request each named is dropped: same cause
-    line = report.failure_line(result)
+    [line] = report.failure_lines(RunResult.of(result))
     assert "A failed: Bitbucket answered HTTP 400" in line and "B, C failed: conflict (409: exists)" in line
     assert line.endswith("(still done: 1 created)") and len(line) <= 260
 
@@ -38,7 +38,7 @@ def test_few_keys_are_named_and_distinct_causes_each_get_a_line_of_bounded_lengt
 def test_many_distinct_causes_are_summed_up_after_the_first_few():
     result = SyncResult(TARGET, False)
     result.failed = [{"key": f"K{i}", "error": f"Bitbucket answered HTTP 400: reason {i}"} for i in range(10)]
-    line = report.failure_line(result)
+    [line] = report.failure_lines(RunResult.of(result))
     assert "7 more keys failed for 7 other causes (see the JSON report)" in line
     assert len(line) <= 300
 
@@ -99,9 +99,24 @@ def test_the_json_report_carries_no_raw_c1_or_line_separator_from_a_server():
 
     from bbvars.models import Target
     from bbvars.sync.report import to_json
-    from bbvars.sync.result import SyncResult
+    from bbvars.sync.result import RunResult, SyncResult
 
     result = SyncResult(Target("acme", "api"), False, failed=[{"key": "A", "error": "bad\x9b2J\u2028answer\x7f"}])
-    text = to_json(result)
+    text = to_json(RunResult.of(result))
     assert not set(text) & {"\x9b", "\u2028", "\x7f"} and "\\u009b2J" in text
     assert json.loads(text)["failed"] == [{"key": "A", "error": "bad\x9b2J\u2028answer\x7f"}]
+
+
+def test_a_run_of_one_is_told_as_one_target_and_a_manifest_s_with_headings_and_totals():
+    import json
+
+    result = SyncResult(TARGET, False, created=["A"])
+    single = RunResult.of(result)
+    assert json.loads(report.to_json(single)) == result.as_json()
+    assert report.summary(single) == ["repository acme/api: 1 created, 0 updated, 0 unchanged, 0 deleted", "+ A"]
+    assert report.counts(single) == "1 created, 0 updated, 0 unchanged, 0 deleted"
+    many = RunResult(False, [result], manifest=True)  # a manifest of one target keeps the manifest's shape
+    assert json.loads(report.to_json(many)) == {"dry_run": False, "targets": [result.as_json()], "ok": True}
+    assert report.summary(many) == ["repository acme/api: 1 created, 0 updated, 0 unchanged, 0 deleted", "  + A",
+                                    "1 target: 1 created, 0 updated, 0 unchanged, 0 deleted"]
+    assert report.failure_lines(single) == report.failure_lines(many) == []

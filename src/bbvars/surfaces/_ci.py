@@ -10,7 +10,7 @@ from bbvars.events import Event, Events, RetryWait, retry_line
 from bbvars.request.settings import SETTINGS, Setting, Settings, from_strings
 from bbvars.surfaces.console import one_line, write_line
 from bbvars.sync import report
-from bbvars.sync.engine import RunResult, SyncResult
+from bbvars.sync.engine import RunResult
 
 
 def say(line: str) -> None:
@@ -63,33 +63,30 @@ def understood(settings: Settings, label: Callable[[Setting], str]) -> str:
     return "settings: " + " ".join(shown)
 
 
-def outcome(result: SyncResult) -> str:
-    """The closing line's text: what happened, in counts."""
-    return f"{'Checked' if result.dry_run else 'Synced'}: {report.counts(result)}"
+def outcome(run: RunResult) -> str:
+    """The closing line's text: what happened, in counts (a manifest's: its totals)."""
+    verb = "Checked" if run.dry_run else "Synced"
+    return f"{verb} {report.counts(run)}" if run.manifest else f"{verb}: {report.counts(run)}"
 
 
-def failure(result: SyncResult) -> str:
-    """One line saying why a sync did not fully succeed: the counts, then each failed key with its cause."""
-    return f"Sync failed ({report.counts(result)}): {report.failure_line(result)}"
-
-
-# -- a manifest's run -----------------------------------------------------------------------------------------------
-
-
-def announce(jobs, settings: Settings) -> str:
-    """The opening line of a manifest's run."""
-    count = sum(len(job.variables) for job in jobs)
-    extras = [note for flag, note in ((settings.dry_run, "dry run: nothing is written"),) if flag]
-    return (f"{'Checking' if settings.dry_run else 'Syncing'} {count} variable(s) into {len(jobs)} target(s) of "
-            f"{settings.manifest}" + (f" ({'; '.join(extras)})" if extras else "") + "...")
-
-
-def run_outcome(run: RunResult) -> str:
-    return f"{'Checked' if run.dry_run else 'Synced'} {report.run_counts(run)}"
-
-
-def run_failure(run: RunResult) -> str:
-    """One line for a manifest's run that did not fully succeed: the totals, then each failed target's cause."""
+def failure(run: RunResult) -> str:
+    """One line saying why a sync did not fully succeed: the counts, then each failed key with its cause (a
+    manifest's: the totals, then each failed target's cause)."""
+    if not run.manifest:
+        return f"Sync failed ({report.counts(run)}): {'; '.join(report.failure_lines(run))}"
     failed = sum(1 for result in run.targets if not result.ok)
-    return (f"Sync failed for {failed} of {len(run.targets)} target(s) ({report.run_counts(run)}): "
-            + "; ".join(report.run_failure_lines(run)))
+    return (f"Sync failed for {failed} of {len(run.targets)} target(s) ({report.counts(run)}): "
+            + "; ".join(report.failure_lines(run)))
+
+
+def announce(jobs, settings: Settings, prune_note: bool = False) -> str:
+    """The opening line of a run: how many variables into its one target, or into a manifest's targets. With
+    `prune_note`, a single target's line also says that prune deletes (a manifest's targets each have their own)."""
+    count = sum(len(job.variables) for job in jobs)
+    single = settings.manifest is None
+    notes = ((settings.dry_run, "dry run: nothing is written"),
+             (prune_note and single and settings.prune, "prune: keys not in VARIABLES are deleted"))
+    extras = [note for flag, note in notes if flag]
+    where = jobs[0].target.describe() if single else f"{len(jobs)} target(s) of {settings.manifest}"
+    return (f"{'Checking' if settings.dry_run else 'Syncing'} {count} variable(s) into {where}"
+            + (f" ({'; '.join(extras)})" if extras else "") + "...")

@@ -26,8 +26,6 @@ from bbvars.surfaces._ci import (
     raw_settings,
     read_settings,
     retry_lines,
-    run_failure,
-    run_outcome,
     understood,
 )
 from bbvars.surfaces._github import escape_data
@@ -159,18 +157,6 @@ def warn_left_out(left: int) -> None:
                    "step outputs (the log above shows them, escaped)")
 
 
-def sync_outputs(result: SyncResult) -> dict[str, str]:
-    from bbvars.sync import report
-
-    shown, _ = named_only(result)
-    lists = shown.as_json()
-    outputs = {name: ",".join(lists[name]) for name in LISTS}
-    outputs["failed"] = ",".join(failed["key"] for failed in lists["failed"])
-    outputs["changed"] = "true" if result.changed else "false"
-    outputs["result"] = report.to_json(shown)
-    return outputs
-
-
 def summary_markdown(result: SyncResult) -> str:
     """A table of keys and what happened to each: never a value."""
     from bbvars.sync import report
@@ -187,7 +173,8 @@ def summary_markdown(result: SyncResult) -> str:
                   *(f"| {gh.markdown_key(key)} | {gh.markdown(change)} |" for key, change in rows), ""]
     else:
         lines += ["No changes.", ""]
-    closing = outcome(result) if result.ok else failure(result)
+    alone = RunResult.of(result)  # the target's own closing line, in a manifest's summary too
+    closing = outcome(alone) if result.ok else failure(alone)
     return "\n".join(lines + [gh.markdown(closing), ""]) + "\n"
 
 
@@ -216,8 +203,6 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         return token_command(settings, redactor, log)
     if settings.command == "check":
         return check_command(settings, redactor, log)
-    if settings.manifest is not None:
-        return manifest_command(settings, redactor, log, getattr(args, "cancel", None))
     return sync_command(settings, redactor, log, getattr(args, "cancel", None))
 
 
@@ -264,40 +249,69 @@ def read_variables(settings: Settings) -> list:
 
 
 def sync_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
+    """One sync, of the target the inputs name or of a manifest's targets: one engine call, one result."""
     from bbvars.auth import describe
     from bbvars.sync import budget, engine, report
 
-    variables = read_variables(settings)
-    for variable in variables:
-        if variable.secured:
-            redactor.add(variable.value)  # masked (by the listener) before anything about the run is printed
-    inline = sum(v.secured for v in variables) if not settings.variables_file else 0
+    jobs = jobs_of(settings)
+    for job in jobs:
+        for variable in job.variables:
+            if variable.secured:
+                redactor.add(variable.value)  # masked (by the listener) before anything about the run is printed
+    manifest = settings.manifest is not None
+    inline = sum(v.secured for v in jobs[0].variables) if not (manifest or settings.variables_file) else 0
     if inline:
         gh.command("warning", f"input variables carried {inline} secured value(s) inline: the runner prints a "
                    "step's with: inputs in the log before the action starts, masked only when they come from "
                    "secrets.*. Write them to a file and pass variables_file instead")
     if settings.debug:
         gh.log(redactor(f"DEBUG: {understood(settings, label)}"))
-    verb = "Checking" if settings.dry_run else "Syncing"
-    gh.log(redactor(f"{verb} {len(variables)} variable(s) into {engine.target_of(settings).describe()}"
-                    + (" (dry run: nothing is written)" if settings.dry_run else "") + "..."))
-    gh.log(describe(settings))  # the kind, never its value
-    result = engine.run_sync(settings, variables, redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
-    lines = report.change_lines(result)
-    if lines:
-        gh.command("group", f"Changes ({len(lines)})")
-        for line in lines:
+    gh.log(redactor(announce(jobs, settings)))
+    if not manifest:
+        gh.log(describe(settings))  # the kind, never its value
+    result = engine.run(settings, jobs, redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
+    result.manifest = manifest
+    if manifest:
+        gh.command("group", f"Plan ({len(result.targets)} targets)")
+        for line in report.summary(result):
             gh.log(redactor(line))
         gh.command("endgroup")
-    for line in report.cost_lines(result.cost, result.dry_run):
-        gh.log(redactor(line))
-    warn_left_out(named_only(result)[1])
-    write_outputs(sync_outputs(result))
-    write_summary(redactor(summary_markdown(result)))
+    else:
+        lines = report.change_lines(result.targets[0])
+        if lines:
+            gh.command("group", f"Changes ({len(lines)})")
+            for line in lines:
+                gh.log(redactor(line))
+            gh.command("endgroup")
+        for line in report.cost_lines(result.targets[0].cost, result.dry_run):
+            gh.log(redactor(line))
+    warn_left_out(sum(named_only(r)[1] for r in result.targets))
+    write_outputs(outputs(result))
+    closing = outcome(result) if result.ok else failure(result)
+    if manifest:
+        write_summary(redactor("".join(summary_markdown(r) for r in result.targets) + f"**{gh.markdown(closing)}**\n"))
+    else:
+        write_summary(redactor(summary_markdown(result.targets[0])))
     if not result.ok:
-        raise budget.stop_or_failure(result, failure(result))
-    gh.log(redactor(f"✔ {outcome(result)}"))
+        raise budget.stop_or_failure(result, closing)
+    gh.log(redactor(f"✔ {closing}"))
     return exit_code(settings, result.ok, result.changed)
+
+
+def jobs_of(settings: Settings) -> list:
+    """The run's jobs: one from the variables inputs, or one per target of the manifest (in the workspace)."""
+    import sys
+
+    from bbvars.request import manifest
+    from bbvars.request.sources import action_host
+    from bbvars.sync.engine import job_of
+
+    if settings.manifest is None:
+        return [job_of(settings, read_variables(settings))]
+    path, _ = workspace_file(settings.manifest, "manifest")
+    # Named as given in messages; its sources, too, must be in the workspace.
+    return manifest.jobs(replace(settings, manifest=os.path.relpath(path)), sys.stdin, action_host(os.environ),
+                         confine_manifest=True, label=label)
 
 
 def check_command(settings: Settings, redactor: Redactor, log) -> int:
@@ -340,7 +354,7 @@ def token_command(settings: Settings, redactor: Redactor, log) -> int:
     return 0
 
 
-# -- a manifest: many targets --------------------------------------------------------------------------------------
+# -- the step outputs --------------------------------------------------------------------------------------------------
 
 
 def place(result: SyncResult) -> str:
@@ -349,48 +363,22 @@ def place(result: SyncResult) -> str:
     return result.name or "/".join(part for part in (t.workspace, t.repository, t.environment) if part)
 
 
-def run_outputs(run: RunResult) -> dict[str, str]:
-    """The single-target outputs over every target, each key as TARGET:KEY; `result` is the whole run's report."""
+def outputs(run: RunResult) -> dict[str, str]:
+    """The step outputs: one target's key lists, or every target's with each key as TARGET:KEY; `result` is the
+    JSON report (of the keys that are valid variable names)."""
     from bbvars.sync import report
 
     shown = replace(run, targets=[named_only(r)[0] for r in run.targets])
-    outputs = {name: ",".join(f"{place(r)}:{key}" for r in shown.targets for key in sorted(getattr(r, name)))
-               for name in LISTS}
-    outputs["failed"] = ",".join(f"{place(r)}:{f['key']}" for r in shown.targets
-                                 for f in sorted(r.failed, key=lambda f: f["key"]))
+    if run.manifest:
+        lists = {name: [f"{place(r)}:{key}" for r in shown.targets for key in sorted(getattr(r, name))]
+                 for name in LISTS}
+        lists["failed"] = [f"{place(r)}:{f['key']}" for r in shown.targets
+                           for f in sorted(r.failed, key=lambda f: f["key"])]
+    else:
+        single = shown.targets[0].as_json()
+        lists = {name: single[name] for name in LISTS}
+        lists["failed"] = [failed["key"] for failed in single["failed"]]
+    outputs = {name: ",".join(keys) for name, keys in lists.items()}
     outputs["changed"] = "true" if run.changed else "false"
-    outputs["result"] = report.run_to_json(shown)
+    outputs["result"] = report.to_json(shown)
     return outputs
-
-
-def manifest_command(settings: Settings, redactor: Redactor, log, cancel=None) -> int:
-    import sys
-
-    from bbvars.request import manifest
-    from bbvars.request.sources import action_host
-    from bbvars.sync import budget, engine, report
-
-    path, _ = workspace_file(settings.manifest or "", "manifest")
-    # Named as given in messages; its sources, too, must be in the workspace.
-    jobs = manifest.jobs(replace(settings, manifest=os.path.relpath(path)), sys.stdin, action_host(os.environ),
-                         confine_manifest=True, label=label)
-    for job in jobs:
-        for variable in job.variables:
-            if variable.secured:
-                redactor.add(variable.value)  # masked (by the listener) before anything about the run is printed
-    if settings.debug:
-        gh.log(redactor(f"DEBUG: {understood(settings, label)}"))
-    gh.log(redactor(announce(jobs, settings)))
-    result = engine.run(settings, jobs, redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
-    gh.command("group", f"Plan ({len(result.targets)} targets)")
-    for line in report.run_summary(result):
-        gh.log(redactor(line))
-    gh.command("endgroup")
-    warn_left_out(sum(named_only(r)[1] for r in result.targets))
-    write_outputs(run_outputs(result))
-    closing = run_outcome(result) if result.ok else run_failure(result)
-    write_summary(redactor("".join(summary_markdown(r) for r in result.targets) + f"**{gh.markdown(closing)}**\n"))
-    if not result.ok:
-        raise budget.stop_or_failure(result, closing)
-    gh.log(redactor(f"✔ {closing}"))
-    return exit_code(settings, result.ok, result.changed)

@@ -24,8 +24,6 @@ from bbvars.surfaces._ci import (
     raw_settings,
     read_settings,
     retry_lines,
-    run_failure,
-    run_outcome,
     say,
     understood,
 )
@@ -141,11 +139,10 @@ def check_command(settings, redactor: Redactor, log) -> int:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    """One sync, of the target the pipe variables name or of a manifest's targets: one engine call, one result."""
     from bbvars.auth import describe
-    from bbvars.request.documents import variables_of
     from bbvars.request.settings import validate
-    from bbvars.sync import budget, report
-    from bbvars.sync.engine import run_sync, target_of
+    from bbvars.sync import budget, engine, report
 
     check_spelling(os.environ)
     raw = raw_settings(os.environ, lambda s: (s.env, s.env_fallback))
@@ -165,23 +162,20 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
     if settings.command == "check":
         return check_command(settings, redactor, log)
-    if settings.manifest is not None:
-        return run_manifest(settings, redactor, getattr(args, "cancel", None))
-    variables = variables_of(settings, label)
-
-    target = target_of(settings)
-    verb = "Checking" if settings.dry_run else "Syncing"
-    extras = [note for flag, note in ((settings.dry_run, "dry run: nothing is written"),
-                                      (settings.prune, "prune: keys not in VARIABLES are deleted")) if flag]
-    emit("INFO: ", redactor(f"{verb} {len(variables)} variable(s) into {target.describe()}"
-                            + (f" ({'; '.join(extras)})" if extras else "") + "..."))
-    if settings.debug:
-        emit("DEBUG: ", redactor(understood(settings, label)))
+    jobs = jobs_of(settings)
+    manifest = settings.manifest is not None
+    emit("INFO: ", redactor(announce(jobs, settings, prune_note=True)))
+    debug = [redactor(understood(settings, label))] if settings.debug else []
+    for line in debug if not manifest else []:  # one target's settings come before the credential's kind
+        emit("DEBUG: ", line)
     emit("INFO: ", describe(settings))  # the kind, never its value
-    result = run_sync(settings, variables, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
-                      cancel=getattr(args, "cancel", None))
-
-    for line in report.change_lines(result) + report.cost_lines(result.cost, result.dry_run):
+    for line in debug if manifest else []:  # a manifest's after it
+        emit("DEBUG: ", line)
+    result = engine.run(settings, jobs, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
+                        cancel=getattr(args, "cancel", None))
+    result.manifest = manifest
+    lines = report.summary(result)
+    for line in lines if manifest else lines[1:]:  # one target's heading holds the counts of the closing line
         emit("", redactor(line))
     write_result(report.to_json(result))
     if not result.ok:
@@ -190,26 +184,15 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     return exit_code(settings, result.ok, result.changed)
 
 
-def run_manifest(settings: Settings, redactor: Redactor, cancel=None) -> int:
+def jobs_of(settings: Settings) -> list:
+    """The run's jobs: one from VARIABLES, or one per target of the manifest."""
     import sys
 
-    from bbvars.auth import describe
     from bbvars.request import manifest
+    from bbvars.request.documents import variables_of
     from bbvars.request.sources import pipe_host
-    from bbvars.sync import budget, engine, report
+    from bbvars.sync.engine import job_of
 
-    jobs = manifest.jobs(settings, sys.stdin, pipe_host(os.environ), confine_manifest=True, label=label)
-    emit("INFO: ", redactor(announce(jobs, settings)))
-    emit("INFO: ", describe(settings))  # the kind, never its value
-    if settings.debug:
-        emit("DEBUG: ", redactor(understood(settings, label)))
-    log = (lambda line: emit("DEBUG: ", line)) if settings.debug else None
-    result = engine.run(settings, jobs, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
-                        cancel=cancel)
-    for line in report.run_summary(result):
-        emit("", redactor(line))
-    write_result(report.run_to_json(result))
-    if not result.ok:
-        raise budget.stop_or_failure(result, run_failure(result))
-    emit("✔ ", run_outcome(result))
-    return exit_code(settings, result.ok, result.changed)
+    if settings.manifest is None:
+        return [job_of(settings, variables_of(settings, label))]
+    return manifest.jobs(settings, sys.stdin, pipe_host(os.environ), confine_manifest=True, label=label)

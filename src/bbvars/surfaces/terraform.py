@@ -164,16 +164,16 @@ def joined(keys: list[str]) -> str:
 def sync_answer(settings: Settings, label: Callable[[Setting], str], redactor: Redactor,
                 cancel=None) -> dict[str, str]:
     from bbvars.request.documents import variables_of
-    from bbvars.sync import budget, report
-    from bbvars.sync.engine import run_sync
+    from bbvars.sync import budget, engine, report
 
-    variables = variables_of(settings, label)
-    result = run_sync(settings, variables, redactor, None, cancel=cancel)
-    if not result.ok:
-        raise budget.stop_or_failure(result, report.failure_line(result))
+    jobs = [engine.job_of(settings, variables_of(settings, label))]
+    run = engine.run(settings, jobs, redactor, None, cancel=cancel)
+    if not run.ok:
+        raise budget.stop_or_failure(run, "; ".join(report.failure_lines(run)))
     if cancel is not None and cancel.is_set():
         # Everything was done before the signal was noticed; still a cancelled run, so no answer on stdout.
-        raise BbvarsError(f"cancelled after the sync had finished: {report.counts(result)}")
+        raise BbvarsError(f"cancelled after the sync had finished: {report.counts(run)}")
+    result = run.targets[0]
     return {
         "created": joined(result.created),
         "updated": joined(result.updated),

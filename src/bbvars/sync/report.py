@@ -1,4 +1,6 @@
-"""Rendering a SyncResult for people: the plan-like summary every surface shows in its own way."""
+"""Rendering a RunResult for people: the plan-like summary every surface shows in its own way. A single-target
+sync is a run of one, told in its own shape (its JSON object, its one-line summary heading); a manifest's run has a
+heading per target and the totals (RunResult.manifest says which)."""
 
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ def json_text(document) -> str:
     return RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(document, indent=2, ensure_ascii=False))
 
 
-def to_json(result: SyncResult) -> str:
-    return json_text(result.as_json())
+def to_json(run: RunResult) -> str:
+    """The JSON report: one target's object, or a manifest's run with its targets and `ok`."""
+    return json_text(run.as_json() if run.manifest else run.targets[0].as_json())
 
 
 LINE_LIMIT = 200  # about one terminal line and a half: a long cause is cut, the JSON report keeps it whole
@@ -149,7 +152,7 @@ def cost_lines(cost: dict | None, dry_run: bool) -> list[str]:
     return [budget.cost_line(cost, dry_run)] + ([hourly] if hourly else [])
 
 
-def failure_line(result: SyncResult) -> str:
+def _failure_line(result: SyncResult) -> str:
     """One line naming what failed and why (a cause shared by several keys told once, with their count when there
     are many), then what was written all the same: what every surface says when a sync did not fully succeed."""
     groups = failure_groups(result)
@@ -165,7 +168,7 @@ def failure_line(result: SyncResult) -> str:
     return f"{result.target.describe()}: {'; '.join(parts)}" + (f" (still done: {', '.join(done)})" if done else "")
 
 
-def counts(result: SyncResult) -> str:
+def _target_counts(result: SyncResult) -> str:
     verbs = ("to create", "to update", "unchanged", "to delete") if result.dry_run else (
         "created", "updated", "unchanged", "deleted")
     numbers = (len(result.created), len(result.updated), len(result.unchanged), len(result.deleted))
@@ -177,16 +180,19 @@ def counts(result: SyncResult) -> str:
     return text + (" (dry run: nothing written)" if result.dry_run else "")
 
 
-def summary(result: SyncResult) -> list[str]:
-    return [f"{result.target.describe()}: {counts(result)}", *change_lines(result),
-            *cost_lines(result.cost, result.dry_run)]
-
-
-# -- many targets (a manifest) --------------------------------------------------------------------------------------
-
-
-def run_to_json(run: RunResult) -> str:
-    return json_text(run.as_json())
+def summary(run: RunResult) -> list[str]:
+    """One target: its counts, changes and requests. A manifest's run: one ordered plan across the targets, each
+    target's counts and changes in the manifest's order, then the total."""
+    if not run.manifest:
+        result = run.targets[0]
+        return [f"{result.target.describe()}: {_target_counts(result)}", *change_lines(result),
+                *cost_lines(result.cost, result.dry_run)]
+    lines: list[str] = []
+    for result in run.targets:
+        per_target = _target_counts(result).removesuffix(" (dry run: nothing written)")  # said once, in the total
+        lines += [f"{heading(result)}: {per_target}", *(f"  {line}" for line in change_lines(result)),
+                  *(f"  {line}" for line in cost_lines(result.cost, result.dry_run) if len(run.targets) > 1)]
+    return lines + [counts(run), *cost_lines(run.cost, run.dry_run)]
 
 
 def heading(result: SyncResult) -> str:
@@ -194,27 +200,22 @@ def heading(result: SyncResult) -> str:
     return f"{result.name} ({result.target.describe()})" if result.name else result.target.describe()
 
 
-def run_counts(run: RunResult) -> str:
+def counts(run: RunResult) -> str:
+    """What the run did, in counts: one target's, or a manifest's total over its targets."""
+    if not run.manifest:
+        return _target_counts(run.targets[0])
     total = SyncResult(Target(""), run.dry_run)  # the sum of every target's lists
     for result in run.targets:
         for bucket in ("created", "updated", "unchanged", "deleted", "gone", "failed"):
             getattr(total, bucket).extend(getattr(result, bucket))
-    return f"{len(run.targets)} target{'s' if len(run.targets) != 1 else ''}: {counts(total)}"
+    return f"{len(run.targets)} target{'s' if len(run.targets) != 1 else ''}: {_target_counts(total)}"
 
 
-def run_summary(run: RunResult) -> list[str]:
-    """One ordered plan across the targets: each target's counts and changes in the manifest's order, then the
-    total."""
-    lines: list[str] = []
-    for result in run.targets:
-        per_target = counts(result).removesuffix(" (dry run: nothing written)")  # said once, in the total
-        lines += [f"{heading(result)}: {per_target}", *(f"  {line}" for line in change_lines(result)),
-                  *(f"  {line}" for line in cost_lines(result.cost, result.dry_run) if len(run.targets) > 1)]
-    return lines + [run_counts(run), *cost_lines(run.cost, run.dry_run)]
-
-
-def run_failure_lines(run: RunResult) -> list[str]:
-    """One line per failed target; a cause that alone stopped several targets (a refused credential) told once."""
+def failure_lines(run: RunResult) -> list[str]:
+    """One line per failed target (none when the run succeeded); in a manifest's run, a cause that alone stopped
+    several targets (a refused credential) is told once."""
+    if not run.manifest:
+        return [] if run.ok else [_failure_line(run.targets[0])]
     lines: list[str] = []
     shared: dict[str, list[SyncResult]] = {}
     for result in run.targets:
@@ -223,10 +224,10 @@ def run_failure_lines(run: RunResult) -> list[str]:
         if result.error and not result.changed and all(result.cause(f) == result.error for f in result.failed):
             shared.setdefault(result.error, []).append(result)
         else:
-            lines.append(failure_line(result))
+            lines.append(_failure_line(result))
     for cause, results in shared.items():
         if len(results) == 1:
-            lines.append(failure_line(results[0]))
+            lines.append(_failure_line(results[0]))
         else:
             lines.append(f"{cause} ({len(results)} targets not done: {', '.join(heading(r) for r in results)})")
     return lines

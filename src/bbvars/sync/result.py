@@ -115,6 +115,14 @@ class RunResult:
     targets: list[SyncResult] = field(default_factory=list)
     requests: int = 0
     cost: dict | None = None  # requests needed and spent, the run's total (budget.py): the report's `requests`
+    # Whether the targets came from a manifest: the report's shape (report.py). A single-target sync is a run of one
+    # told as one target (its JSON object, its summary line); a manifest's, even of one target, has headings and totals.
+    manifest: bool = False
+
+    @classmethod
+    def of(cls, result: SyncResult) -> RunResult:
+        """One target's result as a single-target run of its own (what the report renders)."""
+        return cls(result.dry_run, [result], result.requests, result.cost)
 
     @property
     def ok(self) -> bool:

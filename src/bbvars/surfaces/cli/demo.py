@@ -44,8 +44,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.emulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REPOSITORY, DEMO_WORKSPACE, Emulator
     from bbvars.request.documents import collect
     from bbvars.request.settings import Settings
-    from bbvars.sync import report
-    from bbvars.sync.engine import run_sync
+    from bbvars.sync import engine, report
 
     document = json.dumps(SAMPLE_OUTPUTS, indent=2)
     with Emulator.demo(port=0) as emulator:
@@ -74,7 +73,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
                      "is rewritten (unless --fingerprint is on)"):
             variables = collect([("standard input", document)], (), prefix="", upper=True, secured=())
             emulator.reset_requests()
-            result = run_sync(settings, variables, redactor)
+            result = engine.run(settings, [engine.job_of(settings, variables)], redactor)
             results.append(result)
             print(f"$ {command}    # {note}")
             for line in report.summary(result):

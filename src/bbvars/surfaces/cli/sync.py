@@ -94,72 +94,55 @@ def read_documents(settings: Settings, stdin=None) -> list[tuple[str, str]]:
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    """One sync, of the target the flags name or of a manifest's targets (or the --target ones): one engine call,
+    one JSON report, one summary."""
     from bbvars.auth import describe
-    from bbvars.request.documents import check_variables, collect
-    from bbvars.sync import budget, report
-    from bbvars.sync.engine import run_sync
+    from bbvars.sync import budget, engine, report
 
     settings = from_cli(args, os.environ)
     register_given(settings, redactor)
     validate(settings, cli_label)
-    if settings.manifest is not None:
-        return run_manifest(settings, redactor, getattr(args, "cancel", None), getattr(args, "verbose", False))
-    documents = read_documents(settings)
-    variables = collect(documents, settings.pairs, prefix=settings.prefix, upper=settings.upper,
-                        secured=settings.secured)
-    check_variables(variables, settings, cli_label)
+    jobs = jobs_of(settings)
     terminal = is_terminal(sys.stderr)
     colour = wants_colour(sys.stderr, os.environ)
     # Progress and retry lines only for a person at a terminal; --debug already logs every request and retry.
     progress = Progress(sys.stderr, colour=colour) if terminal and not settings.quiet and not settings.debug else None
     confirm = None
-    if settings.prune and not settings.yes and not settings.dry_run and is_terminal(sys.stdin):
-        confirm = lambda deletes: ask_to_delete(deletes, progress)  # noqa: E731
-    try:
-        result = run_sync(settings, variables, redactor, debug_to_stderr if settings.debug else None,
-                          events=progress, confirm=confirm, cancel=getattr(args, "cancel", None))
-    finally:
-        if progress is not None:
-            progress.close()
-    if settings.output == "json":
-        print(report.to_json(result))
-    if not settings.quiet:
-        print(f"bbvars: {describe(settings)}", file=sys.stderr)  # the kind, never its value
-        for line in summarised(report.summary(result), terminal and not getattr(args, "verbose", False)):
-            print(summary_line(one_line(redactor(line)), colour), file=sys.stderr)
-    if not result.ok:  # always, --quiet or not: exit 1 comes with its cause
-        print(paint(f"bbvars: error: {one_line(redactor(report.failure_line(result)))}", "31", colour), file=sys.stderr)
-    return exit_code(settings, result.ok, result.changed, budget.stopped(result))
-
-
-def run_manifest(settings: Settings, redactor: Redactor, cancel=None, verbose: bool = False) -> int:
-    """Every target of the manifest (or the --target ones) in one run: one JSON report, one ordered summary."""
-    from bbvars.request import manifest
-    from bbvars.request.sources import cli_host
-    from bbvars.sync import budget, engine, report
-
-    jobs = manifest.jobs(settings, sys.stdin, cli_host(settings.manifest), label=cli_label)
-    colour = wants_colour(sys.stderr, os.environ)
-    progress = (Progress(sys.stderr, colour=colour) if is_terminal(sys.stderr) and not settings.quiet
-                and not settings.debug else None)
-    confirm = None
     if any(job.options.prune for job in jobs) and not settings.yes and not settings.dry_run and is_terminal(sys.stdin):
         confirm = lambda deletes: ask_to_delete(deletes, progress)  # noqa: E731
     try:
         result = engine.run(settings, jobs, redactor, debug_to_stderr if settings.debug else None, events=progress,
-                            confirm=confirm, cancel=cancel)
+                            confirm=confirm, cancel=getattr(args, "cancel", None))
     finally:
         if progress is not None:
             progress.close()
+    result.manifest = settings.manifest is not None
     if settings.output == "json":
-        print(report.run_to_json(result))
+        print(report.to_json(result))
     if not settings.quiet:
-        for line in summarised(report.run_summary(result), is_terminal(sys.stderr) and not verbose):
+        if not result.manifest:
+            print(f"bbvars: {describe(settings)}", file=sys.stderr)  # the kind, never its value
+        for line in summarised(report.summary(result), terminal and not getattr(args, "verbose", False)):
             indent = len(line) - len(line.lstrip(" "))  # a target's change lines, under its heading
             print(line[:indent] + summary_line(redactor(line[indent:]), colour), file=sys.stderr)
-    for line in report.run_failure_lines(result):  # always, --quiet or not: exit 1 comes with its cause
+    for line in report.failure_lines(result):  # always, --quiet or not: exit 1 comes with its cause
         print(paint(f"bbvars: error: {one_line(redactor(line))}", "31", colour), file=sys.stderr)
     return exit_code(settings, result.ok, result.changed, budget.stopped(result))
+
+
+def jobs_of(settings: Settings) -> list:
+    """The run's jobs: one from the documents and --var flags, or one per target of the manifest."""
+    from bbvars.request import manifest
+    from bbvars.request.documents import check_variables, collect
+    from bbvars.request.sources import cli_host
+    from bbvars.sync.engine import job_of
+
+    if settings.manifest is not None:
+        return manifest.jobs(settings, sys.stdin, cli_host(settings.manifest), label=cli_label)
+    variables = collect(read_documents(settings), settings.pairs, prefix=settings.prefix, upper=settings.upper,
+                        secured=settings.secured)
+    check_variables(variables, settings, cli_label)
+    return [job_of(settings, variables)]
 
 
 def summarised(lines: list[str], short: bool) -> list[str]:
