@@ -251,7 +251,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     if confirm is not None and deletes and not dry_run and not confirm(deletes):
         for target_run in runs:
             cancel_target(target_run, f"the {len(deletes)} deletion(s) were not confirmed, so nothing was written: "
-                                      "answer y to delete, or leave --prune out")
+                                      "answer y to delete, or leave {setting:prune} out")
         runs = []
     if events and not dry_run:
         events(Planned(sum(len(r.plan.writes) for r in runs), tuple(key for _, key in deletes)))

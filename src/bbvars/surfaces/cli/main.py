@@ -117,6 +117,13 @@ def command_module(name: str, parser: argparse.ArgumentParser):
     return module
 
 
+def cli_voice(name: str) -> str:
+    """The CLI's words for a setting named by marker; imported on first use: `bbvars --help` stays light."""
+    from bbvars.surfaces.cli.options import cli_voice as voice
+
+    return voice(name)
+
+
 def print_error(message: str) -> None:
     from bbvars.surfaces.console import one_line
 
@@ -195,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str], cancellation: Cancellation) -> int:
-    redactor = Redactor()
+    redactor = Redactor(voice=cli_voice)  # a CI surface's module names settings its own way (its `voice`)
     render_error = print_error
     debug = "--debug" in argv
     name = next((a for a in argv if a in COMMANDS), None)
@@ -205,6 +212,7 @@ def _main(argv: list[str], cancellation: Cancellation) -> int:
         module = command_module(name, command_parsers[name]) if name else None
         if module is not None:
             render_error = getattr(module, "render_error", print_error)
+            redactor.voice = getattr(module, "voice", cli_voice)
         if name in CANCELLABLE:
             cancellation.install(getattr(module, "render_notice", print_notice))
         args = parser.parse_args(argv)
