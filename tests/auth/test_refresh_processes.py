@@ -37,6 +37,17 @@ LIST = ["list", "-w", "acme", "-r", "api"]
 SYNC = ["sync", "-w", "acme", "-r", "api", "--var", "A=1"]
 
 
+def signalled_in_refresh(emulator, args: list[str], signals) -> tuple[subprocess.Popen, str, str]:
+    """A real bbvars process sent `signals` while its token request is in flight (the emulator delays the answer)."""
+    proc = start(args, login_env(emulator))
+    wait_for_token_request(emulator, proc)
+    for signum in signals:
+        proc.send_signal(signum)
+        time.sleep(0.1)
+    out, err = proc.communicate(timeout=30)
+    return proc, out, err
+
+
 @pytest.mark.parametrize("args, signals, code", [
     (LIST, [signal.SIGINT], 130),  # Ctrl-C: KeyboardInterrupt, once the answer is saved
     (LIST, [signal.SIGTERM], -signal.SIGTERM),  # the default action (the process ends), once the answer is saved
@@ -48,12 +59,7 @@ def test_a_signal_during_a_refresh_takes_effect_after_the_new_token_is_saved(emu
     before = write_login(emulator, config_home, expired=True)
     emulator.reset_requests()
     emulator.inject(Fault(method="POST", path=TOKEN_PATH, delay=1.5))
-    proc = start(args, login_env(emulator))
-    wait_for_token_request(emulator, proc)
-    for signum in signals:
-        proc.send_signal(signum)
-        time.sleep(0.1)
-    _out, err = proc.communicate(timeout=30)
+    proc, _out, err = signalled_in_refresh(emulator, args, signals)
     assert proc.returncode == code, err
     after = stored_login(config_home)
     # The server rotated the refresh token when it answered: the login survives only if that answer was saved.
@@ -134,12 +140,8 @@ def test_a_signal_during_a_refresh_on_a_writer_thread_takes_effect_after_the_new
 
     emulator.inject(Fault(method="POST", path=WRITES, times=-1, action=second_write_expires_tokens))
     emulator.inject(Fault(method="POST", path=TOKEN_PATH, delay=1.5))
-    proc = start([*SYNC, "--var", "B=2", "--var", "C=3", "--concurrency", "1"], login_env(emulator))
-    wait_for_token_request(emulator, proc)
-    for signum in signals:
-        proc.send_signal(signum)
-        time.sleep(0.1)
-    out, err = proc.communicate(timeout=30)
+    proc, out, err = signalled_in_refresh(emulator, [*SYNC, "--var", "B=2", "--var", "C=3", "--concurrency", "1"],
+                                          signals)
     assert proc.returncode == code, err
     # The refresh came from a write's 401 (so on a writer thread), not before the first request.
     paths = [r.path for r in emulator.requests if r.method == "POST"]
