@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from dataclasses import dataclass
 
@@ -41,6 +42,12 @@ DEFAULT_RETRY = RetryPolicy()
 
 # Set on a response when an earlier attempt of the same request may have reached Bitbucket and been applied.
 MAYBE_APPLIED = "bbvars.maybe_applied"
+
+
+def nap(seconds: float, halt: threading.Event) -> None:
+    """A retry's wait, cut short once the run stops at a lasting rate limit (`halt`). Tests replace it to record the
+    waits instead."""
+    halt.wait(seconds)
 
 
 class RetryableStatus(Exception):

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from bbvars.bitbucket.client import BitbucketClient, RetriedConflict
+from bbvars.bitbucket.client import BitbucketClient, Halted, RetriedConflict
 from bbvars.errors import CANCELLED, ApiError, ConflictError, NotFoundError
 from bbvars.events import Events, Written
 from bbvars.models import RemoteVariable, Target, Variable
@@ -134,11 +134,24 @@ class Applier:
             return "failed", f"{NOT_ATTEMPTED}{self.stop}"
         try:
             return self._execute(run, op), None
+        except Halted as exc:
+            if exc.maybe_applied:  # an earlier attempt may have been carried out: not "not attempted"
+                return "failed", (f"{self.stop}; an earlier attempt of this write may have reached Bitbucket, so a "
+                                  "re-run checks it")
+            return "failed", f"{NOT_ATTEMPTED}{self.stop}"
         except ApiError as exc:
             if exc.fatal and self.stop is None:
                 # Told to the keys not tried yet without the request it came from ("creating K00").
-                self.stop = ApiError(without_request(str(exc), op.key), exc.status, fatal=True)
+                self.stopping(ApiError(without_request(str(exc), op.key), exc.status, fatal=True))
             return "failed", str(exc)
+
+    def stopping(self, exc: ApiError) -> None:
+        """The run stops at its first fatal answer: no write starts after it. A lasting rate limit (429 past the
+        retries) also ends the retries of the requests in flight (client.halt), each told not attempted."""
+        if self.stop is None:
+            self.stop = exc
+        if exc.status == 429:
+            self.client.halt.set()
 
     def _execute(self, run: TargetRun, op: Operation) -> str:
         variable = op.variable

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from bbvars.auth import Token, TokenSource
-from bbvars.bitbucket.client import BitbucketClient, RetryPolicy, collection_path
+from bbvars.bitbucket.client import BitbucketClient, Halted, RetryPolicy, collection_path
 from bbvars.errors import ApiError, BbvarsError, InputError, NotFoundError
 from bbvars.events import Events, Planned
 from bbvars.models import Job, RunRequest, Target
@@ -141,8 +141,10 @@ class Preparer:
             path = collection_path(target, environment_uuid)
             existing = self.client.list_variables(path, target)
         except BbvarsError as exc:
+            if isinstance(exc, Halted) and self.applier.stop is not None:
+                exc = stop = self.applier.stop  # refused by the run's own stop: told as that stop, not attempted
             if isinstance(exc, ApiError) and exc.fatal and self.applier.stop is None:
-                self.applier.stop = exc
+                self.applier.stopping(exc)
             # Nothing could be compared, so nothing was written: every input key failed for this one cause.
             result.error = str(exc)
             shown = f"{NOT_ATTEMPTED}{exc}" if exc is stop else str(exc)
