@@ -8,10 +8,12 @@ import pytest
 
 from bbvars.bitbucket import client as client_module
 from bbvars.bitbucket.retries import RetryPolicy
-from bbvars.emulator import Emulator
+from bbvars.emulator import Emulator, Fault
+from bbvars.models import Variable
 from bbvars.sync import applier as applier_module
 from bbvars.sync import budget
-from tests.sync.test_budget import HOUR, every_key_once, plain, sync
+from tests.support import api_writes
+from tests.sync.test_budget import FINGERPRINT_KEY, HOUR, every_key_once, not_attempted, plain, sync
 
 pytestmark = pytest.mark.usefixtures("fast_retry")
 
@@ -59,3 +61,72 @@ def test_at_the_wall_no_retry_or_write_is_sent_after_the_stop_decision(emulator:
     # already on their way may reach the server after it, one per other worker at most.
     assert sum(begun) == 0
     assert len(emulator.requests) - marks[0] <= CONCURRENCY - 1
+
+
+# -- what becomes of the fingerprints at a stop ---------------------------------------------------------------------
+
+SECURED = [Variable(f"S{i}", f"secret-{i}", True) for i in range(8)]
+FINGERPRINTS = dict(fingerprint=True, fingerprint_key=FINGERPRINT_KEY)
+
+
+def test_a_cap_stop_still_records_the_writes_that_landed(emulator: Emulator) -> None:
+    # A retry spends the request the 4th create was planned with: that create is refused by the cap, and the
+    # fingerprint write, for which the cap kept room, still records the 3 that landed.
+    emulator.inject(Fault(method="POST", path="/variables", status=500, times=1))
+
+    capped = sync(emulator, SECURED, max_requests=7, concurrency=1, **FINGERPRINTS)
+
+    assert len(emulator.requests) == 7 and [r.method for r in api_writes(emulator)][-1] == "POST"
+    assert capped.created == ["S0", "S1", "S2"] and capped.fingerprints == "created"
+    assert not_attempted(capped) == ["S3", "S4", "S5", "S6", "S7"] and budget.stopped(capped)
+    every_key_once(capped, SECURED)
+    emulator.reset_requests()
+
+    again = sync(emulator, SECURED, **FINGERPRINTS)
+
+    # The re-run sends the minimum: the 5 creates left and the fingerprint update; the 3 recorded stay unsent.
+    assert again.ok and again.unchanged == ["S0", "S1", "S2"] and again.created == ["S3", "S4", "S5", "S6", "S7"]
+    assert [r.method for r in api_writes(emulator)] == ["POST"] * 5 + ["PUT"]
+
+
+def test_a_wall_stop_says_the_fingerprints_were_not_written_and_the_rerun_makes_them_true(emulator: Emulator) -> None:
+    emulator.hourly_limit = 5  # the listing and 4 creates, then 429s for the rest of the hour
+
+    stopped = sync(emulator, SECURED, concurrency=1, **FINGERPRINTS)
+
+    assert stopped.created == ["S0", "S1", "S2", "S3"] and budget.stopped(stopped)
+    assert all(f["error"].startswith("not attempted: rate limit") for f in stopped.failed)
+    # The fingerprint write was not sent (every request meets a 429), and the report says so and what it costs.
+    assert stopped.fingerprints == "not written"
+    assert [r.method for r in api_writes(emulator) if r.status != 429] == ["POST"] * 4
+    assert any("BBVARS_FINGERPRINTS" in line and "not written" in line and "4 secured" in line
+               and "rewrites them once" in line for line in stopped.warnings), stopped.warnings
+    emulator.pass_time(3600)
+    emulator.hourly_limit = None  # a fresh hour, with room for the rest
+    emulator.reset_requests()
+
+    again = sync(emulator, SECURED, **FINGERPRINTS)
+
+    # The 4 written without a record cannot be compared: rewritten once, with the 4 left and the fingerprints.
+    assert again.ok and sorted(again.updated) == ["S0", "S1", "S2", "S3"] and again.fingerprints == "created", (again.failed, again.error)
+    assert sorted(r.method for r in api_writes(emulator)) == ["POST"] * 5 + ["PUT"] * 4
+    emulator.reset_requests()
+
+    third = sync(emulator, SECURED, **FINGERPRINTS)
+
+    assert third.ok and len(third.unchanged) == 8 and api_writes(emulator) == []
+
+
+def test_a_wall_stop_names_the_entries_it_left_describing_earlier_values(emulator: Emulator) -> None:
+    emulator.hourly_limit = 4 + 2  # the first run (1 listing + 2 creates + 1 fingerprint write), then 1 listing + 1
+    first = [Variable("S0", "a", True), Variable("S1", "a", True)]
+    assert sync(emulator, first, **FINGERPRINTS).fingerprints == "created"
+
+    stopped = sync(emulator, [Variable("S0", "b", True), Variable("S1", "b", True)], concurrency=1, **FINGERPRINTS)
+
+    assert stopped.updated == ["S0"] and budget.stopped(stopped) and stopped.fingerprints == "not written"
+    assert stopped.warnings == [
+        "BBVARS_FINGERPRINTS not written, as Bitbucket's rate limit refuses every request: the 1 secured value(s) "
+        "written by this run are not recorded, so the next run rewrites them once; until then its entries for S0 "
+        "still describe their earlier values, so a re-run asking for those earlier values would take them as "
+        "unchanged"]

@@ -213,6 +213,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     run = RunResult(dry_run, [SyncResult(job.target, dry_run, name=job.name) for job in jobs])
     applier = Applier(client, concurrency, events, cancel)
     costs = budget.Budget(client, max_requests, cancel, credential)  # counts, caps and paces every request
+    applier.reserved = costs.meter.reserved  # the room the cap keeps for each target's fingerprint write
     preparer = Preparer(client, applier, fingerprint_key)
     prepared: list[TargetRun | None] = [None] * len(jobs)
 
