@@ -1,5 +1,5 @@
-"""The 429 wall and what a stop leaves behind: once the run has concluded that Bitbucket's rate limit lasts, no worker
-sends another retry or write; and the fingerprint variable says what became of the writes that landed, written when
+"""The 429 wall and what a stop leaves behind: at a 429 one request probes while the others wait, and once the run
+has concluded that Bitbucket's rate limit lasts, no worker sends another retry or write; and the fingerprint variable says what became of the writes that landed, written when
 the budget kept room for it (max-requests), reported not written when a lasting 429 refuses every request."""
 
 from __future__ import annotations
@@ -61,6 +61,10 @@ def test_at_the_wall_no_retry_or_write_is_sent_after_the_stop_decision(emulator:
     # already on their way may reach the server after it, one per other worker at most.
     assert sum(begun) == 0
     assert len(emulator.requests) - marks[0] <= CONCURRENCY - 1
+    # At the wall the writes in flight are refused once each; then one of them probes with its retries while the
+    # others wait for it (retries.Gate), rather than all retrying in lockstep (48 refused here before).
+    policy = client_module.DEFAULT_RETRY
+    assert sum(r.status == 429 for r in emulator.requests) <= CONCURRENCY + policy.attempts - 1
 
 
 # -- what becomes of the fingerprints at a stop ---------------------------------------------------------------------

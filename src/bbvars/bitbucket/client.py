@@ -25,6 +25,7 @@ from bbvars.bitbucket.retries import (
     DEFAULT_RETRY,
     MAYBE_APPLIED,
     RETRY_STATUSES,
+    Gate,
     RetryableStatus,
     RetryPolicy,
     WaitRetryAfterOrBackoff,
@@ -94,6 +95,8 @@ class BitbucketClient:
         # Set once the run concludes Bitbucket's rate limit lasts (sync/applier.py): no retry and no new request is
         # sent, a request waiting to retry ends at once (Halted). At the wall every retry is one more refused request.
         self.halt = threading.Event()
+        self.stops_at_wall = False  # the engine's: a 429 past the retries ends the run, so it sets `halt` itself
+        self.gate = Gate()  # at a 429, one request probes while the others wait (retries.Gate)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self.http = httpx.Client(
             base_url=self.api_url + "/",
@@ -154,15 +157,18 @@ class BitbucketClient:
             reraise=True,
         )
         started = time.monotonic()
+        me = object()  # this request, to the gate
         try:
             with transport.paused():
                 for attempt in retrying:
+                    self.gate.turn(me, self.halt, self.cancel)  # outside the deadline: waiting is not its time
                     with attempt, transport.deadline(self.timeout):
                         if self.cancel is not None and self.cancel.is_set():
                             raise Cancelled()  # cancelled (SIGINT/SIGTERM): no new request, not even a retry
                         if self.halt.is_set():
                             raise Halted(maybe_applied)
                         response = self._attempt(method, url, cap, auth, kwargs)
+                        self.gate.answered(me, response.status_code)
                         if response.status_code in RETRY_STATUSES:
                             raise RetryableStatus(response)
                         response.extensions[MAYBE_APPLIED] = maybe_applied
@@ -170,6 +176,8 @@ class BitbucketClient:
         except RetryableStatus as exc:
             if self.halt.is_set() and not (maybe_applied or may_have_been_applied(exc)):
                 raise Halted(False) from None  # ended by the run's stop, not by its own retries
+            if exc.response.status_code == 429 and self.stops_at_wall:
+                self.halt.set()  # the decision: set before this request leaves the gate, so no waiter goes on
             raise self._exhausted(exc.response.status_code, what, retrying, started) from None
         except transport.AnswerTooLarge as exc:
             raise ApiError(
@@ -198,6 +206,8 @@ class BitbucketClient:
                 "the API URL (BITBUCKET_API_URL / BITBUCKET_TOKEN_URL)",
                 fatal=True,
             ) from None
+        finally:
+            self.gate.leave(me)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _sleep(self, seconds: float) -> None:
