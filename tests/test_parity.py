@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.auth.helpers import write_login
 from tests.support import CLIENT_SECRET, ROOT, FakeStdin, deadline, env_for, use_env
 
 SURFACES = ("cli", "pipe", "action", "terraform", "manifest")
@@ -43,6 +44,12 @@ CASES = {
     "an empty input with prune": ({"document": "{}", "prune": True}, [("with prune that would delete every", "gets no variables")]),
     "the run's secret inside a plain value": ({"document": json.dumps({"LEAK": f"x{CLIENT_SECRET}y"})},
                                               ["plain variable LEAK holds the run's credential"]),
+    # A stored login's tokens are the run's credential too, though no setting holds them (`login`: the document is a
+    # plain value holding that field of a fresh stored login, and the environment holds no credential).
+    "a stored login's access token inside a plain value": ({"login": "access_token"}, [
+        "plain variable LEAK holds the run's credential, the stored login's access token (bbvars login)"]),
+    "a stored login's refresh token inside a plain value": ({"login": "refresh_token"}, [
+        "plain variable LEAK holds the run's credential, the stored login's refresh token (bbvars login)"]),
     "Terraform's human output": ({"document": TERRAFORM_TEXT}, ["pipe `terraform output -json`"]),
     "a number too long to read": ({"document": '{"BIG": ' + "7" * 5000 + "}"}, ["5,000 digits", "quote it"]),
 }
@@ -50,6 +57,7 @@ CASES = {
 # choice of place (but still a regular file); the pipe takes files only through a manifest.
 NOT_EXPRESSIBLE = {("terraform", name) for name, (case, _) in CASES.items() if "file" in case}
 NOT_EXPRESSIBLE |= {("cli", "a source outside the allowed place"), ("cli", "a symbolic link out of the allowed place")}
+CREDENTIALS = ("BITBUCKET_TOKEN_URL", "BITBUCKET_CLIENT_ID", "BITBUCKET_CLIENT_SECRET")  # left out for a login
 
 
 @pytest.fixture
@@ -101,6 +109,8 @@ def settings_of(case: dict) -> dict[str, str]:
 def invoke(surface: str, case: dict, work: Path, emulator, monkeypatch) -> tuple[list[str], dict[str, str], bytes]:
     """(argv, environment, stdin) of one surface given one case."""
     env = env_for(emulator)
+    if "login" in case:
+        env = {key: value for key, value in env.items() if key not in CREDENTIALS}
     settings = settings_of(case)
     if surface == "cli":
         argv = ["sync", "-w", settings["workspace"], "-r", settings["repository"], "-e", settings["environment"]]
@@ -147,8 +157,15 @@ ROWS = [(surface, name) for name in CASES for surface in SURFACES if (surface, n
 
 
 @pytest.mark.parametrize("surface, name", ROWS, ids=[f"{surface}: {name}" for surface, name in ROWS])
-def test_every_surface_refuses_the_same_input_the_same_way(surface, name, work, emulator, monkeypatch, capsys):
+def test_every_surface_refuses_the_same_input_the_same_way(surface, name, work, emulator, config_home, monkeypatch,
+                                                            capsys):
     case, words = CASES[name]
+    secrets = [CLIENT_SECRET]
+    if "login" in case:
+        login = write_login(emulator, config_home)
+        emulator.reset_requests()  # the login's own grant
+        secrets = [login["client_secret"], login["access_token"], login["refresh_token"]]
+        case = {**case, "document": json.dumps({"LEAK": f"x{login[case['login']]}y"})}
     argv, env, stdin = invoke(surface, case, work, emulator, monkeypatch)
     code, out, err = run(argv, env, stdin, monkeypatch, capsys)
     # The action registers its secrets with the runner first (::add-mask::): that is where a secret belongs.
@@ -157,7 +174,7 @@ def test_every_surface_refuses_the_same_input_the_same_way(surface, name, work, 
     for word in words:
         assert any(alternative in said for alternative in ((word,) if isinstance(word, str) else word)), (word, said)
     assert emulator.requests == [], "a request was sent"
-    assert "Traceback" not in said and CLIENT_SECRET not in said
+    assert "Traceback" not in said and not [secret for secret in secrets if secret in said]
     forged = [line for line in said.splitlines() if line.startswith(("::error::forged", "::stop-commands::", "✔"))]
     assert forged == [], forged
 

@@ -1,12 +1,37 @@
-"""Known failures. Every one becomes a single line in exactly one place (main.entry)."""
+"""Known failures. Every one becomes a single line in exactly one place (main.entry).
+
+A message names a setting by a marker, `{setting:client_id}` (see `setting`), never by one surface's spelling: the
+surface that prints it says it in its own words (`--timeout`, `TIMEOUT`, `input timeout`, `query key timeout`) through
+`speak`, which its Redactor applies to every text that leaves the process."""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+MARKER = re.compile(r"\{setting:([a-z_]+)\}")
+
+
+def setting(name: str) -> str:
+    """The marker of a setting (a field of Settings) in a message, spelled by each surface as it prints it."""
+    return "{setting:" + name + "}"
+
+
+def speak(text: str, voice: Callable[[str], str] | None = None) -> str:
+    """`text` with every setting marker in a surface's words (`voice`: setting name -> how the surface names it);
+    without a voice, the setting's own name: a marker never leaves as such."""
+    return MARKER.sub(lambda found: voice(found[1]) if voice else found[1], text)
 
 
 class BbvarsError(Exception):
     """A known failure: the message names the cause and the fix."""
 
     exit_code = 1
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """The settings the message names (by marker), in order, each once."""
+        return tuple(dict.fromkeys(MARKER.findall(str(self))))
 
 
 class InputError(BbvarsError):

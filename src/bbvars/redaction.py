@@ -12,13 +12,19 @@ import threading
 from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus
 
+from bbvars.errors import speak
+
 MASK = "***"
 # Shorter strings (a secured "1" or "yes") would garble ordinary text if masked; they also carry no secret.
 MIN_LENGTH = 4
 
 
 class Redactor:
-    def __init__(self, secrets: Iterable[str | None] = ()):
+    """Every text a surface prints passes through it: secrets are masked, and settings named by marker are said in
+    the surface's words (`voice`, see bbvars.errors.speak)."""
+
+    def __init__(self, secrets: Iterable[str | None] = (), voice: Callable[[str], str] | None = None):
+        self.voice = voice
         self._secrets: set[str] = set()
         self._variants: set[str] = set()  # what is masked: each secret and the forms it takes in messages
         self._ordered: list[str] | None = []  # _variants longest first, kept until the next one is added
@@ -73,6 +79,7 @@ class Redactor:
             return self._ordered
 
     def __call__(self, text: str) -> str:
+        text = speak(text, self.voice)
         for secret in self.forms:  # longest first, so a part never unmasks a whole
             text = text.replace(secret, MASK)
         return text

@@ -1,9 +1,10 @@
-"""The stored login's refresh between real processes: a signal during it, a holder stopped with Ctrl-Z, and a Python
-with no fcntl. The emulator's token endpoint is made slow (a fault that delays, then answers and rotates as
+"""The stored login's refresh between real processes: a signal during it (on the main thread, or on a writer thread
+when a token expires mid-run), a holder stopped with Ctrl-Z, and a Python with no fcntl. The emulator's token endpoint is made slow (a fault that delays, then answers and rotates as
 Bitbucket does), so the signal lands while the refresh is in flight."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -108,3 +109,48 @@ def test_without_fcntl_the_stored_login_is_still_refreshed_and_a_sync_runs(emula
     assert "repository acme/api: 1 created, 0 updated, 0 unchanged, 0 deleted" in lines
     assert not any(word in proc.stderr.lower() for word in ("warning", "filelock", "soft", "fcntl")), proc.stderr
     assert not credentials(config_home).with_name("credentials.json.lock").exists()  # the portable lock's marker
+
+
+WRITES = "^/2.0/repositories/acme/api/pipelines_config/variables/?$"
+
+
+@pytest.mark.parametrize("signals, code", [
+    ([signal.SIGINT], 130),  # Ctrl-C: the write in flight (its refresh and retry) finishes, no new one starts
+    ([signal.SIGTERM], 143),  # a CI's cancellation: the same
+    ([signal.SIGINT, signal.SIGINT], 130),  # asked twice: stop now, but not between the answer and the save
+])
+def test_a_signal_during_a_refresh_on_a_writer_thread_takes_effect_after_the_new_token_is_saved(
+        emulator, config_home, signals, code):
+    """A token that expires mid-run is refreshed by the write that met the 401, on one of the engine's writer threads
+    (where signal handlers cannot be swapped): the signal still waits for the answer and its save."""
+    before = write_login(emulator, config_home)  # valid by the clock: the run starts with it, no refresh first
+    emulator.reset_requests()
+    writes: list[int] = []
+
+    def second_write_expires_tokens(emu) -> None:
+        writes.append(1)
+        if len(writes) == 2:
+            emu.expire_tokens()
+
+    emulator.inject(Fault(method="POST", path=WRITES, times=-1, action=second_write_expires_tokens))
+    emulator.inject(Fault(method="POST", path=TOKEN_PATH, delay=1.5))
+    proc = start([*SYNC, "--var", "B=2", "--var", "C=3", "--concurrency", "1"], login_env(emulator))
+    wait_for_token_request(emulator, proc)
+    for signum in signals:
+        proc.send_signal(signum)
+        time.sleep(0.1)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
+    # The refresh came from a write's 401 (so on a writer thread), not before the first request.
+    paths = [r.path for r in emulator.requests if r.method == "POST"]
+    assert paths[2] == "/site/oauth2/access_token" and paths.count(paths[0]) <= 3, paths  # C never sent
+    after = stored_login(config_home)
+    assert after["refresh_token"] != before["refresh_token"] and after["access_token"] != before["access_token"]
+    assert refresh_works(emulator, after["refresh_token"])
+    if len(signals) == 2:
+        assert err.splitlines()[-1] == "bbvars: error: interrupted"
+        return
+    # The true report: the write in flight (B, retried with the new token) finished, C was never started.
+    report = json.loads(out)
+    assert report["created"] == ["A", "B"] and stored(emulator) == {"A": ("1", False), "B": ("2", False)}
+    assert [failed["key"] for failed in report["failed"]] == ["C"]

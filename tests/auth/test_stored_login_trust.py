@@ -3,6 +3,7 @@ environment's own check on every load. Each refusal is one line, before any requ
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -238,3 +239,40 @@ def test_a_credentials_file_that_is_a_fifo_or_a_link_is_refused_at_once(emulator
     # A FIFO is no stored login at all (nothing is read from it); a link is refused as unreadable.
     assert run.code == (2 if kind == "fifo" else 1), run.stderr
     assert emulator.requests == [] and len(run.stderr.splitlines()) == 1, run.stderr
+
+
+def test_a_plain_value_holding_the_stored_logins_token_is_refused_naming_it_never_showing_it(emulator, config_home,
+                                                                                             monkeypatch, capsys):
+    """The stored login's tokens are known only once the request chose it (no setting holds them): a plain value
+    holding one is refused like one holding a setting's secret, before any request; a secured one may hold it."""
+    login = write_login(emulator, config_home)
+    emulator.reset_requests()
+    pairs = ["--var", f"TOKEN=Bearer {login['access_token']}", "--var", "SAFE=1"]
+    run = run_main(["sync", "-w", "acme", "-r", "api", *pairs], env=login_env(emulator), monkeypatch=monkeypatch,
+                   capsys=capsys)
+    assert (run.code, run.stdout, emulator.requests) == (2, "", [])
+    assert run.stderr.splitlines() == [
+        "bbvars: error: the plain variable TOKEN holds the run's credential, the stored login's access token (bbvars "
+        "login) (its value is not shown): remove it from the input, or mark the key secured"]
+    run = run_main(["sync", "-w", "acme", "-r", "api", *pairs, "--secured", "TOKEN"], env=login_env(emulator),
+                   monkeypatch=monkeypatch, capsys=capsys)
+    assert run.code == 0, run.stderr
+    assert login["access_token"] not in run.stdout + run.stderr
+
+
+def test_a_manifest_names_the_target_whose_plain_value_holds_the_stored_logins_token(emulator, config_home, tmp_path,
+                                                                                   monkeypatch, capsys):
+    login = write_login(emulator, config_home)
+    emulator.reset_requests()
+    (tmp_path / "ok.json").write_text('{"A": "1"}')
+    (tmp_path / "leak.json").write_text(json.dumps({"B": login["refresh_token"]}))
+    (tmp_path / "bbvars.yml").write_text(json.dumps({"version": 1, "workspace": "acme", "targets": [
+        {"repository": "api", "from": "ok"}, {"repository": "web", "from": "leak"}],
+        "sources": {"ok": {"file": "ok.json"}, "leak": {"file": "leak.json"}}}))
+    monkeypatch.chdir(tmp_path)
+    run = run_main(["sync", "--manifest", "bbvars.yml"], env=login_env(emulator), monkeypatch=monkeypatch,
+                   capsys=capsys)
+    assert (run.code, run.stdout, emulator.requests) == (2, "", [])
+    assert run.stderr.splitlines() == [
+        "bbvars: error: the plain variable B of repository acme/web holds the run's credential, the stored login's "
+        "refresh token (bbvars login) (its value is not shown): remove it from the input, or mark the key secured"]

@@ -140,7 +140,7 @@ def test_paging_is_bounded_and_a_listing_cut_by_the_bound_fails(httpx_mock, clie
 
 def test_a_listing_that_is_not_json_is_a_fatal_error(httpx_mock, client):
     httpx_mock.add_response(text="<html>sign in</html>", headers={"Content-Type": "text/html"})
-    with pytest.raises(ApiError, match="not JSON.*text/html.*BITBUCKET_API_URL") as caught:
+    with pytest.raises(ApiError, match=r"not JSON.*text/html.*\{setting:api_url\}") as caught:
         client.list_variables(PATH, TARGET)
     assert caught.value.fatal
 

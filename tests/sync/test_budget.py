@@ -13,10 +13,11 @@ import pytest
 from bbvars.bitbucket import meter as meter_module
 from bbvars.bitbucket.answers import rate_limit
 from bbvars.emulator import Emulator
-from bbvars.errors import Cancelled
+from bbvars.errors import Cancelled, speak
 from bbvars.models import Job, Policy, RemoteVariable, Target, Variable
 from bbvars.redaction import Redactor
 from bbvars.request.settings import Settings
+from bbvars.surfaces.cli.options import cli_voice
 from bbvars.sync import budget
 from bbvars.sync.plan import Action, Operation
 from tests.support import ACCESS_TOKEN, CLIENT_ID, CLIENT_SECRET, api_writes, seed, sync_one
@@ -126,7 +127,7 @@ def test_over_the_hour_a_dry_run_says_so_with_the_numbers(small: Emulator) -> No
     small.add_access_token(ACCESS_TOKEN)
     wanted = plain(60)
     result = sync(small, wanted, dry_run=True, client_id=None, client_secret=None, access_token=ACCESS_TOKEN)
-    line = budget.hourly_line(result.cost)
+    line = speak(budget.hourly_line(result.cost) or "", cli_voice)  # as the CLI says it
     assert line == ("requests: this run needs 61 API requests, over the 50 an hour Bitbucket allows an access token: "
                     "run fewer targets at once (--target), cap the run (--max-requests; a re-run continues with what "
                     "is left), or run the rest after the hour")

@@ -17,7 +17,7 @@ import httpx
 import bbvars.auth.store as store
 from bbvars.auth.flows import AtlassianApiToken, OAuthBearer, StaticBearer, StoredLogin, Token, TokenSource
 from bbvars.auth.shield import signals_held
-from bbvars.errors import ApiError, BbvarsError, InputError
+from bbvars.errors import ApiError, BbvarsError, InputError, setting
 
 if TYPE_CHECKING:  # only for annotations: settings must not depend on this module's imports
     from bbvars.request.settings import Settings
@@ -53,6 +53,9 @@ class Credential:
     secrets: tuple[str, ...]  # raw secrets to mask
     basic: tuple[tuple[str, str], ...]  # (user, password) pairs sent as HTTP Basic, whose encoded form is masked too
     open: Callable[[TokenPoster, Remember], tuple[httpx.Auth, TokenSource | None]]
+    # (what it is, secret) for the secrets no setting holds (a stored login's), which the engine refuses in a plain
+    # value; a setting's secret is refused as the input is read, under each surface's own name for the setting.
+    named: tuple[tuple[str, str], ...] = ()
 
 
 KINDS = ("atlassian-api-token", "access-token", "oauth-consumer", "stored-login")
@@ -92,10 +95,11 @@ def describe(credential: Credential) -> str:
 
 def api_token_credential(email: str, token: str) -> Credential:
     if "@" not in email:
-        refused = ("ATLASSIAN_ACCOUNT_EMAIL is not an email address: an API token needs its Atlassian account's email "
-                   "as user name, not the Bitbucket username")
+        refused = ("{setting:atlassian_account_email} is not an email address: an API token needs its Atlassian "
+                   "account's email as user name, not the Bitbucket username")
     else:
-        refused = ("check ATLASSIAN_ACCOUNT_EMAIL (the Atlassian account's email) and ATLASSIAN_API_TOKEN (it may "
+        refused = ("check {setting:atlassian_account_email} (the Atlassian account's email) and "
+                   "{setting:atlassian_api_token} (it may "
                    "be expired or revoked, or belong to another account)")
     hints = Hints(
         read_scope=API_TOKEN_READ,
@@ -115,7 +119,7 @@ def access_token_credential(token: str) -> Credential:
     hints = Hints(
         grant=("create an access token with the permission 'Pipelines: Edit variables' (scope pipeline:variable), "
                "which writing variables needs; a token's permissions cannot be changed later"),
-        refused=("check BITBUCKET_ACCESS_TOKEN: it may be expired or revoked, or belong to another repository or "
+        refused=("check {setting:access_token}: it may be expired or revoked, or belong to another repository or "
                  "workspace"),
         denied=("the access token belongs to another repository, project or workspace, or lacks the scope "
                 "pipeline:variable"),
@@ -157,8 +161,8 @@ def stored_login_credential(path: Path, login: store.Login, api_url: str, wait: 
     `wait` bounds the wait for another process's refresh (the run's timeout)."""
     if not same_url(login.api_url, api_url):
         raise InputError(f"the stored login ({path}) is for the API at {login.api_url}, and this run's API URL "
-                         f"(BITBUCKET_API_URL) is {api_url}: its token is sent to no other server; unset "
-                         "BITBUCKET_API_URL, or run `bbvars login` with it set to log in to that server")
+                         f"({setting('api_url')}) is {api_url}: its token is sent to no other server; unset "
+                         f"{setting('api_url')}, or run `bbvars login` with it set to log in to that server")
     hints = Hints(
         grant=("give the OAuth consumer the permission 'Pipelines: Edit variables' (scope pipeline:variable), then "
                "run `bbvars login` again"),
@@ -212,8 +216,11 @@ def stored_login_credential(path: Path, login: store.Login, api_url: str, wait: 
         tokens = TokenSource(refresh, None if login.expired() else as_token(login))
         return StoredLogin(tokens), tokens
 
+    named = tuple((f"the stored login's {what} (bbvars login)", secret) for what, secret in (
+        ("consumer secret", login.client_secret), ("access token", login.access_token),
+        ("refresh token", login.refresh_token)))
     return Credential("stored-login", f"stored login of {login.user}", hints, login.secrets(),
-                      ((login.client_id, login.client_secret),), open_)
+                      ((login.client_id, login.client_secret),), open_, named)
 
 
 def as_token(login: store.Login) -> Token:

@@ -49,10 +49,11 @@ def token_expired(response: httpx.Response) -> bool:
 
 
 CLOCK_HINT = ("Bitbucket refused a token it had just issued as expired: check the machine's clock and time zone "
-              "setting (a token lives 2 hours), and that BITBUCKET_TOKEN_URL and BITBUCKET_API_URL name the same "
+              "setting (a token lives 2 hours), and that {setting:token_url} and {setting:api_url} name the same "
               "Bitbucket")
+# Filled in by str.format: the setting's marker has its braces doubled.
 BORN_EXPIRED = ("the token URL issued a token already expired (expires_in {expires_in} s), which the API refused: fix "
-                "the token server (BITBUCKET_TOKEN_URL) or its clock, not the credential")
+                "the token server ({{setting:token_url}}) or its clock, not the credential")
 
 
 def check_token(token: Token) -> Token:
@@ -62,7 +63,7 @@ def check_token(token: Token) -> Token:
         held = ("a line break" if "\n" in token.access_token or "\r" in token.access_token
                 else "a space, control character or non-ASCII letter")
         raise ApiError(f"the token URL answered an access token holding {held}, which no HTTP header can carry: the "
-                       "server's answer is at fault, not a credential as pasted; check BITBUCKET_TOKEN_URL",
+                       "server's answer is at fault, not a credential as pasted; check {setting:token_url}",
                        fatal=True)
     return token
 

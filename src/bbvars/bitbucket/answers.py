@@ -16,7 +16,7 @@ WRITE_SCOPE = "pipeline:variable"
 SIZE_WORDS = re.compile(r"size limit|\bcharacters\b", re.I)
 SIZE_HINT = ("a target's variables may hold 120,000 characters in all (names and values): move some to another "
              "target (a repository, environment or workspace), or shorten them")
-TOKEN_URL_HINT = ("BITBUCKET_TOKEN_URL must be the token endpoint itself "
+TOKEN_URL_HINT = ("{setting:token_url} must be the token endpoint itself "
                   "(https://bitbucket.org/site/oauth2/access_token)")
 
 
@@ -76,7 +76,7 @@ def check(response: httpx.Response, what: str, not_found: str, redact: Callable[
         # Redirects are never followed (they could carry the token elsewhere): a 3xx is not a success.
         raise ApiError(
             f"Bitbucket answered a redirect (HTTP {status}) {what}, which bbvars does not follow: check the API "
-            "URL (BITBUCKET_API_URL)",
+            "URL ({setting:api_url})",
             status,
             fatal=True,
         )
@@ -124,7 +124,7 @@ def not_found_text(target: Target) -> str:
 def malformed(what: str, endpoint: str, problem: str) -> ApiError:
     """A listing bbvars cannot act on safely; nothing is written after it."""
     return ApiError(f"Bitbucket's answer {what} {problem}, so nothing was changed (from {endpoint}): check "
-                    "BITBUCKET_API_URL points at Bitbucket's API, and re-run", fatal=True)
+                    "{setting:api_url} points at Bitbucket's API, and re-run", fatal=True)
 
 
 def usable_text(value: object) -> bool:
@@ -190,7 +190,7 @@ def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | 
     if error == "unauthorized_client" or error == "invalid_client" or status == 401:
         raise ApiError(
             "Bitbucket rejected the OAuth client id or secret (unauthorized_client): check the consumer's Key and "
-            "Secret (BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET, or the client_id/client_secret inputs)",
+            "Secret ({setting:client_id} and {setting:client_secret})",
             status,
             fatal=True,
         )
@@ -212,12 +212,12 @@ def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | 
         raise ApiError(
             "the OAuth consumer is public, and client credentials need a private one: edit the consumer in "
             "Bitbucket (Workspace settings > OAuth consumers) and tick 'This is a private consumer' (or, to act as "
-            "yourself after `bbvars login`, unset BITBUCKET_CLIENT_ID and BITBUCKET_CLIENT_SECRET)",
+            "yourself after `bbvars login`, unset {setting:client_id} and {setting:client_secret})",
             status,
             fatal=True,
         )
     if status == 404:
-        raise ApiError("the token URL answered 404: check BITBUCKET_TOKEN_URL", 404, fatal=True)
+        raise ApiError("the token URL answered 404: check {setting:token_url}", 404, fatal=True)
     detail = f"{error}: {description}" if error else error_message(response, redact)
     detail = redact(detail) if redact else detail  # before it is cut short
     raise ApiError(f"getting a token failed (HTTP {status}: {detail[:200]}): check the OAuth consumer",

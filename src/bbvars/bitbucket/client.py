@@ -32,7 +32,7 @@ from bbvars.bitbucket.retries import (
     is_retryable,
     may_have_been_applied,
 )
-from bbvars.errors import ApiError, Cancelled, ConflictError
+from bbvars.errors import ApiError, Cancelled, ConflictError, setting
 from bbvars.events import RetryWait
 from bbvars.models import RemoteVariable, Target, Variable
 
@@ -182,7 +182,7 @@ class BitbucketClient:
         except transport.AnswerTooLarge as exc:
             raise ApiError(
                 f"the answer {what} from {self._host(url)} was larger than {transport.human_size(exc.cap)}, far more "
-                "than Bitbucket sends, so bbvars stopped reading it: check BITBUCKET_API_URL / BITBUCKET_TOKEN_URL",
+                "than Bitbucket sends, so bbvars stopped reading it: check {setting:api_url} / {setting:token_url}",
                 fatal=True,
             ) from None
         except httpx.LocalProtocolError as exc:
@@ -203,7 +203,7 @@ class BitbucketClient:
         except httpx.HTTPError as exc:  # e.g. a body that does not decode as its Content-Encoding says
             raise ApiError(
                 f"Bitbucket's answer {what} could not be read ({type(exc).__name__}: {exc}): check the network and "
-                "the API URL (BITBUCKET_API_URL / BITBUCKET_TOKEN_URL)",
+                "the API URL ({setting:api_url} / {setting:token_url})",
                 fatal=True,
             ) from None
         finally:
@@ -233,7 +233,7 @@ class BitbucketClient:
             return ApiError(
                 f"the TLS certificate of {host} could not be verified ({reason}){self._via(url)}: if a proxy or "
                 "your network re-signs TLS, point SSL_CERT_FILE (a PEM bundle) or SSL_CERT_DIR at its CA; else "
-                "check BITBUCKET_API_URL / BITBUCKET_TOKEN_URL",
+                "check {setting:api_url} / {setting:token_url}",
                 fatal=True,
             )
         proxy = transport.proxy_for(self.http.base_url.join(url))
@@ -245,7 +245,7 @@ class BitbucketClient:
             )
         return ApiError(
             f"cannot reach Bitbucket at {host} ({type(exc).__name__}: {exc}): check the network and the API URL "
-            "(BITBUCKET_API_URL / BITBUCKET_TOKEN_URL)",
+            "({setting:api_url} / {setting:token_url})",
             fatal=True,
         )
 
@@ -304,7 +304,7 @@ class BitbucketClient:
             except ValueError:
                 raise ApiError(
                     f"{self._show(url)} answered {what} with something that is not JSON "
-                    f"({response.headers.get('Content-Type', 'no content type')}): check BITBUCKET_API_URL",
+                    f"({response.headers.get('Content-Type', 'no content type')}): check {setting('api_url')}",
                     response.status_code,
                     fatal=True,
                 ) from None

@@ -26,7 +26,7 @@ GetPage = Callable[[str, "dict[str, Any] | None"], Any]
 class PagingError(ApiError):
     def __init__(self, what: str, reason: str):
         super().__init__(f"Bitbucket's paging did not end {what}: {reason}; nothing was changed: re-run later, and "
-                         "check BITBUCKET_API_URL", fatal=True)
+                         "check {setting:api_url}", fatal=True)
 
 
 def list_all(get: GetPage, path: str, api_url: str, what: str, endpoint: str) -> list[dict]:

@@ -130,6 +130,12 @@ SETTINGS: tuple[Setting, ...] = (
             bounds=(1, 1_000_000)),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def voice(label: Callable[[Setting], str]) -> Callable[[str], str]:
+    """A surface's label as a Redactor's voice: how it names a setting that a message names by marker."""
+    return lambda name: label(BY_NAME[name])
+
 SECRETS = tuple(s.name for s in SETTINGS if s.kind == "secret")  # what every surface registers with its Redactor
 
 

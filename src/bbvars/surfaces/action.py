@@ -18,6 +18,7 @@ from bbvars.models import RunRequest
 from bbvars.redaction import Redactor
 from bbvars.request.secrets import register_given
 from bbvars.request.settings import SETTINGS, Setting, Settings, check_text, exit_code
+from bbvars.request.settings import voice as settings_voice
 from bbvars.surfaces import _github as gh
 from bbvars.surfaces._ci import (
     announce,
@@ -78,6 +79,9 @@ def mask(secret: str, masked: set[str] | None = None) -> None:
 
 def render_error(message: str) -> None:
     gh.command("error", message)
+
+
+voice = settings_voice(label)  # how this surface's printed messages name a setting (see bbvars.errors.setting)
 
 
 def render_notice(message: str) -> None:

@@ -15,6 +15,7 @@ from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
 from bbvars.request.secrets import register_given
 from bbvars.request.settings import SETTINGS, Setting, Settings, exit_code
+from bbvars.request.settings import voice as settings_voice
 from bbvars.surfaces._ci import (
     announce,
     failure,
@@ -55,6 +56,9 @@ def label(setting: Setting) -> str:
 
 def render_error(message: str) -> None:
     emit("✖ ", message)
+
+
+voice = settings_voice(label)  # how this surface's printed messages name a setting (see bbvars.errors.setting)
 
 
 def render_notice(message: str) -> None:

@@ -17,6 +17,7 @@ from bbvars.errors import BbvarsError, InputError
 from bbvars.redaction import Redactor
 from bbvars.request.secrets import register_given
 from bbvars.request.settings import BY_NAME, SETTINGS, Setting, Settings, from_strings, validate
+from bbvars.request.settings import voice as settings_voice
 
 BY_QUERY_KEY: dict[str, Setting] = {s.query_key: s for s in SETTINGS if s.query_key}
 CREDENTIALS = ("client_id", "client_secret", "access_token", "atlassian_account_email", "atlassian_api_token")
@@ -75,6 +76,10 @@ def labels_for(credentials_from_query: bool) -> Callable[[Setting], str]:
         return str(setting.env)
 
     return label
+
+
+# How printed messages name a setting until the query is read (credentials from the environment), then as `run` says.
+voice = settings_voice(labels_for(False))
 
 
 def refuse_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -207,6 +212,7 @@ def check_answer(settings: Settings, redactor: Redactor) -> dict[str, str]:
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     query = parse_query(read_stdin(sys.stdin))
     settings, label = settings_from(query, os.environ)
+    redactor.voice = settings_voice(label)  # the query decides where credentials come from, and so their names
     register_given(settings, redactor)
     validate(settings, label)
     cancel = getattr(args, "cancel", None)

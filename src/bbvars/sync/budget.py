@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from bbvars.bitbucket.client import collection_path, segment
 from bbvars.bitbucket.meter import REQUEST_BUDGET, BudgetSpent, Meter
-from bbvars.errors import ApiError, BbvarsError
+from bbvars.errors import ApiError, BbvarsError, setting
 from bbvars.models import Target
 from bbvars.sync.plan import Action, Operation, Plan
 from bbvars.sync.result import NOT_ATTEMPTED, RunResult, SyncResult, without_request
@@ -272,8 +272,8 @@ def hourly_line(cost: dict) -> str | None:
     needed = cost["needed"] - cost.get("token", 0)
     whose = WHOSE.get(cost.get("credential") or "", "a credential")
     return (f"requests: this run needs {needed:,} API requests, over the {hourly:,} an hour Bitbucket allows "
-            f"{whose}: run fewer targets at once (--target), cap the run (--max-requests; a re-run continues with "
-            "what is left), or run the rest after the hour")
+            f"{whose}: run fewer targets at once ({setting('targets')}), cap the run ({setting('max_requests')}; a "
+            "re-run continues with what is left), or run the rest after the hour")
 
 
 def stop_or_failure(result: SyncResult | RunResult, message: str) -> BbvarsError:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-from bbvars.auth import Token, TokenSource
+from bbvars.auth import Credential, Token, TokenSource
 from bbvars.bitbucket.client import BitbucketClient, Halted, RetryPolicy, collection_path
 from bbvars.errors import ApiError, BbvarsError, InputError, NotFoundError
 from bbvars.events import Events, Planned
 from bbvars.models import Job, RunRequest, Target
-from bbvars.redaction import Redactor
+from bbvars.redaction import MIN_LENGTH, Redactor
 from bbvars.sync import budget, fingerprints, steps
 from bbvars.sync.applier import Applier, TargetRun, bounded
 from bbvars.sync.plan import Action, make_plan
@@ -183,9 +183,10 @@ def once_each(prepared: Sequence[TargetRun | None]) -> list[TargetRun]:
     return runs
 
 
-def check_jobs(jobs: Sequence[Job]) -> None:
+def check_jobs(jobs: Sequence[Job], credential: Credential | None = None) -> None:
     """What can be known wrong about the jobs before a request is sent."""
     for job in jobs:
+        refuse_named(job, credential, len(jobs) > 1)
         if any(variable.key == fingerprints.VARIABLE for variable in job.variables):
             raise InputError(f"{fingerprints.VARIABLE} is bbvars' own variable (the fingerprints of secured values): "
                              "give the input's variable another name")
@@ -195,6 +196,19 @@ def check_jobs(jobs: Sequence[Job]) -> None:
                 f"the input has no variables, and with prune that would delete every variable of "
                 f"{job.target.describe()}: give at least one variable, or leave prune out"
             )
+
+
+def refuse_named(job: Job, credential: Credential | None, several: bool) -> None:
+    """A plain variable holding a secret of the run's credential that no setting holds (a stored login's tokens,
+    known only once the request chose it) is refused like one holding a setting's (request.documents): naming the
+    key and the secret, never its value."""
+    named = [(what, secret) for what, secret in (credential.named if credential else ()) if len(secret) >= MIN_LENGTH]
+    for variable in job.variables:
+        held = next((what for what, secret in named if secret in variable.value), None)
+        if held is not None and not variable.secured:
+            where = f" of {job.target.describe()}" if several else ""
+            raise InputError(f"the plain variable {variable.key}{where} holds the run's credential, {held} (its "
+                             "value is not shown): remove it from the input, or mark the key secured")
 
 
 def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = False, concurrency: int = 8,
@@ -241,7 +255,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     if confirm is not None and deletes and not dry_run and not confirm(deletes):
         for target_run in runs:
             cancel_target(target_run, f"the {len(deletes)} deletion(s) were not confirmed, so nothing was written: "
-                                      "answer y to delete, or leave --prune out")
+                                      "answer y to delete, or leave {setting:prune} out")
         runs = []
     if events and not dry_run:
         events(Planned(sum(len(r.plan.writes) for r in runs), tuple(key for _, key in deletes)))
@@ -277,7 +291,7 @@ def run(
 ) -> RunResult:
     """The engine's one entry: every job of the request, with its credential, concurrency, timeout and dry run."""
     jobs = request.jobs
-    check_jobs(jobs)
+    check_jobs(jobs, request.credential)
     key = steps.fingerprint_key(request.fingerprint_key, any(job.policy.fingerprint for job in jobs))
     if not any(job.variables for job in jobs):
         # Nothing to write: no request either (a job without variables is reported empty).

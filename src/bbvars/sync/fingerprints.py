@@ -34,7 +34,6 @@ ENTRY = re.compile(rf"([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9_-]{{{ENCODED_LENGTH}}
 # The key's strength, counted from its text: 4 bits per character of a hex key, 6 per character of a base64 or
 # base64url one ('=' padding not counted). Anything else (a passphrase) is refused: no count of its characters says
 # how guessable it is. A key of one character repeated, or of a short run repeated, is refused too.
-KEY_SETTING = "BBVARS_FINGERPRINT_KEY"
 KEY_BITS = 128
 KEY_DISTINCT = 8  # a random key of 32 hex digits has fewer than 8 distinct ones about once in 30 million
 HEX_KEY = re.compile(r"[0-9A-Fa-f]+\Z")

@@ -74,7 +74,7 @@ class SyncResult:
         self.warnings.append(
             f"{self.target.describe()} lists {len(keys)} key(s) that are no valid variable name, left alone (not "
             f"deleted, updated or reported; shown escaped): {named}{more}: Bitbucket allows only "
-            "[A-Za-z_][A-Za-z0-9_]*, so check BITBUCKET_API_URL")
+            "[A-Za-z_][A-Za-z0-9_]*, so check {setting:api_url}")
 
     def cause(self, failure: dict[str, str]) -> str:
         """A failure's cause, with the one that stopped the whole run given as itself (told once, not per key)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from bbvars.errors import InputError
+from bbvars.errors import InputError, setting
 from bbvars.models import Policy, Target
 from bbvars.sync import fingerprints
 from bbvars.sync.plan import Action, Operation, Plan, PrunePolicy
@@ -23,7 +23,7 @@ def fingerprint_key(text: str | None, wanted: bool) -> bytes | None:
         return None
     problem = fingerprints.key_problem(text)
     if problem is not None:
-        raise InputError(f"{fingerprints.KEY_SETTING} {problem}")
+        raise InputError(f"{setting('fingerprint_key')} {problem}")
     return fingerprints.derive_key((text or "").strip())
 
 

@@ -78,13 +78,15 @@ def test_each_help_ends_with_examples(command, monkeypatch, capsys):
 
 def test_a_refused_access_token_line_keeps_its_whole_fix(emulator, monkeypatch, capsys):
     from bbvars.auth.choose import access_token_credential
+    from bbvars.errors import speak
+    from bbvars.surfaces.cli.options import cli_voice
 
     env = {k: v for k, v in env_for(emulator).items() if not k.startswith("BITBUCKET_CLIENT")}
     run = run_main(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env={**env, "BITBUCKET_ACCESS_TOKEN": "nope"},
                    monkeypatch=monkeypatch, capsys=capsys)
     assert run.code == 1
     line = run.stderr.splitlines()[-1]
-    assert line.endswith(f"): {access_token_credential('x').hints.refused}"), line
+    assert line.endswith(f"): {speak(access_token_credential('x').hints.refused, cli_voice)}"), line
     assert "(401: Token is invalid" in line  # Bitbucket's own words shortened, if anything
 
 

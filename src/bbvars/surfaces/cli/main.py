@@ -117,6 +117,13 @@ def command_module(name: str, parser: argparse.ArgumentParser):
     return module
 
 
+def cli_voice(name: str) -> str:
+    """The CLI's words for a setting named by marker; imported on first use: `bbvars --help` stays light."""
+    from bbvars.surfaces.cli.options import cli_voice as voice
+
+    return voice(name)
+
+
 def print_error(message: str) -> None:
     from bbvars.surfaces.console import one_line
 
@@ -132,7 +139,8 @@ def print_notice(message: str) -> None:
 class Cancellation:
     """SIGINT and SIGTERM (Ctrl-C, CI cancellation, `docker stop`) set `event`: the engine starts no new write, the
     writes in flight finish, and the surface prints the true report; the exit code is then 128 + the signal (130,
-    143). A second SIGINT stops at once. The handlers only set state; a thread tells the user, since printing from
+    143). A second SIGINT stops at once, or, while a writer thread refreshes the stored login, once its answer is
+    saved (auth.shield). The handlers only set state; a thread tells the user, since printing from
     a signal handler can break a write in progress."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -142,10 +150,14 @@ class Cancellation:
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
         self._done = False
+        self._deferred: Callable[[int], bool] = lambda signum: False
 
     def install(self, notice: Callable[[str], None] | None) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # signals reach only the main thread (bbvars run in-process from another thread)
+        from bbvars.auth.shield import deferred  # here, not in the handler: no import inside a signal handler
+
+        self._deferred = deferred
         for signum in self.SIGNALS:
             self._previous[signum] = signal.signal(signum, self._handle)
         if notice is not None:
@@ -153,6 +165,8 @@ class Cancellation:
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.signum is not None and signum == signal.SIGINT:
+            if self._deferred(signum):
+                return  # a writer thread is between a token refresh's answer and its save: stop once it is saved
             raise KeyboardInterrupt  # asked twice: stop now
         if self.signum is None:
             self.signum = signum
@@ -188,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str], cancellation: Cancellation) -> int:
-    redactor = Redactor()
+    redactor = Redactor(voice=cli_voice)  # a CI surface's module names settings its own way (its `voice`)
     render_error = print_error
     debug = "--debug" in argv
     name = next((a for a in argv if a in COMMANDS), None)
@@ -198,6 +212,7 @@ def _main(argv: list[str], cancellation: Cancellation) -> int:
         module = command_module(name, command_parsers[name]) if name else None
         if module is not None:
             render_error = getattr(module, "render_error", print_error)
+            redactor.voice = getattr(module, "voice", cli_voice)
         if name in CANCELLABLE:
             cancellation.install(getattr(module, "render_notice", print_notice))
         args = parser.parse_args(argv)

@@ -16,6 +16,11 @@ def cli_label(setting: Setting) -> str:
                                                    else setting.name)
 
 
+def cli_voice(name: str) -> str:
+    """How the CLI names a setting that a message names by marker (bbvars.errors.setting)."""
+    return cli_label(BY_NAME[name])
+
+
 class Once(argparse.Action):
     """A flag that takes one value may be given once: `-e Test -e Staging` would otherwise silently keep the last."""
 
