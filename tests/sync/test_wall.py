@@ -134,3 +134,39 @@ def test_a_wall_stop_names_the_entries_it_left_describing_earlier_values(emulato
         "written by this run are not recorded, so the next run rewrites them once; until then its entries for S0 "
         "still describe their earlier values, so a re-run asking for those earlier values would take them as "
         "unchanged"]
+
+
+def test_the_gate_lets_one_request_probe_a_429_and_opens_on_any_other_answer() -> None:
+    import threading
+    import time
+
+    from bbvars.bitbucket.retries import Gate
+
+    gate, probe, other = Gate(), object(), object()
+    gate.turn(probe, 5.0)
+    gate.answered(probe, 429)  # the first 429: this request probes
+    gate.turn(probe, 5.0)  # the probe itself never waits, nor a request nested on its thread (a token fetched)
+    gate.turn(other, 5.0)
+    passed = threading.Event()
+    waiter = threading.Thread(target=lambda: (gate.turn(other, 5.0), passed.set()))
+    waiter.start()
+    assert not passed.wait(0.3)  # another thread's request waits for the probe
+    gate.answered(probe, 200)  # the limit did not last: everyone goes on
+    assert passed.wait(2.0)
+    waiter.join()
+
+    gate.answered(probe, 429)
+    stop = threading.Event()
+    passed.clear()
+    waiter = threading.Thread(target=lambda: (gate.turn(other, 5.0, None, stop), passed.set()))
+    waiter.start()
+    stop.set()  # the run stopped (or was cancelled): the waiter ends its wait, and then sends nothing
+    assert passed.wait(2.0)
+    waiter.join()
+
+    began = time.monotonic()
+    done: list[float] = []
+    waiter = threading.Thread(target=lambda: (gate.turn(other, 0.3), done.append(time.monotonic() - began)))
+    waiter.start()
+    waiter.join(3.0)
+    assert done and done[0] < 2.0  # a probe that never ends keeps no one waiting past the bound

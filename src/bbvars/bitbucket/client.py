@@ -158,17 +158,22 @@ class BitbucketClient:
         )
         started = time.monotonic()
         me = object()  # this request, to the gate
+        # A token request (its own endpoint, its own limit) never waits at the gate: a refresh may hold the token lock
+        # the probing request needs.
+        gated = auth is None
         try:
             with transport.paused():
                 for attempt in retrying:
-                    self.gate.turn(me, self.halt, self.cancel)  # outside the deadline: waiting is not its time
+                    if gated:  # outside the deadline: waiting is not the request's time
+                        self.gate.turn(me, self.retry.max_total, self.halt, self.cancel)
                     with attempt, transport.deadline(self.timeout):
                         if self.cancel is not None and self.cancel.is_set():
                             raise Cancelled()  # cancelled (SIGINT/SIGTERM): no new request, not even a retry
                         if self.halt.is_set():
                             raise Halted(maybe_applied)
                         response = self._attempt(method, url, cap, auth, kwargs)
-                        self.gate.answered(me, response.status_code)
+                        if gated:
+                            self.gate.answered(me, response.status_code)
                         if response.status_code in RETRY_STATUSES:
                             raise RetryableStatus(response)
                         response.extensions[MAYBE_APPLIED] = maybe_applied

@@ -128,12 +128,14 @@ class Gate:
         self._limited = False  # the latest answer (to any request) was 429
         self._probe: tuple[int, object] | None = None  # (thread, request) that probes
 
-    def turn(self, me: object, *events: threading.Event | None) -> None:
-        """Wait, before an attempt of `me`, while another request probes."""
+    def turn(self, me: object, most: float, *events: threading.Event | None) -> None:
+        """Wait, before an attempt of `me`, while another request probes: `most` seconds at most (a probe ends
+        within its own retry bound; this one is a safety net, never reached by a probe that behaves)."""
         thread = threading.get_ident()
+        until = time.monotonic() + most
         with self._cond:
             while self._limited and self._probe is not None and self._probe[1] is not me and self._probe[0] != thread:
-                if any(event is not None and event.is_set() for event in events):
+                if any(event is not None and event.is_set() for event in events) or time.monotonic() >= until:
                     return
                 self._cond.wait(0.2)
             if self._limited and self._probe is None:
