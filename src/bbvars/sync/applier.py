@@ -137,15 +137,16 @@ class Applier:
             result.fingerprints, error = steps.finish_fingerprints(
                 run.book, run.plan, succeeded, run.uuids, dry_run=result.dry_run, refused=refused,
                 execute=lambda ops: {op.key: self._fingerprint(run, op) for op in ops})
-            if error is not None and refused is not None:
-                result.warnings.append(error)  # told, and the stop stays the clean one it is
-            elif error is not None and result.error is not None:
-                result.warnings.append(error)
+            if error is not None and (refused is not None or result.error is not None):
+                result.warnings.append(error)  # told, and the stop's cause stays the one the target reports
             else:
                 result.error = result.error or error
 
     def _fingerprint(self, run: TargetRun, op: Operation) -> tuple[str, str | None]:
-        """The fingerprint write: sent even after a request-budget stop (the cap kept room for it)."""
+        """The fingerprint write: sent even after a request-budget stop (the cap kept room for it), never once the
+        run is cancelled."""
+        if self.cancel is not None and self.cancel.is_set():
+            return "failed", CANCELLED
         try:
             return self._execute(run, op), None
         except ApiError as exc:
