@@ -48,6 +48,26 @@ SLOW = ("tests/container/", "tests/bench/", "tests/auth/test_login_browser.py", 
         "tests/reliability/test_fuzz.py")
 
 
+# The suite runs in several processes (pytest-xdist, `-n` in pyproject's addopts). These run each in one worker, one
+# after the other: the container tests share one private dockerd and one image build (a module fixture, built once);
+# the docs site is built once for its module and opened in chromium, as the login test is (two browsers at once on a
+# small machine only slow both); the live suite writes to one real scratch place in order.
+SERIAL = {"tests/container/": "container", "tests/docs/test_site.py": "browser",
+          "tests/auth/test_login_browser.py": "browser", "tests/live/": "live"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Each test is its own unit of work, but for the SERIAL groups. (Not xdist_group marks with --dist loadgroup:
+    xdist 3.8 renames the node ids for them by an attribute pytest 9 no longer reads, so the groups were split.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Serialised(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return next((group for path, group in SERIAL.items() if nodeid.startswith(path)), nodeid)
+
+    return Serialised(config, log)
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if item.nodeid.startswith(SLOW):

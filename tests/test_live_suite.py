@@ -26,7 +26,8 @@ def test_the_live_suite_passes_against_the_emulator_and_cleans_up(tmp_path):
             BBVARS_LIVE_TOKEN_URL=emu.token_url, BBVARS_LIVE_CLIENT_ID="live-client",
             BBVARS_LIVE_CLIENT_SECRET="live-secret-3b7a", BBVARS_LIVE_EMAIL=EMAIL, BBVARS_LIVE_API_TOKEN=API_TOKEN,
             BBVARS_LIVE_ACCESS_TOKEN=ACCESS_TOKEN, XDG_CONFIG_HOME=str(tmp_path))
-        run = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-rs",
+        # -n 0: one process, so -v prints "name PASSED" lines (in several, the live tests are one xdist_group).
+        run = subprocess.run([sys.executable, "-m", "pytest", "-n", "0", "-v", "-p", "no:cacheprovider", "-rs",
                               str(ROOT / "tests" / "live" / "test_live.py")],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr

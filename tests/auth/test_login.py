@@ -23,6 +23,7 @@ from tests.support import (
     login_consumer,
     login_env,
     run_cli,
+    run_in_process,
     start_login,
     stored,
     token_requests,
@@ -86,7 +87,7 @@ def test_a_token_expired_by_the_clock_is_refreshed_before_the_first_request(emul
     data = stored_login(config_home)
     store.save(path, store.Login(**{**{k: v for k, v in data.items() if k != "version"}, "expires_at": time.time() - 1}))
     emulator.reset_requests()
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=clean_env(BITBUCKET_API_URL=emulator.api_url))
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=clean_env(BITBUCKET_API_URL=emulator.api_url))
     assert run.code == 0, run.stderr
     assert emulator.requests[0].path == "/site/oauth2/access_token"  # refreshed first: no 401 was needed
     assert all(r.status != 401 for r in emulator.requests)
@@ -96,7 +97,7 @@ def test_a_refused_refresh_token_says_to_log_in_again(emulator, config_home):
     assert log_in(emulator).code == 0
     emulator.expire_tokens()
     emulator.expire_refresh_tokens()
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=clean_env(BITBUCKET_API_URL=emulator.api_url))
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=clean_env(BITBUCKET_API_URL=emulator.api_url))
     assert run.code == 1
     assert "run `bbvars login` again" in run.stderr.splitlines()[-1]
     for secret in secrets_of(config_home):
@@ -105,7 +106,7 @@ def test_a_refused_refresh_token_says_to_log_in_again(emulator, config_home):
 
 def test_a_credential_in_the_environment_wins_over_the_stored_login(emulator, bb_env, config_home):
     assert log_in(emulator).code == 0
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=bb_env)
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=bb_env)
     assert run.code == 0 and "bbvars: credential: OAuth consumer" in run.stderr
 
 
@@ -178,20 +179,20 @@ def test_bad_login_input_is_exit_2_before_any_request(emulator):
          "login needs the OAuth consumer: set BITBUCKET_CLIENT_ID"),
         (["--timeout", "0"], login_env(emulator), "--timeout must be between 1 and 3600"),
     ]:
-        run = run_cli(["login", "--no-browser", *args], env=env)
+        run = run_in_process(["login", "--no-browser", *args], env=env)
         assert run.code == 2 and words in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr
     assert emulator.requests == []
 
 
 def test_logout_deletes_the_stored_login(emulator, config_home):
     assert log_in(emulator).code == 0
-    run = run_cli(["logout"], env=clean_env())
+    run = run_in_process(["logout"], env=clean_env())
     assert run.code == 0 and run.json == {"logged_out": True, "path": str(config_home / "bbvars" / "credentials.json")}
     assert not (config_home / "bbvars" / "credentials.json").exists()
-    again = run_cli(["logout"], env=clean_env())
+    again = run_in_process(["logout"], env=clean_env())
     assert again.code == 0 and again.json["logged_out"] is False
     # Without it, a command with no credential is bad input again.
-    run = run_cli(["sync", "-w", "acme", "--var", "A=1"], env=clean_env(BITBUCKET_API_URL=emulator.api_url))
+    run = run_in_process(["sync", "-w", "acme", "--var", "A=1"], env=clean_env(BITBUCKET_API_URL=emulator.api_url))
     assert run.code == 2 and "no credentials" in run.stderr and "bbvars login" in run.stderr
 
 

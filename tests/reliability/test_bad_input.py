@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bbvars.request.documents import MAX_INPUT_BYTES
-from tests.support import CLIENT_SECRET, FakeStdin, run_cli, run_main, use_env
+from tests.support import CLIENT_SECRET, FakeStdin, run_cli, run_in_process, run_main, use_env
 
 SYNC = ["sync", "-w", "acme", "-r", "api"]
 
@@ -147,7 +147,7 @@ def test_non_utf8_stdin_is_refused(emulator, bb_env):
 def test_a_non_utf8_file_is_refused(emulator, bb_env, tmp_path):
     path = tmp_path / "vars.json"
     path.write_bytes('{"A": "café"}'.encode("latin-1"))
-    run = run_cli([*SYNC, "-f", str(path)], env=bb_env)
+    run = run_in_process([*SYNC, "-f", str(path)], env=bb_env)
     assert run.code == 2 and run.stderr.strip() == f"bbvars: error: file {path} is not UTF-8 text"
     assert emulator.requests == []
 
@@ -283,7 +283,7 @@ def test_a_line_break_in_a_one_line_cli_setting_is_refused(emulator, bb_env, mon
 def test_a_forged_workflow_command_in_an_action_input_is_refused_after_the_masks(emulator, bb_env, tmp_path):
     env = ci_env("action", bb_env, tmp_path, workspace="acme", repository="api", environment=FORGED,
                  variables='{"A": "1"}', client_secret="s3cr3t-CLIENT-7f3a9c", client_id="ci-client")
-    run = run_cli(["action"], env=env)
+    run = run_in_process(["action"], env=env)
     lines = run.stdout.splitlines()
     assert not any(line.startswith("::stop-commands::") for line in lines), run.stdout
     first_other = next(i for i, line in enumerate(lines) if not line.startswith("::add-mask::"))
@@ -297,7 +297,7 @@ def test_a_forged_workflow_command_in_an_action_input_is_refused_after_the_masks
 def test_a_forged_result_line_in_a_pipe_variable_is_refused(emulator, bb_env, tmp_path):
     env = ci_env("pipe", bb_env, tmp_path, workspace="acme", repository="api", variables='{"A": "1"}',
                  environment="Test\n✔ Synced: 1 created", prefix="APP_\nINFO: forged")
-    run = run_cli(["pipe"], env=env)
+    run = run_in_process(["pipe"], env=env)
     assert run.stdout.splitlines() == ["✖ ENVIRONMENT holds a line break, and it must be one line (its text is not "
                                        "shown); PREFIX holds a line break, and it must be one line (its text is not "
                                        "shown)"]
@@ -306,7 +306,7 @@ def test_a_forged_result_line_in_a_pipe_variable_is_refused(emulator, bb_env, tm
 
 def test_a_line_break_in_a_terraform_query_setting_is_refused(emulator, bb_env):
     query = {"workspace": "acme", "repository": "api\nx", "variables": '{"A": "1"}'}
-    run = run_cli(["terraform"], env=bb_env, input=json.dumps(query))
+    run = run_in_process(["terraform"], env=bb_env, input=json.dumps(query))
     assert (run.code, run.stdout) == (2, "")
     assert run.stderr.strip() == "bbvars: error: query key repository holds a line break, and it must be one line " \
                                  "(its text is not shown)"
@@ -326,14 +326,14 @@ def test_a_url_with_a_password_is_refused_without_echoing_it(emulator, bb_env, t
     words = [f"{name} holds a user name or password", "the URL is not shown"]
     if surface in ("pipe", "action"):
         env = ci_env(surface, env, tmp_path, workspace="acme", repository="api", variables='{"A": "1"}', debug="true")
-        run = run_cli([surface], env=env)
+        run = run_in_process([surface], env=env)
         assert_ci_refused(subprocess.CompletedProcess([], run.code, run.stdout, run.stderr), emulator, surface,
                           [] if surface == "action" else words)
     elif surface == "cli":
-        run = run_cli([*SYNC, "--var", "A=1", "--debug"], env=env)
+        run = run_in_process([*SYNC, "--var", "A=1", "--debug"], env=env)
         assert run.code == 2 and run.stdout == "" and all(word in run.stderr for word in words), run.stderr
     else:
-        run = run_cli(["terraform"], env=env, input=json.dumps({"workspace": "acme", "variables": '{"A": "1"}'}))
+        run = run_in_process(["terraform"], env=env, input=json.dumps({"workspace": "acme", "variables": '{"A": "1"}'}))
         assert run.code == 2 and run.stdout == "" and all(word in run.stderr for word in words), run.stderr
     assert URL_PASSWORD not in run.stdout + run.stderr
     assert emulator.requests == []
@@ -433,11 +433,11 @@ def test_an_empty_cli_input_is_refused_unless_allowed(emulator, bb_env, monkeypa
 @pytest.mark.parametrize("surface", ["pipe", "action"])
 def test_an_empty_ci_input_is_refused_unless_allowed(emulator, bb_env, tmp_path, surface):
     given = {"workspace": "acme", "repository": "api", "variables": "{}"}
-    run = run_cli([surface], env=ci_env(surface, bb_env, tmp_path, **given))
+    run = run_in_process([surface], env=ci_env(surface, bb_env, tmp_path, **given))
     label = "ALLOW_EMPTY" if surface == "pipe" else "input allow_empty"
     assert_ci_refused(subprocess.CompletedProcess([], run.code, run.stdout, run.stderr), emulator, surface,
                       [*HINT, label])
-    allowed = run_cli([surface], env=ci_env(surface, bb_env, tmp_path, **given, allow_empty="true"))
+    allowed = run_in_process([surface], env=ci_env(surface, bb_env, tmp_path, **given, allow_empty="true"))
     assert allowed.code == 0, allowed.stdout
     assert allowed.stdout.splitlines()[-1] == "✔ Synced: 0 created, 0 updated, 0 unchanged, 0 deleted"
     assert emulator.requests == []
@@ -445,9 +445,9 @@ def test_an_empty_ci_input_is_refused_unless_allowed(emulator, bb_env, tmp_path,
 
 def test_an_empty_terraform_input_is_refused_unless_allowed(emulator, bb_env):
     query = {"workspace": "acme", "repository": "api", "variables": "{}"}
-    run = run_cli(["terraform"], env=bb_env, input=json.dumps(query))
+    run = run_in_process(["terraform"], env=bb_env, input=json.dumps(query))
     assert run.code == 2 and run.stdout == "" and all(w in run.stderr for w in [*HINT, "query key allow_empty"])
-    allowed = run_cli(["terraform"], env=bb_env, input=json.dumps({**query, "allow_empty": "true"}))
+    allowed = run_in_process(["terraform"], env=bb_env, input=json.dumps({**query, "allow_empty": "true"}))
     assert allowed.code == 0 and json.loads(allowed.stdout)["changed"] == "false", allowed.stderr
     assert emulator.requests == []
 
@@ -460,7 +460,7 @@ def test_an_empty_terraform_input_is_refused_unless_allowed(emulator, bb_env):
 def test_a_misspelled_pipe_variable_is_refused(emulator, bb_env, tmp_path, typo, meant):
     env = ci_env("pipe", bb_env, tmp_path, workspace="acme", repository="api", variables='{"A": "1"}')
     env[typo] = "Production"
-    run = run_cli(["pipe"], env=env)
+    run = run_in_process(["pipe"], env=env)
     assert_ci_refused(subprocess.CompletedProcess([], run.code, run.stdout, run.stderr), emulator, "pipe",
                       [f"the variable {typo} is not one of the pipe's: did you mean {meant}?"])
     assert "Production" not in run.stdout
@@ -470,7 +470,7 @@ def test_other_variables_of_the_pipe_environment_are_not_typos(emulator, bb_env,
     env = ci_env("pipe", bb_env, tmp_path, workspace="acme", repository="api", variables='{"A": "1"}')
     env.update(BITBUCKET_BRANCH="main", BITBUCKET_BUILD_NUMBER="7", BITBUCKET_DEPLOYMENT_ENVIRONMENT="test",
                HOSTNAME="runner", LANG="C.UTF-8", TERRAFORM_VERSION="1.9", DEPLOY_ENV="prod")
-    run = run_cli(["pipe"], env=env)
+    run = run_in_process(["pipe"], env=env)
     assert run.code == 0, run.stdout
 
 

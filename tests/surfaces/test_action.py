@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from bbvars.surfaces.action import escape_data, mask
-from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, api_writes, env_for, run_cli
+from tests.support import CLIENT_ID, CLIENT_SECRET, ROOT, api_writes, env_for, run_cli, run_in_process
 from tests.surfaces.test_pipe import listing
 
 # The consumer's HTTP Basic header (base64 of id:secret), masked right after the secret: a server may echo it.
@@ -57,8 +57,9 @@ def action_env(emu, github, *, consumer_in_env: bool = False, **given: str) -> d
     return env
 
 
-def run_action(env):
-    return run_cli(["action"], env=env)
+def run_action(env, process: bool = False):
+    """The action in-process; process=True for the few tests that run it as its container does, a real process."""
+    return (run_cli if process else run_in_process)(["action"], env=env)
 
 
 def outputs(github) -> dict[str, str]:
@@ -111,7 +112,7 @@ def assert_no_secret(run, github, *extra: str) -> None:
 def test_syncs_and_writes_every_output(emulator, github):
     env = action_env(emulator, github, workspace="acme", repository="api", environment="Production",
                      variables=json.dumps(TERRAFORM), secured="api_key", upper="true")
-    run = run_action(env)
+    run = run_action(env, process=True)
     assert run.code == 0, run.stdout + run.stderr
     keys = ["API_KEY", "DB_HOST", "DB_PASSWORD", "TLS_KEY"]
     result = outputs(github)
@@ -208,7 +209,7 @@ def test_a_bad_input_is_an_error_line_before_any_request(emulator, github):
 def test_a_failure_is_an_error_line_with_outputs_still_written(emulator, github):
     env = action_env(emulator, github, workspace="acme", repository="api", environment="Nowhere",
                      variables=json.dumps(TERRAFORM))
-    run = run_action(env)
+    run = run_action(env, process=True)
     assert run.code == 1
     _, rest = masks_first(run.stdout)
     assert rest[-1].startswith("::error::Sync failed (0 created, 0 updated, 0 unchanged, 0 deleted, 4 failed): ")

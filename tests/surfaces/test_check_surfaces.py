@@ -6,14 +6,14 @@ import json
 import subprocess
 import sys
 
-from tests.support import API_EMAIL, API_TOKEN, CLIENT_SECRET, api_writes, clean_env, env_for
+from tests.support import API_EMAIL, API_TOKEN, CLIENT_SECRET, api_writes, clean_env, env_for, run_in_process
 
 API = {"ATLASSIAN_ACCOUNT_EMAIL": API_EMAIL, "ATLASSIAN_API_TOKEN": API_TOKEN}
 
 
 def run(args, env, stdin=None):
-    return subprocess.run([sys.executable, "-m", "bbvars", *args], input=stdin, env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = run_in_process(args, env=env, input=stdin)
+    return subprocess.CompletedProcess([sys.executable, "-m", "bbvars", *args], done.code, done.stdout, done.stderr)
 
 
 def test_pipe_check_needs_no_variables_and_ends_in_one_line(emulator):

@@ -4,8 +4,6 @@ prints a credential; the kind-specific failures say what to fix."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -20,6 +18,7 @@ from tests.support import (
     clean_env,
     log_in,
     run_cli,
+    run_in_process,
     stored,
 )
 
@@ -46,7 +45,7 @@ def surface_run(surface: str, emu: Emulator, credentials: dict[str, str], tmp_pa
     base = {"BITBUCKET_API_URL": emu.api_url, "BITBUCKET_TOKEN_URL": emu.token_url}
     document = json.dumps({"API_URL": "https://api.example.com", "REPLICAS": "3"})
     if surface == "cli":
-        run = run_cli(["sync", "-w", "acme", "-r", "api", "--file", "-"], env=clean_env(**base, **credentials),
+        run = run_in_process(["sync", "-w", "acme", "-r", "api", "--file", "-"], env=clean_env(**base, **credentials),
                       input=document)
         return run.code, run.stdout, run.stderr
     if surface == "pipe":
@@ -60,9 +59,8 @@ def surface_run(surface: str, emu: Emulator, credentials: dict[str, str], tmp_pa
     else:
         env = clean_env(**base, **credentials)
         args, stdin = ["terraform"], json.dumps({"workspace": "acme", "repository": "api", "variables": document})
-    proc = subprocess.run([sys.executable, "-m", "bbvars", *args], input=stdin, env=env, capture_output=True,
-                          text=True, timeout=60)
-    return proc.returncode, proc.stdout, proc.stderr
+    run = run_in_process(args, env=env, input=stdin)
+    return run.code, run.stdout, run.stderr
 
 
 @pytest.mark.parametrize("surface", ["cli", "pipe", "action", "terraform"])
@@ -86,7 +84,7 @@ def test_a_sync_works_with_each_kind_through_every_surface(kind, surface, kinds_
 
 def test_an_api_token_is_sent_as_basic_and_needs_no_token_request(kinds_emulator):
     _name, credentials = KINDS["atlassian-api-token"]
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1"],
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1"],
                   env=clean_env(BITBUCKET_API_URL=kinds_emulator.api_url, BITBUCKET_TOKEN_URL=kinds_emulator.token_url,
                                 **credentials))
     assert run.code == 0, run.stderr
@@ -101,7 +99,7 @@ def test_the_precedence_when_several_kinds_are_set(kinds_emulator):
                               (("ATLASSIAN_API_TOKEN", "ATLASSIAN_ACCOUNT_EMAIL", "BITBUCKET_ACCESS_TOKEN"),
                                "OAuth consumer")]:
         given = {k: v for k, v in everything.items() if k not in dropped}
-        run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env={**env, **given})
+        run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env={**env, **given})
         assert run.code == 0 and f"bbvars: credential: {expected}" in run.stderr, run.stderr
 
 
@@ -109,7 +107,7 @@ def test_a_403_for_an_api_token_names_its_scopes(kinds_emulator):
     kinds_emulator.add_api_token("reader@example.com", "ATATT-reader-only-token-0001", scopes=("read:pipeline:bitbucket",))
     env = clean_env(BITBUCKET_API_URL=kinds_emulator.api_url, ATLASSIAN_ACCOUNT_EMAIL="reader@example.com",
                     ATLASSIAN_API_TOKEN="ATATT-reader-only-token-0001")
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=env)
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=env)
     assert run.code == 1
     assert "lack the scope admin:pipeline:bitbucket" in run.stderr.splitlines()[-1]
     error = run.json["failed"][0]["error"]  # whole in the report; the stderr line may be cut short
@@ -120,7 +118,7 @@ def test_a_403_for_an_api_token_names_its_scopes(kinds_emulator):
 def test_a_401_with_a_username_for_an_email_says_so(kinds_emulator):
     env = clean_env(BITBUCKET_API_URL=kinds_emulator.api_url, ATLASSIAN_ACCOUNT_EMAIL="dev-user",
                     ATLASSIAN_API_TOKEN=API_TOKEN)
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=env)
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=env)
     assert run.code == 1
     assert "ATLASSIAN_ACCOUNT_EMAIL is not an email address" in run.stderr
     error = run.json["failed"][0]["error"]  # whole in the report; the stderr line may be cut short
@@ -143,7 +141,7 @@ def test_an_api_token_given_as_an_access_token_is_refused_before_any_request(sur
     ({"ATLASSIAN_ACCOUNT_EMAIL": API_EMAIL}, "ATLASSIAN_API_TOKEN is not set"),
 ])
 def test_half_an_api_token_is_bad_input(given, words, kinds_emulator):
-    run = run_cli(["sync", "-w", "acme", "--var", "A=1"], env=clean_env(BITBUCKET_API_URL=kinds_emulator.api_url, **given))
+    run = run_in_process(["sync", "-w", "acme", "--var", "A=1"], env=clean_env(BITBUCKET_API_URL=kinds_emulator.api_url, **given))
     assert run.code == 2 and words in run.stderr and kinds_emulator.requests == []
 
 
@@ -156,7 +154,7 @@ def test_debug_mode_shows_no_credential_in_any_form(kind, kinds_emulator):
         assert log_in(kinds_emulator).code == 0
         kinds_emulator.expire_tokens()  # a refresh happens during the run, and its tokens must not show either
     env = clean_env(BITBUCKET_API_URL=kinds_emulator.api_url, BITBUCKET_TOKEN_URL=kinds_emulator.token_url, **credentials)
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--debug"], env=env)
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--debug"], env=env)
     assert run.code == 0, run.stderr
     assert "bbvars: debug: " in run.stderr
     shown = run.stdout + run.stderr

@@ -7,7 +7,7 @@ import os
 import re
 
 from bbvars.emulator import Fault
-from tests.support import CLIENT_SECRET, api_writes, env_for, run_cli, stored
+from tests.support import CLIENT_SECRET, api_writes, env_for, run_cli, run_in_process, stored
 
 PASSWORD = "pw-Pipe-9d8c7b"  # a sensitive Terraform output: must never be printed
 API_KEY = "key-Pipe-1a2b3c"  # secured through SECURED
@@ -26,8 +26,9 @@ def listing(*keys: str) -> Fault:
                  body=json.dumps({"values": values, "page": 1, "pagelen": 100, "size": len(values)}))
 
 
-def run_pipe(env):
-    return run_cli(["pipe"], env=env)
+def run_pipe(env, process: bool = False):
+    """The pipe in-process; process=True for the few tests that run it as its container does, a real process."""
+    return (run_cli if process else run_in_process)(["pipe"], env=env)
 
 
 def assert_no_secret(run, *secrets: str) -> None:
@@ -38,7 +39,7 @@ def assert_no_secret(run, *secrets: str) -> None:
 def test_syncs_terraform_outputs_into_an_environment(emulator):
     env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", ENVIRONMENT="Production",
                    VARIABLES=json.dumps(TERRAFORM), UPPER="true")
-    run = run_pipe(env)
+    run = run_pipe(env, process=True)
     assert run.code == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == "INFO: Syncing 3 variable(s) into environment Production of acme/api..."
@@ -142,7 +143,7 @@ def test_the_token_command_is_refused_in_a_pipe(emulator):
 
 def test_a_failure_is_one_cross_line_and_exit_1(emulator):
     env = env_for(emulator, WORKSPACE="acme", REPOSITORY="api", ENVIRONMENT="Nowhere", VARIABLES='{"A": "1"}')
-    run = run_pipe(env)
+    run = run_pipe(env, process=True)
     assert run.code == 1
     last = run.stdout.splitlines()[-1]
     assert last.startswith("✖ Sync failed (0 created, 0 updated, 0 unchanged, 0 deleted, 1 failed): ")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from bbvars.emulator import Fault
-from tests.support import CLIENT_ID, CLIENT_SECRET, api_writes, env_for, stored
+from tests.support import CLIENT_ID, CLIENT_SECRET, api_writes, env_for, run_in_process, stored
 
 SYNC_ANSWER_KEYS = {"created", "updated", "unchanged", "deleted", "failed", "changed", "dry_run"}
 
@@ -58,22 +58,23 @@ class External:
         return lines[0].removeprefix("bbvars: error: ")
 
 
-def external(query: dict | None, env: dict[str, str], *, raw: bytes | None = None) -> External:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bbvars", "terraform"],
-        input=raw if raw is not None else go_marshal(query or {}),
-        capture_output=True,
-        env=env,
-        timeout=60,
-    )
-    result = External(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
+def external(query: dict | None, env: dict[str, str], *, raw: bytes | None = None, process: bool = False) -> External:
+    """The program as Terraform runs it, in-process; process=True for the few tests that run a real process."""
+    given = raw if raw is not None else go_marshal(query or {})
+    if not process:
+        run = run_in_process(["terraform"], env=env, input=given, binary=True)
+        result = External(run.code, run.stdout, run.stderr)
+    else:
+        proc = subprocess.run([sys.executable, "-m", "bbvars", "terraform"], input=given, capture_output=True,
+                              env=env, timeout=60)
+        result = External(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
     for stream in (result.stdout, result.stderr):
         assert CLIENT_SECRET not in stream, "the client secret leaked"
     return result
 
 
-def answered(query: dict, env: dict[str, str]) -> dict[str, str]:
-    result = external(query, env)
+def answered(query: dict, env: dict[str, str], process: bool = False) -> dict[str, str]:
+    result = external(query, env, process=process)
     answer = result.answer
     assert result.stderr == "", f"nothing but the answer is expected, got stderr {result.stderr!r}"
     return answer
@@ -92,7 +93,7 @@ def test_sync_creates_then_a_second_run_changes_nothing(emulator):
     env = env_for(emulator)
     variables = json.dumps({"API_URL": "https://api.example.com/?a=1&b=<2>", "REPLICAS": 3, "ZONES": ["a", "b"],
                             "LIMITS": {"cpu": 2}, "GREETING": "grüß dich"})
-    first = answered(query(variables=variables), env)
+    first = answered(query(variables=variables), env, process=True)
     assert set(first) == SYNC_ANSWER_KEYS
     assert first == {"created": "API_URL,GREETING,LIMITS,REPLICAS,ZONES", "updated": "", "unchanged": "",
                      "deleted": "", "failed": "", "changed": "true", "dry_run": "false"}
@@ -236,7 +237,7 @@ def test_half_a_consumer_in_the_query_names_the_missing_query_key(emulator):
 
 def test_wrong_secret_fails_with_one_line_naming_the_cause(emulator):
     result = external(query(variables=json.dumps({"A": "1", "B": "2"})),
-                      env_for(emulator, BITBUCKET_CLIENT_SECRET="wrong-secret-value"))
+                      env_for(emulator, BITBUCKET_CLIENT_SECRET="wrong-secret-value"), process=True)
     assert result.code == 1
     error = result.error
     assert error.startswith("repository acme/api: A, B failed: Bitbucket rejected the OAuth client id or secret"), error

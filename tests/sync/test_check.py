@@ -20,6 +20,7 @@ from tests.support import (
     env_for,
     log_in,
     run_cli,
+    run_in_process,
     seed,
 )
 
@@ -30,7 +31,7 @@ API = {"ATLASSIAN_ACCOUNT_EMAIL": API_EMAIL, "ATLASSIAN_API_TOKEN": API_TOKEN}
 def check(emu, *target: str, **credentials: str):
     env = clean_env(BITBUCKET_API_URL=emu.api_url, BITBUCKET_TOKEN_URL=emu.token_url, **credentials)
     emu.reset_requests()
-    run = run_cli(["check", *target], env=env)
+    run = run_in_process(["check", *target], env=env)
     jsonschema.validate(run.json, SCHEMA)
     assert api_writes(emu) == [] and len(emu.requests) <= 5, emu.requests
     return run, {c["name"]: c for c in run.json["checks"]}
@@ -152,7 +153,7 @@ def test_never_more_than_5_requests_even_when_every_token_is_refused_as_expired(
     emu.inject(Fault(path="^/2.0/", status=401, times=-1, body=expired))
     env = env_for(emu)
     emu.reset_requests()
-    run = run_cli(["check", "-w", "acme", "-r", "api", "-e", "Production"], env=env)
+    run = run_in_process(["check", "-w", "acme", "-r", "api", "-e", "Production"], env=env)
     assert run.code == 1 and len(emu.requests) <= 5, emu.requests
     assert not run.json["checks"][0]["ok"] and run.json["checks"][0]["name"] == "credential"
 

@@ -63,7 +63,7 @@ def test_the_hmac_key_is_not_the_setting_s_text():
     secrets.token_hex(16),  # 32 hex digits: 128 bits
     base64.b64encode(secrets.token_bytes(32)).decode(),  # `openssl rand -base64 32`, padding included
     " " + secrets.token_urlsafe(32) + "\n",  # pasted with a newline
-])
+], ids=["urlsafe-32", "urlsafe-16", "hex-16", "base64-32", "pasted"])  # ids, not the random values: the same in every xdist worker
 def test_a_random_key_of_128_bits_or_more_is_accepted(text):
     assert fingerprints.key_problem(text) is None and fingerprints.key_bits(text) >= 128
     assert fingerprints.key_problem(fingerprints.new_key()) is None and len(fingerprints.new_key()) == 43

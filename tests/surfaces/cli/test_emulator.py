@@ -11,7 +11,7 @@ import sys
 import httpx
 import pytest
 
-from tests.support import ROOT, clean_env, run_cli
+from tests.support import ROOT, clean_env, run_cli, run_in_process
 
 
 @pytest.fixture
@@ -39,17 +39,17 @@ def sync_env(api: str, token: str, env: dict) -> dict:
 
 def test_a_sync_against_the_served_emulator_creates_then_finds_unchanged(served):
     api, token, env = served
-    first = run_cli(["sync", "-w", "acme", "-r", "api", "-e", "Test", "--var", "A=1"], env=sync_env(api, token, env))
+    first = run_in_process(["sync", "-w", "acme", "-r", "api", "-e", "Test", "--var", "A=1"], env=sync_env(api, token, env))
     assert first.code == 0, first.stderr
     assert first.json["created"] == ["A"]
-    again = run_cli(["sync", "-w", "acme", "-r", "api", "-e", "Test", "--var", "A=1"], env=sync_env(api, token, env))
+    again = run_in_process(["sync", "-w", "acme", "-r", "api", "-e", "Test", "--var", "A=1"], env=sync_env(api, token, env))
     assert again.json["unchanged"] == ["A"]
 
 
 @pytest.mark.parametrize("served", [["--fault", "503:1"]], indirect=True)
 def test_injected_fault_is_retried(served):
     api, token, env = served
-    run = run_cli(["sync", "-w", "acme", "--var", "A=1", "--debug"], env=sync_env(api, token, env))
+    run = run_in_process(["sync", "-w", "acme", "--var", "A=1", "--debug"], env=sync_env(api, token, env))
     assert run.code == 0, run.stderr
     assert "after HTTP 503" in run.stderr
 
@@ -67,7 +67,7 @@ def debug_lines(run) -> list[str]:
 @pytest.mark.parametrize("served", [["--latency", "0.3"]], indirect=True)
 def test_latency_delays_every_answer(served):
     api, token, env = served
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--debug"], env=sync_env(api, token, env))
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--debug"], env=sync_env(api, token, env))
     assert run.code == 0, run.stderr
     assert run.json["created"] == ["A"]
     # The token, the listing and the create, each answered no sooner than the latency after it was sent.
@@ -80,11 +80,11 @@ def test_latency_delays_every_answer(served):
 @pytest.mark.parametrize("served", [["--token-ttl", "1", "--fault", "503:2"]], indirect=True)
 def test_token_ttl_expires_tokens_and_a_sync_renews_once(served):
     api, token, env = served
-    minted = run_cli(["token"], env=sync_env(api, token, env))
+    minted = run_in_process(["token"], env=sync_env(api, token, env))
     assert minted.code == 0, minted.stderr
     assert minted.json["expires_in"] == 1
 
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--debug"], env=sync_env(api, token, env))
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--debug"], env=sync_env(api, token, env))
 
     assert run.code == 0, run.stderr
     assert run.json["created"] == ["A"]
@@ -111,24 +111,28 @@ def listing(api: str, token: str, **params) -> dict:
 def test_the_nonext_quirk_drops_next_links(served):
     api, token, env = served
     wanted = {f"K{n:03d}": "v" for n in range(120)}
-    first = run_cli(["sync", "-w", "acme", "-r", "api", "--file", "-"], env=sync_env(api, token, env),
+    first = run_in_process(["sync", "-w", "acme", "-r", "api", "--file", "-"], env=sync_env(api, token, env),
                     input=json.dumps(wanted))
     assert first.code == 0 and first.json["created"] == sorted(wanted), first.stderr
     page = listing(api, token, pagelen=10)
     assert "next" not in page and page["size"] == 120 and len(page["values"]) == 10
-    again = run_cli(["sync", "-w", "acme", "-r", "api", "--file", "-"], env=sync_env(api, token, env),
+    again = run_in_process(["sync", "-w", "acme", "-r", "api", "--file", "-"], env=sync_env(api, token, env),
                     input=json.dumps(wanted))
     assert again.code == 0 and again.json["unchanged"] == sorted(wanted), again.stderr  # page 2 was asked for
 
 
 @pytest.mark.parametrize("served", [["--quirk", "lag=600"]], indirect=True)
-def test_the_lag_quirk_makes_listings_trail_writes(served):
+def test_the_lag_quirk_makes_listings_trail_writes(served, monkeypatch):
+    from bbvars.sync import applier
+
+    # In-process, so the re-list waits can be short: ten minutes of lag outlasts any of them (10 s as shipped).
+    monkeypatch.setattr(applier, "RELIST_WAITS", (0.01,) * len(applier.RELIST_WAITS))
     api, token, env = served
-    first = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=sync_env(api, token, env))
+    first = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=sync_env(api, token, env))
     assert first.code == 0 and first.json["created"] == ["A"], first.stderr
     assert listing(api, token)["values"] == []  # ten minutes behind
     # The second run does not see A listed, meets a 409, re-lists a few times in vain, and says so.
-    again = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=sync_env(api, token, env))
+    again = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1"], env=sync_env(api, token, env))
     assert again.code == 1 and "its listing still does not show it" in again.json["failed"][0]["error"]
 
 
@@ -171,12 +175,12 @@ MANIFEST_SEED = str(ROOT / "examples" / "manifest" / "seed.yml")
 def test_the_served_emulator_holds_what_seed_files_and_flags_add(served):
     api, token, env = served
     env = sync_env(api, token, env)
-    listed = run_cli(["list", "-w", "acme", "-r", "api", "-e", "Production"], env=env)  # the demo data is kept
+    listed = run_in_process(["list", "-w", "acme", "-r", "api", "-e", "Production"], env=env)  # the demo data is kept
     assert listed.code == 0 and listed.json == [{"key": "OLD_FEATURE_FLAG", "secured": False, "value": "on"}]
-    assert run_cli(["list", "-w", "acme", "-r", "tools", "-e", "Test"], env=env).json == [
+    assert run_in_process(["list", "-w", "acme", "-r", "tools", "-e", "Test"], env=env).json == [
         {"key": "OLD", "secured": False, "value": "1"}]
-    assert run_cli(["list", "-w", "beta"], env=env).json == [{"key": "REGION", "secured": False, "value": "eu"}]
-    synced = run_cli(["sync", "-w", "acme", "-r", "web", "-e", "Production", "--var", "A=1"], env=env)
+    assert run_in_process(["list", "-w", "beta"], env=env).json == [{"key": "REGION", "secured": False, "value": "eu"}]
+    synced = run_in_process(["sync", "-w", "acme", "-r", "web", "-e", "Production", "--var", "A=1"], env=env)
     assert synced.code == 0 and synced.json["created"] == ["A"], synced.stderr
 
 
@@ -239,4 +243,4 @@ def test_a_wildcard_host_is_said_in_the_banner_not_hidden_behind_loopback_urls(s
     banner = env["banner"]
     port = api.split(":")[2].split("/")[0]
     assert f"listening on 0.0.0.0 port {port}: every IPv4 address of this machine, not only loopback" in banner
-    assert run_cli(["sync", "-w", "acme", "--var", "A=1"], env=sync_env(api, token, env)).code == 0
+    assert run_in_process(["sync", "-w", "acme", "--var", "A=1"], env=sync_env(api, token, env)).code == 0

@@ -10,7 +10,7 @@ import pytest
 
 from bbvars.surfaces.cli import man
 from bbvars.surfaces.cli.main import COMMANDS
-from tests.support import ROOT, clean_env, run_cli
+from tests.support import ROOT, clean_env, run_in_process
 
 PAGES = ROOT / "docs" / "commands"
 REGENERATE = "regenerate them: python -m bbvars.surfaces.cli.man docs/commands"
@@ -26,7 +26,7 @@ def test_the_committed_pages_are_the_generated_ones(tmp_path):
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_each_page_says_what_help_says(command):
     """Every option and argument `--help` lists, with its help text, is on the page; and its examples end --help."""
-    helped = run_cli([command, "--help"], env=clean_env(COLUMNS="200"))
+    helped = run_in_process([command, "--help"], env=clean_env(COLUMNS="200"))
     assert helped.code == 0
     page = (PAGES / f"{command}.md").read_text()
     said = " ".join(helped.stdout.split())
@@ -41,12 +41,12 @@ def test_each_page_says_what_help_says(command):
 
 
 def test_bbvars_man_prints_a_page_and_the_index_as_markdown_or_roff():
-    page = run_cli(["man", "sync"], env=clean_env())
+    page = run_in_process(["man", "sync"], env=clean_env())
     assert page.code == 0 and page.stdout == (PAGES / "sync.md").read_text()
     assert "| 3 | with --exit-code only" in page.stdout
-    index = run_cli(["man"], env=clean_env())
+    index = run_in_process(["man"], env=clean_env())
     assert index.code == 0 and "[`bbvars sync`](sync.md)" in index.stdout
-    roff = run_cli(["man", "emulator", "--format", "roff"], env=clean_env())
+    roff = run_in_process(["man", "emulator", "--format", "roff"], env=clean_env())
     assert roff.code == 0 and roff.stdout.startswith(".TH BBVARS-EMULATOR 1")
     assert "\\-\\-seed PATH" in roff.stdout and ".SH EXAMPLES" in roff.stdout
 
@@ -57,7 +57,7 @@ def test_the_roff_page_renders_with_man(tmp_path):
     if not shutil.which("groff"):
         pytest.skip("no groff to render roff with")
     source = tmp_path / "bbvars-sync.1"
-    source.write_text(run_cli(["man", "sync", "--format", "roff"], env=clean_env()).stdout)
+    source.write_text(run_in_process(["man", "sync", "--format", "roff"], env=clean_env()).stdout)
     shown = subprocess.run(["groff", "-man", "-Tutf8", str(source)], capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0 and not shown.stderr, shown.stderr
     text = re.sub(r".\x08", "", shown.stdout)

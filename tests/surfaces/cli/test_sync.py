@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from bbvars.emulator import Fault
-from tests.support import CLIENT_SECRET, ROOT, api_writes, env_for, run_cli, stored
+from tests.support import CLIENT_SECRET, ROOT, api_writes, env_for, run_cli, run_in_process, stored
 
 SYNC = ["sync", "-w", "acme", "-r", "api"]
 SCHEMA = json.loads((ROOT / "schema" / "result.schema.json").read_text())
@@ -78,7 +78,7 @@ def test_update_and_prune_lines(emulator, bb_env):
     for key, value in {"KEEP": "k", "CHANGE": "old", "EXTRA": "e"}.items():
         emulator.seed_variable("acme", key, value, repository="api")
 
-    run = run_cli([*SYNC, "--prune"], env=bb_env, input='{"KEEP": "k", "CHANGE": "new", "ADD": "a"}')
+    run = run_in_process([*SYNC, "--prune"], env=bb_env, input='{"KEEP": "k", "CHANGE": "new", "ADD": "a"}')
 
     assert run.code == 0
     assert summary_of(run) == ["repository acme/api: 1 created, 1 updated, 1 unchanged, 1 deleted",
@@ -93,7 +93,7 @@ def test_dry_run_writes_nothing_and_says_what_it_would_do(emulator, bb_env):
     emulator.seed_variable("acme", "CHANGE", "old", repository="api")
     emulator.seed_variable("acme", "EXTRA", "e", repository="api")
 
-    run = run_cli([*SYNC, "--dry-run", "--prune"], env=bb_env, input='{"CHANGE": "new", "ADD": "a"}')
+    run = run_in_process([*SYNC, "--dry-run", "--prune"], env=bb_env, input='{"CHANGE": "new", "ADD": "a"}')
 
     assert run.code == 0 and run.json["dry_run"] is True
     assert (run.json["created"], run.json["updated"], run.json["deleted"]) == (["ADD"], ["CHANGE"], ["EXTRA"])
@@ -106,7 +106,7 @@ def test_prefix_upper_var_file_and_yaml(emulator, bb_env, tmp_path):
     (tmp_path / "a.yaml").write_text("db-host: db.internal\nreplicas: 3\nstarted: 2024-01-01\n")
     (tmp_path / "b.json").write_text('{"api-url": "https://api"}')
 
-    run = run_cli([*SYNC, "--prefix", "app-", "--upper", "-f", str(tmp_path / "a.yaml"), "--file",
+    run = run_in_process([*SYNC, "--prefix", "app-", "--upper", "-f", str(tmp_path / "a.yaml"), "--file",
                    str(tmp_path / "b.json"), "--var", "extra=x=y", "--var", "empty="], env=bb_env)
 
     assert run.code == 0, run.stderr
@@ -116,7 +116,7 @@ def test_prefix_upper_var_file_and_yaml(emulator, bb_env, tmp_path):
 
 
 def test_stdin_as_a_file_together_with_vars_and_secured(emulator, bb_env):
-    run = run_cli([*SYNC, "-f", "-", "--var", "TOKEN=t0k3n-value-123", "--secured", "TOKEN,PASSWORD"], env=bb_env,
+    run = run_in_process([*SYNC, "-f", "-", "--var", "TOKEN=t0k3n-value-123", "--secured", "TOKEN,PASSWORD"], env=bb_env,
                   input="PASSWORD: hunter22\nUSER: admin\n")
     assert run.code == 0, run.stderr
     assert stored(emulator) == {"PASSWORD": ("hunter22", True), "USER": ("admin", False),
@@ -125,12 +125,12 @@ def test_stdin_as_a_file_together_with_vars_and_secured(emulator, bb_env):
 
 
 def test_secured_star_secures_everything(emulator, bb_env):
-    run = run_cli([*SYNC, "--secured", "*"], env=bb_env, input='{"A": "1", "B": "2"}')
+    run = run_in_process([*SYNC, "--secured", "*"], env=bb_env, input='{"A": "1", "B": "2"}')
     assert run.code == 0 and stored(emulator) == {"A": ("1", True), "B": ("2", True)}
 
 
 def test_a_null_value_is_an_input_error_naming_the_key(emulator, bb_env):
-    run = run_cli(SYNC, env=bb_env, input='{"db_host": "x", "db_password": null}')
+    run = run_in_process(SYNC, env=bb_env, input='{"db_host": "x", "db_password": null}')
     assert run.code == 2 and run.stdout == ""
     assert run.stderr.strip() == ("bbvars: error: standard input: db_password is null; give it a value or leave it "
                                   "out")
@@ -152,15 +152,15 @@ def test_a_failure_exits_1_with_the_report_and_one_error_line(emulator, bb_env):
 
 
 def test_quiet_prints_no_summary(emulator, bb_env):
-    run = run_cli([*SYNC, "--quiet"], env=bb_env, input='{"A": "1"}')
+    run = run_in_process([*SYNC, "--quiet"], env=bb_env, input='{"A": "1"}')
     assert run.code == 0 and run.stderr == "" and run.json["created"] == ["A"]
-    failed = run_cli(["sync", "-q", "-w", "acme", "-r", "nope"], env=bb_env, input='{"A": "1"}')
+    failed = run_in_process(["sync", "-q", "-w", "acme", "-r", "nope"], env=bb_env, input='{"A": "1"}')
     assert failed.code == 1 and failed.stderr.startswith(
         "bbvars: error: repository acme/nope: A failed: repository acme/nope not found")
 
 
 def test_debug_shows_request_lines_but_no_secret(emulator, bb_env):
-    run = run_cli([*SYNC, "--debug"], env=bb_env,
+    run = run_in_process([*SYNC, "--debug"], env=bb_env,
                   input=json.dumps({"PASSWORD": {"value": "very-secret-value", "type": "string", "sensitive": True},
                                     "HOST": {"value": "h", "type": "string", "sensitive": False}}))
     assert run.code == 0
@@ -176,7 +176,7 @@ def test_debug_shows_request_lines_but_no_secret(emulator, bb_env):
 
 def test_environment_variables_by_name(emulator, bb_env):
     uuid = next(e["uuid"] for e in emulator.environments("acme", "api") if e["name"] == "Production")
-    run = run_cli([*SYNC, "-e", "production"], env=bb_env, input='{"URL": "https://prod"}')
+    run = run_in_process([*SYNC, "-e", "production"], env=bb_env, input='{"URL": "https://prod"}')
     assert run.code == 0
     assert run.json["target"] == {"workspace": "acme", "repository": "api", "environment": "production"}
     assert summary_of(run)[0].startswith("environment production of acme/api: 1 created")
@@ -185,7 +185,7 @@ def test_environment_variables_by_name(emulator, bb_env):
 
 @pytest.mark.parametrize("option", [["--repository", "api"], ["--repo", "api"], ["--repo=api"], ["-r", "api"]])
 def test_the_repository_by_each_of_its_spellings(emulator, bb_env, option):
-    run = run_cli(["sync", "-w", "acme", *option], env=bb_env, input='{"R": "1"}')
+    run = run_in_process(["sync", "-w", "acme", *option], env=bb_env, input='{"R": "1"}')
     assert run.code == 0, run.stderr
     assert run.json["target"] == {"workspace": "acme", "repository": "api", "environment": None}
     assert stored(emulator) == {"R": ("1", False)} and stored(emulator, repository=None) == {}
@@ -193,14 +193,14 @@ def test_the_repository_by_each_of_its_spellings(emulator, bb_env, option):
 
 def test_the_help_names_the_repo_alias(emulator, bb_env):
     # argparse would also take --repo as an abbreviation of --repository: the help shows it is a real alias.
-    run = run_cli(["sync", "--help"], env=bb_env)
+    run = run_in_process(["sync", "--help"], env=bb_env)
     assert run.code == 0
     # (Python 3.13 shows the metavar once: "--repository, --repo, -r REPOSITORY".)
     assert re.search(r"--repository( REPOSITORY)?, --repo( REPOSITORY)?, -r REPOSITORY", run.stdout), run.stdout
 
 
 def test_workspace_variables_have_a_null_repository(emulator, bb_env):
-    run = run_cli(["sync", "-w", "acme"], env=bb_env, input='{"W": "1"}')
+    run = run_in_process(["sync", "-w", "acme"], env=bb_env, input='{"W": "1"}')
     assert run.code == 0
     assert run.json["target"] == {"workspace": "acme", "repository": None, "environment": None}
     assert stored(emulator, repository=None) == {"W": ("1", False)}
@@ -211,7 +211,7 @@ def test_an_access_token_instead_of_a_consumer(emulator):
     env = env_for(emulator, BITBUCKET_ACCESS_TOKEN="repo-access-token-5678")
     del env["BITBUCKET_CLIENT_ID"], env["BITBUCKET_CLIENT_SECRET"]
 
-    run = run_cli([*SYNC, "--debug"], env=env, input='{"A": "1"}')
+    run = run_in_process([*SYNC, "--debug"], env=env, input='{"A": "1"}')
 
     assert run.code == 0 and run.json["created"] == ["A"]
     assert [r for r in emulator.requests if "oauth2" in r.path] == []
@@ -219,7 +219,7 @@ def test_an_access_token_instead_of_a_consumer(emulator):
 
 
 def test_bad_credentials_exit_1_with_the_cause(emulator, bb_env):
-    run = run_cli(SYNC, env={**bb_env, "BITBUCKET_CLIENT_SECRET": "wrong-secret-123"}, input='{"A": "1"}')
+    run = run_in_process(SYNC, env={**bb_env, "BITBUCKET_CLIENT_SECRET": "wrong-secret-123"}, input='{"A": "1"}')
     assert run.code == 1 and "rejected the OAuth client id or secret" in run.stderr
     assert "wrong-secret-123" not in run.stdout + run.stderr
     assert api_writes(emulator) == []
@@ -228,7 +228,7 @@ def test_bad_credentials_exit_1_with_the_cause(emulator, bb_env):
 @pytest.mark.parametrize("field", ["scope", "scopes"])
 def test_token_prints_the_token_and_its_scopes(emulator, bb_env, field):
     emulator.scope_field = field
-    run = run_cli(["token"], env=bb_env)
+    run = run_in_process(["token"], env=bb_env)
     assert run.code == 0 and run.stderr == "bbvars: credential: OAuth consumer\n"
     token = json.loads(run.stdout)
     assert set(token) == {"access_token", "token_type", "expires_in", "scopes"}
@@ -238,7 +238,7 @@ def test_token_prints_the_token_and_its_scopes(emulator, bb_env, field):
 
 def test_quiet_still_gives_one_error_line_naming_the_failed_key(emulator):
     emulator.inject(Fault(method="POST", path="variables", status=400, times=1))
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--quiet"], env=env_for(emulator))
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--quiet"], env=env_for(emulator))
     assert run.code == 1
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("bbvars: error: repository acme/api: A failed: "), \
         run.stderr
@@ -246,16 +246,16 @@ def test_quiet_still_gives_one_error_line_naming_the_failed_key(emulator):
 
 
 def test_an_empty_document_is_refused_unless_allowed(emulator):
-    refused = run_cli(["sync", "-w", "acme", "-r", "api"], env=env_for(emulator), input="{}")
+    refused = run_in_process(["sync", "-w", "acme", "-r", "api"], env=env_for(emulator), input="{}")
     assert refused.code == 2 and refused.stdout == "" and "--allow-empty" in refused.stderr
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--allow-empty"], env=env_for(emulator), input="{}")
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--allow-empty"], env=env_for(emulator), input="{}")
     assert run.code == 0, run.stderr
     assert run.json["created"] == [] and emulator.requests == []
 
 
 def test_a_redirect_is_not_taken_for_success(emulator):
     emulator.inject(Fault(method="POST", path="variables", status=302, headers={"Location": "https://example.com/"}))
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--quiet"], env=env_for(emulator))
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--quiet"], env=env_for(emulator))
     assert run.code == 1 and run.json["failed"][0]["key"] == "A"
     assert "redirect (HTTP 302)" in run.stderr
     assert stored(emulator) == {}
@@ -266,7 +266,7 @@ def test_a_listed_name_with_a_line_break_stays_on_one_summary_line(emulator):
 
     # A CLI step of a GitHub workflow is read for workflow commands too: a listed key cannot start one.
     emulator.inject(listing("EVIL\n::stop-commands::x"))
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--prune"], env=env_for(emulator))
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--prune"], env=env_for(emulator))
     assert run.code == 0, run.stderr
     # No variable name, so left alone, and named once, escaped.
     assert run.json["deleted"] == [] and run.json["foreign"] == 1
@@ -283,21 +283,21 @@ FINGERPRINT_KEY = "fp-KEY-Recognisable-5e6f7a-9b8c7d6e5f4a3b"
 def test_fingerprints_make_a_second_run_write_nothing_and_exit_0(emulator, bb_env):
     bb_env = {**bb_env, "BBVARS_FINGERPRINT_KEY": FINGERPRINT_KEY}
     args = [*SYNC, "--secured", "DB_PASSWORD,API_KEY", "--fingerprint", "--exit-code"]
-    first = run_cli(args, env=bb_env, input=SECURED_INPUT)
+    first = run_in_process(args, env=bb_env, input=SECURED_INPUT)
     assert first.code == 3, first.stderr  # changes made
     jsonschema.validate(first.json, SCHEMA)
     assert first.json["created"] == ["API_KEY", "DB_PASSWORD", "HOST"] and first.json["fingerprints"] == "created"
     assert "+ DB_PASSWORD (secured)" in first.stderr.splitlines()
 
     emulator.reset_requests()
-    second = run_cli(args, env=bb_env, input=SECURED_INPUT)
+    second = run_in_process(args, env=bb_env, input=SECURED_INPUT)
     assert second.code == 0, second.stderr
     assert api_writes(emulator) == [] and second.json["unchanged"] == ["API_KEY", "DB_PASSWORD", "HOST"]
     assert summary_of(second) == ["repository acme/api: 0 created, 0 updated, 3 unchanged, 0 deleted",
                                   "requests: 2 sent, 2 needed (1 token + 1 listing page)"]
 
     emulator.reset_requests()
-    changed = run_cli(args, env=bb_env, input=SECURED_INPUT.replace("3c4d", "9z9z"))
+    changed = run_in_process(args, env=bb_env, input=SECURED_INPUT.replace("3c4d", "9z9z"))
     assert changed.code == 3
     jsonschema.validate(changed.json, SCHEMA)
     assert changed.json["updated"] == ["API_KEY"] and changed.json["reasons"] == {"API_KEY": "fingerprint differs"}
@@ -325,24 +325,24 @@ def test_max_deletes_refuses_the_run_with_exit_1_and_writes_nothing(emulator, bb
     for i in range(8):
         emulator.seed_variable("acme", f"OLD_{i}", "o", repository="api")
     emulator.reset_requests()
-    run = run_cli([*SYNC, "--prune", "--max-deletes", "3", "--var", "NEW=n"], env=bb_env)
+    run = run_in_process([*SYNC, "--prune", "--max-deletes", "3", "--var", "NEW=n"], env=bb_env)
     assert run.code == 1 and api_writes(emulator) == [] and "NEW" not in stored(emulator)
     jsonschema.validate(run.json, SCHEMA)
     refusal = ("prune would delete 8 variables of repository acme/api (OLD_0, OLD_1, OLD_2 and 5 more), over the "
                "max-deletes limit of 3: nothing was written; check the input, or raise the limit")
     assert run.json["failed"] == [{"key": "NEW", "error": "not attempted: " + refusal}]
     assert run.stderr.splitlines()[-1].endswith(refusal)  # the one error line, the cause whole
-    bad = run_cli([*SYNC, "--prune", "--max-deletes", "-1", "--var", "NEW=n"], env=bb_env)
+    bad = run_in_process([*SYNC, "--prune", "--max-deletes", "-1", "--var", "NEW=n"], env=bb_env)
     assert bad.code == 2
 
 
 def test_the_fingerprint_key_comes_from_the_environment_and_is_never_printed(emulator, bb_env):
     env = {**bb_env, "BBVARS_FINGERPRINT_KEY": FINGERPRINT_KEY}
     args = [*SYNC, "--secured", "*", "--fingerprint", "--debug"]
-    first = run_cli(args, env=env, input=SECURED_INPUT)
-    second = run_cli(args, env=env, input=SECURED_INPUT)
+    first = run_in_process(args, env=env, input=SECURED_INPUT)
+    second = run_in_process(args, env=env, input=SECURED_INPUT)
     assert first.code == 0 and second.code == 0 and second.json["updated"] == []
-    rotated = run_cli(args, env={**env, "BBVARS_FINGERPRINT_KEY": "another-key-entirely-0a1b2c3d4e"},
+    rotated = run_in_process(args, env={**env, "BBVARS_FINGERPRINT_KEY": "another-key-entirely-0a1b2c3d4e"},
                       input=SECURED_INPUT)
     assert sorted(rotated.json["updated"]) == ["API_KEY", "DB_PASSWORD", "HOST"]
     for run in (first, second, rotated):

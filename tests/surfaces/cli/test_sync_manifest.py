@@ -4,7 +4,6 @@ of requests, idempotence, nothing sent for a broken manifest, a failing target l
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import textwrap
 
@@ -13,7 +12,18 @@ import pytest
 import referencing
 
 from bbvars.emulator import Fault
-from tests.support import CLIENT_SECRET, ROOT, Run, api_writes, env_for, run_cli, run_main, stored, token_requests
+from tests.support import (
+    CLIENT_SECRET,
+    ROOT,
+    Run,
+    api_writes,
+    env_for,
+    run_cli,
+    run_in_process,
+    run_main,
+    stored,
+    token_requests,
+)
 
 PASSWORD = "pw-Manifest-e2e-5b6c"
 OUTPUTS = {
@@ -66,10 +76,8 @@ def project(emulator, tmp_path):
 
 
 def run_cli_in(folder, args: list[str], env: dict[str, str]) -> Run:
-    """A real process in `folder`, as a CI step runs in the clone."""
-    proc = subprocess.run([sys.executable, "-m", "bbvars", *args], cwd=folder, env=env, capture_output=True,
-                          text=True, timeout=60)
-    return Run(proc.returncode, proc.stdout, proc.stderr)
+    """bbvars in `folder`, as a CI step runs in the clone (in-process: the surfaces' own tests run real processes)."""
+    return run_in_process(args, env=env, cwd=folder)
 
 
 def sync(emulator, monkeypatch, capsys, project, *args, input: str = "", **environment: str):

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from bbvars.emulator import Fault
-from tests.support import api_writes, env_for, run_cli, seed, stored
+from tests.support import api_writes, env_for, run_in_process, seed, stored
 
 SYNC = [sys.executable, "-m", "bbvars", "sync", "-w", "acme", "-r", "api"]
 SECRET = "terminal-Secret-9f8e"
@@ -77,10 +77,10 @@ def test_no_color_and_quiet_on_a_terminal(emulator):
 def test_off_a_terminal_no_progress_no_colour_unless_forced(emulator):
     document = json.dumps({f"K{i:02}": "v" for i in range(12)})
     emulator.inject(Fault(method="POST", path="variables", status=429, times=1))
-    plain = run_cli(SYNC[3:], env=env_for(emulator), input=document)
+    plain = run_in_process(SYNC[3:], env=env_for(emulator), input=document)
     assert plain.code == 0 and "\x1b" not in plain.stderr and "writing" not in plain.stderr
     assert "Bitbucket answered 429" not in plain.stderr  # no retry lines in a pipe's stderr either
-    forced = run_cli([*SYNC[3:], "--var", "EXTRA=1"], env={**env_for(emulator), "FORCE_COLOR": "1"},
+    forced = run_in_process([*SYNC[3:], "--var", "EXTRA=1"], env={**env_for(emulator), "FORCE_COLOR": "1"},
                      input=None)
     assert forced.code == 0 and "\x1b[32m+ EXTRA\x1b[0m" in forced.stderr and "writing" not in forced.stderr
 
@@ -111,13 +111,13 @@ def test_prune_with_yes_or_without_a_terminal_does_not_ask(emulator, tmp_path):
                                       env_for(emulator), stdin_tty=True)
     assert code == 0 and "[y/N]" not in shown and json.loads(stdout)["deleted"] == ["OLD"]
     seed(emulator, {"OLD": "o"})
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--prune", "--file", str(tmp_path / "vars.env")],
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--prune", "--file", str(tmp_path / "vars.env")],
                   env=env_for(emulator), input="")  # stdin not a terminal: CI, as before
     assert run.code == 0 and run.json["deleted"] == ["OLD"] and "[y/N]" not in run.stderr
 
 
 def test_output_none_leaves_stdout_empty(emulator):
-    run = run_cli(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--output", "none"], env=env_for(emulator))
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "--var", "A=1", "--output", "none"], env=env_for(emulator))
     assert run.code == 0 and run.stdout == "" and "+ A" in run.stderr
     assert stored(emulator) == {"A": ("1", False)}
 
@@ -132,7 +132,7 @@ def test_a_long_plan_is_summarised_on_a_terminal_and_listed_whole_with_verbose_o
     code, _, shown = on_terminal([*SYNC, "--verbose"], {**env_for(emulator), "NO_COLOR": "1"},
                                  document=json.dumps(dict.fromkeys(emulator_keys, "v")))
     assert code == 0 and "+ K0119" in shown and "more (--verbose" not in shown
-    logged = run_cli([*SYNC[3:], "--dry-run"], env=env_for(emulator), input=json.dumps({f"N{i:04}": "v"
+    logged = run_in_process([*SYNC[3:], "--dry-run"], env=env_for(emulator), input=json.dumps({f"N{i:04}": "v"
                                                                                        for i in range(30)}))
     assert logged.code == 0 and "+ N0029" in logged.stderr and "more (--verbose" not in logged.stderr
 

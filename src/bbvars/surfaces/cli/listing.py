@@ -24,12 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     from bbvars.auth import describe
-    from bbvars.bitbucket.client import collection_path
     from bbvars.request import dotenv
     from bbvars.request.run import for_target
     from bbvars.surfaces.console import debug_to_stderr
-    from bbvars.sync import fingerprints
-    from bbvars.sync.engine import open_client, resolve_environment
+    from bbvars.sync.listing import list_target
 
     settings = from_cli(args, os.environ)
     register_given(settings, redactor)
@@ -37,12 +35,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     request = for_target(settings, (), redactor)
     target = request.target
     print(f"bbvars: {describe(request.credential)}", file=sys.stderr)  # the kind, never its value; before any request
-    client, _ = open_client(request, redactor, debug_to_stderr if settings.debug else None)
-    with client:
-        uuid = resolve_environment(client, target) if target.scope == "deployment" else None
-        listed = sorted(client.list_variables(collection_path(target, uuid), target), key=lambda v: v.key)
-    # bbvars' own fingerprint variable is no user variable (and `sync --file` would refuse it read back).
-    listed = [v for v in listed if v.key != fingerprints.VARIABLE]
+    listed = list_target(request, redactor, debug_to_stderr if settings.debug else None)
     # Plain values are what the target shows anyone who can read it; a credential of this run inside one is still
     # masked (the redactor is the last line of defence on every output).
     rows = [(v.key, None if v.secured or v.value is None else redactor(v.value), v.secured) for v in listed]
