@@ -19,4 +19,6 @@ def test_past_the_hourly_budget_run_and_rerun_send_the_minimum(emulator, fast_re
     assert capped.errors == [] and capped.stop == "request budget" and capped.first == 40
     assert capped.total == capped.minimum == (1 + 2 + 37) + (1 + 2 + 23)
     assert wall.errors == [] and wall.stop == "rate limit"
+    # The wall's refused requests: those in flight (8 at most) and one write's retries, not every write's.
+    assert wall.first - (1 + 40) <= 8 + fast_retry.attempts - 1
     assert capped.baseline > 4 * 40  # the peer needs hours of budget for the same job

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import types
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
-import tenacity
 
-from bbvars.bitbucket import paging
+from bbvars.bitbucket import paging, retries
 from bbvars.bitbucket.client import (
     DEFAULT_RETRY,
     BitbucketClient,
@@ -39,9 +37,9 @@ def client():
 
 @pytest.fixture
 def waits(monkeypatch) -> list[float]:
-    """tenacity's sleeps, recorded instead of slept."""
+    """The retry waits, recorded instead of slept."""
     recorded: list[float] = []
-    monkeypatch.setattr(tenacity.nap, "time", types.SimpleNamespace(sleep=recorded.append))
+    monkeypatch.setattr(retries, "nap", lambda seconds, halt: recorded.append(seconds))
     return recorded
 
 

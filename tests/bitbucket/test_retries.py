@@ -32,7 +32,7 @@ def clock(monkeypatch):
         now[0] += seconds
 
     monkeypatch.setattr(tenacity, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
-    monkeypatch.setattr(tenacity.nap, "time", types.SimpleNamespace(sleep=sleep))
+    monkeypatch.setattr(retries, "nap", lambda seconds, halt: sleep(seconds))
     return now, sleeps
 
 

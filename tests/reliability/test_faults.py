@@ -8,12 +8,11 @@ import json
 import socket
 import threading
 import time
-import types
 
 import pytest
-import tenacity
 
 from bbvars.bitbucket import client as client_module
+from bbvars.bitbucket import retries
 from bbvars.bitbucket.client import DEFAULT_RETRY, RetryPolicy
 from bbvars.emulator import Emulator, Fault
 from tests.reliability.helpers import REPOSITORY, VARIABLES, WORKSPACE, check, settle, state, sync
@@ -406,7 +405,7 @@ def test_retries_are_bounded_in_total_time(emulator, monkeypatch, capsys):
 def test_backoff_with_the_default_policy_grows_and_is_jittered(emulator, monkeypatch, capsys):
     monkeypatch.setattr(client_module, "DEFAULT_RETRY", DEFAULT_RETRY)
     waits: list[float] = []
-    monkeypatch.setattr(tenacity.nap, "time", types.SimpleNamespace(sleep=waits.append))
+    monkeypatch.setattr(retries, "nap", lambda seconds, halt: waits.append(seconds))
     policy = DEFAULT_RETRY
     emulator.inject(Fault(method="GET", path=COLLECTION, status=429, times=-1))
 

@@ -12,7 +12,7 @@ import httpx
 import tenacity
 
 from bbvars.auth import Hints, Token
-from bbvars.bitbucket import paging, transport
+from bbvars.bitbucket import paging, retries, transport
 from bbvars.bitbucket.answers import (
     check,
     error_message,
@@ -25,6 +25,7 @@ from bbvars.bitbucket.retries import (
     DEFAULT_RETRY,
     MAYBE_APPLIED,
     RETRY_STATUSES,
+    Gate,
     RetryableStatus,
     RetryPolicy,
     WaitRetryAfterOrBackoff,
@@ -58,6 +59,16 @@ def collection_path(target: Target, environment_uuid: str | None = None) -> str:
     return f"{repo}/deployments_config/environments/{segment(environment_uuid or '')}/variables"
 
 
+class Halted(ApiError):
+    """A request not sent (or not retried) because the run already stopped at Bitbucket's lasting rate limit.
+    `maybe_applied`: an earlier attempt of it may have reached Bitbucket and been carried out."""
+
+    def __init__(self, maybe_applied: bool):
+        super().__init__("no further request was sent: the run stopped at Bitbucket's lasting rate limit", 429,
+                         fatal=True)
+        self.maybe_applied = maybe_applied
+
+
 class BitbucketClient:
     def __init__(
         self,
@@ -81,6 +92,11 @@ class BitbucketClient:
         self.log = log
         self.requests_sent = 0
         self.cancel: threading.Event | None = None  # once set, no new request (or retry) is sent
+        # Set once the run concludes Bitbucket's rate limit lasts (sync/applier.py): no retry and no new request is
+        # sent, a request waiting to retry ends at once (Halted). At the wall every retry is one more refused request.
+        self.halt = threading.Event()
+        self.stops_at_wall = False  # the engine's: a 429 past the retries ends the run, so it sets `halt` itself
+        self.gate = Gate()  # at a 429, one request probes while the others wait (retries.Gate)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self.http = httpx.Client(
             base_url=self.api_url + "/",
@@ -134,23 +150,39 @@ class BitbucketClient:
             retry=tenacity.retry_if_exception(is_retryable),
             wait=WaitRetryAfterOrBackoff(self.retry),
             stop=tenacity.stop_after_attempt(self.retry.attempts) | tenacity.stop_after_delay(self.retry.max_total)
-            | tenacity.stop_when_event_set(self.cancel or threading.Event()),  # cancelled: no further attempt
+            | tenacity.stop_when_event_set(self.cancel or threading.Event())  # cancelled: no further attempt
+            | tenacity.stop_when_event_set(self.halt),
             before_sleep=before_sleep,
+            sleep=self._sleep,
             reraise=True,
         )
         started = time.monotonic()
+        me = object()  # this request, to the gate
+        # A token request (its own endpoint, its own limit) never waits at the gate: a refresh may hold the token lock
+        # the probing request needs.
+        gated = auth is None
         try:
             with transport.paused():
                 for attempt in retrying:
+                    if gated:  # outside the deadline: waiting is not the request's time
+                        self.gate.turn(me, self.retry.max_total, self.halt, self.cancel)
                     with attempt, transport.deadline(self.timeout):
                         if self.cancel is not None and self.cancel.is_set():
                             raise Cancelled()  # cancelled (SIGINT/SIGTERM): no new request, not even a retry
+                        if self.halt.is_set():
+                            raise Halted(maybe_applied)
                         response = self._attempt(method, url, cap, auth, kwargs)
+                        if gated:
+                            self.gate.answered(me, response.status_code)
                         if response.status_code in RETRY_STATUSES:
                             raise RetryableStatus(response)
                         response.extensions[MAYBE_APPLIED] = maybe_applied
                         return response
         except RetryableStatus as exc:
+            if self.halt.is_set() and not (maybe_applied or may_have_been_applied(exc)):
+                raise Halted(False) from None  # ended by the run's stop, not by its own retries
+            if exc.response.status_code == 429 and self.stops_at_wall:
+                self.halt.set()  # the decision: set before this request leaves the gate, so no waiter goes on
             raise self._exhausted(exc.response.status_code, what, retrying, started) from None
         except transport.AnswerTooLarge as exc:
             raise ApiError(
@@ -179,7 +211,12 @@ class BitbucketClient:
                 "the API URL ({setting:api_url} / {setting:token_url})",
                 fatal=True,
             ) from None
+        finally:
+            self.gate.leave(me)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _sleep(self, seconds: float) -> None:
+        retries.nap(seconds, self.halt)  # looked up at each wait: tests replace it
 
     def _attempt(self, method: str, url: str, cap: int, auth: httpx.Auth | None, kwargs: dict) -> httpx.Response:
         began = time.monotonic()

@@ -3,16 +3,20 @@ retries, paging and the token request are all seen, each once per attempt:
 
 - counted: the token requests apart, every API request by the collection it reads or writes (the cost report);
 - capped: with `cap` (the max-requests setting), the request that would pass it is never sent: BudgetSpent stops the
-  run as a fatal answer does, and the engine reports it as a clean stop;
+  run as a fatal answer does, and the engine reports it as a clean stop. The fingerprint writes' room is kept
+  (`reserve`): other requests stop that much below the cap, so a retry spent on the way cuts a write, never the record
+  of the writes that landed;
 - paced: when Bitbucket's answers say X-RateLimit-NearLimit (access tokens only), the next requests are spaced at
   the hour's rate (3,600 s / X-RateLimit-Limit apart), so a run slows down rather than run into the wall.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from urllib.parse import unquote
 
 import httpx
@@ -60,6 +64,8 @@ class Meter:
         self.paced = 0  # requests that waited for their turn
         self.waited = 0.0  # seconds waited in all
         self.frees_at: float | None = None  # wall-clock time the server said requests are allowed again
+        self.reserve = 0  # requests kept below the cap for the fingerprint writes (budget.py), released as they end
+        self._share = threading.local()  # this thread's part of the reserve it may spend (Meter.reserved)
         self._lock = threading.Lock()
         self._next = 0.0  # clock() before which the next paced request may not start
 
@@ -70,10 +76,28 @@ class Meter:
         client.http.event_hooks["response"].append(self.after)
         return self
 
+    @contextlib.contextmanager
+    def reserved(self, share: int) -> Iterator[None]:
+        """Requests this thread sends inside may spend `share` of the reserve (a target's fingerprint write); what
+        is left of it is released after."""
+        self._share.left = share
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.reserve = max(0, self.reserve - self._share.left)
+            self._share.left = 0
+
+    def _spent(self) -> bool:
+        """Whether the next request would pass the cap (or eat into room kept for another thread's)."""
+        if self.cap is None:
+            return False
+        return self.sent >= self.cap - max(0, self.reserve - getattr(self._share, "left", 0))
+
     def before(self, request: httpx.Request) -> None:
         with self._lock:
-            if self.cap is not None and self.sent >= self.cap:
-                raise BudgetSpent(self.cap)
+            if self._spent():
+                raise BudgetSpent(self.cap or 0)
             wait = self._turn()
         if wait > 0:
             began = clock()
@@ -85,9 +109,12 @@ class Meter:
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled()  # never sent: counted nowhere
         with self._lock:
-            if self.cap is not None and self.sent >= self.cap:  # others may have gone first while this one waited
-                raise BudgetSpent(self.cap)
+            if self._spent():  # others may have gone first while this one waited
+                raise BudgetSpent(self.cap or 0)
             self.sent += 1
+            if getattr(self._share, "left", 0) > 0:
+                self._share.left -= 1
+                self.reserve -= 1
             path = unquote(request.url.path)
             if not path.startswith(self.base):
                 self.token += 1

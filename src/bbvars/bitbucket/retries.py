@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from dataclasses import dataclass
 
@@ -41,6 +42,12 @@ DEFAULT_RETRY = RetryPolicy()
 
 # Set on a response when an earlier attempt of the same request may have reached Bitbucket and been applied.
 MAYBE_APPLIED = "bbvars.maybe_applied"
+
+
+def nap(seconds: float, halt: threading.Event) -> None:
+    """A retry's wait, cut short once the run stops at a lasting rate limit (`halt`). Tests replace it to record the
+    waits instead."""
+    halt.wait(seconds)
 
 
 class RetryableStatus(Exception):
@@ -107,3 +114,48 @@ def may_have_been_applied(exc: BaseException | None) -> bool:
     if isinstance(exc, RetryableStatus):
         return exc.response.status_code != 429
     return not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
+class Gate:
+    """At a 429, one request probes: it goes on with its retries and their backoff, while the client's other requests
+    wait for its outcome instead of each retrying on its own. Concurrent requests meet a wall together and would
+    otherwise retry it in lockstep, every retry one more refused request. Any answer but 429 opens the gate; a probe
+    that ends hands the role to the next waiter. A nested request of the probe's thread (a token fetched inside its
+    auth flow) passes. Waiters give up waiting once any of the events given is set (a stop, a cancel)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._limited = False  # the latest answer (to any request) was 429
+        self._probe: tuple[int, object] | None = None  # (thread, request) that probes
+
+    def turn(self, me: object, most: float, *events: threading.Event | None) -> None:
+        """Wait, before an attempt of `me`, while another request probes: `most` seconds at most (a probe ends
+        within its own retry bound; this one is a safety net, never reached by a probe that behaves)."""
+        thread = threading.get_ident()
+        until = time.monotonic() + most
+        with self._cond:
+            while self._limited and self._probe is not None and self._probe[1] is not me and self._probe[0] != thread:
+                if any(event is not None and event.is_set() for event in events) or time.monotonic() >= until:
+                    return
+                self._cond.wait(0.2)
+            if self._limited and self._probe is None:
+                self._probe = (thread, me)
+
+    def answered(self, me: object, status: int) -> None:
+        if status != 429 and not self._limited:
+            return  # the common case, without the lock
+        with self._cond:
+            if status == 429:
+                self._limited = True
+                if self._probe is None:
+                    self._probe = (threading.get_ident(), me)
+            elif self._limited:
+                self._limited, self._probe = False, None
+                self._cond.notify_all()
+
+    def leave(self, me: object) -> None:
+        """`me` ended (answered, failed or gave up): if it probed, the next waiter takes over."""
+        with self._cond:
+            if self._probe is not None and self._probe[1] is me:
+                self._probe = None
+                self._cond.notify_all()

@@ -3,13 +3,16 @@ handling (409 on create, 404 on update) and the stop on a fatal answer."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from bbvars.bitbucket.client import BitbucketClient, RetriedConflict
+from bbvars.bitbucket.client import BitbucketClient, Halted, RetriedConflict
+from bbvars.bitbucket.meter import REQUEST_BUDGET
 from bbvars.errors import CANCELLED, ApiError, ConflictError, NotFoundError
 from bbvars.events import Events, Written
 from bbvars.models import RemoteVariable, Target, Variable
@@ -71,6 +74,7 @@ class TargetRun:
     lagging: bool = False  # one conflict's key never showed after all the waits: the listing is not catching up
     book: Book | None = None  # the target's fingerprint variable
     uuids: dict[str, str] = field(default_factory=dict)  # key -> uuid of the record a write left (fingerprints)
+    reserve: int = 0  # requests the cap keeps for its fingerprint write (budget.py)
 
     def __post_init__(self) -> None:
         self.remaining = 0 if self.result.dry_run else len(self.plan.writes)
@@ -87,6 +91,8 @@ class Applier:
         self.events = events  # told of each finished write (events.Written), for a surface to show progress
         self.cancel = cancel  # set by SIGINT/SIGTERM: the writes in flight finish, no new one starts
         self.stop: ApiError | None = None
+        # The meter's room kept for a target's fingerprint write (budget.py sets Meter.reserved): none by default.
+        self.reserved: Callable[[int], AbstractContextManager] = lambda share: contextlib.nullcontext()
         self._count_lock = threading.Lock()
 
     def run(self, runs: list[TargetRun]) -> None:
@@ -119,13 +125,32 @@ class Applier:
         here. Runs on the worker of the target's last write, so it stays inside the concurrency bound."""
         record(run, self.stop)
         result = run.result
-        if run.book is not None and result.error is None and self.stop is None:
-            # After the target's writes: its fingerprint variable records what was written successfully.
+        with self.reserved(run.reserve):  # released when this target's fingerprint write is done, or not needed
+            stop = self.stop
+            if run.book is None or result.error not in (None, str(stop) if stop is not None else None):
+                return
+            # After the target's writes, even those cut short by a clean stop: its fingerprint variable records what
+            # was written successfully. The cap kept room for that write; a lasting rate limit refuses it.
             succeeded = {*result.created, *result.updated, *result.unchanged, *result.deleted, *result.gone}
+            refused = None if stop is None or str(stop).startswith(REQUEST_BUDGET) else (
+                "Bitbucket's rate limit refuses every request" if stop.status == 429 else f"the run stopped ({stop})")
             result.fingerprints, error = steps.finish_fingerprints(
-                run.book, run.plan, succeeded, run.uuids, dry_run=result.dry_run,
-                execute=lambda ops: {op.key: self._run_one(run, op) for op in ops})
-            result.error = result.error or error
+                run.book, run.plan, succeeded, run.uuids, dry_run=result.dry_run, refused=refused,
+                execute=lambda ops: {op.key: self._fingerprint(run, op) for op in ops})
+            if error is not None and (refused is not None or result.error is not None):
+                result.warnings.append(error)  # told, and the stop's cause stays the one the target reports
+            else:
+                result.error = result.error or error
+
+    def _fingerprint(self, run: TargetRun, op: Operation) -> tuple[str, str | None]:
+        """The fingerprint write: sent even after a request-budget stop (the cap kept room for it), never once the
+        run is cancelled."""
+        if self.cancel is not None and self.cancel.is_set():
+            return "failed", CANCELLED
+        try:
+            return self._execute(run, op), None
+        except ApiError as exc:
+            return "failed", str(exc)
 
     def _run_one(self, run: TargetRun, op: Operation) -> tuple[str, str | None]:
         if self.cancel is not None and self.cancel.is_set():
@@ -134,11 +159,24 @@ class Applier:
             return "failed", f"{NOT_ATTEMPTED}{self.stop}"
         try:
             return self._execute(run, op), None
+        except Halted as exc:
+            if exc.maybe_applied:  # an earlier attempt may have been carried out: not "not attempted"
+                return "failed", (f"{self.stop}; an earlier attempt of this write may have reached Bitbucket, so a "
+                                  "re-run checks it")
+            return "failed", f"{NOT_ATTEMPTED}{self.stop}"
         except ApiError as exc:
             if exc.fatal and self.stop is None:
                 # Told to the keys not tried yet without the request it came from ("creating K00").
-                self.stop = ApiError(without_request(str(exc), op.key), exc.status, fatal=True)
+                self.stopping(ApiError(without_request(str(exc), op.key), exc.status, fatal=True))
             return "failed", str(exc)
+
+    def stopping(self, exc: ApiError) -> None:
+        """The run stops at its first fatal answer: no write starts after it. A lasting rate limit (429 past the
+        retries) also ends the retries of the requests in flight (client.halt), each told not attempted."""
+        if self.stop is None:
+            self.stop = exc
+        if exc.status == 429:
+            self.client.halt.set()
 
     def _execute(self, run: TargetRun, op: Operation) -> str:
         variable = op.variable

@@ -9,7 +9,9 @@ is a bound (at least one page, about one write per key). Retries and the re-list
 With a cap (the max-requests setting) the writes are taken in order, target after target and each target's in its
 plan's order, as long as they fit with the target's fingerprint write; the rest is reported `not attempted: request
 budget`, each key once, and a re-run, being idempotent, sends only what is left. A rate limit that lasts past the
-retries (429s) ends the run the same way. Either stop is clean: exit code 4, not a failure."""
+retries (429s) ends the run the same way. Either stop is clean: exit code 4, not a failure. The cap's room for the
+fingerprint writes is kept in the meter (Meter.reserve), so those writes record what landed even after a stop; a
+lasting rate limit refuses them, and each target says so (steps.unrecorded)."""
 
 from __future__ import annotations
 
@@ -106,9 +108,11 @@ class Budget:
         left = self.cap - meter.sent
         for run in runs:
             writes = run.plan.writes
-            whole = sum(op_cost(op) for op in writes) + fingerprint_cost(run, writes)
+            run.reserve = fingerprint_cost(run, writes)
+            whole = sum(op_cost(op) for op in writes) + run.reserve
             if whole <= left and not self.cut:
                 left -= whole
+                meter.reserve += run.reserve  # kept for the fingerprint write, whatever retries spend
                 continue
             kept: list[Operation] = []
             spent = 0  # by the kept writes
@@ -123,7 +127,9 @@ class Budget:
                 else:
                     self.cut.setdefault(id(run), []).append(op)
             self.cut.setdefault(id(run), [])
-            left -= spent + (fingerprint_cost(run, kept) if kept else 0)
+            run.reserve = fingerprint_cost(run, kept) if kept else 0
+            meter.reserve += run.reserve
+            left -= spent + run.reserve
             chosen = {id(op) for op in kept}
             run.plan = Plan(tuple(op for op in run.plan.operations
                                   if op.action is Action.UNCHANGED or id(op) in chosen))

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from bbvars.auth import Credential, Token, TokenSource
-from bbvars.bitbucket.client import BitbucketClient, RetryPolicy, collection_path
+from bbvars.bitbucket.client import BitbucketClient, Halted, RetryPolicy, collection_path
 from bbvars.errors import ApiError, BbvarsError, InputError, NotFoundError
 from bbvars.events import Events, Planned
 from bbvars.models import Job, RunRequest, Target
@@ -57,6 +57,7 @@ def open_client(
         on_retry=events,
     )
     client.cancel = cancel
+    client.stops_at_wall = True  # a 429 past the retries stops the run (sync/applier.py): no request goes on after it
     client.http.auth, tokens = credential.open(client.request_token, redactor.add)
     return client, tokens
 
@@ -141,8 +142,10 @@ class Preparer:
             path = collection_path(target, environment_uuid)
             existing = self.client.list_variables(path, target)
         except BbvarsError as exc:
+            if isinstance(exc, Halted) and self.applier.stop is not None:
+                exc = stop = self.applier.stop  # refused by the run's own stop: told as that stop, not attempted
             if isinstance(exc, ApiError) and exc.fatal and self.applier.stop is None:
-                self.applier.stop = exc
+                self.applier.stopping(exc)
             # Nothing could be compared, so nothing was written: every input key failed for this one cause.
             result.error = str(exc)
             shown = f"{NOT_ATTEMPTED}{exc}" if exc is stop else str(exc)
@@ -225,6 +228,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     run = RunResult(dry_run, [SyncResult(job.target, dry_run, name=job.name) for job in jobs])
     applier = Applier(client, concurrency, events, cancel)
     costs = budget.Budget(client, max_requests, cancel, credential)  # counts, caps and paces every request
+    applier.reserved = costs.meter.reserved  # the room the cap keeps for each target's fingerprint write
     preparer = Preparer(client, applier, fingerprint_key)
     prepared: list[TargetRun | None] = [None] * len(jobs)
 

@@ -84,6 +84,7 @@ def finish_fingerprints(
     *,
     dry_run: bool,
     execute: Execute,
+    refused: str | None = None,
 ) -> tuple[str | None, str | None]:
     """After a target's writes: write the fingerprint variable if its value changes. Answers what became of it
     (created/updated/unchanged/failed, None when fingerprints are off and it was not touched) and an error.
@@ -96,8 +97,23 @@ def finish_fingerprints(
         return ("unchanged" if book.on else None), None
     if dry_run:
         return ("created" if op.action is Action.CREATE else "updated"), None
+    if refused is not None:
+        return "not written", unrecorded(book, plan, succeeded, refused)
     outcome, error = execute([op])[op.key]
     if error is not None:
         return "failed", (f"could not write {fingerprints.VARIABLE} (the fingerprints of secured values; the next "
                           f"run rewrites them once): {error}")
     return outcome, None
+
+
+def unrecorded(book: fingerprints.Book, plan: Plan, succeeded: set[str], cause: str) -> str:
+    """Why the fingerprint variable was not written (`cause`: the run stopped, as a lasting rate limit refuses every
+    request), and what that costs the next run: the secured values written now are rewritten once, and until
+    then an entry of a key written now still describes its earlier value."""
+    written = sorted(op.key for op in plan.writes if op.key in succeeded and op.secured)
+    stale = [key for key in written if key in book.recorded]
+    named = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
+    until = (f"; until then its entries for {named} still describe their earlier values, so a re-run asking for "
+             "those earlier values would take them as unchanged" if stale else "")
+    return (f"{fingerprints.VARIABLE} not written, as {cause}: the {len(written)} secured value(s) written by this "
+            f"run are not recorded, so the next run rewrites them once{until}")
