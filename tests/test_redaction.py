@@ -107,3 +107,9 @@ def test_the_secrets_a_run_was_given_are_registered_alike_from_settings_or_raw_t
         for name, value in given.items():
             assert (value in shown) == (name in ("client_id", "atlassian_account_email")), (name, shown)
         assert "Y2lk" not in shown and "bWVA" not in shown, shown  # the Basic headers are masked whole
+
+
+def test_a_secret_holding_a_setting_marker_is_masked_whole_and_markers_are_still_spoken():
+    secret = "pa55{setting:timeout}word"
+    redactor = Redactor([secret], voice=lambda name: f"--{name}")
+    assert redactor(f"refused {secret}; raise {{setting:timeout}}") == "refused ***; raise --timeout"

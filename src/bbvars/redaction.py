@@ -79,7 +79,12 @@ class Redactor:
             return self._ordered
 
     def __call__(self, text: str) -> str:
-        text = speak(text, self.voice)
+        # Masked before the markers are spoken: a secret that holds a marker's text must still be found whole.
+        masked = self._mask(text)
+        spoken = speak(masked, self.voice)
+        return masked if spoken == masked else self._mask(spoken)
+
+    def _mask(self, text: str) -> str:
         for secret in self.forms:  # longest first, so a part never unmasks a whole
             text = text.replace(secret, MASK)
         return text
