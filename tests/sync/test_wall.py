@@ -4,6 +4,8 @@ the budget kept room for it (max-requests), reported not written when a lasting 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bbvars.bitbucket import client as client_module
@@ -72,6 +74,26 @@ def test_at_the_wall_no_retry_or_write_is_sent_after_the_stop_decision(emulator:
 SECURED = [Variable(f"S{i}", f"secret-{i}", True) for i in range(8)]
 FINGERPRINTS = dict(fingerprint=True, fingerprint_key=FINGERPRINT_KEY)
 
+
+
+def test_the_stop_cause_is_known_before_the_waiters_are_woken(emulator: Emulator, monkeypatch) -> None:
+    """The probe that concludes the limit lasts records the run's stop before it sets the halt: a waiter woken at
+    once must find that cause (it was `not attempted: None`, exit 1, when the probe's thread was slow to record it)."""
+    monkeypatch.setattr(client_module, "DEFAULT_RETRY", RetryPolicy(attempts=6, initial=0.02, max_wait=0.2))
+    emulator.hourly_limit = HOUR
+    exhausted = client_module.BitbucketClient._exhausted
+
+    def slow(self, *args):  # the probe's thread descheduled while it words the cause
+        time.sleep(0.5)
+        return exhausted(self, *args)
+
+    monkeypatch.setattr(client_module.BitbucketClient, "_exhausted", slow)
+    wanted = plain(70)
+    stopped = sync(emulator, wanted, concurrency=CONCURRENCY)
+    every_key_once(stopped, wanted)
+    assert budget.stopped(stopped)
+    assert stopped.failed and all(f["error"].startswith("not attempted: rate limit") for f in stopped.failed), {
+        f["error"][:60] for f in stopped.failed}
 
 def test_a_cap_stop_still_records_the_writes_that_landed(emulator: Emulator) -> None:
     # A retry spends the request the 4th create was planned with: that create is refused by the cap, and the

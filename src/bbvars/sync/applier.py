@@ -94,6 +94,7 @@ class Applier:
         # The meter's room kept for a target's fingerprint write (budget.py sets Meter.reserved): none by default.
         self.reserved: Callable[[int], AbstractContextManager] = lambda share: contextlib.nullcontext()
         self._count_lock = threading.Lock()
+        client.on_wall = lambda exc: self.stopping(ApiError(without_request(str(exc)), exc.status, fatal=True))
 
     def run(self, runs: list[TargetRun]) -> None:
         """Every write of every run, in the order given; each run finished after its last write."""

@@ -32,10 +32,11 @@ def escaped(key: str) -> str:
     return "".join(out)
 
 
-def without_request(message: str, key: str) -> str:
-    """A write's error without the request it names ("creating K00"): the cause as others share it, so a key
-    never tried is not told it failed in a request it did not make."""
-    return re.sub(rf" (?:creating|updating|deleting) {re.escape(key)}\b", "", message, count=1)
+def without_request(message: str, key: str | None = None) -> str:
+    """A write's error without the request it names ("creating K00"; any valid key when `key` is not given): the
+    cause as others share it, so a key never tried is not told it failed in a request it did not make."""
+    named = re.escape(key) if key is not None else r"[A-Za-z_][A-Za-z0-9_]*"
+    return re.sub(rf" (?:creating|updating|deleting) {named}\b", "", message, count=1)
 
 
 @dataclass
