@@ -113,3 +113,12 @@ def test_a_secret_holding_a_setting_marker_is_masked_whole_and_markers_are_still
     secret = "pa55{setting:timeout}word"
     redactor = Redactor([secret], voice=lambda name: f"--{name}")
     assert redactor(f"refused {secret}; raise {{setting:timeout}}") == "refused ***; raise --timeout"
+
+
+def test_text_that_only_looks_like_a_marker_is_left_as_it_is_and_mask_never_speaks():
+    def voice(name: str) -> str:
+        return {"timeout": "--timeout"}[name]  # as settings.voice: a KeyError for no setting of bbvars'
+
+    redactor = Redactor(["s3cret-value"], voice=voice)
+    assert redactor("{setting:region} {setting:timeout}") == "{setting:region} --timeout"
+    assert redactor.mask("{setting:timeout} s3cret-value") == "{setting:timeout} ***"

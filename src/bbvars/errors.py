@@ -20,7 +20,16 @@ def setting(name: str) -> str:
 def speak(text: str, voice: Callable[[str], str] | None = None) -> str:
     """`text` with every setting marker in a surface's words (`voice`: setting name -> how the surface names it);
     without a voice, the setting's own name: a marker never leaves as such."""
-    return MARKER.sub(lambda found: voice(found[1]) if voice else found[1], text)
+
+    def say(found: re.Match[str]) -> str:
+        if voice is None:
+            return found[1]
+        try:
+            return voice(found[1])
+        except KeyError:  # no setting of bbvars': text that only looks like a marker (a server's words, a path)
+            return found[0]
+
+    return MARKER.sub(say, text)
 
 
 class BbvarsError(Exception):

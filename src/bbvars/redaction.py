@@ -80,11 +80,12 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         # Masked before the markers are spoken: a secret that holds a marker's text must still be found whole.
-        masked = self._mask(text)
+        masked = self.mask(text)
         spoken = speak(masked, self.voice)
-        return masked if spoken == masked else self._mask(spoken)
+        return masked if spoken == masked else self.mask(spoken)
 
-    def _mask(self, text: str) -> str:
+    def mask(self, text: str) -> str:
+        """Only the secrets masked: for data (a listed value), whose text is never a message of bbvars'."""
         for secret in self.forms:  # longest first, so a part never unmasks a whole
             text = text.replace(secret, MASK)
         return text

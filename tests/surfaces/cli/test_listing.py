@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.support import CLIENT_SECRET, api_writes, env_for, run_cli, run_in_process, seed, stored
 
 AWKWARD = {
@@ -153,3 +155,16 @@ def test_an_unusable_ssl_cert_file_is_one_line_naming_it(emulator):
         "bbvars: credential: OAuth consumer",  # named before any request, as every command does
         "bbvars: error: cannot load CA certificates from SSL_CERT_FILE (/dev/null): no certificate or crl found; "
         "point SSL_CERT_FILE at a PEM file of CA certificates, or unset it"], run.stderr
+
+
+@pytest.mark.parametrize("value", ["{setting:timeout}", "{setting:region}"])
+def test_a_value_that_looks_like_a_setting_marker_is_listed_as_it_is(emulator, value):
+    # Markers name settings in bbvars' own messages (errors.setting); data is never spoken, known name or not.
+    seed(emulator, {"TEMPLATE": value})
+    for fmt, shown in (("json", None), ("dotenv", f'TEMPLATE="{value}"')):
+        run = run_in_process(["list", "-w", "acme", "-r", "api", "--format", fmt], env=env_for(emulator))
+        assert run.code == 0, run.stderr
+        if shown is None:
+            assert run.json == [{"key": "TEMPLATE", "secured": False, "value": value}]
+        else:
+            assert shown in run.stdout.splitlines(), run.stdout

@@ -309,3 +309,22 @@ def test_fingerprints_and_exit_code_across_a_manifest(emulator, monkeypatch, cap
     assert len(emulator.requests) == 1 + 1 + 4  # token, api's environments, one listing per target
     prod = second.json["targets"][0]
     assert "DB_PASSWORD" in prod["unchanged"] and prod["fingerprints"] == "unchanged"
+
+
+def test_an_environment_name_that_looks_like_a_setting_marker_fails_its_target_only(emulator, project):
+    # Markers name settings in bbvars' own messages; a name that only looks like one (no such setting) is told as it
+    # is. It ended in "internal error" after the other target's write had landed: no report, no exit code of record.
+    (project / "bbvars.yml").write_text(textwrap.dedent("""\
+        version: 1
+        workspace: acme
+        targets:
+          - {name: good, repository: api, variables: {A: "1"}}
+          - {name: typo, repository: api, environment: "{setting:stage}", variables: {B: "2"}}
+        """))
+    run = run_in_process(["sync", "--manifest", "bbvars.yml"], env=env_for(emulator), cwd=project)
+    assert run.code == 1, run.stderr
+    assert "internal error" not in run.stderr and "Traceback" not in run.stderr
+    good, typo = run.json["targets"]
+    assert good["created"] == ["A"] and typo["failed"][0]["key"] == "B"
+    assert "'{setting:stage}' not found" in typo["failed"][0]["error"]
+    assert stored(emulator, repository="api")["A"] == ("1", False)

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     listed = list_target(request, redactor, debug_to_stderr if settings.debug else None)
     # Plain values are what the target shows anyone who can read it; a credential of this run inside one is still
     # masked (the redactor is the last line of defence on every output).
-    rows = [(v.key, None if v.secured or v.value is None else redactor(v.value), v.secured) for v in listed]
+    rows = [(v.key, None if v.secured or v.value is None else redactor.mask(v.value), v.secured) for v in listed]
     if settings.format == "dotenv":
         secured = sum(secured for _, _, secured in rows)
         heading = (f"{target.describe()}: {len(rows)} variable(s)" + (f", {secured} secured" if secured else "")
