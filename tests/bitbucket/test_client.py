@@ -39,7 +39,7 @@ def client():
 def waits(monkeypatch) -> list[float]:
     """The retry waits, recorded instead of slept."""
     recorded: list[float] = []
-    monkeypatch.setattr(retries, "nap", lambda seconds, halt: recorded.append(seconds))
+    monkeypatch.setattr(retries, "nap", lambda seconds, halt, cancel=None: recorded.append(seconds))
     return recorded
 
 

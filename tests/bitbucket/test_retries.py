@@ -32,7 +32,7 @@ def clock(monkeypatch):
         now[0] += seconds
 
     monkeypatch.setattr(tenacity, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
-    monkeypatch.setattr(retries, "nap", lambda seconds, halt: sleep(seconds))
+    monkeypatch.setattr(retries, "nap", lambda seconds, halt, cancel=None: sleep(seconds))
     return now, sleeps
 
 
@@ -76,3 +76,19 @@ def test_the_docs_state_the_give_up_times_the_policy_gives():
             assert cell.strip() == f"{attempts} tries, {low:g}-{high:g} s", (name, timeout)
     policy = RetryPolicy()
     assert f"at most {policy.attempts} times" in section and f"{policy.max_total:g} s have passed" in section
+
+
+def test_a_retry_wait_ends_soon_after_a_cancel_or_a_halt():
+    # A backoff can be max_wait (20 s) long: SIGINT/SIGTERM (cancel) or the run's stop (halt) must not wait it out.
+    import threading
+    import time
+
+    for which in ("cancel", "halt"):
+        halt, cancel = threading.Event(), threading.Event()
+        threading.Timer(0.2, (cancel if which == "cancel" else halt).set).start()
+        started = time.monotonic()
+        retries.nap(20.0, halt, cancel)
+        assert time.monotonic() - started < 2.0, which
+    started = time.monotonic()
+    retries.nap(0.3, threading.Event(), threading.Event())
+    assert time.monotonic() - started >= 0.3  # else the whole wait

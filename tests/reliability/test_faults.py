@@ -405,7 +405,7 @@ def test_retries_are_bounded_in_total_time(emulator, monkeypatch, capsys):
 def test_backoff_with_the_default_policy_grows_and_is_jittered(emulator, monkeypatch, capsys):
     monkeypatch.setattr(client_module, "DEFAULT_RETRY", DEFAULT_RETRY)
     waits: list[float] = []
-    monkeypatch.setattr(retries, "nap", lambda seconds, halt: waits.append(seconds))
+    monkeypatch.setattr(retries, "nap", lambda seconds, halt, cancel=None: waits.append(seconds))
     policy = DEFAULT_RETRY
     emulator.inject(Fault(method="GET", path=COLLECTION, status=429, times=-1))
 

@@ -221,7 +221,7 @@ class BitbucketClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _sleep(self, seconds: float) -> None:
-        retries.nap(seconds, self.halt)  # looked up at each wait: tests replace it
+        retries.nap(seconds, self.halt, self.cancel)  # looked up at each wait: tests replace it
 
     def _attempt(self, method: str, url: str, cap: int, auth: httpx.Auth | None, kwargs: dict) -> httpx.Response:
         began = time.monotonic()

@@ -44,10 +44,15 @@ DEFAULT_RETRY = RetryPolicy()
 MAYBE_APPLIED = "bbvars.maybe_applied"
 
 
-def nap(seconds: float, halt: threading.Event) -> None:
-    """A retry's wait, cut short once the run stops at a lasting rate limit (`halt`). Tests replace it to record the
-    waits instead."""
-    halt.wait(seconds)
+def nap(seconds: float, halt: threading.Event, cancel: threading.Event | None = None) -> None:
+    """A retry's wait, cut short once the run stops at a lasting rate limit (`halt`) or is cancelled (SIGINT/SIGTERM:
+    a backoff of up to max_wait must not hold the exit). Tests replace it to record the waits instead."""
+    end = time.monotonic() + seconds
+    while not halt.is_set() and not (cancel is not None and cancel.is_set()):
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        halt.wait(min(left, 0.1))
 
 
 class RetryableStatus(Exception):
