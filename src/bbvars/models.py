@@ -109,6 +109,7 @@ class RunRequest:
     dry_run: bool = False
     max_requests: int | None = None
     fingerprint_key: str | None = field(default=None, repr=False)
+    manifest: bool = False  # whether the jobs are a manifest's: the result is told with headings and totals
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "jobs", tuple(self.jobs))

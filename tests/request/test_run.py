@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import importlib
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, replace
 
 import pytest
 
@@ -14,7 +14,7 @@ from bbvars.models import Job, Policy, RunRequest, Target, Variable
 from bbvars.redaction import Redactor
 from bbvars.request.run import for_target, job_of, policy_of, request_of, target_of
 from bbvars.request.settings import Settings
-from tests.support import CLIENT_SECRET, env_for, run_main
+from tests.support import CLIENT_ID, CLIENT_SECRET, env_for, run_main
 
 choose_module = importlib.import_module("bbvars.auth.choose")  # the module: bbvars.auth.choose is also the function
 EMAIL, API_TOKEN = "ada@example.com", "ATATT3xFfGF0-request-test-token-9c1e"
@@ -104,3 +104,17 @@ def test_a_whole_cli_run_chooses_the_credential_exactly_once(emulator, monkeypat
         assert emulator.requests  # the run went to the API with that one credential
     if args[0] in ("sync", "list", "token") and "--manifest" not in args:  # the lines the CLI prints today
         assert "bbvars: credential: OAuth consumer" in result.stderr
+
+
+def test_the_report_shape_follows_the_request_a_manifest_even_of_one_target_or_one_target(emulator):
+    # RunResult.manifest (the report's shape) is set by the engine from the request, never by each surface.
+    from bbvars.sync import engine
+
+    redactor = Redactor()
+    base = Settings(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_url=emulator.api_url,
+                    token_url=emulator.token_url, workspace="acme", repository="api")
+    for given, expected in ((base, False), (replace(base, manifest="bbvars.yml"), True)):
+        request = request_of(given, [job_of(given, [Variable("A", "1")])], redactor)
+        assert request.manifest is expected
+        assert engine.run(request, redactor).manifest is expected
+        assert engine.run(request.with_jobs([job_of(given)]), redactor).manifest is expected  # nothing to write

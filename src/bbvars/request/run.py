@@ -41,7 +41,7 @@ def request_of(settings: Settings, jobs: Sequence[Job], redactor: Redactor) -> R
     redactor.add(settings.fingerprint_key)
     return RunRequest(tuple(jobs), credential, settings.api_url, timeout=settings.timeout,
                       concurrency=settings.concurrency, dry_run=settings.dry_run, max_requests=settings.max_requests,
-                      fingerprint_key=settings.fingerprint_key)
+                      fingerprint_key=settings.fingerprint_key, manifest=settings.manifest is not None)
 
 
 def for_target(settings: Settings, variables: Iterable[Variable], redactor: Redactor) -> RunRequest:

@@ -272,7 +272,6 @@ def sync_command(settings: Settings, request: RunRequest, redactor: Redactor, lo
     if not manifest:
         gh.log(describe(request.credential))  # the kind, never its value
     result = engine.run(request.with_jobs(jobs), redactor, log, events=retry_lines(write=gh.log), cancel=cancel)
-    result.manifest = manifest
     if manifest:
         gh.command("group", f"Plan ({len(result.targets)} targets)")
         for line in report.summary(result):

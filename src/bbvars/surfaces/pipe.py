@@ -176,7 +176,6 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         emit("DEBUG: ", line)
     result = engine.run(request, redactor, log, events=retry_lines(write=lambda line: emit("INFO: ", line)),
                         cancel=getattr(args, "cancel", None))
-    result.manifest = manifest
     lines = report.summary(result)
     for line in lines if manifest else lines[1:]:  # one target's heading holds the counts of the closing line
         emit("", redactor(line))

@@ -295,9 +295,12 @@ def run(
     key = steps.fingerprint_key(request.fingerprint_key, any(job.policy.fingerprint for job in jobs))
     if not any(job.variables for job in jobs):
         # Nothing to write: no request either (a job without variables is reported empty).
-        return RunResult(request.dry_run, [SyncResult(job.target, request.dry_run, name=job.name) for job in jobs])
-    client, _ = open_client(request, redactor, log, retry, events, cancel)
-    with client:
-        return sync_jobs(client, jobs, dry_run=request.dry_run, concurrency=request.concurrency, redactor=redactor,
-                         events=events, confirm=confirm, cancel=cancel, fingerprint_key=key,
-                         max_requests=request.max_requests, credential=request.credential.kind)
+        result = RunResult(request.dry_run, [SyncResult(job.target, request.dry_run, name=job.name) for job in jobs])
+    else:
+        client, _ = open_client(request, redactor, log, retry, events, cancel)
+        with client:
+            result = sync_jobs(client, jobs, dry_run=request.dry_run, concurrency=request.concurrency,
+                               redactor=redactor, events=events, confirm=confirm, cancel=cancel, fingerprint_key=key,
+                               max_requests=request.max_requests, credential=request.credential.kind)
+    result.manifest = request.manifest  # the report's shape follows the request's
+    return result

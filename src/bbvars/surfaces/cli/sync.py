@@ -118,7 +118,6 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     finally:
         if progress is not None:
             progress.close()
-    result.manifest = settings.manifest is not None
     if settings.output == "json":
         print(report.to_json(result))
     if not settings.quiet:
