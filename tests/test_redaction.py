@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from bbvars.errors import setting
 from bbvars.redaction import MASK, MIN_LENGTH, Redactor
 
 
@@ -110,9 +111,9 @@ def test_the_secrets_a_run_was_given_are_registered_alike_from_settings_or_raw_t
 
 
 def test_a_secret_holding_a_setting_marker_is_masked_whole_and_markers_are_still_spoken():
-    secret = "pa55{setting:timeout}word"
+    secret = f"pa55{setting('timeout')}word"
     redactor = Redactor([secret], voice=lambda name: f"--{name}")
-    assert redactor(f"refused {secret}; raise {{setting:timeout}}") == "refused ***; raise --timeout"
+    assert redactor(f"refused {secret}; raise {setting('timeout')}") == "refused ***; raise --timeout"
 
 
 def test_text_that_only_looks_like_a_marker_is_left_as_it_is_and_mask_never_speaks():
@@ -120,5 +121,8 @@ def test_text_that_only_looks_like_a_marker_is_left_as_it_is_and_mask_never_spea
         return {"timeout": "--timeout"}[name]  # as settings.voice: a KeyError for no setting of bbvars'
 
     redactor = Redactor(["s3cret-value"], voice=voice)
-    assert redactor("{setting:region} {setting:timeout}") == "{setting:region} --timeout"
-    assert redactor.mask("{setting:timeout} s3cret-value") == "{setting:timeout} ***"
+    # Text from elsewhere cannot know this process's marker, whatever name it gives.
+    assert redactor(f"{{setting:timeout}} {{setting:region}} {setting('timeout')}") == (
+        "{setting:timeout} {setting:region} --timeout")
+    assert redactor(setting("region")) == "region"  # a marker of no setting: the name, never a traceback
+    assert redactor.mask(f"{setting('timeout')} s3cret-value") == f"{setting('timeout')} ***"

@@ -1,20 +1,23 @@
 """Known failures. Every one becomes a single line in exactly one place (main.entry).
 
-A message names a setting by a marker, `{setting:client_id}` (see `setting`), never by one surface's spelling: the
-surface that prints it says it in its own words (`--timeout`, `TIMEOUT`, `input timeout`, `query key timeout`) through
-`speak`, which its Redactor applies to every text that leaves the process."""
+A message names a setting by a marker, `setting("client_id")`, never by one surface's spelling: the surface that
+prints it says it in its own words (`--timeout`, `TIMEOUT`, `input timeout`, `query key timeout`) through `speak`,
+which its Redactor applies to every text that leaves the process. A marker holds a random part made anew in each
+process, so text from elsewhere (an environment's name, a path, a server's words) can never pass for one."""
 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 
-MARKER = re.compile(r"\{setting:([a-z_]+)\}")
+NONCE = secrets.token_hex(6)  # this process's: no input or answer can guess it
+MARKER = re.compile(r"\{setting-" + NONCE + r":([a-z_]+)\}")
 
 
 def setting(name: str) -> str:
     """The marker of a setting (a field of Settings) in a message, spelled by each surface as it prints it."""
-    return "{setting:" + name + "}"
+    return "{setting-" + NONCE + ":" + name + "}"
 
 
 def speak(text: str, voice: Callable[[str], str] | None = None) -> str:
@@ -26,8 +29,8 @@ def speak(text: str, voice: Callable[[str], str] | None = None) -> str:
             return found[1]
         try:
             return voice(found[1])
-        except KeyError:  # no setting of bbvars': text that only looks like a marker (a server's words, a path)
-            return found[0]
+        except KeyError:  # a marker of no setting: a defect of bbvars', told as the name rather than a traceback
+            return found[1]
 
     return MARKER.sub(say, text)
 

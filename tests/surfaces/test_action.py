@@ -459,3 +459,13 @@ def test_step_outputs_hold_only_valid_variable_names_whatever_bitbucket_lists(em
     script = f'echo "{result["deleted"]}"'
     done = subprocess.run(["bash", "-c", script], cwd=step, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0 and done.stdout == "STALE\n" and not (step / "PWNED").exists()
+
+
+def test_a_place_name_that_looks_like_a_setting_marker_is_told_as_given(emulator, github):
+    # Messages name settings by a marker only this process knows: a name the workflow gave is never rewritten into
+    # a setting's name (`{setting:prefix}` was told as "input prefix" in the log, the outputs and the summary).
+    run = run_action(action_env(emulator, github, workspace="acme", repository="api",
+                                environment="{setting:prefix}", variables='{"A": "1"}'))
+    assert run.code == 1, run.stdout
+    said = run.stdout + Path(github["GITHUB_OUTPUT"]).read_text() + Path(github["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "'{setting:prefix}' not found" in said and "input prefix" not in said, said

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import string
 
@@ -17,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bbvars.emulator import Emulator, Fault
-from bbvars.errors import InputError
+from bbvars.errors import InputError, setting
 from bbvars.models import RemoteVariable, Variable
 from bbvars.redaction import Redactor
 from bbvars.request.settings import Settings
@@ -296,7 +297,7 @@ def test_rotating_the_key_rewrites_each_secured_value_once(emulator):
 
 @pytest.mark.parametrize("key", [None, "", "a", "password123", CLIENT_SECRET])
 def test_without_a_strong_key_fingerprints_are_refused_before_any_request(emulator, key):
-    with pytest.raises(InputError, match=r"\{setting:fingerprint_key\} (is not set|is too weak|is neither).*"
+    with pytest.raises(InputError, match=re.escape(setting("fingerprint_key")) + r" (is not set|is too weak|is neither).*"
                                          r"bbvars fingerprint-key") as caught:
         sync(emulator, secured(SECRETS), fingerprint_key=key)
     assert emulator.requests == [] and (not key or len(key) < 4 or key not in str(caught.value))

@@ -3,9 +3,11 @@ deletes more than max_deletes allows."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from bbvars.errors import InputError
+from bbvars.errors import InputError, setting
 from bbvars.models import RemoteVariable, Target, Variable
 from bbvars.request.run import policy_of
 from bbvars.request.settings import Settings
@@ -30,7 +32,7 @@ def test_the_fingerprint_key_comes_only_from_the_setting_and_must_be_strong():
     assert steps.fingerprint_key(f" {strong}\n", wanted=True) == derive_key(strong)  # pasted with a newline
     # Never from the credential: a consumer secret or token is no fingerprint key, whatever it looks like.
     for text in (None, "", "consumer-secret", "a", "password123"):
-        with pytest.raises(InputError, match=r"^\{setting:fingerprint_key\} (is not set|is too weak|is neither).*"
+        with pytest.raises(InputError, match="^" + re.escape(setting("fingerprint_key")) + r" (is not set|is too weak|is neither).*"
                                              r"`bbvars fingerprint-key`.*secrets\.token_urlsafe\(32\)"):
             steps.fingerprint_key(text, wanted=True)
 

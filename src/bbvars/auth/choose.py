@@ -95,11 +95,11 @@ def describe(credential: Credential) -> str:
 
 def api_token_credential(email: str, token: str) -> Credential:
     if "@" not in email:
-        refused = ("{setting:atlassian_account_email} is not an email address: an API token needs its Atlassian "
+        refused = (f"{setting('atlassian_account_email')} is not an email address: an API token needs its Atlassian "
                    "account's email as user name, not the Bitbucket username")
     else:
-        refused = ("check {setting:atlassian_account_email} (the Atlassian account's email) and "
-                   "{setting:atlassian_api_token} (it may "
+        refused = (f"check {setting('atlassian_account_email')} (the Atlassian account's email) and "
+                   f"{setting('atlassian_api_token')} (it may "
                    "be expired or revoked, or belong to another account)")
     hints = Hints(
         read_scope=API_TOKEN_READ,
@@ -119,7 +119,7 @@ def access_token_credential(token: str) -> Credential:
     hints = Hints(
         grant=("create an access token with the permission 'Pipelines: Edit variables' (scope pipeline:variable), "
                "which writing variables needs; a token's permissions cannot be changed later"),
-        refused=("check {setting:access_token}: it may be expired or revoked, or belong to another repository or "
+        refused=(f"check {setting('access_token')}: it may be expired or revoked, or belong to another repository or "
                  "workspace"),
         denied=("the access token belongs to another repository, project or workspace, or lacks the scope "
                 "pipeline:variable"),

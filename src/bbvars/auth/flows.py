@@ -12,7 +12,7 @@ import httpx
 
 from bbvars.auth.store import header_safe
 from bbvars.bitbucket.transport import TOKEN_CAP, paused, read_capped
-from bbvars.errors import ApiError
+from bbvars.errors import ApiError, setting
 
 # A run renews at most this often: a server that keeps calling fresh tokens expired must not loop forever.
 MAX_RENEWALS = 3
@@ -49,11 +49,11 @@ def token_expired(response: httpx.Response) -> bool:
 
 
 CLOCK_HINT = ("Bitbucket refused a token it had just issued as expired: check the machine's clock and time zone "
-              "setting (a token lives 2 hours), and that {setting:token_url} and {setting:api_url} name the same "
-              "Bitbucket")
-# Filled in by str.format: the setting's marker has its braces doubled.
+              f"setting (a token lives 2 hours), and that {setting('token_url')} and {setting('api_url')} name the "
+              "same Bitbucket")
+# Filled in by str.format (expires_in, and token_url: the setting's marker).
 BORN_EXPIRED = ("the token URL issued a token already expired (expires_in {expires_in} s), which the API refused: fix "
-                "the token server ({{setting:token_url}}) or its clock, not the credential")
+                "the token server ({token_url}) or its clock, not the credential")
 
 
 def check_token(token: Token) -> Token:
@@ -63,7 +63,7 @@ def check_token(token: Token) -> Token:
         held = ("a line break" if "\n" in token.access_token or "\r" in token.access_token
                 else "a space, control character or non-ASCII letter")
         raise ApiError(f"the token URL answered an access token holding {held}, which no HTTP header can carry: the "
-                       "server's answer is at fault, not a credential as pasted; check {setting:token_url}",
+                       f"server's answer is at fault, not a credential as pasted; check {setting('token_url')}",
                        fatal=True)
     return token
 
@@ -165,7 +165,8 @@ class OAuthBearer(httpx.Auth):
             return False
         if self.tokens.refused_at_once(token):
             born = self.tokens.born_expired(token)
-            raise ApiError(CLOCK_HINT if born is None else BORN_EXPIRED.format(expires_in=born), 401, fatal=True)
+            hint = CLOCK_HINT if born is None else BORN_EXPIRED.format(expires_in=born, token_url=setting("token_url"))
+            raise ApiError(hint, 401, fatal=True)
         return True
 
 

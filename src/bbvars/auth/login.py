@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import bbvars.auth.store as store
 from bbvars.auth.flows import StaticBearer, Token, check_token
 from bbvars.auth.shield import signals_held
-from bbvars.errors import BbvarsError, InputError
+from bbvars.errors import BbvarsError, InputError, setting
 from bbvars.urls import is_loopback
 
 DEFAULT_CALLBACK_URL = "http://localhost:8976/callback"
@@ -219,7 +219,7 @@ def login(
             stray = (f"; {waiting.refused} request(s) without this login's state were turned away" if waiting.refused
                      else "")
             raise BbvarsError(f"no answer from the browser within {wait:g} s{stray}: run `bbvars login` again "
-                              "({setting:timeout} allows more time; the consumer's callback URL must be "
+                              f"({setting('timeout')} allows more time; the consumer's callback URL must be "
                               f"{callback.url})")
     finally:
         for listener in listeners:
@@ -238,7 +238,7 @@ def login(
                                           {"grant_type": "authorization_code", "code": answer["code"]}))
         if not token.refresh_token:
             raise BbvarsError("Bitbucket answered the code without a refresh token, so the login could not be kept: "
-                              "check {setting:token_url}")
+                              f"check {setting('token_url')}")
         login_ = store.Login(
             client_id=consumer.client_id,
             client_secret=consumer.client_secret,

@@ -9,14 +9,14 @@ from collections.abc import Callable
 import httpx
 
 from bbvars.auth import Hints, Token
-from bbvars.errors import ApiError, ConflictError, NotFoundError
+from bbvars.errors import ApiError, ConflictError, NotFoundError, setting
 from bbvars.models import Target
 
 WRITE_SCOPE = "pipeline:variable"
 SIZE_WORDS = re.compile(r"size limit|\bcharacters\b", re.I)
 SIZE_HINT = ("a target's variables may hold 120,000 characters in all (names and values): move some to another "
              "target (a repository, environment or workspace), or shorten them")
-TOKEN_URL_HINT = ("{setting:token_url} must be the token endpoint itself "
+TOKEN_URL_HINT = (f"{setting('token_url')} must be the token endpoint itself "
                   "(https://bitbucket.org/site/oauth2/access_token)")
 
 
@@ -76,7 +76,7 @@ def check(response: httpx.Response, what: str, not_found: str, redact: Callable[
         # Redirects are never followed (they could carry the token elsewhere): a 3xx is not a success.
         raise ApiError(
             f"Bitbucket answered a redirect (HTTP {status}) {what}, which bbvars does not follow: check the API "
-            "URL ({setting:api_url})",
+            f"URL ({setting('api_url')})",
             status,
             fatal=True,
         )
@@ -124,7 +124,7 @@ def not_found_text(target: Target) -> str:
 def malformed(what: str, endpoint: str, problem: str) -> ApiError:
     """A listing bbvars cannot act on safely; nothing is written after it."""
     return ApiError(f"Bitbucket's answer {what} {problem}, so nothing was changed (from {endpoint}): check "
-                    "{setting:api_url} points at Bitbucket's API, and re-run", fatal=True)
+                    f"{setting('api_url')} points at Bitbucket's API, and re-run", fatal=True)
 
 
 def usable_text(value: object) -> bool:
@@ -190,7 +190,7 @@ def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | 
     if error == "unauthorized_client" or error == "invalid_client" or status == 401:
         raise ApiError(
             "Bitbucket rejected the OAuth client id or secret (unauthorized_client): check the consumer's Key and "
-            "Secret ({setting:client_id} and {setting:client_secret})",
+            f"Secret ({setting('client_id')} and {setting('client_secret')})",
             status,
             fatal=True,
         )
@@ -212,12 +212,12 @@ def parse_token_answer(response: httpx.Response, redact: Callable[[str], str] | 
         raise ApiError(
             "the OAuth consumer is public, and client credentials need a private one: edit the consumer in "
             "Bitbucket (Workspace settings > OAuth consumers) and tick 'This is a private consumer' (or, to act as "
-            "yourself after `bbvars login`, unset {setting:client_id} and {setting:client_secret})",
+            f"yourself after `bbvars login`, unset {setting('client_id')} and {setting('client_secret')})",
             status,
             fatal=True,
         )
     if status == 404:
-        raise ApiError("the token URL answered 404: check {setting:token_url}", 404, fatal=True)
+        raise ApiError(f"the token URL answered 404: check {setting('token_url')}", 404, fatal=True)
     detail = f"{error}: {description}" if error else error_message(response, redact)
     detail = redact(detail) if redact else detail  # before it is cut short
     raise ApiError(f"getting a token failed (HTTP {status}: {detail[:200]}): check the OAuth consumer",

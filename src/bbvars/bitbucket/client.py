@@ -192,7 +192,8 @@ class BitbucketClient:
         except transport.AnswerTooLarge as exc:
             raise ApiError(
                 f"the answer {what} from {self._host(url)} was larger than {transport.human_size(exc.cap)}, far more "
-                "than Bitbucket sends, so bbvars stopped reading it: check {setting:api_url} / {setting:token_url}",
+                f"than Bitbucket sends, so bbvars stopped reading it: check {setting('api_url')} / "
+                f"{setting('token_url')}",
                 fatal=True,
             ) from None
         except httpx.LocalProtocolError as exc:
@@ -213,7 +214,7 @@ class BitbucketClient:
         except httpx.HTTPError as exc:  # e.g. a body that does not decode as its Content-Encoding says
             raise ApiError(
                 f"Bitbucket's answer {what} could not be read ({type(exc).__name__}: {exc}): check the network and "
-                "the API URL ({setting:api_url} / {setting:token_url})",
+                f"the API URL ({setting('api_url')} / {setting('token_url')})",
                 fatal=True,
             ) from None
         finally:
@@ -243,7 +244,7 @@ class BitbucketClient:
             return ApiError(
                 f"the TLS certificate of {host} could not be verified ({reason}){self._via(url)}: if a proxy or "
                 "your network re-signs TLS, point SSL_CERT_FILE (a PEM bundle) or SSL_CERT_DIR at its CA; else "
-                "check {setting:api_url} / {setting:token_url}",
+                f"check {setting('api_url')} / {setting('token_url')}",
                 fatal=True,
             )
         proxy = transport.proxy_for(self.http.base_url.join(url))
@@ -255,7 +256,7 @@ class BitbucketClient:
             )
         return ApiError(
             f"cannot reach Bitbucket at {host} ({type(exc).__name__}: {exc}): check the network and the API URL "
-            "({setting:api_url} / {setting:token_url})",
+            f"({setting('api_url')} / {setting('token_url')})",
             fatal=True,
         )
 

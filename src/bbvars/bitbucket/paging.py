@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bbvars.bitbucket.answers import malformed, usable_text
-from bbvars.errors import ApiError
+from bbvars.errors import ApiError, setting
 
 PAGELEN = 100  # Bitbucket's maximum page length: fewest list requests
 MAX_PAGES = 1000  # a server that never stops paging must not keep us forever
@@ -26,7 +26,7 @@ GetPage = Callable[[str, "dict[str, Any] | None"], Any]
 class PagingError(ApiError):
     def __init__(self, what: str, reason: str):
         super().__init__(f"Bitbucket's paging did not end {what}: {reason}; nothing was changed: re-run later, and "
-                         "check {setting:api_url}", fatal=True)
+                         f"check {setting('api_url')}", fatal=True)
 
 
 def list_all(get: GetPage, path: str, api_url: str, what: str, endpoint: str) -> list[dict]:

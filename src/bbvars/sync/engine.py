@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from bbvars.auth import Credential, Token, TokenSource
 from bbvars.bitbucket.client import BitbucketClient, Halted, RetryPolicy, collection_path
-from bbvars.errors import ApiError, BbvarsError, InputError, NotFoundError
+from bbvars.errors import ApiError, BbvarsError, InputError, NotFoundError, setting
 from bbvars.events import Events, Planned
 from bbvars.models import Job, RunRequest, Target
 from bbvars.redaction import MIN_LENGTH, Redactor
@@ -255,7 +255,7 @@ def sync_jobs(client: BitbucketClient, jobs: Sequence[Job], *, dry_run: bool = F
     if confirm is not None and deletes and not dry_run and not confirm(deletes):
         for target_run in runs:
             cancel_target(target_run, f"the {len(deletes)} deletion(s) were not confirmed, so nothing was written: "
-                                      "answer y to delete, or leave {setting:prune} out")
+                                      f"answer y to delete, or leave {setting('prune')} out")
         runs = []
     if events and not dry_run:
         events(Planned(sum(len(r.plan.writes) for r in runs), tuple(key for _, key in deletes)))

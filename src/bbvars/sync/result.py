@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bbvars.errors import CANCELLED  # noqa: F401 - the error of a write not sent because the run was cancelled
+from bbvars.errors import (
+    CANCELLED,  # noqa: F401 - the error of a write not sent because the run was cancelled
+    setting,
+)
 from bbvars.models import Target
 
 NOT_ATTEMPTED = "not attempted: "  # the error of a write skipped because an earlier one stopped the run
@@ -75,7 +78,7 @@ class SyncResult:
         self.warnings.append(
             f"{self.target.describe()} lists {len(keys)} key(s) that are no valid variable name, left alone (not "
             f"deleted, updated or reported; shown escaped): {named}{more}: Bitbucket allows only "
-            "[A-Za-z_][A-Za-z0-9_]*, so check {setting:api_url}")
+            f"[A-Za-z_][A-Za-z0-9_]*, so check {setting('api_url')}")
 
     def cause(self, failure: dict[str, str]) -> str:
         """A failure's cause, with the one that stopped the whole run given as itself (told once, not per key)."""

@@ -347,3 +347,14 @@ def test_the_fingerprint_key_comes_from_the_environment_and_is_never_printed(emu
     assert sorted(rotated.json["updated"]) == ["API_KEY", "DB_PASSWORD", "HOST"]
     for run in (first, second, rotated):
         assert FINGERPRINT_KEY not in run.stdout + run.stderr and "pa55-Fingerprint" not in run.stdout + run.stderr
+
+
+def test_a_place_name_or_path_that_looks_like_a_setting_marker_is_told_as_given(emulator, tmp_path):
+    # Messages name settings by a marker only this process knows: text the user gave is never rewritten into a
+    # setting's name (`-e '{setting:workspace}'` was told as "--workspace", `-f '{setting:timeout}'` as "--timeout").
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "-e", "{setting:workspace}", "--var", "A=1"],
+                         env=env_for(emulator))
+    assert run.code == 1 and "'{setting:workspace}' not found" in run.stderr, run.stderr
+    run = run_in_process(["sync", "-w", "acme", "-r", "api", "-f", "{setting:timeout}"], env=env_for(emulator),
+                         cwd=tmp_path)
+    assert run.code == 2 and "--file {setting:timeout}" in run.stderr, run.stderr
