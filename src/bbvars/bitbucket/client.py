@@ -95,8 +95,8 @@ class BitbucketClient:
         # Set once the run concludes Bitbucket's rate limit lasts (sync/applier.py): no retry and no new request is
         # sent, a request waiting to retry ends at once (Halted). At the wall every retry is one more refused request.
         self.halt = threading.Event()
-        self.stops_at_wall = False  # the engine's: a 429 past the retries ends the run, so it sets `halt` itself
-        # Told the 429 that ends the run before `halt` is set: the waiters woken by it must find the run's stop cause.
+        # Set by a sync's applier, for which a 429 past the retries ends the run: told that 429 before `halt` is set,
+        # so the waiters woken by it find the run's stop cause.
         self.on_wall: Callable[[ApiError], None] | None = None
         self.gate = Gate()  # at a 429, one request probes while the others wait (retries.Gate)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
@@ -184,9 +184,8 @@ class BitbucketClient:
             if self.halt.is_set() and not (maybe_applied or may_have_been_applied(exc)):
                 raise Halted(False) from None  # ended by the run's stop, not by its own retries
             error = self._exhausted(exc.response.status_code, what, retrying, started)
-            if exc.response.status_code == 429 and self.stops_at_wall:
-                if self.on_wall is not None:
-                    self.on_wall(error)
+            if exc.response.status_code == 429 and self.on_wall is not None:
+                self.on_wall(error)
                 self.halt.set()  # the decision: set before this request leaves the gate, so no waiter goes on
             raise error from None
         except transport.AnswerTooLarge as exc:

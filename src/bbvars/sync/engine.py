@@ -57,7 +57,6 @@ def open_client(
         on_retry=events,
     )
     client.cancel = cancel
-    client.stops_at_wall = True  # a 429 past the retries stops the run (sync/applier.py): no request goes on after it
     client.http.auth, tokens = credential.open(client.request_token, redactor.add)
     return client, tokens
 
